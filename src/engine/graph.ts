@@ -144,6 +144,8 @@ export class Graph {
   mul(a: Value, b: Value): Value { return this.binary('Mul', a, b); }
   div(a: Value, b: Value): Value { return this.binary('Div', a, b); }
   pow(a: Value, b: Value): Value { return this.binary('Pow', a, b); }
+  /** Elementwise maximum; not differentiable here (only used after gradients are taken). */
+  max(a: Value, b: Value): Value { return this.binary('Max', a, b); }
 
   private unary(op: string, x: Value): Value {
     return this.op1(op, [x], x.dtype, x.shape);
@@ -247,6 +249,11 @@ export class Graph {
     return this.op1('Reshape', [x, this.ints(spec)], x.dtype, shape);
   }
 
+  /** Reshape to a runtime shape vector, declaring the static shape it will have. */
+  reshapeTo(x: Value, shapeVec: Value, shape: Shape): Value {
+    return this.op1('Reshape', [x, shapeVec], x.dtype, shape);
+  }
+
   /** Reshape to the runtime shape of `like` (used by gradients to undo reshapes and broadcasts). */
   reshapeLike(x: Value, like: Value): Value {
     return this.op1('Reshape', [x, this.shapeOf(like)], x.dtype, like.shape);
@@ -278,24 +285,20 @@ export class Graph {
     return this.op1('Concat', xs, xs[0].dtype, shape, { axis: int(a) });
   }
 
-  /** Static slice [start, end) on one axis; `end` may be a runtime int64 vector of length 1. */
-  slice(x: Value, axis: number, start: number, end: number | Value): Value {
+  /**
+   * Slice [start, end) on one axis. `end` may be negative (from the end, as in ONNX) or a runtime int64
+   * vector of length 1. A result whose size is not known at build time gets `size` when the caller
+   * knows it (e.g. "the same T as the tokens"), else a fresh symbolic dim.
+   */
+  slice(x: Value, axis: number, start: number, end: number | Value, size?: Dim): Value {
     const a = normAxis(axis, x.shape.length);
-    const shape = [...x.shape];
     const d = x.shape[a];
-    if (typeof end === 'number') {
-      if (typeof d !== 'number') throw new Error('Slice: a static end needs a static dim; pass a runtime end');
-      const e = Math.min(end, d);
-      shape[a] = e - start;
-    } else {
-      shape[a] = `S${this.nextId}`;
-    }
-    const endV = typeof end === 'number' ? this.ints([end >= SLICE_END ? SLICE_END : end]) : end;
-    return this.op1('Slice', [x, this.ints([start]), endV, this.ints([a])], x.dtype, shape, {}, {
-      axes: [a],
-      start,
-      end: typeof end === 'number' ? Math.min(end, d as number) : null,
-    });
+    let staticEnd: number | null = null;
+    if (typeof end === 'number' && typeof d === 'number') staticEnd = end < 0 ? d + end : Math.min(end, d);
+    const shape = [...x.shape];
+    shape[a] = staticEnd === null ? (size ?? `S${this.nextId}`) : staticEnd - start;
+    const endV = typeof end === 'number' ? this.ints([Math.min(end, SLICE_END)]) : end;
+    return this.op1('Slice', [x, this.ints([start]), endV, this.ints([a])], x.dtype, shape, {}, { axes: [a], start, end: staticEnd });
   }
 
   split(x: Value, axis: number, sizes: number[]): Value[] {

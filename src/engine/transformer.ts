@@ -1,0 +1,169 @@
+/**
+ * A Llama-style decoder written once, top to bottom, as graph-building code: token embedding, then per
+ * layer RMSNorm → fused QKV → rotary positions → causal attention over grouped KV heads → output
+ * projection, and RMSNorm → fused SwiGLU MLP; a final RMSNorm and a (tied or untied) output head.
+ *
+ * Two graphs read it: the full causal pass (training, evaluation loss, parity checks) and the cached
+ * decode step (prefill and one-token steps). Activations stay 2-D ([B·T, D]) between attention blocks
+ * so every projection is one plain MatMul, whose gradient is one MatMul too.
+ */
+import { headDim, type ModelConfig } from './config.ts';
+import type { FloatType, Graph, Value } from './graph.ts';
+import { parameterSpecs } from './parameters.ts';
+
+/** Attention logits of masked positions: large but finite, so softmax and its gradient stay NaN-free. */
+export const MASKED = -1e9;
+
+export type Params = Map<string, Value>;
+
+/** Declares every parameter as a graph input, in `parameterSpecs` order. */
+export function parameterInputs(g: Graph, config: ModelConfig, dtype: FloatType = 'float32', prefix = ''): Params {
+  return new Map(parameterSpecs(config).map((s) => [s.name, g.input(prefix + s.name, dtype, s.shape)]));
+}
+
+/** cos and sin tables [context, headDim] for rotary positions ("rotate half" layout). */
+function ropeTables(g: Graph, config: ModelConfig, dtype: FloatType): { cos: Value; sin: Value } {
+  const hd = headDim(config);
+  const half = hd / 2;
+  const n = config.context * hd;
+  const cos = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  const sin = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  for (let pos = 0; pos < config.context; pos++) {
+    for (let i = 0; i < half; i++) {
+      const angle = pos * config.ropeTheta ** ((-2 * i) / hd);
+      for (const j of [i, i + half]) {
+        cos[pos * hd + j] = Math.cos(angle);
+        sin[pos * hd + j] = Math.sin(angle);
+      }
+    }
+  }
+  return {
+    cos: g.constant(cos, dtype, [config.context, hd], 'rope_cos'),
+    sin: g.constant(sin, dtype, [config.context, hd], 'rope_sin'),
+  };
+}
+
+function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
+  const meanSquare = g.reduceMean(g.mul(x, x), [-1], true);
+  return g.mul(g.div(x, g.sqrt(g.add(meanSquare, g.scalar(eps, x)))), weight);
+}
+
+/** x·cos + rotate_half(x)·sin, with rotate_half([x1, x2]) = [−x2, x1] over the head dim. */
+function rotary(g: Graph, x: Value, cos: Value, sin: Value): Value {
+  const half = (x.shape[x.shape.length - 1] as number) / 2;
+  const [x1, x2] = g.split(x, -1, [half, half]);
+  const rotated = g.concat([g.neg(x2), x1], -1);
+  return g.add(g.mul(x, cos), g.mul(rotated, sin));
+}
+
+/** [B, kvHeads, T, hd] → [B, heads, T, hd] by repeating each KV head for its group of query heads. */
+function repeatKv(g: Graph, x: Value, groups: number): Value {
+  if (groups === 1) return x;
+  const [, kvh, , hd] = x.shape;
+  const expanded = g.expand(g.unsqueeze(x, [2]), [1, 1, groups, 1, 1]);
+  return g.reshape(expanded, [0, (kvh as number) * groups, -1, hd as number]);
+}
+
+function silu(g: Graph, x: Value): Value {
+  return g.mul(x, g.sigmoid(x));
+}
+
+/** How a layer's attention gets its keys/values and mask: the full causal pass, or a KV cache. */
+export interface AttentionContext {
+  /** Rotary tables already gathered for the query positions, broadcastable to [B, heads, T, hd]. */
+  cos: Value;
+  sin: Value;
+  /** Additive mask broadcastable to [B, heads, T, Tk]. */
+  mask: Value;
+  /** Turns this step's keys/values [B, kvHeads, T, hd] into the full ones attended over. */
+  keysValues(layer: number, k: Value, v: Value): { k: Value; v: Value };
+}
+
+/** The decoder body: token ids [B, T] → final hidden states [B·T, D]. */
+export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value, attn: AttentionContext): Value {
+  const { dim, heads, kvHeads } = config;
+  const hd = headDim(config);
+  const qkvHeads = heads + 2 * kvHeads;
+  const scale = g.scalar(1 / Math.sqrt(hd), p.get('norm')!);
+  const qkvShape = g.concat([g.shapeOf(tokens), g.ints([qkvHeads, hd])], 0);
+
+  let x = g.reshape(g.gather(p.get('tok_emb')!, tokens), [-1, dim]);
+  for (let i = 0; i < config.layers; i++) {
+    const w = (name: string) => p.get(`layers.${i}.${name}`)!;
+
+    // Attention block: one MatMul for Q, K and V, then [B, T, h, hd] → [B, h, T, hd].
+    const h = rmsNorm(g, x, w('attn_norm'), config.normEps);
+    const qkv = g.transpose(g.reshapeTo(g.matMul(h, w('wqkv')), qkvShape, [tokens.shape[0], tokens.shape[1], qkvHeads, hd]), [0, 2, 1, 3]);
+    const [q0, k0, v0] = g.split(qkv, 1, [heads, kvHeads, kvHeads]);
+    const q = rotary(g, q0, attn.cos, attn.sin);
+    const kv = attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0);
+    const k = repeatKv(g, kv.k, heads / kvHeads);
+    const v = repeatKv(g, kv.v, heads / kvHeads);
+    const scores = g.add(g.mul(g.matMul(q, g.transpose(k, [0, 1, 3, 2])), scale), attn.mask);
+    const context = g.matMul(g.softmax(scores, -1), v);
+    const merged = g.reshape(g.transpose(context, [0, 2, 1, 3]), [-1, heads * hd]);
+    x = g.add(x, g.matMul(merged, w('wo')));
+
+    // MLP block: one MatMul for SwiGLU's gate and up projections.
+    const m = rmsNorm(g, x, w('mlp_norm'), config.normEps);
+    const [gate, up] = g.split(g.matMul(m, w('w_gate_up')), 1, [config.hidden, config.hidden]);
+    x = g.add(x, g.matMul(g.mul(silu(g, gate), up), w('w_down')));
+  }
+  return rmsNorm(g, x, p.get('norm')!, config.normEps);
+}
+
+/** Output head: hidden [N, D] → logits [N, V], through the embedding table when tied. */
+export function outputHead(g: Graph, config: ModelConfig, p: Params, hidden: Value): Value {
+  const head = config.tiedEmbeddings ? g.transpose(p.get('tok_emb')!, [1, 0]) : p.get('lm_head')!;
+  return g.matMul(hidden, head);
+}
+
+/** The full causal pass over tokens [B, T]: logits [B·T, V]. */
+export function causalLogits(g: Graph, config: ModelConfig, p: Params, tokens: Value): Value {
+  const dtype = p.get('norm')!.dtype as FloatType;
+  const { cos, sin } = ropeTables(g, config, dtype);
+  const T = g.dimOf(tokens, 1);
+  // Causal mask [T, T]: 0 on and below the diagonal, MASKED above it.
+  const square = g.concat([T, T], 0);
+  const upper = g.trilu(g.onesOfShape(square, dtype, [tokens.shape[1], tokens.shape[1]]), true, 1);
+  const mask = g.mul(upper, g.scalar(MASKED, dtype));
+  const hidden = decoder(g, config, p, tokens, {
+    cos: g.slice(cos, 0, 0, T, tokens.shape[1]),
+    sin: g.slice(sin, 0, 0, T, tokens.shape[1]),
+    mask,
+    keysValues: (_layer, k, v) => ({ k, v }),
+  });
+  return outputHead(g, config, p, hidden);
+}
+
+export interface DecodeInputs {
+  tokens: Value;
+  positions: Value;
+  mask: Value;
+  pastKeys: Value[];
+  pastValues: Value[];
+}
+
+/**
+ * One cached decode step over S new tokens per row (S = prompt length for prefill, 1 afterwards).
+ * Keys/values of past tokens come in as [B, kvHeads, P, hd] per layer; this step's keys/values go out
+ * as [B, kvHeads, S, hd] and the caller writes them into its cache, so the cache itself is never copied
+ * through the graph. `mask` [B, 1, S, P + S] says which cached and new positions each token sees.
+ */
+export function decodeStep(g: Graph, config: ModelConfig, p: Params, inputs: DecodeInputs): { logits: Value; keys: Value[]; values: Value[] } {
+  const dtype = p.get('norm')!.dtype as FloatType;
+  const { cos, sin } = ropeTables(g, config, dtype);
+  const keys: Value[] = [];
+  const values: Value[] = [];
+  const hidden = decoder(g, config, p, inputs.tokens, {
+    cos: g.unsqueeze(g.gather(cos, inputs.positions), [1]),
+    sin: g.unsqueeze(g.gather(sin, inputs.positions), [1]),
+    mask: inputs.mask,
+    keysValues: (layer, k, v) => {
+      keys.push(k);
+      values.push(v);
+      return { k: g.concat([inputs.pastKeys[layer], k], 2), v: g.concat([inputs.pastValues[layer], v], 2) };
+    },
+  });
+  return { logits: outputHead(g, config, p, hidden), keys, values };
+}
