@@ -1,0 +1,289 @@
+/**
+ * Batched sampling with a KV cache and continuous batching: up to `batchSize` sequences decode
+ * together, and a row that finishes is refilled from the queue at once. Each request samples from its
+ * own PRNG stream keyed by (seed, request id), so an output never depends on which other requests
+ * shared its batch or in which order the queue was served.
+ */
+import ort from 'onnxruntime-node';
+import { headDim, type ModelConfig } from './config.ts';
+import { buildDecodeGraph } from './graphs.ts';
+import { Rng } from './random.ts';
+import { getSession, graphKey, type SessionOptions } from './session.ts';
+import type { NamedTensor } from './tensor.ts';
+import type { Tokenizer } from './tokenizer.ts';
+import { MASKED } from './transformer.ts';
+
+export interface GenerationRequest {
+  /** Names the request's random stream; must be unique within a call. */
+  id: string;
+  prompt: number[];
+}
+
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  /** 0 = no top-k cut. */
+  topK: number;
+  maxNewTokens: number;
+  stopTokens: number[];
+  stopStrings: string[];
+  seed: number;
+  batchSize: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingOptions = {
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  maxNewTokens: 64,
+  stopTokens: [],
+  stopStrings: [],
+  seed: 0,
+  batchSize: 32,
+};
+
+export interface Generation {
+  id: string;
+  /** Generated token ids, including a stop token if one ended the sequence. */
+  tokens: number[];
+  /** Decoded text, cut before the stop token or stop string. */
+  text: string;
+  /** Log-probability of each generated token under the model (untempered softmax). */
+  logprobs: number[];
+  finishReason: 'stop' | 'length' | 'context';
+}
+
+export interface GenerateHooks {
+  /** Called as each request finishes (in finishing order), e.g. to record it in a ledger. */
+  onResult?: (g: Generation, done: number, total: number) => void | Promise<void>;
+}
+
+interface Row {
+  request: GenerationRequest;
+  rng: Rng;
+  /** Tokens in this row's cache. */
+  length: number;
+  /** The next token to feed (sampled, not yet in the cache). */
+  next: number;
+  tokens: number[];
+  logprobs: number[];
+}
+
+/** Samples one token from a logits row; returns it with its log-probability under the raw model. */
+export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+  let maxLogit = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > maxLogit) [maxLogit, argmax] = [logits[i], i];
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i] - maxLogit);
+  const logZ = maxLogit + Math.log(z);
+  if (o.temperature === 0) return { token: argmax, logprob: logits[argmax] - logZ };
+
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  const limit = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
+  const probs: number[] = [];
+  let total = 0;
+  for (let i = 0; i < limit; i++) {
+    const p = Math.exp((logits[order[i]] - maxLogit) / o.temperature);
+    probs.push(p);
+    total += p;
+  }
+  // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
+  let kept = probs.length;
+  if (o.topP < 1) {
+    let mass = 0;
+    for (let i = 0; i < probs.length; i++) {
+      mass += probs[i] / total;
+      if (mass >= o.topP) {
+        kept = i + 1;
+        break;
+      }
+    }
+  }
+  const keptMass = probs.slice(0, kept).reduce((a, b) => a + b, 0);
+  let u = rng.uniform() * keptMass;
+  let choice = order[kept - 1];
+  for (let i = 0; i < kept; i++) {
+    u -= probs[i];
+    if (u < 0) {
+      choice = order[i];
+      break;
+    }
+  }
+  return { token: choice, logprob: logits[choice] - logZ };
+}
+
+export class Generator {
+  private readonly kvHeads: number;
+  private readonly hd: number;
+  private readonly paramFeeds: Record<string, ort.Tensor>;
+
+  constructor(
+    readonly config: ModelConfig,
+    params: NamedTensor[],
+    readonly tokenizer: Tokenizer,
+    readonly session: SessionOptions = {},
+  ) {
+    this.kvHeads = config.kvHeads;
+    this.hd = headDim(config);
+    this.paramFeeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  }
+
+  private decodeSession() {
+    return getSession(graphKey({ kind: 'decode', config: this.config }), () => buildDecodeGraph(this.config), this.session);
+  }
+
+  async generate(requests: GenerationRequest[], options: Partial<SamplingOptions> = {}, hooks: GenerateHooks = {}): Promise<Generation[]> {
+    const o = { ...DEFAULT_SAMPLING, ...options };
+    const ids = new Set<string>();
+    for (const r of requests) {
+      if (ids.has(r.id)) throw new Error(`generate: duplicate request id "${r.id}"`);
+      ids.add(r.id);
+      if (r.prompt.length === 0) throw new Error(`generate: request "${r.id}" has an empty prompt`);
+      if (r.prompt.length >= this.config.context) {
+        throw new Error(`generate: request "${r.id}" prompt has ${r.prompt.length} tokens; the model context is ${this.config.context}`);
+      }
+    }
+    const session = await this.decodeSession();
+    const C = this.config.context;
+    const rowFloats = this.kvHeads * C * this.hd;
+    const capacity = Math.max(1, Math.min(o.batchSize, requests.length));
+    const keys = Array.from({ length: this.config.layers }, () => new Float32Array(capacity * rowFloats));
+    const values = Array.from({ length: this.config.layers }, () => new Float32Array(capacity * rowFloats));
+
+    const results = new Map<string, Generation>();
+    const queue = requests.slice();
+    const rows: Row[] = [];
+
+    const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
+      const g: Generation = { id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason };
+      results.set(g.id, g);
+      await hooks.onResult?.(g, results.size, requests.length);
+    };
+
+    /** Accepts a sampled token for a row; returns true if the row is finished. */
+    const accept = async (row: Row, token: number, logprob: number): Promise<boolean> => {
+      row.tokens.push(token);
+      row.logprobs.push(logprob);
+      if (o.stopTokens.includes(token)) {
+        await finish(row, 'stop', this.tokenizer.decode(row.tokens.slice(0, -1)));
+        return true;
+      }
+      const text = this.tokenizer.decode(row.tokens);
+      const hit = firstStop(text, o.stopStrings);
+      if (hit >= 0) {
+        await finish(row, 'stop', text.slice(0, hit));
+        return true;
+      }
+      if (row.tokens.length >= o.maxNewTokens) {
+        await finish(row, 'length', text);
+        return true;
+      }
+      if (row.length + 1 > C) {
+        await finish(row, 'context', text);
+        return true;
+      }
+      row.next = token;
+      return false;
+    };
+
+    const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, n: number, s: number, past: number) => {
+      const feeds: Record<string, ort.Tensor> = {
+        ...this.paramFeeds,
+        tokens: new ort.Tensor('int64', tokens, [n, s]),
+        positions: new ort.Tensor('int64', positions, [n, s]),
+        mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
+      };
+      for (let l = 0; l < this.config.layers; l++) {
+        const k = past === 0 ? new Float32Array(0) : keys[l].subarray(0, n * rowFloats);
+        const v = past === 0 ? new Float32Array(0) : values[l].subarray(0, n * rowFloats);
+        feeds[`past_k.${l}`] = new ort.Tensor('float32', k, [n, this.kvHeads, past, this.hd]);
+        feeds[`past_v.${l}`] = new ort.Tensor('float32', v, [n, this.kvHeads, past, this.hd]);
+      }
+      return feeds;
+    };
+
+    /** Writes `count` new positions of output row r into cache slot `slot` starting at `at`. */
+    const store = (out: ort.InferenceSession.ReturnType, r: number, s: number, slot: number, at: number, count: number) => {
+      for (let l = 0; l < this.config.layers; l++) {
+        for (const [name, cache] of [[`k.${l}`, keys[l]], [`v.${l}`, values[l]]] as const) {
+          const src = out[name].data as Float32Array;
+          for (let h = 0; h < this.kvHeads; h++) {
+            const from = ((r * this.kvHeads + h) * s) * this.hd;
+            cache.set(src.subarray(from, from + count * this.hd), (slot * this.kvHeads + h) * C * this.hd + at * this.hd);
+          }
+        }
+      }
+    };
+
+    /** Prefills newly admitted requests together (right-padded; causality hides the padding). */
+    const admit = async () => {
+      const fresh: GenerationRequest[] = [];
+      while (rows.length + fresh.length < capacity && queue.length > 0) fresh.push(queue.shift()!);
+      if (fresh.length === 0) return;
+      const s = Math.max(...fresh.map((r) => r.prompt.length));
+      const n = fresh.length;
+      const tokens = new BigInt64Array(n * s);
+      const positions = new BigInt64Array(n * s);
+      fresh.forEach((r, i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
+      for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
+      const mask = new Float32Array(n * s * s);
+      for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
+      const out = await session.run(feedsFor(tokens, positions, mask, n, s, 0));
+      const logits = out.logits.data as Float32Array;
+      const V = this.config.vocabSize;
+      for (let i = 0; i < n; i++) {
+        const r = fresh[i];
+        const row: Row = { request: r, rng: new Rng(o.seed, 'generate', r.id), length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
+        const slot = rows.length;
+        store(out, i, s, slot, 0, r.prompt.length);
+        const at = (i * s + r.prompt.length - 1) * V;
+        const { token, logprob } = sampleToken(logits.subarray(at, at + V), o, row.rng);
+        rows.push(row);
+        if (await accept(row, token, logprob)) release(slot);
+      }
+    };
+
+    /** Frees a slot by moving the last active row into it, so active rows stay packed at the front. */
+    const release = (slot: number) => {
+      const last = rows.length - 1;
+      if (slot !== last) {
+        for (const cache of [...keys, ...values]) cache.copyWithin(slot * rowFloats, last * rowFloats, (last + 1) * rowFloats);
+        rows[slot] = rows[last];
+      }
+      rows.pop();
+    };
+
+    await admit();
+    while (rows.length > 0) {
+      const n = rows.length;
+      const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
+      const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
+      const mask = new Float32Array(n * (C + 1));
+      rows.forEach((r, i) => mask.fill(MASKED, i * (C + 1) + r.length, i * (C + 1) + C));
+      const out = await session.run(feedsFor(tokens, positions, mask, n, 1, C));
+      const logits = out.logits.data as Float32Array;
+      const V = this.config.vocabSize;
+      // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
+      for (let i = n - 1; i >= 0; i--) {
+        const row = rows[i];
+        store(out, i, 1, i, row.length, 1);
+        row.length++;
+        const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), o, row.rng);
+        if (await accept(row, token, logprob)) release(i);
+      }
+      await admit();
+    }
+    return requests.map((r) => results.get(r.id)!);
+  }
+}
+
+function firstStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}

@@ -1,0 +1,241 @@
+/**
+ * The training loop around the train_step graph: batching with padding, a warmup + cosine learning
+ * rate schedule, epochs with a seeded shuffle, evaluation loss, checkpoints and progress callbacks
+ * (which activities turn into heartbeats). Parameters and AdamW moments live in JS memory and make a
+ * round trip through the session each step.
+ */
+import ort from 'onnxruntime-node';
+import { DEFAULT_ADAMW, type AdamWConfig } from './adamw.ts';
+import type { ModelConfig } from './config.ts';
+import { buildLossGraph, buildTrainStepGraph } from './graphs.ts';
+import { parameterSpecs } from './parameters.ts';
+import { Rng } from './random.ts';
+import { getSession, graphKey, type SessionOptions } from './session.ts';
+import type { NamedTensor } from './tensor.ts';
+
+/** A training sequence: token ids and, per token, its weight as a prediction target (0 = no loss). */
+export interface Example {
+  tokens: number[];
+  weights: number[];
+}
+
+export interface Batch {
+  tokens: BigInt64Array;
+  weights: Float32Array;
+  rows: number;
+  length: number;
+}
+
+/** Right-pads examples to the longest one with `pad` tokens of weight 0 (never a target). */
+export function collate(examples: Example[], pad: number): Batch {
+  const length = Math.max(...examples.map((e) => e.tokens.length));
+  const tokens = new BigInt64Array(examples.length * length).fill(BigInt(pad));
+  const weights = new Float32Array(examples.length * length);
+  examples.forEach((e, r) => {
+    for (let t = 0; t < e.tokens.length; t++) {
+      tokens[r * length + t] = BigInt(e.tokens[t]);
+      weights[r * length + t] = e.weights[t];
+    }
+  });
+  return { tokens, weights, rows: examples.length, length };
+}
+
+export interface Schedule {
+  lr: number;
+  /** Steps of linear warmup from 0. */
+  warmupSteps: number;
+  totalSteps: number;
+  /** The cosine decays to lr · minLrRatio at totalSteps. */
+  minLrRatio: number;
+}
+
+export function learningRate(s: Schedule, step: number): number {
+  if (step < s.warmupSteps) return (s.lr * (step + 1)) / s.warmupSteps;
+  const span = Math.max(1, s.totalSteps - s.warmupSteps);
+  const progress = Math.min(1, (step - s.warmupSteps) / span);
+  const min = s.lr * s.minLrRatio;
+  return min + 0.5 * (s.lr - min) * (1 + Math.cos(Math.PI * progress));
+}
+
+export interface StepResult {
+  step: number;
+  loss: number;
+  gradNorm: number;
+  lr: number;
+  tokens: number;
+}
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  /** Fraction of all steps spent warming up. */
+  warmup?: number;
+  minLrRatio?: number;
+  seed?: number;
+  evalExamples?: Example[];
+  /** Called after every step; throwing from it (e.g. on cancellation) stops training. */
+  onStep?: (r: StepResult, total: number) => void | Promise<void>;
+  /** Called after every epoch with the evaluation loss, when evaluation examples are given. */
+  onEpoch?: (epoch: number, evalLoss: number | null) => void | Promise<void>;
+}
+
+export interface FitResult {
+  steps: StepResult[];
+  evalLoss: number[];
+}
+
+export class NonFiniteLossError extends Error {}
+
+function tensor(t: NamedTensor): ort.Tensor {
+  return new ort.Tensor('float32', t.data, t.shape);
+}
+
+export class Trainer {
+  readonly params: NamedTensor[];
+  private m: NamedTensor[];
+  private v: NamedTensor[];
+  /** Optimizer steps taken so far (AdamW's bias correction uses step + 1). */
+  step = 0;
+
+  constructor(
+    readonly config: ModelConfig,
+    params: NamedTensor[],
+    readonly pad: number,
+    readonly optimizer: AdamWConfig = DEFAULT_ADAMW,
+    readonly session: SessionOptions = {},
+    state?: { step: number; m: NamedTensor[]; v: NamedTensor[] },
+  ) {
+    const specs = parameterSpecs(config);
+    if (params.length !== specs.length || specs.some((s, i) => s.name !== params[i].name)) {
+      throw new Error('Trainer: parameters do not match the model config (names or order differ)');
+    }
+    this.params = params.map((p) => ({ ...p, data: p.data.slice() }));
+    const zeros = () => params.map((p) => ({ name: p.name, shape: p.shape, data: new Float32Array(p.data.length) }));
+    this.m = state?.m ?? zeros();
+    this.v = state?.v ?? zeros();
+    this.step = state?.step ?? 0;
+  }
+
+  /** AdamW moments named `m.<param>` / `v.<param>`, for optimizer checkpoints. */
+  optimizerState(): { step: number; tensors: NamedTensor[] } {
+    return {
+      step: this.step,
+      tensors: [...this.m.map((t) => ({ ...t, name: `m.${t.name}` })), ...this.v.map((t) => ({ ...t, name: `v.${t.name}` }))],
+    };
+  }
+
+  private trainSession() {
+    return getSession(graphKey({ kind: 'train_step', config: this.config, optimizer: this.optimizer }), () => buildTrainStepGraph(this.config, this.optimizer), this.session);
+  }
+
+  private lossSession() {
+    return getSession(graphKey({ kind: 'loss', config: this.config }), () => buildLossGraph(this.config), this.session);
+  }
+
+  private checkLength(examples: Example[]): void {
+    for (const [i, e] of examples.entries()) {
+      if (e.tokens.length !== e.weights.length) throw new Error(`example ${i}: ${e.tokens.length} tokens but ${e.weights.length} weights`);
+      if (e.tokens.length > this.config.context) {
+        throw new Error(`example ${i}: ${e.tokens.length} tokens exceed the model context of ${this.config.context}`);
+      }
+      if (e.tokens.length < 2) throw new Error(`example ${i}: needs at least 2 tokens (a prefix and a target)`);
+    }
+  }
+
+  /** One optimizer step on one batch. Parameters change only if the loss and gradient are finite. */
+  async trainStep(examples: Example[], lr: number): Promise<StepResult> {
+    this.checkLength(examples);
+    const batch = collate(examples, this.pad);
+    const session = await this.trainSession();
+    const feeds: Record<string, ort.Tensor> = {
+      tokens: new ort.Tensor('int64', batch.tokens, [batch.rows, batch.length]),
+      weights: new ort.Tensor('float32', batch.weights, [batch.rows, batch.length]),
+      lr: new ort.Tensor('float32', Float32Array.of(lr), []),
+      step: new ort.Tensor('float32', Float32Array.of(this.step + 1), []),
+    };
+    this.params.forEach((p, i) => {
+      feeds[p.name] = tensor(p);
+      feeds[`m.${p.name}`] = tensor(this.m[i]);
+      feeds[`v.${p.name}`] = tensor(this.v[i]);
+    });
+    const out = await session.run(feeds);
+    const loss = (out.loss.data as Float32Array)[0];
+    const gradNorm = (out.grad_norm.data as Float32Array)[0];
+    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      throw new NonFiniteLossError(`training diverged at step ${this.step + 1}: loss ${loss}, gradient norm ${gradNorm} (lr ${lr})`);
+    }
+    this.params.forEach((p, i) => {
+      p.data = out[`new.${p.name}`].data as Float32Array;
+      this.m[i].data = out[`new_m.${p.name}`].data as Float32Array;
+      this.v[i].data = out[`new_v.${p.name}`].data as Float32Array;
+    });
+    this.step++;
+    const tokens = batch.weights.reduce((n, w) => n + (w > 0 ? 1 : 0), 0);
+    return { step: this.step, loss, gradNorm, lr, tokens };
+  }
+
+  /** Weighted loss over examples (the training objective, without updating anything). */
+  async evaluate(examples: Example[], batchSize = 32): Promise<{ loss: number; nll: number[] }> {
+    this.checkLength(examples);
+    const session = await this.lossSession();
+    let weighted = 0;
+    let count = 0;
+    const nll: number[] = [];
+    for (let i = 0; i < examples.length; i += batchSize) {
+      const chunk = examples.slice(i, i + batchSize);
+      const batch = collate(chunk, this.pad);
+      const feeds: Record<string, ort.Tensor> = {
+        tokens: new ort.Tensor('int64', batch.tokens, [batch.rows, batch.length]),
+        weights: new ort.Tensor('float32', batch.weights, [batch.rows, batch.length]),
+      };
+      for (const p of this.params) feeds[p.name] = tensor(p);
+      const out = await session.run(feeds);
+      // Recombine per-batch means into one mean over all trained tokens.
+      const trained = chunk.reduce((n, e) => n + e.weights.slice(1).filter((w) => w > 0).length, 0);
+      weighted += (out.loss.data as Float32Array)[0] * Math.max(trained, 1);
+      count += trained;
+      nll.push(...(out.nll.data as Float32Array));
+    }
+    return { loss: count > 0 ? weighted / count : 0, nll };
+  }
+
+  /** Epochs of shuffled mini-batches under a warmup + cosine schedule. */
+  async fit(examples: Example[], o: FitOptions): Promise<FitResult> {
+    if (examples.length === 0) throw new Error('fit: no training examples');
+    this.checkLength(examples);
+    const perEpoch = Math.ceil(examples.length / o.batchSize);
+    const total = perEpoch * o.epochs;
+    const schedule: Schedule = {
+      lr: o.lr,
+      warmupSteps: Math.round(total * (o.warmup ?? 0.05)),
+      totalSteps: total,
+      minLrRatio: o.minLrRatio ?? 0.1,
+    };
+    const result: FitResult = { steps: [], evalLoss: [] };
+    let done = 0;
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      const order = shuffled(examples.length, new Rng(o.seed ?? 0, 'epoch', epoch));
+      for (let b = 0; b < perEpoch; b++) {
+        const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => examples[i]);
+        const r = await this.trainStep(batch, learningRate(schedule, done));
+        done++;
+        result.steps.push(r);
+        await o.onStep?.(r, total);
+      }
+      const evalLoss = o.evalExamples?.length ? (await this.evaluate(o.evalExamples, o.batchSize)).loss : null;
+      if (evalLoss !== null) result.evalLoss.push(evalLoss);
+      await o.onEpoch?.(epoch, evalLoss);
+    }
+    return result;
+  }
+}
+
+function shuffled(n: number, rng: Rng): number[] {
+  const order = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}

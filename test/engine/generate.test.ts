@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import ort from 'onnxruntime-node';
+import { resolveModelConfig } from '../../src/engine/config.ts';
+import { Generator, sampleToken, type GenerationRequest } from '../../src/engine/generate.ts';
+import { buildForwardGraph } from '../../src/engine/graphs.ts';
+import { initParameters } from '../../src/engine/parameters.ts';
+import { Rng } from '../../src/engine/random.ts';
+import { createSession } from '../../src/engine/session.ts';
+import { CharTokenizer } from '../../src/engine/tokenizer.ts';
+
+const tokenizer = new CharTokenizer();
+const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 48, seed: 5 });
+const params = initParameters(config);
+for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 8);
+const generator = new Generator(config, params, tokenizer, { threads: 1 });
+const requests: GenerationRequest[] = ['12+7=', 'hello', 'a', '99*3=', 'xyz xyz', '0', 'RISE', '5-8='].map((text, i) => ({
+  id: `item-${i}`,
+  prompt: tokenizer.encode(text),
+}));
+
+test('outputs do not depend on batch size or queue order', async () => {
+  const options = { temperature: 1, maxNewTokens: 12, seed: 7 };
+  const one = await generator.generate(requests, { ...options, batchSize: 1 });
+  const three = await generator.generate(requests, { ...options, batchSize: 3 });
+  const reversed = await generator.generate(requests.slice().reverse(), { ...options, batchSize: 8 });
+  const byId = new Map(reversed.map((g) => [g.id, g]));
+  for (let i = 0; i < requests.length; i++) {
+    assert.deepEqual(three[i].tokens, one[i].tokens, `batch 3 vs 1 for ${requests[i].id}`);
+    assert.deepEqual(byId.get(requests[i].id)!.tokens, one[i].tokens, `reversed batch 8 vs 1 for ${requests[i].id}`);
+  }
+  const distinct = new Set(one.map((g) => g.tokens.join(',')));
+  assert.ok(distinct.size > 1, 'all sequences are identical: sampling is not per request');
+  const other = await generator.generate(requests, { ...options, seed: 8, batchSize: 4 });
+  assert.notDeepEqual(other.map((g) => g.tokens), one.map((g) => g.tokens), 'a different seed gave the same samples');
+});
+
+test('greedy decoding with the cache follows the argmax of full forward passes', async () => {
+  const [g] = await generator.generate([requests[0]], { temperature: 0, maxNewTokens: 10 });
+  const forward = await createSession(buildForwardGraph(config));
+  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const seq = [...requests[0].prompt];
+  for (let i = 0; i < 10; i++) {
+    const out = await forward.run({ ...feeds, tokens: new ort.Tensor('int64', BigInt64Array.from(seq.map(BigInt)), [1, seq.length]) });
+    const logits = out.logits.data as Float32Array;
+    const V = config.vocabSize;
+    const last = logits.subarray((seq.length - 1) * V, seq.length * V);
+    const next = last.indexOf(Math.max(...last));
+    assert.equal(g.tokens[i], next, `token ${i}`);
+    const logZ = Math.log(last.reduce((s, x) => s + Math.exp(x), 0));
+    assert.ok(Math.abs(g.logprobs[i] - (last[next] - logZ)) < 1e-3, `log-prob of token ${i}`);
+    seq.push(next);
+  }
+});
+
+test('stop tokens, stop strings, max tokens and the context limit end a sequence', async () => {
+  const free = await generator.generate([requests[1]], { temperature: 0, maxNewTokens: 20 });
+  assert.equal(free[0].finishReason, 'length');
+  assert.equal(free[0].tokens.length, 20);
+  const stopToken = free[0].tokens[3];
+  const byToken = await generator.generate([requests[1]], { temperature: 0, maxNewTokens: 20, stopTokens: [stopToken] });
+  const cut = free[0].tokens.indexOf(stopToken);
+  assert.equal(byToken[0].finishReason, 'stop');
+  assert.deepEqual(byToken[0].tokens, free[0].tokens.slice(0, cut + 1));
+  assert.equal(byToken[0].text, tokenizer.decode(free[0].tokens.slice(0, cut)));
+  const stopString = free[0].text.slice(5, 7);
+  const byString = await generator.generate([requests[1]], { temperature: 0, maxNewTokens: 20, stopStrings: [stopString] });
+  assert.equal(byString[0].finishReason, 'stop');
+  assert.equal(byString[0].text, free[0].text.slice(0, free[0].text.indexOf(stopString)));
+  const long = { id: 'long', prompt: tokenizer.encode('x'.repeat(40)) };
+  const [ctx] = await generator.generate([long], { temperature: 0, maxNewTokens: 100 });
+  assert.equal(ctx.finishReason, 'context');
+  assert.equal(40 + ctx.tokens.length, config.context + 1);
+});
+
+test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
+  const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
+  const rng = new Rng('sample');
+  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
+  const seen = new Set<number>();
+  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
+  assert.deepEqual([...seen].sort(), [1, 2]);
+});
+
+test('bad requests are rejected with the request named', async () => {
+  await assert.rejects(generator.generate([{ id: 'a', prompt: [] }]), /"a" has an empty prompt/);
+  await assert.rejects(generator.generate([{ id: 'a', prompt: [1] }, { id: 'a', prompt: [2] }]), /duplicate request id "a"/);
+});
