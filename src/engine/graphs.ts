@@ -20,7 +20,7 @@ import { Graph, type FloatType, type Value } from './graph.ts';
 import { parameterSpecs } from './parameters.ts';
 import { causalLogits, decodeStep, parameterInputs, type Params } from './transformer.ts';
 
-function weightedNll(g: Graph, config: ModelConfig, p: Params, tokens: Value, weights: Value): { loss: Value; nll: Value } {
+export function weightedNll(g: Graph, config: ModelConfig, p: Params, tokens: Value, weights: Value): { loss: Value; nll: Value } {
   const inputs = g.slice(tokens, 1, 0, -1);
   const targets = g.slice(tokens, 1, 1, Number.MAX_SAFE_INTEGER);
   const w = g.slice(weights, 1, 1, Number.MAX_SAFE_INTEGER);
