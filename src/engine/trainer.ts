@@ -12,6 +12,8 @@ import { parameterSpecs } from './parameters.ts';
 import { Rng } from './random.ts';
 import { getSession, graphKey, type SessionOptions } from './session.ts';
 import type { NamedTensor } from './tensor.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import type { Tokenizer } from './tokenizer.ts';
 
 /** A training sequence: token ids and, per token, its weight as a prediction target (0 = no loss). */
 export interface Example {
@@ -78,6 +80,13 @@ export interface FitOptions {
   onStep?: (r: StepResult, total: number) => void | Promise<void>;
   /** Called after every epoch with the evaluation loss, when evaluation examples are given. */
   onEpoch?: (epoch: number, evalLoss: number | null) => void | Promise<void>;
+  /**
+   * Saves parameters and optimizer state every `every` steps (and at the end) into `dir`, so a
+   * crashed run resumes with `Trainer.resume(dir)` and a `fit` over the same data and options.
+   */
+  checkpoint?: { dir: string; every: number; tokenizer: Tokenizer };
+  /** Steps of this fit already taken (a resumed trainer's `step` when the fit began from fresh state). */
+  resumeFromStep?: number;
 }
 
 export interface FitResult {
@@ -115,6 +124,27 @@ export class Trainer {
     this.m = state?.m ?? zeros();
     this.v = state?.v ?? zeros();
     this.step = state?.step ?? 0;
+  }
+
+  /**
+   * A trainer restored from a checkpoint directory written by `fit`, including its optimizer state;
+   * `fit` with the same examples and options then continues where the checkpoint was taken.
+   */
+  static async resume(dir: string, pad: number, optimizer: AdamWConfig = DEFAULT_ADAMW, session: SessionOptions = {}): Promise<Trainer> {
+    const ckpt = await loadCheckpoint(dir);
+    if (!ckpt.optimizer) throw new Error(`${dir}: checkpoint has no optimizer state to resume from`);
+    const named = new Map(ckpt.optimizer.tensors.map((t) => [t.name, t]));
+    const moment = (prefix: string) =>
+      ckpt.params.map((p) => {
+        const t = named.get(`${prefix}.${p.name}`);
+        if (!t) throw new Error(`${dir}: optimizer state lacks ${prefix}.${p.name}`);
+        return { ...t, name: p.name };
+      });
+    return new Trainer(ckpt.config, ckpt.params, pad, optimizer, session, { step: ckpt.optimizer.step, m: moment('m'), v: moment('v') });
+  }
+
+  async save(dir: string, tokenizer: Tokenizer, meta: Record<string, unknown> = {}): Promise<void> {
+    await saveCheckpoint(dir, { config: this.config, tokenizer, params: this.params, optimizer: this.optimizerState(), meta: { ...meta, step: this.step } });
   }
 
   /** AdamW moments named `m.<param>` / `v.<param>`, for optimizer checkpoints. */
@@ -213,15 +243,26 @@ export class Trainer {
       minLrRatio: o.minLrRatio ?? 0.1,
     };
     const result: FitResult = { steps: [], evalLoss: [] };
+    // The seeded shuffles replay the same batch order, so skipping the batches already taken
+    // continues exactly where a checkpoint stopped.
+    const resumeAt = o.resumeFromStep ?? 0;
+    if (resumeAt > total) throw new Error(`fit: trainer is at step ${resumeAt}, beyond this fit's ${total} steps`);
     let done = 0;
     for (let epoch = 0; epoch < o.epochs; epoch++) {
+      if (done + perEpoch <= resumeAt) {
+        done += perEpoch;
+        continue;
+      }
       const order = shuffled(examples.length, new Rng(o.seed ?? 0, 'epoch', epoch));
-      for (let b = 0; b < perEpoch; b++) {
+      for (let b = 0; b < perEpoch; b++, done++) {
+        if (done < resumeAt) continue;
         const batch = order.slice(b * o.batchSize, (b + 1) * o.batchSize).map((i) => examples[i]);
         const r = await this.trainStep(batch, learningRate(schedule, done));
-        done++;
         result.steps.push(r);
         await o.onStep?.(r, total);
+        if (o.checkpoint && ((done + 1) % o.checkpoint.every === 0 || done + 1 === total)) {
+          await this.save(o.checkpoint.dir, o.checkpoint.tokenizer, { epoch });
+        }
       }
       const evalLoss = o.evalExamples?.length ? (await this.evaluate(o.evalExamples, o.batchSize)).loss : null;
       if (evalLoss !== null) result.evalLoss.push(evalLoss);
