@@ -19,8 +19,12 @@ export interface SessionOptions {
   threads?: number;
   /** 'cpu' here; 'cuda' where onnxruntime-node was installed with CUDA. */
   device?: 'cpu' | 'cuda';
-  /** Directory of cached .onnx files; none = no disk cache. */
+  /** Directory of cached .onnx files (default `$RISE_HOME/graphs`, RISE_HOME defaulting to `.rise`). */
   cacheDir?: string;
+}
+
+export function defaultGraphCacheDir(): string {
+  return join(process.env.RISE_HOME ?? '.rise', 'graphs');
 }
 
 export function defaultThreads(): number {
@@ -34,8 +38,7 @@ export function graphKey(parts: unknown): string {
 
 const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
-function modelBytes(key: string, build: () => Graph, cacheDir: string | undefined): Uint8Array {
-  if (!cacheDir) return toModelProto(build());
+function modelBytes(key: string, build: () => Graph, cacheDir: string): Uint8Array {
   const file = join(cacheDir, `${key}.onnx`);
   if (existsSync(file)) return readFileSync(file);
   const bytes = toModelProto(build());
@@ -54,7 +57,7 @@ export function getSession(key: string, build: () => Graph, options: SessionOpti
   const cacheKey = `${key}:${threads}:${device}`;
   let session = sessions.get(cacheKey);
   if (!session) {
-    const bytes = modelBytes(key, build, options.cacheDir);
+    const bytes = modelBytes(key, build, options.cacheDir ?? defaultGraphCacheDir());
     session = ort.InferenceSession.create(bytes, {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: threads,

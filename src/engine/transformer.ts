@@ -95,11 +95,12 @@ export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value,
     const h = rmsNorm(g, x, w('attn_norm'), config.normEps);
     const qkv = g.transpose(g.reshapeTo(g.matMul(h, w('wqkv')), qkvShape, [tokens.shape[0], tokens.shape[1], qkvHeads, hd]), [0, 2, 1, 3]);
     const [q0, k0, v0] = g.split(qkv, 1, [heads, kvHeads, kvHeads]);
-    const q = rotary(g, q0, attn.cos, attn.sin);
+    // Scaling q rather than the scores touches hd values per query instead of Tk.
+    const q = g.mul(rotary(g, q0, attn.cos, attn.sin), scale);
     const kv = attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0);
     const k = repeatKv(g, kv.k, heads / kvHeads);
     const v = repeatKv(g, kv.v, heads / kvHeads);
-    const scores = g.add(g.mul(g.matMul(q, g.transpose(k, [0, 1, 3, 2])), scale), attn.mask);
+    const scores = g.add(g.matMul(q, g.transpose(k, [0, 1, 3, 2])), attn.mask);
     const context = g.matMul(g.softmax(scores, -1), v);
     const merged = g.reshape(g.transpose(context, [0, 2, 1, 3]), [-1, heads * hd]);
     x = g.add(x, g.matMul(merged, w('wo')));
