@@ -1,0 +1,49 @@
+/**
+ * The `rise` command line. Each command lives in its own module and registers itself here; `main`
+ * returns the exit code instead of exiting so tests and other entry points can call it.
+ *
+ * Exit codes: 0 success, 2 user error (bad usage, bad input file: the message names what to fix),
+ * 1 anything else (a bug or a broken environment; the stack is printed).
+ */
+
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { DataError } from '../tasks/index.ts';
+import { UsageError } from './errors.ts';
+import { registerScoreCommand } from './score.ts';
+
+const EXIT_USAGE = 2;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function createProgram(): Command {
+  const program = new Command('rise')
+    .description('Experiment runner for RISE (Recursive Introspection): multi-turn self-improvement fine-tuning')
+    .version(version())
+    // Throw instead of exiting, so main() decides the exit code; subcommands inherit this setting.
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+  registerScoreCommand(program);
+  return program;
+}
+
+export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  try {
+    await createProgram().parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has already printed the message or the help text.
+      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+    }
+    if (err instanceof DataError || err instanceof UsageError) {
+      process.stderr.write(`rise: ${err.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`rise: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}

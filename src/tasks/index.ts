@@ -1,0 +1,43 @@
+/**
+ * The task suites by kind: what the spec's `task.kind` and `rise score --task` select.
+ */
+
+import { createArithmeticTask } from './arithmetic.ts';
+import { createGsm8kTask, loadGsm8k } from './gsm8k.ts';
+import { createMathTask, loadMath } from './math.ts';
+import { createMbppTask, loadMbpp, type MbppTaskOptions } from './mbpp.ts';
+import type { Problem, Task, TaskKind } from './types.ts';
+
+export type { Problem, Task, TaskKind, RewardOptions } from './types.ts';
+export { DataError } from './jsonl.ts';
+export { generateArithmetic, type ArithmeticOptions } from './arithmetic.ts';
+
+export const TASK_KINDS: readonly TaskKind[] = ['arithmetic', 'gsm8k', 'math', 'mbpp'];
+
+/** Options every kind accepts; `sandbox` matters to code tasks only. */
+export type TaskOptions = MbppTaskOptions;
+
+export function createTask(kind: TaskKind, options: TaskOptions = {}): Task {
+  switch (kind) {
+    case 'arithmetic':
+      return createArithmeticTask(options);
+    case 'gsm8k':
+      return createGsm8kTask(options);
+    case 'math':
+      return createMathTask(options);
+    case 'mbpp':
+      return createMbppTask(options);
+  }
+}
+
+/** Problems from a user's JSONL file; the arithmetic suite is generated, not loaded (generateArithmetic). */
+export function loadProblems(kind: Exclude<TaskKind, 'arithmetic'>, file: string): Promise<Problem[]> {
+  switch (kind) {
+    case 'gsm8k':
+      return loadGsm8k(file);
+    case 'math':
+      return loadMath(file);
+    case 'mbpp':
+      return loadMbpp(file);
+  }
+}
