@@ -301,12 +301,15 @@ export class Graph {
     return this.op1('Slice', [x, this.ints([start]), endV, this.ints([a])], x.dtype, shape, {}, { axes: [a], start, end: staticEnd });
   }
 
-  split(x: Value, axis: number, sizes: number[]): Value[] {
+  /** Split on one axis; sizes are static numbers, or symbolic dims whose values come from `runtimeSizes`. */
+  split(x: Value, axis: number, sizes: Dim[], runtimeSizes?: Value): Value[] {
     const a = normAxis(axis, x.shape.length);
-    const total = sizes.reduce((s, n) => s + n, 0);
-    if (x.shape[a] !== total) throw new Error(`Split: sizes sum to ${total}, axis ${a} has ${x.shape[a]}`);
+    if (!runtimeSizes) {
+      const total = (sizes as number[]).reduce((s, n) => s + n, 0);
+      if (x.shape[a] !== total) throw new Error(`Split: sizes sum to ${total}, axis ${a} has ${x.shape[a]}`);
+    }
     const outs = sizes.map((n) => this.value(x.dtype, x.shape.map((d, i) => (i === a ? n : d))));
-    this.node('Split', [x, this.ints(sizes)], outs, { axis: int(a) });
+    this.node('Split', [x, runtimeSizes ?? this.ints(sizes as number[])], outs, { axis: int(a) });
     return outs;
   }
 

@@ -9,6 +9,7 @@
  */
 import { headDim, type ModelConfig } from './config.ts';
 import type { FloatType, Graph, Value } from './graph.ts';
+import type { Dim } from './shape.ts';
 import { parameterSpecs } from './parameters.ts';
 
 /** Attention logits of masked positions: large but finite, so softmax and its gradient stay NaN-free. */
@@ -56,12 +57,33 @@ function rotary(g: Graph, x: Value, cos: Value, sin: Value): Value {
   return g.add(g.mul(x, cos), g.mul(rotated, sin));
 }
 
-/** [B, kvHeads, T, hd] → [B, heads, T, hd] by repeating each KV head for its group of query heads. */
-function repeatKv(g: Graph, x: Value, groups: number): Value {
-  if (groups === 1) return x;
-  const [, kvh, , hd] = x.shape;
-  const expanded = g.expand(g.unsqueeze(x, [2]), [1, 1, groups, 1, 1]);
-  return g.reshape(expanded, [0, (kvh as number) * groups, -1, hd as number]);
+/**
+ * Attention of queries [B, heads, S, hd] over one or more blocks of keys/values [B, kvHeads, Tk, hd]
+ * (the cache and this step's tokens, or just this step's). Query heads are grouped onto their shared
+ * KV head by a free reshape, so grouped-query attention never copies keys or values; and each block
+ * gets its own score MatMul, so a KV cache is read in place instead of being concatenated every step.
+ * `mask` is additive, broadcastable to [B, 1, S, ΣTk].
+ */
+function attention(g: Graph, q: Value, blocks: { k: Value; v: Value }[], mask: Value): Value {
+  const [, heads, , hd] = q.shape as [Dim, number, Dim, number];
+  const kvHeads = blocks[0].k.shape[1] as number;
+  const groups = heads / kvHeads;
+  // [B, heads, S, hd] → [B, kvHeads, groups·S, hd]: heads of a group are adjacent, so this is a view.
+  const grouped = groups === 1 ? q : g.reshape(q, [0, kvHeads, -1, hd]);
+  const scores = blocks.map((b) => g.matMul(grouped, g.transpose(b.k, [0, 1, 3, 2])));
+  const joined = scores.length === 1 ? scores[0] : g.concat(scores, -1);
+  const [B, , , Tk] = joined.shape;
+  const keys = g.dimOf(joined, 3);
+  // Scores as [B, kvHeads, groups, S, Tk] so a [.., S, Tk] mask broadcasts over the group.
+  const masked =
+    groups === 1
+      ? g.add(joined, mask)
+      : g.add(g.reshapeTo(joined, g.concat([g.ints([0, 0, groups, -1]), keys], 0), [B, kvHeads, groups, q.shape[2], Tk]), g.unsqueeze(mask, [mask.shape.length - 2]));
+  const probs = g.softmax(masked, -1);
+  const flat = groups === 1 ? probs : g.reshapeTo(probs, g.concat([g.ints([0, 0, -1]), keys], 0), joined.shape);
+  const parts = blocks.length === 1 ? [flat] : g.split(flat, -1, blocks.map((b) => b.k.shape[2]), g.concat(blocks.map((b) => g.dimOf(b.k, 2)), 0));
+  const context = parts.map((pr, i) => g.matMul(pr, blocks[i].v)).reduce((a, b) => g.add(a, b));
+  return groups === 1 ? context : g.reshape(context, [0, heads, -1, hd]);
 }
 
 function silu(g: Graph, x: Value): Value {
@@ -73,10 +95,10 @@ export interface AttentionContext {
   /** Rotary tables already gathered for the query positions, broadcastable to [B, heads, T, hd]. */
   cos: Value;
   sin: Value;
-  /** Additive mask broadcastable to [B, heads, T, Tk]. */
+  /** Additive mask broadcastable to [B, 1, T, Tk]. */
   mask: Value;
-  /** Turns this step's keys/values [B, kvHeads, T, hd] into the full ones attended over. */
-  keysValues(layer: number, k: Value, v: Value): { k: Value; v: Value };
+  /** The key/value blocks attended over, given this step's keys/values [B, kvHeads, T, hd]. */
+  keysValues(layer: number, k: Value, v: Value): { k: Value; v: Value }[];
 }
 
 /** The decoder body: token ids [B, T] → final hidden states [B·T, D]. */
@@ -97,11 +119,7 @@ export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value,
     const [q0, k0, v0] = g.split(qkv, 1, [heads, kvHeads, kvHeads]);
     // Scaling q rather than the scores touches hd values per query instead of Tk.
     const q = g.mul(rotary(g, q0, attn.cos, attn.sin), scale);
-    const kv = attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0);
-    const k = repeatKv(g, kv.k, heads / kvHeads);
-    const v = repeatKv(g, kv.v, heads / kvHeads);
-    const scores = g.add(g.matMul(q, g.transpose(k, [0, 1, 3, 2])), attn.mask);
-    const context = g.matMul(g.softmax(scores, -1), v);
+    const context = attention(g, q, attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0), attn.mask);
     const merged = g.reshape(g.transpose(context, [0, 2, 1, 3]), [-1, heads * hd]);
     x = g.add(x, g.matMul(merged, w('wo')));
 
@@ -132,7 +150,7 @@ export function causalLogits(g: Graph, config: ModelConfig, p: Params, tokens: V
     cos: g.slice(cos, 0, 0, T, tokens.shape[1]),
     sin: g.slice(sin, 0, 0, T, tokens.shape[1]),
     mask,
-    keysValues: (_layer, k, v) => ({ k, v }),
+    keysValues: (_layer, k, v) => [{ k, v }],
   });
   return outputHead(g, config, p, hidden);
 }
@@ -163,7 +181,7 @@ export function decodeStep(g: Graph, config: ModelConfig, p: Params, inputs: Dec
     keysValues: (layer, k, v) => {
       keys.push(k);
       values.push(v);
-      return { k: g.concat([inputs.pastKeys[layer], k], 2), v: g.concat([inputs.pastValues[layer], v], 2) };
+      return [{ k: inputs.pastKeys[layer], v: inputs.pastValues[layer] }, { k, v }];
     },
   });
   return { logits: outputHead(g, config, p, hidden), keys, values };
