@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
 import { buildDecodeGraph } from './graphs.ts';
 import { Rng } from './random.ts';
+import { KvCache } from './kv-cache.ts';
 import { getSession, graphKey, type SessionOptions } from './session.ts';
 import type { NamedTensor } from './tensor.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -147,10 +148,8 @@ export class Generator {
     }
     const session = await this.decodeSession();
     const C = this.config.context;
-    const rowFloats = this.kvHeads * C * this.hd;
     const capacity = Math.max(1, Math.min(o.batchSize, requests.length));
-    const keys = Array.from({ length: this.config.layers }, () => new Float32Array(capacity * rowFloats));
-    const values = Array.from({ length: this.config.layers }, () => new Float32Array(capacity * rowFloats));
+    const cache = new KvCache(this.config.layers, capacity, this.kvHeads, this.hd, C);
 
     const results = new Map<string, Generation>();
     const queue = requests.slice();
@@ -195,26 +194,12 @@ export class Generator {
         positions: new ort.Tensor('int64', positions, [n, s]),
         mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
       };
+      if (past > 0) return { ...feeds, ...cache.feeds(n) };
       for (let l = 0; l < this.config.layers; l++) {
-        const k = past === 0 ? new Float32Array(0) : keys[l].subarray(0, n * rowFloats);
-        const v = past === 0 ? new Float32Array(0) : values[l].subarray(0, n * rowFloats);
-        feeds[`past_k.${l}`] = new ort.Tensor('float32', k, [n, this.kvHeads, past, this.hd]);
-        feeds[`past_v.${l}`] = new ort.Tensor('float32', v, [n, this.kvHeads, past, this.hd]);
+        feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, this.kvHeads, 0, this.hd]);
+        feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, this.kvHeads, 0, this.hd]);
       }
       return feeds;
-    };
-
-    /** Writes `count` new positions of output row r into cache slot `slot` starting at `at`. */
-    const store = (out: ort.InferenceSession.ReturnType, r: number, s: number, slot: number, at: number, count: number) => {
-      for (let l = 0; l < this.config.layers; l++) {
-        for (const [name, cache] of [[`k.${l}`, keys[l]], [`v.${l}`, values[l]]] as const) {
-          const src = out[name].data as Float32Array;
-          for (let h = 0; h < this.kvHeads; h++) {
-            const from = ((r * this.kvHeads + h) * s) * this.hd;
-            cache.set(src.subarray(from, from + count * this.hd), (slot * this.kvHeads + h) * C * this.hd + at * this.hd);
-          }
-        }
-      }
     };
 
     /** Prefills newly admitted requests together (right-padded; causality hides the padding). */
@@ -233,11 +218,12 @@ export class Generator {
       const out = await session.run(feedsFor(tokens, positions, mask, n, s, 0));
       const logits = out.logits.data as Float32Array;
       const V = this.config.vocabSize;
+      cache.ensure(s);
       for (let i = 0; i < n; i++) {
         const r = fresh[i];
         const row: Row = { request: r, rng: new Rng(o.seed, 'generate', r.id), length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
         const slot = rows.length;
-        store(out, i, s, slot, 0, r.prompt.length);
+        cache.write(out, i, s, slot, 0, r.prompt.length);
         const at = (i * s + r.prompt.length - 1) * V;
         const { token, logprob } = sampleToken(logits.subarray(at, at + V), o, row.rng);
         rows.push(row);
@@ -249,7 +235,7 @@ export class Generator {
     const release = (slot: number) => {
       const last = rows.length - 1;
       if (slot !== last) {
-        for (const cache of [...keys, ...values]) cache.copyWithin(slot * rowFloats, last * rowFloats, (last + 1) * rowFloats);
+        cache.move(last, slot);
         rows[slot] = rows[last];
       }
       rows.pop();
@@ -260,15 +246,18 @@ export class Generator {
       const n = rows.length;
       const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
       const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
-      const mask = new Float32Array(n * (C + 1));
-      rows.forEach((r, i) => mask.fill(MASKED, i * (C + 1) + r.length, i * (C + 1) + C));
-      const out = await session.run(feedsFor(tokens, positions, mask, n, 1, C));
+      // This step writes position `length` of each row: the cache must hold it.
+      cache.ensure(Math.max(...rows.map((r) => r.length)) + 1);
+      const P = cache.capacity;
+      const mask = new Float32Array(n * (P + 1));
+      rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
+      const out = await session.run(feedsFor(tokens, positions, mask, n, 1, P));
       const logits = out.logits.data as Float32Array;
       const V = this.config.vocabSize;
       // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
       for (let i = n - 1; i >= 0; i--) {
         const row = rows[i];
-        store(out, i, 1, i, row.length, 1);
+        cache.write(out, i, 1, i, row.length, 1);
         row.length++;
         const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), o, row.rng);
         if (await accept(row, token, logprob)) release(i);

@@ -10,7 +10,7 @@ import { createSession } from '../../src/engine/session.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 
 const tokenizer = new CharTokenizer();
-const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 48, seed: 5 });
+const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 144, seed: 5 });
 const params = initParameters(config);
 for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 8);
 const generator = new Generator(config, params, tokenizer, { threads: 1 });
@@ -36,11 +36,14 @@ test('outputs do not depend on batch size or queue order', async () => {
 });
 
 test('greedy decoding with the cache follows the argmax of full forward passes', async () => {
-  const [g] = await generator.generate([requests[0]], { temperature: 0, maxNewTokens: 10 });
+  // A 58-token prompt and 20 new tokens: the cache grows past its first chunk of 64 positions mid-way.
+  const long = { id: 'long', prompt: tokenizer.encode('The quick brown fox jumps over the lazy dog; 12+7=19, 9*9=81') };
+  const steps = 20;
+  const [g] = await generator.generate([long, ...requests], { temperature: 0, maxNewTokens: steps, batchSize: 3 });
   const forward = await createSession(buildForwardGraph(config));
   const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  const seq = [...requests[0].prompt];
-  for (let i = 0; i < 10; i++) {
+  const seq = [...long.prompt];
+  for (let i = 0; i < steps; i++) {
     const out = await forward.run({ ...feeds, tokens: new ort.Tensor('int64', BigInt64Array.from(seq.map(BigInt)), [1, seq.length]) });
     const logits = out.logits.data as Float32Array;
     const V = config.vocabSize;
@@ -67,10 +70,10 @@ test('stop tokens, stop strings, max tokens and the context limit end a sequence
   const byString = await generator.generate([requests[1]], { temperature: 0, maxNewTokens: 20, stopStrings: [stopString] });
   assert.equal(byString[0].finishReason, 'stop');
   assert.equal(byString[0].text, free[0].text.slice(0, free[0].text.indexOf(stopString)));
-  const long = { id: 'long', prompt: tokenizer.encode('x'.repeat(40)) };
+  const long = { id: 'long', prompt: tokenizer.encode('x'.repeat(120)) };
   const [ctx] = await generator.generate([long], { temperature: 0, maxNewTokens: 100 });
   assert.equal(ctx.finishReason, 'context');
-  assert.equal(40 + ctx.tokens.length, config.context + 1);
+  assert.equal(120 + ctx.tokens.length, config.context + 1);
 });
 
 test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {

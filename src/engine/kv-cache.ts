@@ -1,0 +1,84 @@
+/**
+ * The KV cache of a decoding batch: per layer, keys and values as [slots, kvHeads, capacity, hd].
+ * Decode graphs read it in place as their `past` inputs, so its time axis is what every step's
+ * attention scans; the capacity therefore grows in chunks with the longest row instead of being the
+ * model's whole context from the start.
+ */
+import ort from 'onnxruntime-node';
+
+/** Growth step of the time axis: a reallocation (one copy of the cache) per this many positions. */
+const CHUNK = 64;
+
+export class KvCache {
+  private keys: Float32Array[];
+  private values: Float32Array[];
+  capacity = 0;
+
+  constructor(
+    readonly layers: number,
+    readonly slots: number,
+    readonly kvHeads: number,
+    readonly headDim: number,
+    /** The model's context: the capacity never grows past it. */
+    readonly maxCapacity: number,
+  ) {
+    this.keys = [];
+    this.values = [];
+    this.ensure(1);
+  }
+
+  private get slotFloats(): number {
+    return this.kvHeads * this.capacity * this.headDim;
+  }
+
+  /** Makes room for `length` positions per slot, keeping what is stored. */
+  ensure(length: number): void {
+    if (length <= this.capacity) return;
+    if (length > this.maxCapacity) throw new Error(`KV cache: ${length} positions exceed the context of ${this.maxCapacity}`);
+    const capacity = Math.min(this.maxCapacity, Math.ceil(length / CHUNK) * CHUNK);
+    const grow = (old: Float32Array | undefined) => {
+      const next = new Float32Array(this.slots * this.kvHeads * capacity * this.headDim);
+      if (old) {
+        const oldRow = this.capacity * this.headDim;
+        for (let sh = 0; sh < this.slots * this.kvHeads; sh++) next.set(old.subarray(sh * oldRow, (sh + 1) * oldRow), sh * capacity * this.headDim);
+      }
+      return next;
+    };
+    this.keys = Array.from({ length: this.layers }, (_, l) => grow(this.keys[l]));
+    this.values = Array.from({ length: this.layers }, (_, l) => grow(this.values[l]));
+    this.capacity = capacity;
+  }
+
+  /**
+   * Copies `count` positions of row `row` of a decode output ([rows, kvHeads, s, hd] per layer, named
+   * `k.<l>` / `v.<l>`) into `slot` starting at position `at`.
+   */
+  write(out: ort.InferenceSession.ReturnType, row: number, s: number, slot: number, at: number, count: number): void {
+    const hd = this.headDim;
+    for (let l = 0; l < this.layers; l++) {
+      for (const [src, cache] of [[out[`k.${l}`].data, this.keys[l]], [out[`v.${l}`].data, this.values[l]]] as const) {
+        for (let h = 0; h < this.kvHeads; h++) {
+          const from = (row * this.kvHeads + h) * s * hd;
+          (cache as Float32Array).set((src as Float32Array).subarray(from, from + count * hd), ((slot * this.kvHeads + h) * this.capacity + at) * hd);
+        }
+      }
+    }
+  }
+
+  /** Moves slot `from` onto slot `to` (to keep the active slots packed at the front). */
+  move(from: number, to: number): void {
+    const n = this.slotFloats;
+    for (const cache of [...this.keys, ...this.values]) cache.copyWithin(to * n, from * n, (from + 1) * n);
+  }
+
+  /** `past_k.<l>` / `past_v.<l>` inputs over the first `rows` slots, viewed without copying. */
+  feeds(rows: number): Record<string, ort.Tensor> {
+    const shape = [rows, this.kvHeads, this.capacity, this.headDim];
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let l = 0; l < this.layers; l++) {
+      feeds[`past_k.${l}`] = new ort.Tensor('float32', this.keys[l].subarray(0, rows * this.slotFloats), shape);
+      feeds[`past_v.${l}`] = new ort.Tensor('float32', this.values[l].subarray(0, rows * this.slotFloats), shape);
+    }
+    return feeds;
+  }
+}

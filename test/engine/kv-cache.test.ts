@@ -1,0 +1,34 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import ort from 'onnxruntime-node';
+import { KvCache } from '../../src/engine/kv-cache.ts';
+
+/** A fake decode output for one layer: [rows, kvHeads, s, hd] filled with recognisable values. */
+function output(rows: number, kvHeads: number, s: number, hd: number, base: number): ort.InferenceSession.ReturnType {
+  const data = Float32Array.from({ length: rows * kvHeads * s * hd }, (_, i) => base + i);
+  return { 'k.0': new ort.Tensor('float32', data, [rows, kvHeads, s, hd]), 'v.0': new ort.Tensor('float32', data.map((x) => -x), [rows, kvHeads, s, hd]) };
+}
+
+function slotPositions(cache: KvCache, slots: number, slot: number, h: number, count: number): number[] {
+  const k = cache.feeds(slots)['past_k.0'];
+  const hd = cache.headDim;
+  const start = ((slot * cache.kvHeads + h) * cache.capacity) * hd;
+  return [...(k.data as Float32Array).subarray(start, start + count * hd)];
+}
+
+test('the cache grows in chunks, keeps its contents, and moves slots', () => {
+  const cache = new KvCache(1, 2, 2, 3, 200);
+  assert.equal(cache.capacity, 64);
+  cache.write(output(1, 2, 5, 3, 100), 0, 5, 1, 0, 5);
+  const before = slotPositions(cache, 2, 1, 1, 5);
+  assert.deepEqual(before, Array.from({ length: 15 }, (_, i) => 100 + 15 + i), 'head 1 of slot 1 holds head 1 of the row');
+  cache.ensure(65);
+  assert.equal(cache.capacity, 128);
+  assert.deepEqual(slotPositions(cache, 2, 1, 1, 5), before, 'growing keeps what was stored');
+  cache.ensure(199);
+  assert.equal(cache.capacity, 200, 'never beyond the model context');
+  assert.throws(() => cache.ensure(201), /201 positions exceed the context of 200/);
+  cache.move(1, 0);
+  assert.deepEqual(slotPositions(cache, 1, 0, 1, 5), before);
+  assert.deepEqual(cache.feeds(1)['past_v.0'].dims, [1, 2, 200, 3]);
+});
