@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerScoreCommand } from './score.ts';
+import { registerSpecCommands } from './plan.ts';
 
 const EXIT_USAGE = 2;
 
@@ -27,6 +28,7 @@ export function createProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerScoreCommand(program);
+  registerSpecCommands(program);
   return program;
 }
 

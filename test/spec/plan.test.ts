@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { canonicalJson, sha256Hex } from '../../src/spec/hash.ts';
+import { planExperiment, STEP_VERSIONS, stepArms, stepKey, stepSeed, type Plan, type StepKind, type StepUse } from '../../src/spec/plan.ts';
+import { explainChanges } from '../../src/spec/stale.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
+
+const VERSIONS = { engine: 1, ort: '1.30.0' };
+
+function plan(json: unknown, computeVersions = VERSIONS, dataDigests?: Record<string, string>): Plan {
+  return planExperiment(validateSpec(json), { computeVersions, dataDigests });
+}
+
+function keyOf(p: Plan, arm: string, kind: StepKind, iteration: number, evalSet?: string): string {
+  const use = p.arms.find((a) => a.name === arm)!.steps.find((s) => s.kind === kind && s.iteration === iteration && (evalSet === undefined || s.evalSet === evalSet));
+  assert.ok(use, `no ${kind} at iteration ${iteration} in arm ${arm}`);
+  return use.key;
+}
+
+const TWO_ARMS = { iterations: 2, arms: { rise: {}, fast: { train: { lr: 0.002 } } } };
+
+test('sha256Hex matches node:crypto, and canonical JSON ignores key order', () => {
+  for (const text of ['', 'abc', 'x'.repeat(55), 'x'.repeat(56), 'x'.repeat(64), 'é∑😀 '.repeat(40)]) {
+    assert.equal(sha256Hex(text), createHash('sha256').update(text, 'utf8').digest('hex'));
+  }
+  assert.equal(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }] }), '{"a":[{"c":"x","d":null}],"b":1}');
+  assert.throws(() => canonicalJson({ a: undefined }), /no JSON form/);
+  assert.throws(() => canonicalJson(NaN), /no JSON form/);
+});
+
+test('a plan is deterministic: the same spec gives the same keys', () => {
+  assert.deepEqual(plan(TWO_ARMS), plan(structuredClone(TWO_ARMS)));
+});
+
+test('each arm has boost and evaluate at iteration 0, then rollout → relabel → filter → train → evaluate per iteration', () => {
+  const p = plan({ iterations: 2, task: { eval: [{ name: 'in-dist' }, { name: 'ood', ops: [4] }] } });
+  assert.deepEqual(p.arms.map((a) => a.name), ['base']);
+  const shape = p.arms[0].steps.map((s: StepUse) => `${s.iteration}:${s.kind}${s.evalSet ? `:${s.evalSet}` : ''}`);
+  const iteration = (i: number) => [`${i}:rollout`, `${i}:relabel`, `${i}:filter`, `${i}:train`, `${i}:evaluate:in-dist`, `${i}:evaluate:ood`];
+  assert.deepEqual(shape, ['0:boost', '0:evaluate:in-dist', '0:evaluate:ood', ...iteration(1), ...iteration(2)]);
+  // Every step comes after its inputs.
+  const seen = new Set<string>();
+  for (const use of p.arms[0].steps) {
+    for (const input of p.steps[use.key].inputs) assert.ok(seen.has(input), `${use.kind} before its input`);
+    seen.add(use.key);
+  }
+});
+
+test('a change in train lr changes that arm\'s train and evaluate keys, not its rollout or boost', () => {
+  const p = plan(TWO_ARMS);
+  assert.equal(keyOf(p, 'rise', 'boost', 0), keyOf(p, 'fast', 'boost', 0));
+  assert.equal(keyOf(p, 'rise', 'evaluate', 0), keyOf(p, 'fast', 'evaluate', 0));
+  for (const kind of ['rollout', 'relabel', 'filter'] as const) assert.equal(keyOf(p, 'rise', kind, 1), keyOf(p, 'fast', kind, 1), kind);
+  assert.notEqual(keyOf(p, 'rise', 'train', 1), keyOf(p, 'fast', 'train', 1));
+  assert.notEqual(keyOf(p, 'rise', 'evaluate', 1), keyOf(p, 'fast', 'evaluate', 1));
+  // Iteration 2 samples from a differently trained model, so everything downstream differs.
+  for (const kind of ['rollout', 'relabel', 'filter', 'train', 'evaluate'] as const) assert.notEqual(keyOf(p, 'rise', kind, 2), keyOf(p, 'fast', kind, 2), kind);
+});
+
+test('steps shared by arms are one step with one key', () => {
+  const p = plan(TWO_ARMS);
+  const users = stepArms(p);
+  const boost = keyOf(p, 'rise', 'boost', 0);
+  assert.deepEqual(users.get(boost), ['rise', 'fast']);
+  assert.equal(Object.values(p.steps).filter((s) => s.kind === 'boost').length, 1);
+  const uses = p.arms.reduce((n, a) => n + a.steps.length, 0);
+  // boost, evaluate 0, and iteration 1's rollout, relabel and filter are shared.
+  assert.equal(Object.keys(p.steps).length, uses - 5);
+});
+
+test('params hold only what changes a step: knobs that do not matter leave keys alone', () => {
+  const base = plan({ train: { weighting: 'uniform', format: 'singleTurn' } });
+  const other = plan({ train: { weighting: 'uniform', format: 'singleTurn', tau: 2 }, rollout: { contextWindow: 3 }, feedback: 'Try again.' });
+  // Single-turn examples have no retry message or window, and uniform weights no tau: same train params.
+  assert.deepEqual(base.steps[keyOf(base, 'base', 'train', 1)].params, other.steps[keyOf(other, 'base', 'train', 1)].params);
+  // Relabeling sees both; attempt 1 sees neither.
+  assert.notEqual(keyOf(base, 'base', 'relabel', 1), keyOf(other, 'base', 'relabel', 1));
+  assert.equal(keyOf(base, 'base', 'rollout', 1), keyOf(other, 'base', 'rollout', 1));
+  const named = plan({ task: { eval: [{ name: 'a', seed: 7 }] } });
+  const renamed = plan({ task: { eval: [{ name: 'b', seed: 7 }] } });
+  assert.equal(keyOf(named, 'base', 'evaluate', 0), keyOf(renamed, 'base', 'evaluate', 0));
+});
+
+test('keys change when a compute version or a step version changes', () => {
+  const a = plan(TWO_ARMS);
+  const b = plan(TWO_ARMS, { ...VERSIONS, ort: '1.31.0' });
+  const keysA = new Set(Object.keys(a.steps));
+  assert.ok(Object.keys(b.steps).every((k) => !keysA.has(k)));
+  const step = a.steps[keyOf(a, 'rise', 'filter', 1)];
+  assert.equal(stepKey(step.kind, step.version, VERSIONS, step.params, step.inputs), step.key);
+  assert.notEqual(stepKey(step.kind, STEP_VERSIONS.filter + 1, VERSIONS, step.params, step.inputs), step.key);
+});
+
+test('expert and weak-to-strong arms add boosts; a policy equal to the base model shares its boost', () => {
+  const small = { layers: 2, dim: 64, heads: 2, context: 128 };
+  const p = plan({
+    model: { config: small },
+    expert: { config: { layers: 3, dim: 64, heads: 2, context: 128 }, boost: { epochs: 5 } },
+    iterations: 2,
+    arms: {
+      rise: {},
+      expert: { relabel: { strategy: 'expert' } },
+      'weak-to-strong': { model: { config: { layers: 4 } }, rollout: { policy: { config: small } } },
+    },
+  });
+  const models = (arm: string) => p.arms.find((a) => a.name === arm)!.steps.filter((s) => s.kind === 'boost').map((s) => s.model);
+  assert.deepEqual(models('rise'), ['learner']);
+  assert.deepEqual(models('expert'), ['learner', 'expert']);
+  assert.deepEqual(models('weak-to-strong'), ['learner', 'policy']);
+  const expertBoost = p.arms[1].steps.find((s) => s.model === 'expert')!.key;
+  assert.equal(p.steps[keyOf(p, 'expert', 'relabel', 1)].inputs[1], expertBoost);
+  const riseBoost = keyOf(p, 'rise', 'boost', 0);
+  assert.equal(p.arms[2].steps.find((s) => s.model === 'policy')!.key, riseBoost);
+  // A fixed policy samples iteration 2 afresh, and its iteration-1 data is the rise arm's.
+  assert.equal(keyOf(p, 'weak-to-strong', 'relabel', 1), keyOf(p, 'rise', 'relabel', 1));
+  assert.notEqual(keyOf(p, 'weak-to-strong', 'rollout', 2), keyOf(p, 'weak-to-strong', 'rollout', 1));
+  assert.deepEqual(p.steps[keyOf(p, 'weak-to-strong', 'rollout', 2)].inputs, [riseBoost]);
+});
+
+test('aggregation feeds every iteration\'s relabeled data to the filter; initFrom picks the train input', () => {
+  const p = plan({ iterations: 3, arms: { agg: {}, fresh: { train: { aggregate: false, initFrom: 'previous' } } } });
+  const relabels = (arm: string) => [1, 2, 3].map((i) => keyOf(p, arm, 'relabel', i));
+  assert.deepEqual(p.steps[keyOf(p, 'agg', 'filter', 3)].inputs, relabels('agg'));
+  assert.deepEqual(p.steps[keyOf(p, 'fresh', 'filter', 3)].inputs, [relabels('fresh')[2]]);
+  assert.equal(p.steps[keyOf(p, 'agg', 'train', 3)].inputs[1], keyOf(p, 'agg', 'boost', 0));
+  assert.equal(p.steps[keyOf(p, 'fresh', 'train', 3)].inputs[1], keyOf(p, 'fresh', 'train', 2));
+});
+
+test('data files enter keys by content digest, not by path', () => {
+  const spec = (dir: string) => ({ task: { kind: 'gsm8k', train: { path: `${dir}/train.jsonl` }, eval: [{ name: 'test', path: `${dir}/test.jsonl` }] } });
+  const digests = (dir: string, train: string) => ({ [`${dir}/train.jsonl`]: train, [`${dir}/test.jsonl`]: 'b'.repeat(64) });
+  const here = plan(spec('/a'), VERSIONS, digests('/a', 'a'.repeat(64)));
+  const moved = plan(spec('/b'), VERSIONS, digests('/b', 'a'.repeat(64)));
+  const edited = plan(spec('/a'), VERSIONS, digests('/a', 'c'.repeat(64)));
+  assert.deepEqual(Object.keys(here.steps), Object.keys(moved.steps));
+  assert.notEqual(keyOf(here, 'base', 'boost', 0), keyOf(edited, 'base', 'boost', 0));
+  assert.equal(here.files['a'.repeat(64)], '/a/train.jsonl');
+  assert.throws(() => plan(spec('/a'), VERSIONS, {}), /no content digest for data file \/a\/train\.jsonl/);
+});
+
+test('stepSeed is a uint32 of (seed, key, item) only', () => {
+  const key = 'f'.repeat(64);
+  assert.equal(stepSeed(1, key, 7), stepSeed(1, key, 7));
+  const seeds = new Set([stepSeed(1, key, 0), stepSeed(1, key, 1), stepSeed(2, key, 0), stepSeed(1, 'e'.repeat(64), 0)]);
+  assert.equal(seeds.size, 4);
+  for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
+});
+
+test('explainChanges names the param, the input and the compute version behind a changed key', () => {
+  const before = plan(TWO_ARMS);
+  const after = plan({ ...TWO_ARMS, arms: { ...TWO_ARMS.arms, fast: { train: { lr: 0.003 } } } });
+  const changes = explainChanges(before, after);
+  assert.deepEqual(changes.get('fast/1/train/'), ['optimizer.lr 0.002 → 0.003']);
+  assert.equal(changes.get('fast/1/evaluate/in-dist')?.length, 1);
+  assert.match(changes.get('fast/1/evaluate/in-dist')![0], /^input train [0-9a-f]{12} → [0-9a-f]{12}$/);
+  assert.equal(changes.has('rise/1/train/'), false);
+  assert.equal(changes.has('fast/1/rollout/'), false);
+
+  const upgraded = explainChanges(before, plan(TWO_ARMS, { ...VERSIONS, ort: '1.31.0' }));
+  assert.deepEqual(upgraded.get('rise/0/boost/learner'), ['compute version ort "1.30.0" → "1.31.0"']);
+  const longer = explainChanges(before, plan({ ...TWO_ARMS, iterations: 3 }));
+  assert.deepEqual(longer.get('rise/3/train/'), ['new: no step at this place in the previous plan']);
+});

@@ -1,0 +1,158 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatIssue, SpecError, type SpecIssue } from '../../src/spec/issues.ts';
+import { loadSpec } from '../../src/spec/load.ts';
+import { nearest } from '../../src/spec/suggest.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
+
+function issuesOf(json: unknown): SpecIssue[] {
+  try {
+    validateSpec(json);
+  } catch (err) {
+    if (err instanceof SpecError) return err.issues;
+    throw err;
+  }
+  assert.fail(`expected ${JSON.stringify(json)} to be invalid`);
+}
+
+// Each row: a spec, and the one issue it must produce, as `rise validate` prints it (path: message).
+const INVALID: [string, unknown, string | RegExp][] = [
+  ['misspelt key', { rollout: { temprature: 0.7 } }, '/rollout/temprature: unknown key; did you mean "temperature"?'],
+  ['snake_case key', { train: { batch_size: 8 } }, '/train/batch_size: unknown key; did you mean "batchSize"?'],
+  ['key in the wrong section', { criteria: 'success' }, '/criteria: unknown key; "criteria" belongs in "filter"'],
+  ['unknown key, nothing close', { evaluate: { zzz: 1 } }, /^\/evaluate\/zzz: unknown key \(expected one of: turns, parallelK, contextWindow, .*maxTokens\)$/],
+  ['misspelt enum value', { relabel: { strategy: 'expret' } }, '/relabel/strategy: expected one of "self", "expert"; found "expret"; did you mean "expert"?'],
+  ['enum value in another case', { train: { format: 'multi-turn' } }, '/train/format: expected one of "multiTurn", "singleTurn"; found "multi-turn"; did you mean "multiTurn"?'],
+  ['wrong type', { iterations: '2' }, '/iterations: expected an integer from 0 to 100; found "2"'],
+  ['not an integer', { rollout: { turns: 1.5 } }, '/rollout/turns: expected an integer from 1 to 32; found 1.5'],
+  ['below the minimum', { evaluate: { parallelK: 0 } }, '/evaluate/parallelK: expected an integer from 1 to 64; found 0'],
+  ['exclusive bound', { train: { lr: 0 } }, '/train/lr: expected a number > 0; found 0'],
+  ['above the maximum', { rollout: { topP: 1.5 } }, '/rollout/topP: expected a number > 0 and <= 1; found 1.5'],
+  ['nullable field', { evaluate: { contextWindow: -1 } }, '/evaluate/contextWindow: expected an integer >= 0 or null; found -1'],
+  ['bad name', { name: 'My Run' }, '/name: expected a string matching ^[a-z0-9-]+$ of at most 64 characters; found "My Run"'],
+  ['unknown task kind', { task: { kind: 'gsm', train: { path: 'x' } } }, '/task/kind: expected one of "arithmetic", "gsm8k", "math", "mbpp"; found "gsm"; did you mean "gsm8k"?'],
+  ['file task without data', { task: { kind: 'math' } }, /^\/task\/train: required but missing; expected an object with "path"$/],
+  ['file eval set without path', { task: { kind: 'mbpp', train: { path: 'a' }, eval: [{ name: 'test' }] } }, '/task/eval/0/path: required but missing; expected a non-empty string'],
+  ['arithmetic knob on a file task', { task: { kind: 'gsm8k', train: { path: 'a', ops: [2] }, eval: [{ name: 't', path: 'b' }] } }, '/task/train/ops: unknown key (expected one of: path, count)'],
+  ['eval set without name', { task: { eval: [{ count: 5 }] } }, '/task/eval/0/name: required but missing; expected a string matching ^[a-z0-9-]+$ of at most 64 characters'],
+  ['duplicate ops', { task: { train: { ops: [2, 2] } } }, '/task/train/ops: expected an array of at least 1 item without duplicates; found 2 twice (items 0 and 1)'],
+  ['unknown operator', { task: { train: { operators: ['+', '/'] } } }, '/task/train/operators/1: expected one of "+", "-", "*"; found "/"'],
+  ['hf model', { model: { kind: 'hf' } }, '/model/kind: expected one of "builtin"; found "hf"'],
+  ['policy of the wrong type', { rollout: { policy: 3 } }, '/rollout/policy: expected a string or an object; found 3'],
+  ['misspelt policy', { rollout: { policy: 'lerner' } }, '/rollout/policy: expected one of "learner", "expert"; found "lerner"; did you mean "learner"?'],
+  ['bad policy model', { rollout: { policy: { confg: {} } } }, '/rollout/policy/confg: unknown key; did you mean "config"?'],
+  ['expert of the wrong type', { expert: 'big' }, '/expert: expected an object or null; found "big"'],
+  ['heads do not divide dim', { model: { config: { dim: 130 } } }, '/model/config/heads: expected a divisor of dim (130); found 4'],
+  ['odd head size', { model: { config: { dim: 12, heads: 4 } } }, '/model/config/dim: expected a multiple of 2 × heads (8), so the head size is even for rotary positions; found 12'],
+  ['kv heads do not divide heads', { model: { config: { kvHeads: 3 } } }, '/model/config/kvHeads: expected a divisor of heads (4); found 3'],
+  ['expert relabeling without an expert', { relabel: { strategy: 'expert' } }, '/relabel/strategy: "expert" relabeling needs an expert model; found "expert": null'],
+  ['expert rollouts without an expert', { rollout: { policy: 'expert' } }, '/rollout/policy: "expert" rollouts need an expert model; found "expert": null'],
+  ['attempt longer than the context', { evaluate: { maxTokens: 256 } }, "/evaluate/maxTokens: expected fewer tokens than the model's context (256), leaving room for the prompt; found 256"],
+  ['min above max', { task: { train: { min: 30 } } }, '/task/train/max: expected an integer >= min (30); found 20'],
+  ['duplicate eval set names', { task: { eval: [{ name: 'a' }, { name: 'a' }] } }, '/task/eval/1/name: expected a name no other evaluation set has; found "a" (also item 0)'],
+  ['not an object', [1], 'expected an object; found [1]'],
+  ['bad arm name', { arms: { 'Big Model': {} } }, '/arms/Big Model: invalid name; expected a string matching ^[a-z0-9-]+$ of at most 64 characters; found "Big Model"'],
+  ['arm that is not an object', { arms: { x: true } }, '/arms/x: expected an object; found true'],
+  ['misspelt enum in an arm', { arms: { expert: { relabel: { strategy: 'expret' } } } }, '/arms/expert/relabel/strategy: expected one of "self", "expert"; found "expret"; did you mean "expert"?'],
+  ['misplaced key in an arm', { arms: { 'success-only': { criteria: 'success' } } }, '/arms/success-only/criteria: unknown key; "criteria" belongs in "filter"'],
+  ['arm overriding the name', { arms: { a: { name: 'b' } } }, '/arms/a/name: an arm cannot override "name": it belongs to the experiment as a whole'],
+  ['arm breaking a cross-field rule', { arms: { expert: { relabel: { strategy: 'expert' } } } }, '/arms/expert/relabel/strategy: "expert" relabeling needs an expert model; found "expert": null'],
+  ['arm making a base value invalid', { arms: { tiny: { model: { config: { context: 48 } } } } }, /^\/arms\/tiny\/rollout\/maxTokens: expected fewer tokens than the model's context \(48\)/],
+];
+
+for (const [name, json, expected] of INVALID) {
+  test(`invalid spec: ${name}`, () => {
+    const messages = issuesOf(json).map((issue) => formatIssue(issue));
+    if (typeof expected === 'string') assert.ok(messages.includes(expected), `expected\n  ${expected}\namong\n  ${messages.join('\n  ')}`);
+    else assert.ok(messages.some((m) => expected.test(m)), `expected ${expected} among\n  ${messages.join('\n  ')}`);
+  });
+}
+
+test('every issue is reported at once', () => {
+  const issues = issuesOf({ name: 'X', rollout: { temprature: 1, turns: 0 }, filter: { criteria: 'good' }, arms: { a: { train: { lr: -1 } } } });
+  assert.deepEqual(issues.map((i) => i.path), ['/name', '/rollout/temprature', '/rollout/turns', '/filter/criteria', '/arms/a/train/lr']);
+});
+
+test('an unknown task kind does not also report the errors of the branch it fell into', () => {
+  assert.deepEqual(issuesOf({ task: { kind: 'arithmetc', train: { count: 10 } } }).map((i) => i.path), ['/task/kind']);
+});
+
+test("an arm's inherited mistakes are reported once, at the base's path", () => {
+  const issues = issuesOf({ rollout: { temprature: 1 }, arms: { a: {}, b: { filter: { criteria: 'success' } } } });
+  assert.deepEqual(issues.map((i) => i.path), ['/rollout/temprature']);
+  const both = issuesOf({ rollout: { temprature: 1 }, arms: { a: { rollout: { temprature: 2 } } } });
+  assert.deepEqual(both.map((i) => i.path), ['/rollout/temprature', '/arms/a/rollout/temprature']);
+});
+
+test('nearest suggests plausible typos only', () => {
+  assert.equal(nearest('temprature', ['turns', 'temperature', 'topP']), 'temperature');
+  assert.equal(nearest('max_tokens', ['maxTokens', 'turns']), 'maxTokens');
+  assert.equal(nearest('lr', ['tau', 'epochs']), null);
+  assert.equal(nearest('xyz', []), null);
+  assert.equal(nearest('gsm', ['arithmetic', 'gsm8k']), 'gsm8k');
+  assert.equal(nearest('/', ['+', '-', '*']), null);
+});
+
+function specFile(text: string, name = 'spec.json'): string {
+  const dir = mkdtempSync(join(tmpdir(), 'rise-spec-'));
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+async function loadIssues(file: string): Promise<string[]> {
+  try {
+    await loadSpec(file);
+  } catch (err) {
+    if (err instanceof SpecError) return err.issues.map((issue) => formatIssue(issue, file));
+    throw err;
+  }
+  return assert.fail('expected the spec to be invalid');
+}
+
+test('a JSON syntax error is reported at file:line:column', async () => {
+  const cases: [string, string][] = [
+    ['{\n  "seed": 1,\n  "iterations": 2,\n}\n', ':4:1: invalid JSON: trailing comma before "}" (not allowed in JSON)'],
+    ['{\n  "seed": 1\n  "iterations": 2\n}', ':3:3: invalid JSON: expected "," or "}" after the value of "seed", found "\\""'],
+    ['{ "seed": 01 }', ':1:11: invalid JSON: invalid number "01"'],
+    ['{ "feedback": \'retry\' }', ":1:15: invalid JSON: strings must be in double quotes"],
+    ['{\n  // a comment\n}', ':2:3: invalid JSON: comments are not allowed in JSON'],
+    ['{ "seed": True }', ':1:11: invalid JSON: unexpected "True": JSON values are objects, arrays, "strings", numbers, true, false and null'],
+    ['{ "name": "a', ':1:11: invalid JSON: unterminated string'],
+    ['', ':1:1: invalid JSON: the file is empty: expected a JSON object'],
+    ['{} {}', ':1:4: invalid JSON: unexpected "{" after the end of the JSON value'],
+  ];
+  for (const [text, expected] of cases) {
+    const file = specFile(text);
+    assert.deepEqual(await loadIssues(file), [`${file}${expected}`], JSON.stringify(text));
+  }
+});
+
+test('validation issues are located in the file, in file order', async () => {
+  const file = specFile('{\n  "arms": {\n    "expert": { "relabel": { "strategy": "expret" } }\n  },\n  "rollout": {\n    "temprature": 0.5\n  }\n}\n');
+  assert.deepEqual(await loadIssues(file), [
+    `${file}:3:30: /arms/expert/relabel/strategy: expected one of "self", "expert"; found "expret"; did you mean "expert"?`,
+    `${file}:6:5: /rollout/temprature: unknown key; did you mean "temperature"?`,
+  ]);
+});
+
+test('duplicate keys are errors, not silent overrides', async () => {
+  const file = specFile('{\n  "train": { "lr": 0.001,\n    "lr": 0.002 }\n}');
+  assert.deepEqual(await loadIssues(file), [`${file}:3:5: /train/lr: duplicate key (first at line 2); JSON keeps only the last, so one of them is a mistake`]);
+});
+
+test('data files must exist, relative to the spec file', async () => {
+  const file = specFile(JSON.stringify({ task: { kind: 'gsm8k', train: { path: 'train.jsonl' }, eval: [{ name: 'test', path: '/nonexistent/test.jsonl' }] } }, null, 2));
+  const issues = await loadIssues(file);
+  assert.equal(issues.length, 2);
+  assert.match(issues[0], /\/task\/train\/path: expected a JSONL file; found no file at .*rise-spec-.*\/train\.jsonl$/);
+  assert.match(issues[1], /\/task\/eval\/0\/path: expected a JSONL file; found no file at \/nonexistent\/test\.jsonl$/);
+});
+
+test('a "__proto__" key is an unknown key, not a prototype', () => {
+  const issues = issuesOf(JSON.parse('{"__proto__": {"iterations": 5}}'));
+  assert.deepEqual(issues.map((i) => i.path), ['/__proto__']);
+});
