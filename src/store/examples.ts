@@ -1,0 +1,100 @@
+/**
+ * Training examples a filter step produced, kept and dropped alike, with the rule that dropped each, so a
+ * report can explain the size of every training set. Keyed by (step, generation, origin, problem, turn) and
+ * inserted with ON CONFLICT DO NOTHING, so a retried step can record them again harmlessly.
+ */
+
+import { and, asc, count, eq, sql } from 'drizzle-orm';
+import { writeTx, type Store } from './db.ts';
+import { examples } from './schema.ts';
+import { currentGeneration } from './steps.ts';
+
+export interface ExampleRecord {
+  problemId: string;
+  turn: number;
+  reward: number;
+  /** Where the episode came from when data of several iterations is aggregated; '' by default. */
+  origin?: string;
+  /** w_e, for kept examples. */
+  weight?: number | null;
+  tokens?: number | null;
+  /** The rule that dropped the example; absent or null when it was kept. */
+  dropRule?: string | null;
+}
+
+export interface StoredExample {
+  problemId: string;
+  turn: number;
+  reward: number;
+  origin: string;
+  weight: number | null;
+  tokens: number | null;
+  dropped: boolean;
+  dropRule: string | null;
+}
+
+/** Well under SQLite's 32,766 bound parameters at 10 columns a row. */
+const ROWS_PER_INSERT = 2000;
+
+/** Records examples in one transaction (the step must have been started); returns how many were new. */
+export function recordExamples(store: Store, stepKey: string, batch: readonly ExampleRecord[]): number {
+  if (batch.length === 0) return 0;
+  return writeTx(store, (tx) => {
+    const generation = currentGeneration(tx, stepKey, 'recordExamples');
+    const rows = batch.map((e) => ({
+      stepKey,
+      generation,
+      origin: e.origin ?? '',
+      problemId: e.problemId,
+      turn: e.turn,
+      reward: e.reward,
+      weight: e.weight ?? null,
+      tokens: e.tokens ?? null,
+      dropped: e.dropRule != null,
+      dropRule: e.dropRule ?? null,
+    }));
+    let added = 0;
+    for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
+      added += tx.insert(examples).values(rows.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing().run().changes;
+    }
+    return added;
+  });
+}
+
+/** The step's examples in the order they were recorded. */
+export function readExamples(store: Store, stepKey: string): StoredExample[] {
+  const generation = currentGeneration(store.db, stepKey, 'readExamples');
+  return store.db
+    .select({
+      problemId: examples.problemId,
+      turn: examples.turn,
+      reward: examples.reward,
+      origin: examples.origin,
+      weight: examples.weight,
+      tokens: examples.tokens,
+      dropped: examples.dropped,
+      dropRule: examples.dropRule,
+    })
+    .from(examples)
+    .where(and(eq(examples.stepKey, stepKey), eq(examples.generation, generation)))
+    .orderBy(asc(sql`rowid`))
+    .all();
+}
+
+/** How many examples the step kept, and how many each rule dropped. */
+export function exampleCounts(store: Store, stepKey: string): { kept: number; dropped: Record<string, number> } {
+  const generation = currentGeneration(store.db, stepKey, 'exampleCounts');
+  const rows = store.db
+    .select({ rule: examples.dropRule, n: count() })
+    .from(examples)
+    .where(and(eq(examples.stepKey, stepKey), eq(examples.generation, generation)))
+    .groupBy(examples.dropRule)
+    .all();
+  const dropped: Record<string, number> = {};
+  let kept = 0;
+  for (const r of rows) {
+    if (r.rule === null) kept = r.n;
+    else dropped[r.rule] = r.n;
+  }
+  return { kept, dropped };
+}

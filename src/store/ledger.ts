@@ -1,0 +1,193 @@
+/**
+ * The per-sample ledger: every episode a step works on (one per problem), its turns, and every sample drawn
+ * at each turn, with reward, extracted answer, token count and log-probability.
+ *
+ * A step records batches as it goes; a retried attempt asks what is recorded and skips it, so a crash loses
+ * only the work in flight. Rows are keyed naturally (step, generation, problem, turn, sample index) and
+ * inserted with ON CONFLICT DO NOTHING, so recording a batch twice (a retry that redid it, a duplicated
+ * activity) adds nothing. Rows belong to the step's current generation: after replay marks the step stale,
+ * its old ledger is history and the recomputation starts empty.
+ *
+ * The input types match the algorithm's episodes structurally (src/rise/episode.ts), so those can be passed
+ * as they are.
+ */
+
+import { and, asc, eq, inArray } from 'drizzle-orm';
+import { writeTx, type Store } from './db.ts';
+import { episodes, samples, turns } from './schema.ts';
+import { currentGeneration } from './steps.ts';
+
+export interface LedgerSample {
+  /** The request id that names the sample's random stream. */
+  requestId?: string | null;
+  /** The policy that drew it (learner, expert). */
+  source?: string | null;
+  candidate?: number | null;
+  resample?: number | null;
+  text: string;
+  answer: string | null;
+  reward: number;
+  tokens: number;
+  /** Sum of the sampled tokens' log-probabilities. */
+  logprob: number;
+  finishReason?: string | null;
+  degenerate?: string | null;
+}
+
+export interface LedgerTurn {
+  turn: number;
+  kind: string;
+  /** Index into `samples` of the turn's attempt. */
+  chosen: number;
+  /** Their positions are the sample indices. */
+  samples: readonly LedgerSample[];
+}
+
+export interface LedgerEpisode {
+  problemId: string;
+  prompt?: string | null;
+  turns: readonly LedgerTurn[];
+}
+
+/** Keeps multi-row inserts under SQLite's limit of 32,766 bound parameters (samples have 14 columns). */
+const ROWS_PER_INSERT = 2000;
+
+/**
+ * Records a batch in one transaction (the step must have been started). Episodes, turns or samples already
+ * recorded are left as they are, so an episode can also be recorded turn by turn. Returns how many samples
+ * were new.
+ */
+export function recordEpisodes(store: Store, stepKey: string, batch: readonly LedgerEpisode[], runId?: string): number {
+  if (batch.length === 0) return 0;
+  return writeTx(store, (tx) => {
+    const generation = currentGeneration(tx, stepKey, 'recordEpisodes');
+    for (const part of chunks(batch, ROWS_PER_INSERT)) {
+      tx.insert(episodes)
+        .values(part.map((e) => ({ stepKey, generation, problemId: e.problemId, prompt: e.prompt ?? null, runId: runId ?? null })))
+        .onConflictDoNothing()
+        .run();
+    }
+    const ids = new Map<string, number>();
+    for (const part of chunks(batch, ROWS_PER_INSERT)) {
+      const rows = tx
+        .select({ id: episodes.id, problemId: episodes.problemId })
+        .from(episodes)
+        .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), inArray(episodes.problemId, part.map((e) => e.problemId))))
+        .all();
+      for (const r of rows) ids.set(r.problemId, r.id);
+    }
+
+    const turnRows: (typeof turns.$inferInsert)[] = [];
+    const sampleRows: (typeof samples.$inferInsert)[] = [];
+    for (const e of batch) {
+      const episodeId = ids.get(e.problemId)!;
+      for (const t of e.turns) {
+        turnRows.push({ episodeId, turn: t.turn, kind: t.kind, chosen: t.chosen });
+        t.samples.forEach((s, sample) =>
+          sampleRows.push({
+            episodeId,
+            turn: t.turn,
+            sample,
+            requestId: s.requestId ?? null,
+            source: s.source ?? null,
+            candidate: s.candidate ?? null,
+            resample: s.resample ?? null,
+            text: s.text,
+            answer: s.answer,
+            reward: s.reward,
+            tokens: s.tokens,
+            logprob: s.logprob,
+            finishReason: s.finishReason ?? null,
+            degenerate: s.degenerate ?? null,
+          }),
+        );
+      }
+    }
+    for (const part of chunks(turnRows, ROWS_PER_INSERT)) tx.insert(turns).values(part).onConflictDoNothing().run();
+    let added = 0;
+    for (const part of chunks(sampleRows, ROWS_PER_INSERT)) added += tx.insert(samples).values(part).onConflictDoNothing().run().changes;
+    return added;
+  });
+}
+
+/** The problems with an episode recorded for the step: what a retry skips when episodes are recorded whole. */
+export function recordedProblems(store: Store, stepKey: string): Set<string> {
+  const generation = currentGeneration(store.db, stepKey, 'recordedProblems');
+  const rows = store.db
+    .select({ problemId: episodes.problemId })
+    .from(episodes)
+    .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation)))
+    .all();
+  return new Set(rows.map((r) => r.problemId));
+}
+
+/** The name of one sample in `recordedSamples`. */
+export function sampleKey(problemId: string, turn: number, sample: number): string {
+  return JSON.stringify([problemId, turn, sample]);
+}
+
+/** Every sample recorded for the step, as `sampleKey`s: what a retry skips when it works sample by sample. */
+export function recordedSamples(store: Store, stepKey: string): Set<string> {
+  const generation = currentGeneration(store.db, stepKey, 'recordedSamples');
+  const rows = store.db
+    .select({ problemId: episodes.problemId, turn: samples.turn, sample: samples.sample })
+    .from(samples)
+    .innerJoin(episodes, eq(samples.episodeId, episodes.id))
+    .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation)))
+    .all();
+  return new Set(rows.map((r) => sampleKey(r.problemId, r.turn, r.sample)));
+}
+
+/** The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts. */
+export function readEpisodes(store: Store, stepKey: string): LedgerEpisode[] {
+  const generation = currentGeneration(store.db, stepKey, 'readEpisodes');
+  const scope = and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation));
+  const byId = new Map<number, { problemId: string; prompt: string | null; turns: LedgerTurn[] }>();
+  for (const e of store.db.select().from(episodes).where(scope).orderBy(asc(episodes.id)).all()) {
+    byId.set(e.id, { problemId: e.problemId, prompt: e.prompt, turns: [] });
+  }
+
+  const turnOf = new Map<string, LedgerSample[]>();
+  const turnRows = store.db
+    .select({ t: turns })
+    .from(turns)
+    .innerJoin(episodes, eq(turns.episodeId, episodes.id))
+    .where(scope)
+    .orderBy(asc(turns.episodeId), asc(turns.turn))
+    .all();
+  for (const { t } of turnRows) {
+    const turnSamples: LedgerSample[] = [];
+    byId.get(t.episodeId)!.turns.push({ turn: t.turn, kind: t.kind, chosen: t.chosen, samples: turnSamples });
+    turnOf.set(`${t.episodeId}/${t.turn}`, turnSamples);
+  }
+
+  const sampleRows = store.db
+    .select({ s: samples })
+    .from(samples)
+    .innerJoin(episodes, eq(samples.episodeId, episodes.id))
+    .where(scope)
+    .orderBy(asc(samples.episodeId), asc(samples.turn), asc(samples.sample))
+    .all();
+  for (const { s } of sampleRows) {
+    turnOf.get(`${s.episodeId}/${s.turn}`)!.push({
+      requestId: s.requestId,
+      source: s.source,
+      candidate: s.candidate,
+      resample: s.resample,
+      text: s.text,
+      answer: s.answer,
+      reward: s.reward,
+      tokens: s.tokens,
+      logprob: s.logprob,
+      finishReason: s.finishReason,
+      degenerate: s.degenerate,
+    });
+  }
+  return [...byId.values()];
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,204 @@
+/**
+ * Step lifecycle, the cache behind every activity: look the key up; if done, return the stored outputs;
+ * otherwise start, work, and finish (or fail).
+ *
+ * Done means one thing: a result row exists for the step's current generation. `finishStep` writes it last,
+ * in the transaction that closes the attempt, so a crash anywhere before leaves a step that is running or
+ * failed, never one mistaken for finished. `markStale` (replay) bumps the generation instead of deleting, so
+ * the old result, ledger and examples stay as history while the step counts as not done.
+ */
+
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import { writeTx, type Db, type Store, type Tx } from './db.ts';
+import { stepInputs, stepResults, steps } from './schema.ts';
+
+export type StepStatus = 'done' | 'failed' | 'running' | 'missing';
+
+/** A step as the plan describes it; `inputs` are the keys of the steps it reads. */
+export interface PlannedStep {
+  key: string;
+  kind: string;
+  params: unknown;
+  inputs: readonly string[];
+}
+
+export interface StepAttempt {
+  key: string;
+  /** 1 for the first attempt, counting across generations. */
+  attempt: number;
+  generation: number;
+}
+
+export interface StepInfo {
+  key: string;
+  kind: string;
+  params: unknown;
+  inputs: string[];
+  status: StepStatus;
+  /** How many times replay has marked the step stale. */
+  generation: number;
+  attempts: number;
+  /** The run that made the last attempt. */
+  runId: string | null;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  /** The last failure's message, while the step is failed. */
+  error: string | null;
+  /** The stored outputs; present exactly when `status` is 'done'. */
+  outputs?: unknown;
+  finishedAt?: Date;
+}
+
+/** Records an attempt: the step (and its input edges) on first sight, status running with its start time. */
+export function startStep(store: Store, step: PlannedStep, runId?: string): StepAttempt {
+  return writeTx(store, (tx) => {
+    const now = new Date();
+    const existing = tx
+      .select({ kind: steps.kind, generation: steps.generation, attempts: steps.attempts })
+      .from(steps)
+      .where(eq(steps.key, step.key))
+      .get();
+    if (!existing) {
+      tx.insert(steps)
+        .values({ key: step.key, kind: step.kind, params: step.params, state: 'running', attempts: 1, runId: runId ?? null, startedAt: now })
+        .run();
+      if (step.inputs.length > 0) {
+        tx.insert(stepInputs)
+          .values(step.inputs.map((inputKey, position) => ({ stepKey: step.key, position, inputKey })))
+          .run();
+      }
+      return { key: step.key, attempt: 1, generation: 0 };
+    }
+    if (existing.kind !== step.kind) {
+      throw new Error(`step ${step.key} is recorded as a ${existing.kind} step, not ${step.kind}: two different steps share one key`);
+    }
+    const attempt = existing.attempts + 1;
+    tx.update(steps)
+      .set({ state: 'running', attempts: attempt, runId: runId ?? null, startedAt: now, endedAt: null, error: null })
+      .where(eq(steps.key, step.key))
+      .run();
+    return { key: step.key, attempt, generation: existing.generation };
+  });
+}
+
+/**
+ * Closes the attempt and stores `outputs` (a small JSON value: artifact refs, counts). When two attempts
+ * race on a shared step, the first result stays and both callers get it back, so they go on with the same
+ * refs.
+ */
+export function finishStep(store: Store, key: string, outputs: unknown): unknown {
+  return writeTx(store, (tx) => {
+    const now = new Date();
+    const generation = currentGeneration(tx, key, 'finishStep');
+    tx.update(steps).set({ state: 'finished', endedAt: now, error: null }).where(eq(steps.key, key)).run();
+    // Last, so that nothing of the step is missing once it counts as done.
+    tx.insert(stepResults).values({ stepKey: key, generation, outputs, finishedAt: now }).onConflictDoNothing().run();
+    return tx
+      .select({ outputs: stepResults.outputs })
+      .from(stepResults)
+      .where(and(eq(stepResults.stepKey, key), eq(stepResults.generation, generation)))
+      .get()!.outputs;
+  });
+}
+
+export function failStep(store: Store, key: string, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  writeTx(store, (tx) => {
+    currentGeneration(tx, key, 'failStep');
+    tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message }).where(eq(steps.key, key)).run();
+  });
+}
+
+export function getStep(store: Store, key: string): StepInfo | undefined {
+  const row = store.db
+    .select({ step: steps, result: { outputs: stepResults.outputs, finishedAt: stepResults.finishedAt } })
+    .from(steps)
+    .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
+    .where(eq(steps.key, key))
+    .get();
+  if (!row) return undefined;
+  const { step, result } = row;
+  const inputs = store.db
+    .select({ key: stepInputs.inputKey })
+    .from(stepInputs)
+    .where(eq(stepInputs.stepKey, key))
+    .orderBy(stepInputs.position)
+    .all()
+    .map((r) => r.key);
+  const info: StepInfo = {
+    key,
+    kind: step.kind,
+    params: step.params,
+    inputs,
+    status: statusOf(step.state, result !== null),
+    generation: step.generation,
+    attempts: step.attempts,
+    runId: step.runId,
+    startedAt: step.startedAt,
+    endedAt: step.endedAt,
+    error: step.state === 'failed' ? step.error : null,
+  };
+  if (result) {
+    info.outputs = result.outputs;
+    info.finishedAt = result.finishedAt;
+  }
+  return info;
+}
+
+export function stepStatus(store: Store, key: string): StepStatus {
+  const row = store.db
+    .select({ state: steps.state, result: stepResults.generation })
+    .from(steps)
+    .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
+    .where(eq(steps.key, key))
+    .get();
+  return row ? statusOf(row.state, row.result !== null) : 'missing';
+}
+
+/**
+ * Makes steps count as not done (replay), keeping their history. Returns the keys that were recorded; keys
+ * never started need nothing.
+ */
+export function markStale(store: Store, keys: readonly string[]): string[] {
+  if (keys.length === 0) return [];
+  return writeTx(store, (tx) =>
+    tx
+      .update(steps)
+      .set({ generation: sql`${steps.generation} + 1`, state: 'stale' })
+      .where(inArray(steps.key, [...new Set(keys)]))
+      .returning({ key: steps.key })
+      .all()
+      .map((r) => r.key),
+  );
+}
+
+/** Every recorded step downstream of `keys` (their inputs' closure, reversed), without `keys` themselves. */
+export function dependents(store: Store, keys: readonly string[]): string[] {
+  if (keys.length === 0) return [];
+  const from = sql.join(
+    keys.map((k) => sql`${k}`),
+    sql`, `,
+  );
+  const rows = store.db.all<{ key: string }>(sql`
+    WITH RECURSIVE down(key) AS (
+      SELECT step_key FROM step_inputs WHERE input_key IN (${from})
+      UNION
+      SELECT step_inputs.step_key FROM step_inputs JOIN down ON step_inputs.input_key = down.key
+    )
+    SELECT key FROM down`);
+  const given = new Set(keys);
+  return rows.map((r) => r.key).filter((k) => !given.has(k));
+}
+
+function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolean): StepStatus {
+  if (hasResult) return 'done';
+  if (state === 'running' || state === 'failed') return state;
+  return 'missing';
+}
+
+/** The generation that rows written for the step now belong to; the step must have been started. */
+export function currentGeneration(tx: Db | Tx, key: string, caller: string): number {
+  const row = tx.select({ generation: steps.generation }).from(steps).where(eq(steps.key, key)).get();
+  if (!row) throw new Error(`${caller}: step ${key} was never started`);
+  return row.generation;
+}

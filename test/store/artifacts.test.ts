@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ArtifactError, artifactFile, getArtifact, getBytes, getJson, putBytes, putFile, putJson } from '../../src/store/artifacts.ts';
+import { openStore } from '../../src/store/db.ts';
+import { filesUnder, rowCount, tempHome, tempStore } from './helpers.ts';
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+test('bytes, JSON and files round-trip under their sha256', async (t) => {
+  const store = tempStore(t);
+  const data = Buffer.from('hello, artifacts');
+  const ref = await putBytes(store, data, 'text');
+  assert.deepEqual(ref, { sha256: sha256(data), kind: 'text', bytes: data.length });
+  assert.ok(fs.existsSync(path.join(store.artifactsDir, ref.sha256.slice(0, 2), ref.sha256)));
+  assert.deepEqual(await getBytes(store, ref), data);
+  assert.deepEqual(await getBytes(store, ref.sha256), data);
+
+  const value = { episodes: [{ problemId: 'p1', rewards: [0, 1] }], note: 'ünïcode' };
+  const jsonRef = await putJson(store, value, 'rollouts');
+  assert.deepEqual(await getJson(store, jsonRef), value);
+
+  const big = Buffer.alloc(3 * 1024 * 1024 + 17);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 8)) & 0xff;
+  const source = path.join(tempHome(t), 'model.safetensors');
+  fs.writeFileSync(source, big);
+  const fileRef = await putFile(store, source, 'checkpoint');
+  assert.deepEqual(fileRef, { sha256: sha256(big), kind: 'checkpoint', bytes: big.length });
+  const stored = await artifactFile(store, fileRef);
+  assert.deepEqual(fs.readFileSync(stored), big);
+  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+});
+
+test('equal content is stored once, whatever the way in', async (t) => {
+  const store = tempStore(t);
+  const data = Buffer.from('same bytes');
+  const a = await putBytes(store, data, 'first');
+  const b = await putBytes(store, Uint8Array.from(data), 'second');
+  const source = path.join(tempHome(t), 'copy.bin');
+  fs.writeFileSync(source, data);
+  const c = await putFile(store, source, 'third');
+  assert.equal(a.sha256, b.sha256);
+  assert.equal(a.sha256, c.sha256);
+  // The first put names the kind; later puts of the same content get the stored ref back.
+  assert.deepEqual([b.kind, c.kind], ['first', 'first']);
+  assert.deepEqual(filesUnder(store.artifactsDir), [`${a.sha256.slice(0, 2)}/${a.sha256}`]);
+  assert.equal(rowCount(store, 'artifacts'), 1);
+});
+
+test('a corrupted, truncated or missing file fails on read', async (t) => {
+  const store = tempStore(t);
+  const ref = await putBytes(store, Buffer.from('precious rollouts'), 'rollouts');
+  const file = path.join(store.artifactsDir, ref.sha256.slice(0, 2), ref.sha256);
+
+  fs.writeFileSync(file, 'precious rollout!');
+  await assert.rejects(getBytes(store, ref), (e: unknown) => e instanceof ArtifactError && /corrupt/.test(e.message));
+  await assert.rejects(artifactFile(store, ref), /corrupt/);
+
+  fs.writeFileSync(file, 'precious');
+  await assert.rejects(getJson(store, ref), /corrupt/);
+
+  fs.rmSync(file);
+  await assert.rejects(getBytes(store, ref), (e: unknown) => e instanceof ArtifactError && /missing/.test(e.message));
+  await assert.rejects(artifactFile(store, ref), /missing/);
+
+  // Putting the content again restores the file (a truncated one too, since its size differs).
+  await putBytes(store, Buffer.from('precious rollouts'), 'rollouts');
+  assert.equal((await getBytes(store, ref)).toString(), 'precious rollouts');
+});
+
+test('refs that are not a sha256 are refused before touching the filesystem', async (t) => {
+  const store = tempStore(t);
+  await assert.rejects(getBytes(store, '../../rise.db'), ArtifactError);
+  await assert.rejects(getBytes(store, 'ABC'), ArtifactError);
+  assert.throws(() => getArtifact(store, 'x'), ArtifactError);
+});
+
+test('a crash between the file write and the row insert never leaves a row without its file', async (t) => {
+  const store = tempStore(t);
+  const data = Buffer.from('written, then the process dies');
+  // The insert of the row fails after the file is in place, as if the process died right there.
+  store.sqlite.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON artifacts BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  await assert.rejects(putBytes(store, data, 'rollouts'), /simulated crash/);
+  assert.equal(getArtifact(store, sha256(data)), undefined);
+  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+
+  // A failure while writing the file (an unreadable source) leaves neither a row nor a temporary file.
+  store.sqlite.exec('DROP TRIGGER crash');
+  await assert.rejects(putFile(store, path.join(store.home, 'no-such-file'), 'checkpoint'), /ENOENT/);
+  await assert.rejects(putFile(store, store.home, 'checkpoint'), /EISDIR/);
+  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+
+  // The next put of the same content reuses the orphaned file and records it.
+  const ref = await putBytes(store, data, 'rollouts');
+  assert.deepEqual(await getBytes(store, ref), data);
+  for (const row of store.sqlite.prepare('SELECT path FROM artifacts').all() as { path: string }[]) {
+    assert.ok(fs.existsSync(path.join(store.artifactsDir, row.path)), `row ${row.path} has its file`);
+  }
+});
+
+test('many concurrent puts leave no temporary files', async (t) => {
+  const store = tempStore(t);
+  const refs = await Promise.all(Array.from({ length: 40 }, (_, i) => putJson(store, { i: i % 10 }, 'json')));
+  assert.equal(new Set(refs.map((r) => r.sha256)).size, 10);
+  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+  assert.equal(filesUnder(store.artifactsDir).length, 10);
+});
+
+test('opening the store sweeps temporary files left by killed processes, not fresh ones', (t) => {
+  const home = tempHome(t);
+  openStore({ home }).close();
+  const tmp = path.join(home, 'artifacts', 'tmp');
+  fs.writeFileSync(path.join(tmp, 'old'), 'x');
+  const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+  fs.utimesSync(path.join(tmp, 'old'), twoDaysAgo, twoDaysAgo);
+  fs.writeFileSync(path.join(tmp, 'in-progress'), 'y');
+  openStore({ home }).close();
+  assert.deepEqual(filesUnder(tmp), ['in-progress']);
+});

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
+import { MIGRATIONS_DIR, openStore, resolveHome } from '../../src/store/db.ts';
+import { readMetrics, upsertMetrics } from '../../src/store/metrics.ts';
+import * as schema from '../../src/store/schema.ts';
+import { createRun, getRun } from '../../src/store/runs.ts';
+import { finishStep, getStep, startStep, stepStatus } from '../../src/store/steps.ts';
+import { plannedStep, rowCount, tempHome } from './helpers.ts';
+
+const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: { idx: number }[] };
+
+test('the committed migrations match schema.ts (run `npx drizzle-kit generate` after changing it)', async () => {
+  const last = journal.entries.at(-1)!;
+  const snapshot = JSON.parse(fs.readFileSync(path.join(MIGRATIONS_DIR, 'meta', `${String(last.idx).padStart(4, '0')}_snapshot.json`), 'utf8'));
+  assert.deepEqual(await generateSQLiteMigration(snapshot, await generateSQLiteDrizzleJson(schema)), []);
+});
+
+test('a fresh store is migrated, in WAL mode, with the pragmas that sharing it needs', (t) => {
+  const home = tempHome(t);
+  const store = openStore({ home });
+  try {
+    assert.equal(store.home, path.resolve(home));
+    assert.equal(store.dbPath, path.join(home, 'rise.db'));
+    assert.equal(store.artifactsDir, path.join(home, 'artifacts'));
+    assert.equal(store.sqlite.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(store.sqlite.pragma('synchronous', { simple: true }), 1, 'NORMAL');
+    assert.equal(store.sqlite.pragma('foreign_keys', { simple: true }), 1);
+    assert.ok(Number(store.sqlite.pragma('busy_timeout', { simple: true })) >= 5000);
+    const tables = (store.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    for (const name of ['experiments', 'runs', 'arms', 'steps', 'step_inputs', 'step_results', 'artifacts', 'episodes', 'turns', 'samples', 'examples', 'metrics']) {
+      assert.ok(tables.includes(name), `table ${name}`);
+    }
+    assert.ok(journal.entries.length >= 1);
+    assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
+  } finally {
+    store.close();
+  }
+});
+
+test('reopening an existing store applies nothing again and keeps the data', (t) => {
+  const home = tempHome(t);
+  const first = openStore({ home });
+  createRun(first, { id: 'r1', experiment: 'quick', spec: { seed: 1 } });
+  startStep(first, plannedStep('boost', 'boost'));
+  finishStep(first, 'boost', { model: 'ref' });
+  first.close();
+
+  const again = openStore({ home });
+  try {
+    assert.equal(rowCount(again, '__drizzle_migrations'), journal.entries.length);
+    assert.deepEqual(getRun(again, 'r1')!.spec, { seed: 1 });
+    assert.deepEqual(getStep(again, 'boost')!.outputs, { model: 'ref' });
+  } finally {
+    again.close();
+  }
+});
+
+test('the store lives in RISE_HOME, else .rise under the working directory; migrations are found from anywhere', (t) => {
+  const saved = process.env.RISE_HOME;
+  const cwd = process.cwd();
+  t.after(() => {
+    if (saved === undefined) delete process.env.RISE_HOME;
+    else process.env.RISE_HOME = saved;
+    process.chdir(cwd);
+  });
+  const elsewhere = tempHome(t);
+  process.chdir(elsewhere);
+  delete process.env.RISE_HOME;
+  assert.equal(resolveHome(), path.join(fs.realpathSync(elsewhere), '.rise'));
+  assert.equal(resolveHome('x'), path.join(fs.realpathSync(elsewhere), 'x'));
+
+  const home = path.join(tempHome(t), 'custom-home');
+  process.env.RISE_HOME = home;
+  const store = openStore();
+  try {
+    assert.equal(store.home, home);
+    assert.ok(fs.existsSync(path.join(home, 'rise.db')));
+    assert.equal(fs.existsSync(path.join(elsewhere, '.rise')), false);
+  } finally {
+    store.close();
+  }
+});
+
+test('two connections (CLI and worker) see each other’s writes', (t) => {
+  const home = tempHome(t);
+  const cli = openStore({ home });
+  const worker = openStore({ home });
+  try {
+    createRun(cli, { id: 'r1', experiment: 'quick', spec: {} });
+    assert.equal(getRun(worker, 'r1')!.status, 'running');
+
+    startStep(worker, plannedStep('rollout-1'), 'r1');
+    assert.equal(stepStatus(cli, 'rollout-1'), 'running');
+    finishStep(worker, 'rollout-1', { episodes: 'ref' });
+    assert.equal(stepStatus(cli, 'rollout-1'), 'done');
+
+    upsertMetrics(worker, [{ runId: 'r1', arm: 'rise', iteration: 1, name: 'm1@t1', value: 0.5 }]);
+    assert.equal(readMetrics(cli, { runId: 'r1' })[0].value, 0.5);
+  } finally {
+    worker.close();
+    cli.close();
+  }
+});
+
+/** Spawns the writers, lets them go at once, and resolves with their exit codes and output. */
+async function runWriters(home: string, names: string[], steps: number): Promise<{ code: number | null; output: string }[]> {
+  const script = fileURLToPath(new URL('./writer.ts', import.meta.url));
+  const go = path.join(home, '..', `go-${path.basename(home)}`);
+  const children = names.map((name) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, home, name, go, String(steps)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const ready = new Promise<void>((resolve) => child.stdout.on('data', () => output.includes('ready') && resolve()));
+    const exited = new Promise<{ code: number | null; output: string }>((resolve) => child.on('close', (code) => resolve({ code, output })));
+    return { ready, exited };
+  });
+  await Promise.all(children.map((c) => c.ready));
+  fs.writeFileSync(go, '');
+  try {
+    return await Promise.all(children.map((c) => c.exited));
+  } finally {
+    fs.rmSync(go, { force: true });
+  }
+}
+
+test('several processes open a new store at once and write concurrently without errors or lost rows', async (t) => {
+  const home = path.join(tempHome(t), 'shared');
+  const names = ['cli', 'worker-a', 'worker-b', 'worker-c'];
+  const results = await runWriters(home, names, 40);
+  for (const [i, r] of results.entries()) assert.equal(r.code, 0, `${names[i]} failed:\n${r.output}`);
+
+  const store = openStore({ home });
+  try {
+    assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
+    assert.equal(rowCount(store, 'steps'), names.length * 40 + 1);
+    assert.equal(rowCount(store, 'step_results'), names.length * 40 + 1, 'one result for the shared step');
+    assert.equal(rowCount(store, 'samples'), names.length * 40 * 2);
+    for (const name of names) assert.equal(stepStatus(store, `${name}-39`), 'done');
+    assert.ok(names.includes((getStep(store, 'shared-boost')!.outputs as { by: string }).by));
+    assert.equal(getStep(store, 'shared-boost')!.attempts, names.length);
+  } finally {
+    store.close();
+  }
+});

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dependents, failStep, finishStep, getStep, markStale, startStep, stepStatus } from '../../src/store/steps.ts';
+import { plannedStep, rowCount, tempStore } from './helpers.ts';
+
+test('a step goes missing → running → done, with its inputs, attempts, times and outputs', (t) => {
+  const store = tempStore(t);
+  assert.equal(stepStatus(store, 'train-1'), 'missing');
+  assert.equal(getStep(store, 'train-1'), undefined);
+
+  const before = Date.now();
+  const attempt = startStep(store, plannedStep('train-1', 'train', ['filter-1', 'boost']), 'run-1');
+  assert.deepEqual(attempt, { key: 'train-1', attempt: 1, generation: 0 });
+  assert.equal(stepStatus(store, 'train-1'), 'running');
+  const running = getStep(store, 'train-1')!;
+  assert.equal(running.kind, 'train');
+  assert.deepEqual(running.params, { key: 'train-1', temperature: 1 });
+  assert.deepEqual(running.inputs, ['filter-1', 'boost']);
+  assert.equal(running.runId, 'run-1');
+  assert.ok(running.startedAt!.getTime() >= before);
+  assert.equal(running.endedAt, null);
+  assert.equal('outputs' in running, false);
+
+  const outputs = { checkpoint: { sha256: 'a'.repeat(64), kind: 'checkpoint', bytes: 10 }, loss: 0.5 };
+  assert.deepEqual(finishStep(store, 'train-1', outputs), outputs);
+  const done = getStep(store, 'train-1')!;
+  assert.equal(done.status, 'done');
+  assert.deepEqual(done.outputs, outputs);
+  assert.ok(done.finishedAt instanceof Date && done.endedAt instanceof Date);
+  assert.equal(done.attempts, 1);
+});
+
+test('without its result row a step is never done', (t) => {
+  const store = tempStore(t);
+  startStep(store, plannedStep('s'));
+  // The attempt's own bookkeeping says finished, but no result was written: not done.
+  store.sqlite.prepare(`UPDATE steps SET state = 'finished' WHERE key = 's'`).run();
+  assert.equal(stepStatus(store, 's'), 'missing');
+  assert.equal(getStep(store, 's')!.status, 'missing');
+
+  // A crash while writing the result (the last write) rolls the whole finish back: still running.
+  store.sqlite.prepare(`UPDATE steps SET state = 'running' WHERE key = 's'`).run();
+  store.sqlite.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON step_results BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  assert.throws(() => finishStep(store, 's', { ok: true }), /simulated crash/);
+  assert.equal(stepStatus(store, 's'), 'running');
+  assert.equal(getStep(store, 's')!.endedAt, null);
+  store.sqlite.exec('DROP TRIGGER crash');
+  finishStep(store, 's', { ok: true });
+  assert.equal(stepStatus(store, 's'), 'done');
+});
+
+test('a failed step records its error and resumes with a new attempt', (t) => {
+  const store = tempStore(t);
+  startStep(store, plannedStep('rollout-1'), 'run-1');
+  failStep(store, 'rollout-1', new Error('NaN loss at step 12'));
+  const failed = getStep(store, 'rollout-1')!;
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.error, 'NaN loss at step 12');
+  assert.ok(failed.endedAt instanceof Date);
+
+  assert.deepEqual(startStep(store, plannedStep('rollout-1'), 'run-2'), { key: 'rollout-1', attempt: 2, generation: 0 });
+  const retried = getStep(store, 'rollout-1')!;
+  assert.equal(retried.status, 'running');
+  assert.equal(retried.error, null);
+  assert.equal(retried.runId, 'run-2');
+  finishStep(store, 'rollout-1', ['ref']);
+  assert.equal(stepStatus(store, 'rollout-1'), 'done');
+  assert.equal(getStep(store, 'rollout-1')!.attempts, 2);
+});
+
+test('markStale makes a done step count as not done, keeps its old result, and the re-run stores a new one', (t) => {
+  const store = tempStore(t);
+  startStep(store, plannedStep('eval-1', 'evaluate'));
+  finishStep(store, 'eval-1', { metrics: 'old' });
+  assert.deepEqual(markStale(store, ['eval-1', 'eval-1', 'never-started']), ['eval-1']);
+  const stale = getStep(store, 'eval-1')!;
+  assert.equal(stale.status, 'missing');
+  assert.equal(stale.generation, 1);
+  assert.equal(stale.outputs, undefined);
+  assert.equal(rowCount(store, 'step_results'), 1, 'the old result stays as history');
+
+  assert.deepEqual(startStep(store, plannedStep('eval-1', 'evaluate')), { key: 'eval-1', attempt: 2, generation: 1 });
+  assert.equal(stepStatus(store, 'eval-1'), 'running');
+  finishStep(store, 'eval-1', { metrics: 'new' });
+  assert.deepEqual(getStep(store, 'eval-1')!.outputs, { metrics: 'new' });
+  assert.equal(rowCount(store, 'step_results'), 2);
+  assert.deepEqual(markStale(store, []), []);
+});
+
+test('when two attempts of a shared step both finish, the first result stands for both', (t) => {
+  const store = tempStore(t);
+  startStep(store, plannedStep('boost', 'boost'), 'run-a');
+  startStep(store, plannedStep('boost', 'boost'), 'run-b');
+  assert.deepEqual(finishStep(store, 'boost', { model: 'first' }), { model: 'first' });
+  assert.deepEqual(finishStep(store, 'boost', { model: 'second' }), { model: 'first' });
+  assert.deepEqual(getStep(store, 'boost')!.outputs, { model: 'first' });
+  // A late failure of the other attempt does not undo the result.
+  failStep(store, 'boost', 'worker lost');
+  assert.equal(stepStatus(store, 'boost'), 'done');
+});
+
+test('misuse fails loudly', (t) => {
+  const store = tempStore(t);
+  assert.throws(() => finishStep(store, 'nope', {}), /never started/);
+  assert.throws(() => failStep(store, 'nope', 'x'), /never started/);
+  startStep(store, plannedStep('k', 'rollout'));
+  assert.throws(() => startStep(store, plannedStep('k', 'train')), /share one key/);
+});
+
+test('dependents walks the lineage downstream', (t) => {
+  const store = tempStore(t);
+  // boost → rollout-1 → filter-1 → train-1 → eval-1;  boost → eval-0
+  const edges: [string, string[]][] = [
+    ['boost', []],
+    ['rollout-1', ['boost']],
+    ['filter-1', ['rollout-1']],
+    ['train-1', ['filter-1', 'boost']],
+    ['eval-1', ['train-1']],
+    ['eval-0', ['boost']],
+  ];
+  for (const [key, inputs] of edges) startStep(store, plannedStep(key, 'kind', inputs));
+  assert.deepEqual(dependents(store, ['boost']).sort(), ['eval-0', 'eval-1', 'filter-1', 'rollout-1', 'train-1']);
+  assert.deepEqual(dependents(store, ['filter-1']).sort(), ['eval-1', 'train-1']);
+  assert.deepEqual(dependents(store, ['rollout-1', 'train-1']).sort(), ['eval-1', 'filter-1']);
+  assert.deepEqual(dependents(store, ['eval-1']), []);
+  assert.deepEqual(dependents(store, []), []);
+});
