@@ -12,6 +12,7 @@ import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerScoreCommand } from './score.ts';
 import { registerSpecCommands } from './plan.ts';
+import { storeStatus } from './store-status.ts';
 
 const EXIT_USAGE = 2;
 
@@ -28,7 +29,7 @@ export function createProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
   registerScoreCommand(program);
-  registerSpecCommands(program);
+  registerSpecCommands(program, storeStatus());
   return program;
 }
 
