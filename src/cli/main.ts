@@ -13,6 +13,7 @@ import { UsageError } from './errors.ts';
 import { registerScoreCommand } from './score.ts';
 import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
+import { registerServerCommand } from './server.ts';
 
 const EXIT_USAGE = 2;
 
@@ -30,6 +31,7 @@ export function createProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerScoreCommand(program);
   registerSpecCommands(program, storeStatus());
+  registerServerCommand(program);
   return program;
 }
 

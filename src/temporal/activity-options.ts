@@ -1,0 +1,123 @@
+/**
+ * Activity options per step kind, as plain data.
+ *
+ * This module is imported by workflow code, so it must stay pure: no Node imports, no `process`, only
+ * type imports from the SDK. The values below are the defaults; `temporal.config.ts` (repo root) applies
+ * environment overrides in the worker/client process, and the resolved `StepActivityConfigs` travel to
+ * workflows as workflow input (they are JSON), so a workflow never reads the environment itself.
+ */
+
+import type { Duration } from '@temporalio/common';
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** The step kinds of a RISE iteration; each runs as one activity type of the same name. */
+export const STEP_KINDS = ['boost', 'rollout', 'relabel', 'filter', 'train', 'evaluate'] as const;
+export type StepKind = (typeof STEP_KINDS)[number];
+
+/** `ActivityOptions.cancellationType` values (the SDK's `ActivityCancellationType`, spelled as strings). */
+export const CANCELLATION_TYPES = ['TRY_CANCEL', 'WAIT_CANCELLATION_COMPLETED', 'ABANDON'] as const;
+export type CancellationType = (typeof CANCELLATION_TYPES)[number];
+
+/**
+ * Error types that retrying cannot fix. They match `ApplicationFailure.type`, which for a plain thrown
+ * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss.
+ */
+export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
+  'SpecError',
+  'UsageError',
+  'DataError',
+  'ModelFileError',
+  'NonFiniteLossError',
+];
+
+export interface StepRetryConfig {
+  /** Delay before the first retry. */
+  initialInterval: Duration;
+  /** Each retry waits this many times longer than the one before, up to `maximumInterval`. */
+  backoffCoefficient: number;
+  maximumInterval: Duration;
+  /** Attempts in all, the first included; 1 means no retries, 0 means unlimited. */
+  maximumAttempts: number;
+  nonRetryableErrorTypes: string[];
+}
+
+export interface StepActivityConfig {
+  /** Task queue for this step's activity; null means the default queue (`taskQueues.default`). */
+  taskQueue: string | null;
+  /** Upper bound for ONE attempt; the server cannot notice a crashed worker before it without heartbeats. */
+  startToCloseTimeout: Duration;
+  /** A missed heartbeat for this long fails the attempt (crash detection); activities heartbeat well inside it. */
+  heartbeatTimeout: Duration;
+  /** Optional bound on all attempts together; null means none. */
+  scheduleToCloseTimeout: Duration | null;
+  /** Set explicitly: the SDK leaves it unset, which core treats as TRY_CANCEL (TEMPORAL.md §0.3). */
+  cancellationType: CancellationType;
+  retry: StepRetryConfig;
+}
+
+export type StepActivityConfigs = Record<StepKind, StepActivityConfig>;
+
+function step(startToCloseTimeout: Duration, heartbeatTimeout: Duration): StepActivityConfig {
+  return {
+    taskQueue: null,
+    startToCloseTimeout,
+    heartbeatTimeout,
+    scheduleToCloseTimeout: null,
+    cancellationType: 'WAIT_CANCELLATION_COMPLETED',
+    retry: {
+      initialInterval: '10s',
+      backoffCoefficient: 2,
+      maximumInterval: '10m',
+      maximumAttempts: 5,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
+  };
+}
+
+/**
+ * Defaults: long steps get a generous bound per attempt but a short heartbeat timeout, so a dead worker
+ * is noticed in minutes while a healthy multi-hour step is never cut off. Activities resume from their
+ * last heartbeat details (and their per-sample ledger) on retry.
+ */
+export const DEFAULT_STEP_ACTIVITY_CONFIGS: StepActivityConfigs = {
+  boost: step('12h', '2m'),
+  rollout: step('12h', '2m'),
+  relabel: step('12h', '2m'),
+  filter: step('1h', '2m'),
+  train: step('24h', '2m'),
+  evaluate: step('12h', '2m'),
+};
+
+/** A deep copy of the defaults, safe to modify. */
+export function defaultStepActivityConfigs(): StepActivityConfigs {
+  const copy = {} as StepActivityConfigs;
+  for (const kind of STEP_KINDS) {
+    const d = DEFAULT_STEP_ACTIVITY_CONFIGS[kind];
+    copy[kind] = { ...d, retry: { ...d.retry, nonRetryableErrorTypes: [...d.retry.nonRetryableErrorTypes] } };
+  }
+  return copy;
+}
+
+/**
+ * The SDK `ActivityOptions` for one step kind's config, for `proxyActivities` in a workflow.
+ * `defaultTaskQueue` is used when the step has no queue of its own; if neither is set the activity runs
+ * on the workflow's own task queue.
+ */
+export function toActivityOptions(config: StepActivityConfig, defaultTaskQueue?: string): ActivityOptions {
+  const options: ActivityOptions = {
+    startToCloseTimeout: config.startToCloseTimeout,
+    heartbeatTimeout: config.heartbeatTimeout,
+    cancellationType: config.cancellationType,
+    retry: {
+      initialInterval: config.retry.initialInterval,
+      backoffCoefficient: config.retry.backoffCoefficient,
+      maximumInterval: config.retry.maximumInterval,
+      maximumAttempts: config.retry.maximumAttempts,
+      nonRetryableErrorTypes: [...config.retry.nonRetryableErrorTypes],
+    },
+  };
+  const taskQueue = config.taskQueue ?? defaultTaskQueue;
+  if (taskQueue !== undefined) options.taskQueue = taskQueue;
+  if (config.scheduleToCloseTimeout !== null) options.scheduleToCloseTimeout = config.scheduleToCloseTimeout;
+  return options;
+}
