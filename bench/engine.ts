@@ -155,7 +155,7 @@ function runTorch(): { result: TorchResult | null; note: string } {
 
 interface TorchResult {
   torch_version: string;
-  train: { name: string; batch: number; tokens_per_s: number; gflops: number; attention?: string }[];
+  train: { name: string; batch: number; tokens_per_s: number; gflops: number; attention: string }[];
   generate: { batch: number; kv_cache: boolean; new_tokens_per_s: number }[];
 }
 
@@ -175,8 +175,10 @@ async function main() {
   for (const r of generate) console.log(`generate batch ${r.batch} ${r.kv_cache ? 'with' : 'without'} cache: ${r.new_tokens_per_s.toFixed(0)} tokens/s`);
 
   const torch = runTorch();
+  // PyTorch runs each training config twice: explicit matmul attention (the same computation as ours)
+  // and its fused scaled_dot_product_attention; we compare against the faster of the two.
   const torchTrain = (name: string, batch: number) =>
-    torch.result?.train.find((t) => t.name === name && t.batch === batch && (t.attention ?? 'explicit') === 'explicit');
+    torch.result?.train.filter((t) => t.name === name && t.batch === batch).sort((a, b) => b.tokens_per_s - a.tokens_per_s)[0];
   const torchGen = (batch: number, cache: boolean) => torch.result?.generate.find((t) => t.batch === batch && t.kv_cache === cache);
 
   const report = {
@@ -191,6 +193,7 @@ async function main() {
     train: train.map((r) => ({
       ...r,
       torch_tokens_per_s: torchTrain(r.name, r.batch)?.tokens_per_s ?? null,
+      torch_attention: torchTrain(r.name, r.batch)?.attention ?? null,
       ratio_vs_torch: ratio(r.tokens_per_s, torchTrain(r.name, r.batch)?.tokens_per_s),
       fraction_of_matmul_ceiling: Number((r.gflops / matmul.gflops).toFixed(3)),
     })),
