@@ -1,0 +1,120 @@
+/**
+ * A policy answers conversations. Rollout, relabeling and evaluation talk to this interface only, so the
+ * learner, an expert model, and (in tests) a scripted stand-in are interchangeable.
+ *
+ * Context length, decided here: a conversation whose rendered prompt does not fit the model's context
+ * is an error (`ContextOverflowError`, naming the request and both lengths), not a silent truncation —
+ * cutting the front of a RISE state would drop the question, and cutting the back drops the latest attempt,
+ * so either would quietly change the experiment. Callers that need long histories pass a sliding window
+ * (`contextWindow`) when building the conversation. A response that runs into the context while being
+ * generated is returned with `finishReason: 'context'` so callers can count it.
+ */
+
+import type { ModelConfig } from '../engine/config.ts';
+import { Generator } from '../engine/generate.ts';
+import type { SessionOptions } from '../engine/session.ts';
+import type { NamedTensor } from '../engine/tensor.ts';
+import type { Tokenizer } from '../engine/tokenizer.ts';
+import type { Conversation } from './conversation.ts';
+import type { ProgressHook } from './progress.ts';
+import { CompactTemplate, type ChatTemplate } from './template.ts';
+
+export interface SamplingParams {
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  /** Generated tokens per response, the stop token included. */
+  maxTokens: number;
+  /** With the request id, names each request's random stream. */
+  seed: number;
+}
+
+export interface PolicyRequest {
+  /** Unique within a call; names the request's random stream, so equal (seed, id) give equal samples. */
+  id: string;
+  conversation: Conversation;
+}
+
+export type FinishReason = 'stop' | 'length' | 'context';
+
+export interface PolicyResponse {
+  id: string;
+  /** The response text, without the stop token. */
+  text: string;
+  /** Generated token ids, including the stop token when one ended the response. */
+  tokens: number[];
+  logprobs: number[];
+  finishReason: FinishReason;
+}
+
+export interface Policy {
+  readonly name: string;
+  /** One response per request, in request order. */
+  respond(requests: PolicyRequest[], sampling: SamplingParams, hooks?: { onProgress?: ProgressHook }): Promise<PolicyResponse[]>;
+}
+
+export class ContextOverflowError extends Error {
+  constructor(
+    readonly requestId: string,
+    readonly promptTokens: number,
+    readonly context: number,
+  ) {
+    super(
+      `request "${requestId}": the rendered conversation has ${promptTokens} tokens, which leaves no room to respond ` +
+        `in the model context of ${context}; use a smaller contextWindow, fewer turns, or a model with a longer context`,
+    );
+    this.name = 'ContextOverflowError';
+  }
+}
+
+export interface EnginePolicyOptions {
+  name?: string;
+  config: ModelConfig;
+  params: NamedTensor[];
+  tokenizer: Tokenizer;
+  /** Defaults to the compact template, the built-in model's format. */
+  template?: ChatTemplate;
+  /** Rows decoded together. */
+  batchSize?: number;
+  session?: SessionOptions;
+}
+
+/** The built-in engine's model as a policy: template-rendered prompts, generation stopped at `<|end|>`. */
+export class EnginePolicy implements Policy {
+  readonly name: string;
+  readonly template: ChatTemplate;
+  private readonly generator: Generator;
+  private readonly batchSize: number;
+
+  constructor(private readonly o: EnginePolicyOptions) {
+    this.name = o.name ?? 'engine';
+    this.template = o.template ?? new CompactTemplate(o.tokenizer);
+    this.generator = new Generator(o.config, o.params, o.tokenizer, o.session);
+    this.batchSize = o.batchSize ?? 64;
+  }
+
+  async respond(requests: PolicyRequest[], sampling: SamplingParams, hooks: { onProgress?: ProgressHook } = {}): Promise<PolicyResponse[]> {
+    if (requests.length === 0) return [];
+    const context = this.o.config.context;
+    const prompts = requests.map((r) => {
+      const prompt = this.template.renderPrompt(r.conversation);
+      if (prompt.length >= context) throw new ContextOverflowError(r.id, prompt.length, context);
+      return { id: r.id, prompt };
+    });
+    const generations = await this.generator.generate(
+      prompts,
+      {
+        temperature: sampling.temperature,
+        topP: sampling.topP,
+        topK: 0,
+        maxNewTokens: sampling.maxTokens,
+        stopTokens: [...this.template.stopTokens],
+        stopStrings: [],
+        seed: sampling.seed,
+        batchSize: this.batchSize,
+      },
+      { onResult: hooks.onProgress && ((_g, done, total) => hooks.onProgress!({ done, total, unit: 'samples' })) },
+    );
+    return generations.map((g) => ({ id: g.id, text: g.text, tokens: g.tokens, logprobs: g.logprobs, finishReason: g.finishReason }));
+  }
+}

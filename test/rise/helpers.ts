@@ -1,0 +1,52 @@
+/**
+ * Test doubles for the RISE algorithm tests: a scripted policy whose responses are a function of the
+ * request (its id names the problem, turn, candidate and resample), recording every request it saw.
+ */
+import type { Policy, PolicyRequest, PolicyResponse, SamplingParams } from '../../src/rise/policy.ts';
+import type { Problem } from '../../src/tasks/types.ts';
+
+export interface ParsedId {
+  problemId: string;
+  turn: number;
+  candidate: number;
+  resample: number;
+  eval: boolean;
+}
+
+/** Reads `${problemId}|t${turn}|c${candidate}|r${resample}` (with `|eval` after the problem id in evaluation). */
+export function parseId(id: string): ParsedId {
+  const m = /^(.*?)(\|eval)?\|t(\d+)\|c(\d+)\|r(\d+)$/.exec(id);
+  if (!m) throw new Error(`unexpected request id ${id}`);
+  return { problemId: m[1], eval: m[2] !== undefined, turn: Number(m[3]), candidate: Number(m[4]), resample: Number(m[5]) };
+}
+
+export class ScriptedPolicy implements Policy {
+  readonly requests: PolicyRequest[] = [];
+  calls = 0;
+
+  constructor(
+    readonly name: string,
+    private readonly script: (id: ParsedId, request: PolicyRequest) => string,
+  ) {}
+
+  async respond(requests: PolicyRequest[], _sampling: SamplingParams, hooks: { onProgress?: (p: { done: number; total: number; unit: string }) => void | Promise<void> } = {}): Promise<PolicyResponse[]> {
+    this.calls++;
+    const out: PolicyResponse[] = [];
+    for (const r of requests) {
+      this.requests.push(r);
+      const text = this.script(parseId(r.id), r);
+      out.push({ id: r.id, text, tokens: [...text].map((c) => c.charCodeAt(0)), logprobs: [...text].map(() => -0.5), finishReason: 'stop' });
+      await hooks.onProgress?.({ done: out.length, total: requests.length, unit: 'samples' });
+    }
+    return out;
+  }
+}
+
+/** Arithmetic-style problems with reference answers 10, 20, 30 … */
+export function problems(n: number): Problem[] {
+  return Array.from({ length: n }, (_, i) => ({ id: `p${i}`, prompt: `Question ${i}?`, reference: String(10 * (i + 1)) }));
+}
+
+/** A response the numeric task scores: `#### N`. */
+export const answer = (n: number | string) => `work\n#### ${n}`;
+export const referenceOf = (problemId: string) => 10 * (Number(problemId.slice(1)) + 1);

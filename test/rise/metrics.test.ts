@@ -1,0 +1,119 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { computeMetrics, formatMetricsTable, majorityVote, metricValue, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+
+/** Answers for a problem whose correct answer is "7"; null = unparsable. */
+const A = (...answers: (string | null)[]): AnswerRecord[] => answers.map((answer) => ({ answer, correct: answer === '7' }));
+
+test('majority vote: the most common parsable answer wins; unparsable answers do not vote', () => {
+  assert.deepEqual(majorityVote(A('7', '3', '7'), { tieBreak: 'latest' }), { answer: '7', correct: true, tie: false, unparsable: 0 });
+  // Two unparsable answers would outnumber "3" if they voted.
+  assert.deepEqual(majorityVote(A(null, '3', null), { tieBreak: 'latest' }), { answer: '3', correct: false, tie: false, unparsable: 2 });
+  assert.deepEqual(majorityVote(A(null, null), { tieBreak: 'latest' }), { answer: null, correct: false, tie: false, unparsable: 2 });
+  assert.deepEqual(majorityVote([], { tieBreak: 'latest' }), { answer: null, correct: false, tie: false, unparsable: 0 });
+});
+
+test('majority vote ties: latest occurrence, earliest occurrence, or a seeded random pick', () => {
+  // "3" and "7" have two votes each; "7" occurs last, "3" occurs first.
+  const answers = A('3', '7', '3', null, '5', '7');
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'latest' }), { answer: '7', correct: true, tie: true, unparsable: 1 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'earliest' }), { answer: '3', correct: false, tie: true, unparsable: 1 });
+  const picks = new Set<string | null>();
+  for (let seed = 0; seed < 40; seed++) {
+    const a = majorityVote(answers, { tieBreak: 'random', seed, streamParts: ['p', 'm1@t5'] });
+    const b = majorityVote(answers, { tieBreak: 'random', seed, streamParts: ['p', 'm1@t5'] });
+    assert.deepEqual(a, b, 'random tie-breaking is reproducible');
+    assert.ok(a.answer === '3' || a.answer === '7');
+    assert.equal(a.tie, true);
+    picks.add(a.answer);
+  }
+  assert.equal(picks.size, 2, 'over many seeds both tied answers are picked');
+});
+
+/*
+ * Four problems, correct answer "7", three parallel samples and four sequential turns each
+ * (sequential[0] is parallel[0], as evaluate.ts records them).
+ *
+ *            parallel          sequential
+ *   a        7  3  3           7  3  3  3      m2: tie 7/3, m3: 3 wins
+ *   b        3  7  7           3  7  3  7      seq m2: tie, m3: 3, m4: tie
+ *   c        -  -  7           -  -  -  -      all unparsable sequentially
+ *   d        5  -  5           5  5  7  7      seq: 5 leads until the tie at t4
+ */
+const records: EvalRecord[] = [
+  { problemId: 'a', parallel: A('7', '3', '3'), sequential: A('7', '3', '3', '3') },
+  { problemId: 'b', parallel: A('3', '7', '7'), sequential: A('3', '7', '3', '7') },
+  { problemId: 'c', parallel: A(null, null, '7'), sequential: A(null, null, null, null) },
+  { problemId: 'd', parallel: A('5', null, '5'), sequential: A('5', '5', '7', '7') },
+];
+
+test('metrics on a hand-worked table, tie-break latest', () => {
+  const t = computeMetrics(records, { tieBreak: 'latest' });
+  assert.equal(t.problems, 4);
+  assert.equal(t.parallelK, 3);
+  assert.equal(t.turns, 4);
+  assert.deepEqual(t.rows.map((r) => r.name), ['m1@t1', 'm2@t1', 'm3@t1', 'm1@t2', 'm1@t3', 'm1@t4', 'p1@t1', 'p1@t2', 'p1@t3', 'p1@t4']);
+  const v = (name: string) => metricValue(t, name);
+  const row = (name: string) => t.rows.find((r) => r.name === name)!;
+  // m1@t1: a only.
+  assert.equal(v('m1@t1'), 1 / 4);
+  assert.deepEqual([row('m1@t1').unparsable, row('m1@t1').allUnparsable, row('m1@t1').ties], [1, 1, 0]);
+  // m2@t1: a tie 7/3 → latest 3 (wrong); b tie 3/7 → 7 (right); c unparsable; d 5.
+  assert.equal(v('m2@t1'), 1 / 4);
+  assert.equal(row('m2@t1').ties, 2);
+  assert.deepEqual([row('m2@t1').unparsable, row('m2@t1').allUnparsable], [3, 1]);
+  // m3@t1: a 3; b 7; c 7 (the only vote); d 5.
+  assert.equal(v('m3@t1'), 2 / 4);
+  assert.equal(row('m3@t1').ties, 0);
+  assert.equal(row('m3@t1').allUnparsable, 0);
+  // m1@t2: a tie → 3; b tie → 7; c none; d 5.
+  assert.equal(v('m1@t2'), 1 / 4);
+  // m1@t3: a 3; b 3; c none; d 5 (two votes against one).
+  assert.equal(v('m1@t3'), 0);
+  // m1@t4: a 3; b tie 3/7 → 7; c none; d tie 5/7 → 7.
+  assert.equal(v('m1@t4'), 2 / 4);
+  assert.equal(row('m1@t4').ties, 2);
+  assert.equal(row('m1@t4').allUnparsable, 1);
+  // p1@tk: a from t1, b from t2, d from t3, c never.
+  assert.deepEqual([1, 2, 3, 4].map((k) => v(`p1@t${k}`)), [1 / 4, 2 / 4, 3 / 4, 3 / 4]);
+  // With an oracle, answers after the first correct turn are never seen: a sees 1, b 2, c 4, d 3.
+  assert.equal(row('p1@t4').unparsable, 4);
+  assert.equal(row('p1@t4').ties, 0);
+  assert.match(formatMetricsTable(t), /\| m3@t1 \| 50\.0 \| 2 \| 4 \| 0 \| 3 \| 0 \|/);
+});
+
+test('metrics on the same table, tie-break earliest', () => {
+  const t = computeMetrics(records, { tieBreak: 'earliest' });
+  const v = (name: string) => metricValue(t, name);
+  // m2@t1: a tie → 7 (right); b tie → 3 (wrong).
+  assert.equal(v('m2@t1'), 1 / 4);
+  // m1@t2: a → 7; b → 3.
+  assert.equal(v('m1@t2'), 1 / 4);
+  // m1@t4: b tie → 3; d tie → 5.
+  assert.equal(v('m1@t4'), 0);
+  // Votes without ties do not depend on the tie-break.
+  assert.equal(v('m3@t1'), 2 / 4);
+  assert.equal(v('m1@t3'), 0);
+  assert.deepEqual([1, 2, 3, 4].map((k) => v(`p1@t${k}`)), [1 / 4, 2 / 4, 3 / 4, 3 / 4]);
+});
+
+test('metrics with random tie-breaks are reproducible and agree with a fixed tie-break where nothing ties', () => {
+  const a = computeMetrics(records, { tieBreak: 'random', seed: 3 });
+  assert.deepEqual(a, computeMetrics(records, { tieBreak: 'random', seed: 3 }));
+  const latest = computeMetrics(records, { tieBreak: 'latest' });
+  for (const name of ['m1@t1', 'm3@t1', 'm1@t3', 'p1@t4']) assert.equal(metricValue(a, name), metricValue(latest, name));
+  // Each tied vote goes one way or the other: m2@t1 has ties in a (7 or 3) and b (3 or 7), so 0–2 right.
+  assert.ok([0, 1, 2].includes(a.rows.find((r) => r.name === 'm2@t1')!.correct));
+});
+
+test('p1@tk never decreases in k and bounds m1@tk from above', () => {
+  const t = computeMetrics(records, { tieBreak: 'latest' });
+  for (let k = 2; k <= t.turns; k++) assert.ok(metricValue(t, `p1@t${k}`) >= metricValue(t, `p1@t${k - 1}`));
+  for (let k = 2; k <= t.turns; k++) assert.ok(metricValue(t, `p1@t${k}`) >= metricValue(t, `m1@t${k}`));
+  assert.throws(() => metricValue(t, 'm9@t1'), /no "m9@t1"/);
+});
+
+test('an empty evaluation gives an empty table, not NaN', () => {
+  const t = computeMetrics([], { tieBreak: 'latest' });
+  assert.deepEqual(t, { problems: 0, parallelK: 0, turns: 0, rows: [] });
+});

@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { resolveModelConfig } from '../../src/engine/config.ts';
+import { initParameters } from '../../src/engine/parameters.ts';
+import { CharTokenizer } from '../../src/engine/tokenizer.ts';
+import { createTask } from '../../src/tasks/index.ts';
+import {
+  EnginePolicy,
+  attempts,
+  chooseBest,
+  collectEpisodes,
+  createRelabeler,
+  degenerateReason,
+  filterEpisodes,
+  firstMaxIndex,
+  resolveRiseConfig,
+  type DeepPartial,
+  type Progress,
+  type RiseConfig,
+  type Sample,
+} from '../../src/rise/index.ts';
+import { ScriptedPolicy, answer, problems, referenceOf, type ParsedId } from './helpers.ts';
+
+const task = createTask('arithmetic', { unparsableReward: -1 });
+const cfg = (over: DeepPartial<RiseConfig> = {}) => resolveRiseConfig(over);
+
+async function collect(script: (id: ParsedId) => string, over: DeepPartial<RiseConfig> = {}, n = 3, expert?: ScriptedPolicy) {
+  const config = cfg(over);
+  const learner = new ScriptedPolicy('learner', script);
+  const relabeler = createRelabeler(config.relabel, learner, expert ?? null);
+  const result = await collectEpisodes(problems(n), { task, learner, relabeler, config, seed: 7 });
+  return { ...result, learner, config };
+}
+
+test('first maximum wins', () => {
+  assert.equal(firstMaxIndex([0, 1, 1, 0]), 1);
+  assert.equal(firstMaxIndex([-1, -1]), 0);
+  assert.equal(firstMaxIndex([0, -1, 0.5, 0.5]), 2);
+  assert.throws(() => firstMaxIndex([]), /no values/);
+  const s = (candidate: number, reward: number, resample = 0, degenerate: string | null = null): Sample => ({
+    requestId: `${candidate}/${resample}`, source: 't', candidate, resample, text: '', answer: null, reward, tokens: 1, logprob: 0, finishReason: 'stop', degenerate,
+  });
+  // Candidate 0's first draw (reward 1) was degenerate and redrawn; its candidate is the redraw (reward 0).
+  const draws = [s(0, 1, 0, 'x'), s(0, 0, 1), s(1, 1), s(2, 1)];
+  assert.equal(chooseBest(draws), 2);
+  // Still-degenerate candidates lose to clean ones even with a higher reward, but win when alone.
+  assert.equal(chooseBest([s(0, 1, 0, 'x'), s(1, 0)]), 1);
+  assert.equal(chooseBest([s(0, 0, 0, 'x'), s(1, 1, 0, 'y')]), 1);
+});
+
+test('self relabeling keeps the first best of N learner samples, conditioned on the history', async () => {
+  // Turn 1 always wrong; at turn 2 candidates 2 and 3 are correct, 0 unparsable, 1 wrong.
+  const script = (id: ParsedId) => {
+    if (id.turn === 1) return answer(0);
+    return [`no answer ${id.candidate}`, answer(1), answer(referenceOf(id.problemId)), `right again\n#### ${referenceOf(id.problemId)}`][id.candidate];
+  };
+  const { episodes, stats, learner } = await collect(script, { relabel: { samples: 4 } });
+  for (const e of episodes) {
+    assert.equal(e.turns.length, 2);
+    assert.equal(e.turns[0].kind, 'onPolicy');
+    assert.equal(e.turns[0].samples.length, 1);
+    assert.equal(e.turns[1].kind, 'relabel');
+    assert.deepEqual(e.turns[1].samples.map((s) => s.reward), [-1, 0, 1, 1]);
+    assert.equal(e.turns[1].chosen, 2);
+    assert.deepEqual(attempts(e), [answer(0), answer(referenceOf(e.problemId))]);
+  }
+  // Every candidate saw the on-policy attempt and the retry message.
+  const turn2 = learner.requests.filter((r) => r.id.includes('|t2|'));
+  assert.equal(turn2.length, 12);
+  for (const r of turn2) assert.deepEqual(r.conversation.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+  assert.equal(stats.samples, 15);
+  assert.deepEqual(stats.solvedAtTurn, [0, 3]);
+  assert.equal(stats.turn1Accuracy, 0);
+  assert.equal(stats.finalAccuracy, 1);
+  // One policy call per turn, batched across problems.
+  assert.equal(learner.calls, 2);
+});
+
+test('collection stops at the first correct turn unless stopOnSuccess is off', async () => {
+  // p0 right at turn 1; p1 right from turn 2; p2 never right.
+  const script = (id: ParsedId) => {
+    const right = (id.problemId === 'p0') || (id.problemId === 'p1' && id.turn >= 2);
+    return answer(right ? referenceOf(id.problemId) : 1);
+  };
+  const on = await collect(script, { rollout: { turns: 4 }, relabel: { samples: 2 } });
+  assert.deepEqual(on.episodes.map((e) => e.turns.length), [1, 2, 4]);
+  assert.deepEqual(on.stats.solvedAtTurn, [1, 1, 0, 0]);
+  const off = await collect(script, { rollout: { turns: 4, stopOnSuccess: false }, relabel: { samples: 2 } });
+  assert.deepEqual(off.episodes.map((e) => e.turns.length), [4, 4, 4]);
+});
+
+test('degenerate samples are resampled and counted; ones that never recover are dropped by the filter', async () => {
+  const babble = 'ha '.repeat(151);
+  // p0: first draw of every slot babbles, the redraw is fine. p1: always babbles. p2: a 301-character token.
+  const script = (id: ParsedId) => {
+    if (id.problemId === 'p0') return id.resample === 0 ? babble : answer(referenceOf(id.problemId));
+    if (id.problemId === 'p1') return babble;
+    return id.resample === 0 ? 'x'.repeat(301) : answer(1);
+  };
+  const { episodes, stats, config } = await collect(script, { rollout: { turns: 2, degenerate: { maxResamples: 2 } }, relabel: { samples: 2 } });
+  const [p0, p1, p2] = episodes;
+  assert.deepEqual(p0.turns[0].samples.map((s) => [s.resample, s.degenerate !== null]), [[0, true], [1, false]]);
+  assert.equal(p0.turns[0].chosen, 1);
+  assert.equal(p0.turns.length, 1, 'the redraw was correct');
+  // p1 babbles through 1 + 2 draws in every slot: turn 1 has one slot, turn 2 two.
+  assert.deepEqual(p1.turns.map((t) => t.samples.length), [3, 6]);
+  assert.ok(p1.turns.every((t) => t.samples[t.chosen].degenerate !== null));
+  assert.match(p1.turns[0].samples[0].degenerate!, /repeated more than 150 times/);
+  assert.match(p2.turns[0].samples[0].degenerate!, /301 characters/);
+  assert.equal(stats.resamples, 1 + 6 + (1 + 2));
+  assert.equal(stats.degenerateAttempts, 2);
+  const filtered = filterEpisodes(episodes, config.filter);
+  assert.deepEqual(filtered.dropped.map((d) => `${d.example.problemId}#${d.example.turn}:${d.rule}`), ['p1#1:degenerate', 'p1#2:degenerate', 'p2#2:repeatedAttempt']);
+  // Thresholds are knobs.
+  assert.equal(degenerateReason('a a a', { maxWordRepeats: 2, maxTokenChars: 300 }), 'the word "a" repeated more than 2 times');
+  assert.equal(degenerateReason('a a', { maxWordRepeats: 2, maxTokenChars: 300 }), null);
+  assert.equal(degenerateReason('abcd', { maxWordRepeats: 2, maxTokenChars: 3 }), 'a token of 4 characters (limit 3)');
+});
+
+test('expert relabeling draws turns after the first from the expert', async () => {
+  const expert = new ScriptedPolicy('expert', (id) => answer(referenceOf(id.problemId)));
+  const { episodes, learner } = await collect(() => answer(1), { relabel: { strategy: 'expert', samples: 1 } }, 2, expert);
+  for (const e of episodes) assert.deepEqual(e.turns.map((t) => t.samples[t.chosen].source), ['learner', 'expert']);
+  assert.ok(learner.requests.every((r) => r.id.includes('|t1|')));
+  assert.ok(expert.requests.every((r) => r.id.includes('|t2|')));
+  assert.throws(() => createRelabeler({ strategy: 'expert', samples: 1 }, learner), /needs an expert policy/);
+});
+
+test('progress is reported and finished problems are skipped', async () => {
+  const seen: Progress[] = [];
+  const finished: string[] = [];
+  const config = cfg({ relabel: { samples: 2 } });
+  const learner = new ScriptedPolicy('learner', (id) => answer(id.problemId === 'p1' ? 20 : 0));
+  await collectEpisodes(
+    problems(4),
+    { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 1 },
+    { skip: new Set(['p0', 'p3']), onProgress: (p) => void seen.push(p), onEpisode: (e) => void finished.push(e.problemId) },
+  );
+  assert.ok(learner.requests.every((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|')));
+  assert.deepEqual(finished, ['p1', 'p2'], 'p1 finishes at turn 1, p2 after turn 2');
+  assert.deepEqual(seen[0], { done: 2, total: 4, unit: 'episodes' });
+  assert.deepEqual(seen.at(-1), { done: 4, total: 4, unit: 'episodes', stage: 'turn 2' });
+  assert.ok(seen.some((p) => p.stage?.startsWith('turn 2: ')));
+});
+
+test('with the real engine an episode does not depend on the batch it was collected in', async () => {
+  const tokenizer = new CharTokenizer();
+  const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 128, seed: 2 });
+  const learner = new EnginePolicy({ config: model, params: initParameters(model), tokenizer, batchSize: 3 });
+  const config = cfg({ rollout: { maxTokens: 12 }, relabel: { samples: 3 } });
+  const ps = problems(4);
+  const run = (skip: string[]) =>
+    collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 5 }, { skip: new Set(skip) });
+  const all = await run([]);
+  const firstHalf = await run(['p2', 'p3']);
+  const secondHalf = await run(['p0', 'p1']);
+  // Log-probabilities may differ in the last digits (batched float sums); everything else is identical.
+  const rounded = (es: typeof all.episodes) => JSON.parse(JSON.stringify(es, (k, v) => (k === 'logprob' ? Math.round(v * 1e3) / 1e3 : v)));
+  assert.deepEqual(rounded([...firstHalf.episodes, ...secondHalf.episodes]), rounded(all.episodes));
+  // A different seed gives different samples.
+  const other = await collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 6 });
+  assert.notDeepEqual(other.episodes, all.episodes);
+});
