@@ -80,6 +80,21 @@ export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temp
   for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i] - maxLogit);
   const logZ = maxLogit + Math.log(z);
   if (o.temperature === 0) return { token: argmax, logprob: logits[argmax] - logZ };
+  if (o.topK <= 0 && o.topP >= 1) {
+    // Plain sampling needs no sorted order: one pass over the tempered weights.
+    let total = 0;
+    for (let i = 0; i < logits.length; i++) total += Math.exp((logits[i] - maxLogit) / o.temperature);
+    let u = rng.uniform() * total;
+    let choice = argmax;
+    for (let i = 0; i < logits.length; i++) {
+      u -= Math.exp((logits[i] - maxLogit) / o.temperature);
+      if (u < 0) {
+        choice = i;
+        break;
+      }
+    }
+    return { token: choice, logprob: logits[choice] - logZ };
+  }
 
   const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
   const limit = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
@@ -169,18 +184,19 @@ export class Generator {
         await finish(row, 'stop', this.tokenizer.decode(row.tokens.slice(0, -1)));
         return true;
       }
-      const text = this.tokenizer.decode(row.tokens);
-      const hit = firstStop(text, o.stopStrings);
+      // Decoding the text every step is only needed to look for stop strings.
+      const text = o.stopStrings.length > 0 ? this.tokenizer.decode(row.tokens) : null;
+      const hit = text === null ? -1 : firstStop(text, o.stopStrings);
       if (hit >= 0) {
-        await finish(row, 'stop', text.slice(0, hit));
+        await finish(row, 'stop', text!.slice(0, hit));
         return true;
       }
       if (row.tokens.length >= o.maxNewTokens) {
-        await finish(row, 'length', text);
+        await finish(row, 'length', text ?? this.tokenizer.decode(row.tokens));
         return true;
       }
       if (row.length + 1 > C) {
-        await finish(row, 'context', text);
+        await finish(row, 'context', text ?? this.tokenizer.decode(row.tokens));
         return true;
       }
       row.next = token;

@@ -89,3 +89,16 @@ test('bad requests are rejected with the request named', async () => {
   await assert.rejects(generator.generate([{ id: 'a', prompt: [] }]), /"a" has an empty prompt/);
   await assert.rejects(generator.generate([{ id: 'a', prompt: [1] }, { id: 'a', prompt: [2] }]), /duplicate request id "a"/);
 });
+
+test('sampling frequencies follow the tempered softmax on both the plain and the sorted path', () => {
+  const logits = Float32Array.from([0, 1, 2, -1]);
+  for (const [temperature, topP] of [[1, 1], [0.5, 1], [1, 0.9999]]) {
+    const rng = new Rng('freq', temperature, topP);
+    const counts = [0, 0, 0, 0];
+    const n = 20000;
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, { temperature, topK: 0, topP }, rng).token]++;
+    const weights = [...logits].map((l) => Math.exp(l / temperature));
+    const z = weights.reduce((a, b) => a + b, 0);
+    weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / z) < 0.015, `T=${temperature} topP=${topP} token ${i}: ${counts[i] / n} vs ${w / z}`));
+  }
+});
