@@ -170,10 +170,6 @@ export class Graph {
     return this.op1('Where', [cond, a, b], a.dtype, broadcastShapes(cond.shape, broadcastShapes(a.shape, b.shape)));
   }
 
-  less(a: Value, b: Value): Value {
-    return this.op1('Less', [a, b], 'bool', broadcastShapes(a.shape, b.shape));
-  }
-
   greater(a: Value, b: Value): Value {
     return this.op1('Greater', [a, b], 'bool', broadcastShapes(a.shape, b.shape));
   }
@@ -209,7 +205,6 @@ export class Graph {
 
   reduceSum(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
   reduceMean(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
-  reduceMax(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceMax', x, axes, keepdims); }
   reduceProd(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceProd', x, axes, keepdims); }
 
   /** Sum of all elements, as a scalar. */

@@ -54,10 +54,6 @@ export function sameDim(a: Dim, b: Dim): boolean {
   return format(parse(a)) === format(parse(b));
 }
 
-export function isStatic(shape: Shape): shape is readonly number[] {
-  return shape.every((d) => typeof d === 'number');
-}
-
 /** Numpy-style broadcast of two shapes; a symbolic dim only broadcasts against 1 or itself. */
 export function broadcastShapes(a: Shape, b: Shape): Dim[] {
   const rank = Math.max(a.length, b.length);
