@@ -16,6 +16,8 @@ export interface NewRun {
   experiment: string;
   /** The spec as launched (JSON). */
   spec: unknown;
+  /** The plan the run executes (src/spec/plan.ts `Plan`). */
+  plan?: unknown;
   /** Defaults to `newRunId()`. */
   id?: string;
   workflowId?: string | null;
@@ -38,7 +40,7 @@ export function createRun(store: Store, run: NewRun): RunRecord {
     tx.insert(experiments).values({ name: run.experiment, createdAt: now }).onConflictDoNothing().run();
     const row = tx
       .insert(runs)
-      .values({ id, experiment: run.experiment, spec: run.spec, status: 'running', workflowId: run.workflowId ?? null, createdAt: now })
+      .values({ id, experiment: run.experiment, spec: run.spec, plan: run.plan ?? null, status: 'running', workflowId: run.workflowId ?? null, createdAt: now })
       .returning()
       .get();
     const armRows = Object.entries(run.arms ?? {}).map(([name, config]) => ({ runId: id, name, config }));

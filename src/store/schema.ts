@@ -40,6 +40,8 @@ export const runs = sqliteTable(
       .references(() => experiments.name),
     /** The spec as launched, so a run can be re-planned and reported without the original file. */
     spec: text('spec', { mode: 'json' }).notNull(),
+    /** The plan the run executes (src/spec/plan.ts): its steps' keys per arm and iteration, for status and reports. */
+    plan: text('plan', { mode: 'json' }),
     status: text('status', { enum: RUN_STATUSES }).notNull(),
     workflowId: text('workflow_id'),
     error: text('error'),
@@ -77,6 +79,13 @@ export const steps = sqliteTable('steps', {
   startedAt: millis('started_at'),
   endedAt: millis('ended_at'),
   error: text('error'),
+  /**
+   * Who is computing the step, and until when that claim holds without renewal. Arms share steps and run
+   * at once; the first attempt claims the step and renews the lease while it works, and the others wait
+   * for its result — or take over once the lease lapses (its worker died).
+   */
+  leaseOwner: text('lease_owner'),
+  leaseUntil: millis('lease_until'),
 });
 
 /** Lineage: the DAG edges, so status and replay can walk downstream without the plan. */
