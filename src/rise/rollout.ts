@@ -8,7 +8,8 @@
  * Turns run in lockstep across problems, so each turn is one batched policy call. A sample's request id
  * is `${problemId}|t${turn}|c${candidate}|r${resample}`, which with the seed fixes its random stream: an
  * episode does not depend on which other problems were collected with it, so callers may shard problems
- * or skip the finished ones after a crash and get the same episodes.
+ * or skip the finished ones after a crash and get the same episodes — and collecting turn 1 alone, then
+ * continuing those episodes (`start`), draws exactly what one call over all turns draws.
  */
 
 import type { Problem, Task } from '../tasks/types.ts';
@@ -27,6 +28,11 @@ export interface CollectOptions {
   config: Pick<RiseConfig, 'rollout' | 'feedback' | 'instruction'>;
   /** Seed of this collection (e.g. from the spec seed and the step key). */
   seed: number;
+  /**
+   * Episodes already begun, by problem id, to continue from their next turn (a relabel step continuing the
+   * attempts of a rollout step). Their earlier turns are kept as they are and count in the statistics.
+   */
+  start?: ReadonlyMap<string, Episode>;
 }
 
 export interface CollectHooks extends BatchHooks {
@@ -59,7 +65,10 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
   const total = problems.length;
   let done = total - todo.length;
   const sampling: SamplingParams = { temperature: rollout.temperature, topP: rollout.topP, maxTokens: rollout.maxTokens, seed: o.seed };
-  const episodes: Episode[] = todo.map((p) => ({ problemId: p.id, prompt: p.prompt, turns: [] }));
+  const episodes: Episode[] = todo.map((p) => {
+    const started = o.start?.get(p.id);
+    return started ? { ...started, turns: [...started.turns] } : { problemId: p.id, prompt: p.prompt, turns: [] };
+  });
   const stats: CollectStats = {
     episodes: todo.length,
     samples: 0,
@@ -70,15 +79,32 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
     turn1Accuracy: 0,
     finalAccuracy: 0,
   };
+  const lastCorrect = (e: Episode) => e.turns.length > 0 && isCorrect(chosenSample(e.turns.at(-1)!).reward);
+  const finished = (e: Episode) => e.turns.length >= rollout.turns || (rollout.stopOnSuccess && lastCorrect(e));
+  for (const e of episodes) {
+    const first = e.turns.findIndex((t) => isCorrect(chosenSample(t).reward));
+    if (first >= 0 && first < rollout.turns) stats.solvedAtTurn[first]++;
+  }
   await hooks.onProgress?.({ done, total, unit: 'episodes' });
 
-  let active = todo.map((_, i) => i);
+  // Episodes continued from `start` that need no more turns are complete on arrival.
+  let active: number[] = [];
+  for (const [i, e] of episodes.entries()) {
+    if (!finished(e)) {
+      active.push(i);
+      continue;
+    }
+    done++;
+    await hooks.onEpisode?.(e);
+  }
   for (let turn = 1; turn <= rollout.turns && active.length > 0; turn++) {
+    const now = active.filter((i) => episodes[i].turns.length + 1 === turn);
+    if (now.length === 0) continue;
     const onPolicy = turn === 1;
     const policy = onPolicy ? o.learner : o.relabeler.policy;
     const candidates = onPolicy ? 1 : o.relabeler.samples;
     const slots: Slot[] = [];
-    for (const i of active) {
+    for (const i of now) {
       const problem = todo[i];
       const conversation = stateConversation(episodeContext(o.config, problem), attempts(episodes[i]), rollout.contextWindow);
       for (let c = 0; c < candidates; c++) slots.push({ key: `${problem.id}|t${turn}|c${c}`, problem, conversation, candidate: c });
@@ -90,30 +116,30 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
       onSamples: hooks.onProgress && ((n, of) => hooks.onProgress!({ done, total, unit: 'episodes', stage: `turn ${turn}: ${n}/${of} samples` })),
     });
 
-    const stillActive: number[] = [];
-    for (const [a, i] of active.entries()) {
+    const stillActive = active.filter((i) => !now.includes(i));
+    for (const [a, i] of now.entries()) {
       const samples: Sample[] = draws.slice(a * candidates, (a + 1) * candidates).flat();
       const t = { turn, kind: onPolicy ? ('onPolicy' as const) : ('relabel' as const), samples, chosen: chooseBest(samples) };
+      const solvedBefore = episodes[i].turns.some((u) => isCorrect(chosenSample(u).reward));
       episodes[i].turns.push(t);
       stats.samples += samples.length;
       stats.resamples += samples.filter((s) => s.resample > 0).length;
       stats.truncated += samples.filter((s) => s.finishReason !== 'stop').length;
       const chosen = chosenSample(t);
       if (chosen.degenerate !== null) stats.degenerateAttempts++;
-      const correct = isCorrect(chosen.reward);
-      if (correct && !episodes[i].turns.slice(0, -1).some((u) => isCorrect(chosenSample(u).reward))) stats.solvedAtTurn[turn - 1]++;
-      if (turn < rollout.turns && !(correct && rollout.stopOnSuccess)) {
-        stillActive.push(i);
-      } else {
+      if (isCorrect(chosen.reward) && !solvedBefore) stats.solvedAtTurn[turn - 1]++;
+      if (finished(episodes[i])) {
         done++;
         await hooks.onEpisode?.(episodes[i]);
+      } else {
+        stillActive.push(i);
       }
     }
     active = stillActive;
     await hooks.onProgress?.({ done, total, unit: 'episodes', stage: `turn ${turn}` });
   }
   const n = Math.max(1, episodes.length);
-  stats.turn1Accuracy = episodes.filter((e) => isCorrect(chosenSample(e.turns[0]).reward)).length / n;
-  stats.finalAccuracy = episodes.filter((e) => isCorrect(chosenSample(e.turns.at(-1)!).reward)).length / n;
+  stats.turn1Accuracy = episodes.filter((e) => e.turns.length > 0 && isCorrect(chosenSample(e.turns[0]).reward)).length / n;
+  stats.finalAccuracy = episodes.filter(lastCorrect).length / n;
   return { episodes, stats };
 }

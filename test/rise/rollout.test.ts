@@ -161,3 +161,27 @@ test('with the real engine an episode does not depend on the batch it was collec
   const other = await collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 6 });
   assert.notDeepEqual(other.episodes, all.episodes);
 });
+
+test('collecting turn 1, then continuing those episodes, draws what one call over all turns draws', async () => {
+  // Turn 1 wrong for even problems; relabel candidate 1 correct.
+  const script = (id: ParsedId) => (id.turn === 1 ? answer(Number(id.problemId.slice(1)) % 2 === 0 ? 0 : referenceOf(id.problemId)) : answer(id.candidate === 1 ? referenceOf(id.problemId) : 3));
+  const config = cfg({ rollout: { turns: 3 }, relabel: { samples: 2 } });
+  const learner = new ScriptedPolicy('learner', script);
+  const relabeler = createRelabeler(config.relabel, learner);
+  const ps = problems(4);
+  const whole = await collectEpisodes(ps, { task, learner, relabeler, config, seed: 3 });
+  const firstTurn = await collectEpisodes(ps, { task, learner, relabeler, config: { ...config, rollout: { ...config.rollout, turns: 1 } }, seed: 3 });
+  assert.ok(firstTurn.episodes.every((e) => e.turns.length === 1));
+  const seen: string[] = [];
+  const continued = await collectEpisodes(
+    ps,
+    { task, learner, relabeler, config, seed: 3, start: new Map(firstTurn.episodes.map((e) => [e.problemId, e])) },
+    { onEpisode: (e) => void seen.push(e.problemId) },
+  );
+  const byId = (es: typeof whole.episodes) => [...es].sort((a, b) => a.problemId.localeCompare(b.problemId));
+  assert.deepEqual(byId(continued.episodes), byId(whole.episodes));
+  assert.deepEqual(continued.stats.solvedAtTurn, whole.stats.solvedAtTurn);
+  assert.equal(continued.stats.samples, whole.stats.samples - firstTurn.stats.samples);
+  // Odd problems were solved at turn 1: complete on arrival, reported first.
+  assert.deepEqual(seen.slice(0, 2), ['p1', 'p3']);
+});
