@@ -72,7 +72,8 @@ export interface ModelSpec {
   config: BuiltinModelConfig;
 }
 
-export interface BoostSpec {
+/** AdamW with warmup and a cosine schedule, as the boost and the iterations' training both use it. */
+export interface OptimizerSpec {
   epochs: number;
   lr: number;
   batchSize: number;
@@ -80,6 +81,11 @@ export interface BoostSpec {
   minLrRatio: number;
   weightDecay: number;
   clipNorm: number;
+}
+
+export interface BoostSpec extends OptimizerSpec {
+  /** Solved problems per boost conversation (1 = single-turn SFT). */
+  pack: number;
 }
 
 /** A model other than the learner (expert, weak-to-strong rollout policy), boosted once then fixed. */
@@ -120,7 +126,7 @@ export interface FilterSpec {
   removeEmpty: boolean;
 }
 
-export interface TrainSpec extends BoostSpec {
+export interface TrainSpec extends OptimizerSpec {
   weighting: 'rwr' | 'uniform';
   tau: number;
   format: 'multiTurn' | 'singleTurn';

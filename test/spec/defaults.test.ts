@@ -21,7 +21,7 @@ const DEFAULT_ARM: ArmSpec = {
     config: { layers: 4, dim: 128, heads: 4, kvHeads: null, hidden: null, context: 256, ropeTheta: 10000, normEps: 1e-5, tiedEmbeddings: true, seed: null },
   },
   expert: null,
-  boost: { epochs: 3, lr: 3e-3, batchSize: 64, warmup: 0.05, minLrRatio: 0.1, weightDecay: 0.1, clipNorm: 1 },
+  boost: { epochs: 3, lr: 3e-3, batchSize: 64, warmup: 0.05, minLrRatio: 0.1, weightDecay: 0.1, clipNorm: 1, pack: 1 },
   iterations: 2,
   rollout: {
     turns: 2,
