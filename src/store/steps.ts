@@ -51,34 +51,80 @@ export interface StepInfo {
 
 /** Records an attempt: the step (and its input edges) on first sight, status running with its start time. */
 export function startStep(store: Store, step: PlannedStep, runId?: string): StepAttempt {
-  return writeTx(store, (tx) => {
-    const now = new Date();
-    const existing = tx
-      .select({ kind: steps.kind, generation: steps.generation, attempts: steps.attempts })
+  return writeTx(store, (tx) => beginAttempt(tx, step, runId ?? null, null));
+}
+
+export interface Lease {
+  /** Who computes the step (e.g. worker identity and activity id). */
+  owner: string;
+  /** How long the claim holds without `renewLease`. */
+  ms: number;
+}
+
+export type Claim =
+  | { kind: 'done'; outputs: unknown }
+  | { kind: 'claimed'; attempt: StepAttempt }
+  | { kind: 'busy'; owner: string; until: Date };
+
+/**
+ * The atomic start of a shared step: its stored outputs if it is done; `busy` while another owner's
+ * lease holds (an arm sharing the step is computing it); otherwise a new attempt under `lease`. A lapsed
+ * lease means its holder died, so the step is taken over and resumes from what the holder recorded.
+ */
+export function claimStep(store: Store, step: PlannedStep, lease: Lease, runId?: string): Claim {
+  return writeTx(store, (tx): Claim => {
+    const row = tx
+      .select({ state: steps.state, owner: steps.leaseOwner, until: steps.leaseUntil, outputs: stepResults.outputs })
       .from(steps)
+      .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
       .where(eq(steps.key, step.key))
       .get();
-    if (!existing) {
-      tx.insert(steps)
-        .values({ key: step.key, kind: step.kind, params: step.params, state: 'running', attempts: 1, runId: runId ?? null, startedAt: now })
-        .run();
-      if (step.inputs.length > 0) {
-        tx.insert(stepInputs)
-          .values(step.inputs.map((inputKey, position) => ({ stepKey: step.key, position, inputKey })))
-          .run();
-      }
-      return { key: step.key, attempt: 1, generation: 0 };
+    if (row?.outputs !== undefined && row.outputs !== null) return { kind: 'done', outputs: row.outputs };
+    if (row?.state === 'running' && row.owner !== null && row.owner !== lease.owner && row.until !== null && row.until.getTime() > Date.now()) {
+      return { kind: 'busy', owner: row.owner, until: row.until };
     }
-    if (existing.kind !== step.kind) {
-      throw new Error(`step ${step.key} is recorded as a ${existing.kind} step, not ${step.kind}: two different steps share one key`);
-    }
-    const attempt = existing.attempts + 1;
-    tx.update(steps)
-      .set({ state: 'running', attempts: attempt, runId: runId ?? null, startedAt: now, endedAt: null, error: null })
-      .where(eq(steps.key, step.key))
-      .run();
-    return { key: step.key, attempt, generation: existing.generation };
+    return { kind: 'claimed', attempt: beginAttempt(tx, step, runId ?? null, lease) };
   });
+}
+
+/** Extends the owner's lease; false when the owner no longer holds the step (taken over, or replayed). */
+export function renewLease(store: Store, key: string, lease: Lease): boolean {
+  const { changes } = store.db
+    .update(steps)
+    .set({ leaseUntil: new Date(Date.now() + lease.ms) })
+    .where(and(eq(steps.key, key), eq(steps.leaseOwner, lease.owner), eq(steps.state, 'running')))
+    .run();
+  return changes > 0;
+}
+
+function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): StepAttempt {
+  const now = new Date();
+  const leaseColumns = { leaseOwner: lease?.owner ?? null, leaseUntil: lease ? new Date(now.getTime() + lease.ms) : null };
+  const existing = tx
+    .select({ kind: steps.kind, generation: steps.generation, attempts: steps.attempts })
+    .from(steps)
+    .where(eq(steps.key, step.key))
+    .get();
+  if (!existing) {
+    tx.insert(steps)
+      .values({ key: step.key, kind: step.kind, params: step.params, state: 'running', attempts: 1, runId, startedAt: now, ...leaseColumns })
+      .run();
+    if (step.inputs.length > 0) {
+      tx.insert(stepInputs)
+        .values(step.inputs.map((inputKey, position) => ({ stepKey: step.key, position, inputKey })))
+        .run();
+    }
+    return { key: step.key, attempt: 1, generation: 0 };
+  }
+  if (existing.kind !== step.kind) {
+    throw new Error(`step ${step.key} is recorded as a ${existing.kind} step, not ${step.kind}: two different steps share one key`);
+  }
+  const attempt = existing.attempts + 1;
+  tx.update(steps)
+    .set({ state: 'running', attempts: attempt, runId, startedAt: now, endedAt: null, error: null, ...leaseColumns })
+    .where(eq(steps.key, step.key))
+    .run();
+  return { key: step.key, attempt, generation: existing.generation };
 }
 
 /**
@@ -90,7 +136,7 @@ export function finishStep(store: Store, key: string, outputs: unknown): unknown
   return writeTx(store, (tx) => {
     const now = new Date();
     const generation = currentGeneration(tx, key, 'finishStep');
-    tx.update(steps).set({ state: 'finished', endedAt: now, error: null }).where(eq(steps.key, key)).run();
+    tx.update(steps).set({ state: 'finished', endedAt: now, error: null, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
     // Last, so that nothing of the step is missing once it counts as done.
     tx.insert(stepResults).values({ stepKey: key, generation, outputs, finishedAt: now }).onConflictDoNothing().run();
     return tx
@@ -105,7 +151,7 @@ export function failStep(store: Store, key: string, error: unknown): void {
   const message = error instanceof Error ? error.message : String(error);
   writeTx(store, (tx) => {
     currentGeneration(tx, key, 'failStep');
-    tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message }).where(eq(steps.key, key)).run();
+    tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
   });
 }
 
@@ -164,7 +210,7 @@ export function markStale(store: Store, keys: readonly string[]): string[] {
   return writeTx(store, (tx) =>
     tx
       .update(steps)
-      .set({ generation: sql`${steps.generation} + 1`, state: 'stale' })
+      .set({ generation: sql`${steps.generation} + 1`, state: 'stale', leaseOwner: null, leaseUntil: null })
       .where(inArray(steps.key, [...new Set(keys)]))
       .returning({ key: steps.key })
       .all()

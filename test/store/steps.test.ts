@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dependents, failStep, finishStep, getStep, markStale, startStep, stepStatus } from '../../src/store/steps.ts';
+import { claimStep, dependents, failStep, finishStep, getStep, markStale, renewLease, startStep, stepStatus } from '../../src/store/steps.ts';
 import { plannedStep, rowCount, tempStore } from './helpers.ts';
 
 test('a step goes missing → running → done, with its inputs, attempts, times and outputs', (t) => {
@@ -124,4 +124,30 @@ test('dependents walks the lineage downstream', (t) => {
   assert.deepEqual(dependents(store, ['rollout-1', 'train-1']).sort(), ['eval-1', 'filter-1']);
   assert.deepEqual(dependents(store, ['eval-1']), []);
   assert.deepEqual(dependents(store, []), []);
+});
+
+test('a shared step is claimed once: others wait while the lease holds, take over when it lapses, and get the result', (t) => {
+  const store = tempStore(t);
+  const step = plannedStep('boost', 'boost', []);
+  const a = { owner: 'arm-a', ms: 60_000 };
+  const b = { owner: 'arm-b', ms: 60_000 };
+  const first = claimStep(store, step, a, 'run-1');
+  assert.equal(first.kind, 'claimed');
+  const waiting = claimStep(store, step, b, 'run-1');
+  assert.equal(waiting.kind, 'busy');
+  assert.equal(waiting.kind === 'busy' && waiting.owner, 'arm-a');
+  // The holder may claim again (its own retry) and renew.
+  assert.equal(claimStep(store, step, a).kind, 'claimed');
+  assert.equal(renewLease(store, 'boost', a), true);
+  assert.equal(renewLease(store, 'boost', b), false);
+
+  // A lease that lapses (its worker died) is taken over.
+  assert.equal(renewLease(store, 'boost', { owner: 'arm-a', ms: -1 }), true);
+  const takeover = claimStep(store, step, b);
+  assert.equal(takeover.kind, 'claimed');
+  assert.equal(renewLease(store, 'boost', a), false, 'the old holder has lost the step');
+
+  finishStep(store, 'boost', { model: 'm' });
+  assert.deepEqual(claimStep(store, step, a), { kind: 'done', outputs: { model: 'm' } });
+  assert.equal(getStep(store, 'boost')!.attempts, 3);
 });

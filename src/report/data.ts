@@ -1,0 +1,186 @@
+/**
+ * What a report shows about one run, read from the store into one plain JSON model (`RunReport`) that
+ * the markdown, HTML and `--json` renderings share: the spec, every metric point, the training loss of
+ * every boost and train step, and the timing of every step in the plan.
+ *
+ * A run still in progress, or one that failed, reports what is done so far: steps not done have no
+ * timings or losses, and metrics appear as their evaluations finish.
+ */
+
+import type { Plan, StepKind, StepUse } from '../spec/plan.ts';
+import type { ExperimentSpec } from '../spec/types.ts';
+import { getJson, getStep, readMetrics, type ArtifactRef, type RunRecord, type StepStatus, type Store } from '../store/index.ts';
+
+export interface RunSummary {
+  id: string;
+  experiment: string;
+  status: string;
+  error: string | null;
+  /** ISO 8601. */
+  createdAt: string;
+  finishedAt: string | null;
+}
+
+/** One metric value at one (arm, iteration, eval set) point; `value` is a fraction in 0..1. */
+export interface MetricPoint {
+  arm: string;
+  iteration: number;
+  evalSet: string;
+  name: string;
+  k: number;
+  value: number;
+  correct: number | null;
+  problems: number | null;
+}
+
+/** The losses of one boost or train step, which several arms may share. */
+export interface TrainingCurve {
+  key: string;
+  kind: 'boost' | 'train';
+  iteration: number;
+  /** For boosts: which model the step trains. */
+  model: string | null;
+  arms: string[];
+  steps: number;
+  firstLoss: number;
+  lastLoss: number;
+  /** One per optimizer step. */
+  losses: number[];
+}
+
+export interface StepTiming {
+  key: string;
+  kind: StepKind;
+  iteration: number;
+  /** The boosted model's role or the evaluation set, as `rise plan` shows it. */
+  label: string;
+  arms: string[];
+  status: StepStatus;
+  attempts: number;
+  /** Compute seconds of the attempt that finished the step; null until it is done. */
+  seconds: number | null;
+}
+
+export interface RunReport {
+  run: RunSummary;
+  spec: ExperimentSpec;
+  arms: string[];
+  evalSets: string[];
+  metrics: MetricPoint[];
+  training: TrainingCurve[];
+  steps: StepTiming[];
+  /** False for runs recorded before plans were stored: those report metrics only. */
+  planned: boolean;
+}
+
+interface EvalDetails {
+  correct?: number;
+  problems?: number;
+}
+
+interface StepOutputs {
+  seconds?: number;
+  train?: { steps: number; firstLoss: number; lastLoss: number };
+  losses?: ArtifactRef;
+}
+
+export function iterationLabel(iteration: number): string {
+  return iteration === 0 ? 'boosted' : `iteration ${iteration}`;
+}
+
+function useLabel(use: StepUse): string {
+  return use.model ?? use.evalSet ?? '';
+}
+
+/** Every step of the plan once, in the order the arms first use them, with the arms that use it. */
+function distinctUses(plan: Plan): { use: StepUse; arms: string[] }[] {
+  const byKey = new Map<string, { use: StepUse; arms: string[] }>();
+  for (const arm of plan.arms) {
+    for (const use of arm.steps) {
+      const entry = byKey.get(use.key);
+      if (!entry) byKey.set(use.key, { use, arms: [arm.name] });
+      else if (!entry.arms.includes(arm.name)) entry.arms.push(arm.name);
+    }
+  }
+  return [...byKey.values()];
+}
+
+export async function loadRunReport(store: Store, run: RunRecord): Promise<RunReport> {
+  const spec = run.spec as ExperimentSpec;
+  const plan = run.plan as Plan | null;
+
+  const metrics: MetricPoint[] = readMetrics(store, { runId: run.id }).map((m) => {
+    const details = (m.details ?? {}) as EvalDetails;
+    return {
+      arm: m.arm,
+      iteration: m.iteration,
+      evalSet: m.evalSet,
+      name: m.name,
+      k: m.k,
+      value: m.value,
+      correct: details.correct ?? null,
+      problems: details.problems ?? null,
+    };
+  });
+
+  const steps: StepTiming[] = [];
+  const training: TrainingCurve[] = [];
+  for (const { use, arms } of plan ? distinctUses(plan) : []) {
+    const info = getStep(store, use.key);
+    const outputs = (info?.status === 'done' ? info.outputs : undefined) as StepOutputs | undefined;
+    steps.push({
+      key: use.key,
+      kind: use.kind,
+      iteration: use.iteration,
+      label: useLabel(use),
+      arms,
+      status: info?.status ?? 'missing',
+      attempts: info?.attempts ?? 0,
+      seconds: outputs?.seconds ?? null,
+    });
+    if ((use.kind === 'boost' || use.kind === 'train') && outputs?.train && outputs.losses) {
+      training.push({
+        key: use.key,
+        kind: use.kind,
+        iteration: use.iteration,
+        model: use.model ?? null,
+        arms,
+        ...outputs.train,
+        losses: await getJson<number[]>(store, outputs.losses),
+      });
+    }
+  }
+
+  const arms = Object.keys(spec.arms);
+  for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
+  const evalSets = spec.task.eval.map((set) => set.name);
+  for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
+
+  return {
+    run: {
+      id: run.id,
+      experiment: run.experiment,
+      status: run.status,
+      error: run.error,
+      createdAt: run.createdAt.toISOString(),
+      finishedAt: run.finishedAt?.toISOString() ?? null,
+    },
+    spec,
+    arms,
+    evalSets,
+    metrics,
+    training,
+    steps,
+    planned: plan !== null,
+  };
+}
+
+/** The metric points of one (arm, iteration, eval set), by name. */
+export function pointsAt(report: Pick<RunReport, 'metrics'>, arm: string, iteration: number, evalSet: string): Map<string, MetricPoint> {
+  return new Map(report.metrics.filter((m) => m.arm === arm && m.iteration === iteration && m.evalSet === evalSet).map((m) => [m.name, m]));
+}
+
+/** The iterations with at least one metric for an arm, ascending. */
+export function iterationsOf(report: Pick<RunReport, 'metrics'>, arm: string): number[] {
+  return [...new Set(report.metrics.filter((m) => m.arm === arm).map((m) => m.iteration))].sort((a, b) => a - b);
+}

@@ -1,0 +1,55 @@
+/** `report.md`: the run's tables, the arms' differences from the base spec, and the spec itself. */
+
+import type { RunReport } from './data.ts';
+import { armDiffs, formatChange } from './diff.ts';
+import { ALL_SERIES } from './series.ts';
+import { headlineTables, seriesTables, timingTables, trainingTable, type Table } from './tables.ts';
+
+/** Pipes inside a cell would split it into two columns. */
+const cell = (text: string) => text.replaceAll('|', '\\|');
+
+export function formatTable(table: Table): string {
+  const lines = [
+    `| ${table.columns.map((c) => cell(c.name)).join(' | ')} |`,
+    `|${table.columns.map((c) => (c.numeric ? '---:' : '---')).join('|')}|`,
+    ...table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ];
+  return lines.join('\n');
+}
+
+function tables(level: string, list: Table[], empty: string): string[] {
+  const filled = list.filter((t) => t.rows.length > 0);
+  if (filled.length === 0) return [empty, ''];
+  return filled.flatMap((t) => [`${level} ${t.title}`, '', formatTable(t), '']);
+}
+
+/** Facts about the run that head both the markdown and the HTML report. */
+export function runFacts(report: RunReport): string[] {
+  const { run } = report;
+  return [
+    `experiment ${run.experiment}, status ${run.status}`,
+    `started ${run.createdAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`,
+    ...(run.error ? [`error: ${run.error}`] : []),
+    `arms: ${report.arms.join(', ')}`,
+    ...(report.planned ? [] : ['this run was recorded without its plan: no training curves or step timings']),
+  ];
+}
+
+export function renderMarkdown(report: RunReport): string {
+  const lines = [`# Run ${report.run.id}`, '', ...runFacts(report).map((f) => `- ${f}`), ''];
+  if (report.spec.description) lines.push(report.spec.description, '');
+
+  lines.push('## Headline metrics (%)', '', ...tables('###', headlineTables(report), 'No metrics recorded yet.'));
+  lines.push('## Accuracy by k (%)', '', ...ALL_SERIES.map((s) => `- ${s.label}: ${s.what}`), '');
+  lines.push(...tables('###', seriesTables(report), 'No metrics recorded yet.'));
+  lines.push('## Training', '', ...tables('###', [trainingTable(report)], 'No training step done yet.'));
+  lines.push('## Step timings', '', ...tables('###', timingTables(report), 'No steps planned.'));
+
+  lines.push('## Arms against the base spec', '');
+  for (const { arm, changes } of armDiffs(report.spec)) {
+    lines.push(`### ${arm}`, '');
+    lines.push(...(changes.length === 0 ? ['Same as the base.'] : changes.map((c) => `- \`\` ${formatChange(c)} \`\``)), '');
+  }
+  lines.push('## Spec', '', '```json', JSON.stringify(report.spec, null, 2), '```', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,119 @@
+/**
+ * The report's tables as plain rows of text, built once and rendered by both markdown.ts and html.ts,
+ * so the two formats always show the same numbers. Accuracies are percentages with one decimal; a
+ * point not (yet) measured shows as a dash.
+ */
+
+import { HEADLINE_METRICS } from '../rise/experiment.ts';
+import { shortKey } from '../spec/plan.ts';
+import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
+import { ALL_SERIES, maxK } from './series.ts';
+
+export interface Column {
+  name: string;
+  numeric?: boolean;
+}
+
+export interface Table {
+  title: string;
+  columns: Column[];
+  rows: string[][];
+}
+
+export const MISSING = '–';
+
+export const percent = (value: number | undefined) => (value === undefined ? MISSING : (100 * value).toFixed(1));
+const number = (value: number | null, digits: number) => (value === null ? MISSING : value.toFixed(digits));
+
+/** Rows of every (arm, iteration) with metrics on the set, in arm order. */
+function modelsOn(report: RunReport, evalSet: string): { arm: string; iteration: number; points: Map<string, MetricPoint> }[] {
+  return report.arms.flatMap((arm) =>
+    iterationsOf(report, arm)
+      .map((iteration) => ({ arm, iteration, points: pointsAt(report, arm, iteration, evalSet) }))
+      .filter((m) => m.points.size > 0),
+  );
+}
+
+/** Per eval set: the headline metrics of every arm and iteration. */
+export function headlineTables(report: RunReport): Table[] {
+  return report.evalSets.map((evalSet) => ({
+    title: evalSet,
+    columns: [{ name: 'arm' }, { name: 'model' }, ...HEADLINE_METRICS.map((name) => ({ name: `${name} (%)`, numeric: true }))],
+    rows: modelsOn(report, evalSet).map(({ arm, iteration, points }) => [
+      arm,
+      iterationLabel(iteration),
+      ...HEADLINE_METRICS.map((name) => percent(points.get(name)?.value)),
+    ]),
+  }));
+}
+
+/** Per eval set: each series (m1@tk, p1@tk, mk@t1) at every k, for every arm and iteration. */
+export function seriesTables(report: RunReport): Table[] {
+  return report.evalSets.map((evalSet) => {
+    const models = modelsOn(report, evalSet);
+    const k = Math.max(0, ...models.map((m) => maxK(m.points.values())));
+    const ks = Array.from({ length: k }, (_, i) => i + 1);
+    return {
+      title: evalSet,
+      columns: [{ name: 'arm' }, { name: 'model' }, { name: 'series' }, ...ks.map((i) => ({ name: `k=${i}`, numeric: true }))],
+      rows: models.flatMap(({ arm, iteration, points }) =>
+        ALL_SERIES.map((series) => [arm, iterationLabel(iteration), series.label, ...ks.map((i) => percent(points.get(series.metric(i))?.value))]),
+      ),
+    };
+  });
+}
+
+export function trainingTable(report: RunReport): Table {
+  return {
+    title: 'Training',
+    columns: [
+      { name: 'step' },
+      { name: 'kind' },
+      { name: 'model' },
+      { name: 'arms' },
+      { name: 'optimizer steps', numeric: true },
+      { name: 'first loss', numeric: true },
+      { name: 'last loss', numeric: true },
+      { name: 'min loss', numeric: true },
+    ],
+    rows: report.training.map((c) => [
+      shortKey(c.key),
+      c.kind,
+      c.kind === 'boost' ? `boost ${c.model ?? ''}`.trim() : iterationLabel(c.iteration),
+      c.arms.join(', '),
+      String(c.steps),
+      number(c.firstLoss, 4),
+      number(c.lastLoss, 4),
+      number(c.losses.length === 0 ? null : Math.min(...c.losses), 4),
+    ]),
+  };
+}
+
+/** Every step of the plan once (shared steps list all their arms), then seconds summed per kind. */
+export function timingTables(report: RunReport): Table[] {
+  const steps: Table = {
+    title: 'Steps',
+    columns: [
+      { name: 'step' },
+      { name: 'kind' },
+      { name: 'iteration', numeric: true },
+      { name: 'model / eval set' },
+      { name: 'arms' },
+      { name: 'status' },
+      { name: 'attempts', numeric: true },
+      { name: 'seconds', numeric: true },
+    ],
+    rows: report.steps.map((s) => [shortKey(s.key), s.kind, String(s.iteration), s.label, s.arms.join(', '), s.status, String(s.attempts), number(s.seconds, 1)]),
+  };
+  const kinds = [...new Set(report.steps.map((s) => s.kind))];
+  const totals: Table = {
+    title: 'Seconds per kind',
+    columns: [{ name: 'kind' }, { name: 'done', numeric: true }, { name: 'of', numeric: true }, { name: 'seconds', numeric: true }],
+    rows: kinds.map((kind) => {
+      const of = report.steps.filter((s) => s.kind === kind);
+      const done = of.filter((s) => s.seconds !== null);
+      return [kind, String(done.length), String(of.length), done.reduce((sum, s) => sum + s.seconds!, 0).toFixed(1)];
+    }),
+  };
+  return [steps, totals];
+}
