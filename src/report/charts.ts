@@ -18,6 +18,8 @@ export interface ChartSpec {
 }
 
 export interface ChartSection {
+  /** Where the page places it: with the accuracy tables or with training. */
+  topic: 'accuracy' | 'training';
   title: string;
   description: string;
   charts: ChartSpec[];
@@ -27,13 +29,14 @@ export interface ChartSection {
 const PALETTE = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const colour = (i: number) => PALETTE[i % PALETTE.length];
 
-const DASH = new Map<Series, number[]>([
-  [SEQUENTIAL, []],
-  [ORACLE, [6, 4]],
-  [PARALLEL, [2, 3]],
+/** Dash and marker per series; the legend shows the marker, since a legend box cannot show a dash. */
+const STYLE = new Map<Series, { borderDash: number[]; pointStyle: 'circle' | 'triangle' | 'rectRot' }>([
+  [SEQUENTIAL, { borderDash: [], pointStyle: 'circle' }],
+  [ORACLE, { borderDash: [6, 4], pointStyle: 'triangle' }],
+  [PARALLEL, { borderDash: [2, 3], pointStyle: 'rectRot' }],
 ]);
 
-function lineChart(title: string, xTitle: string, yTitle: string, datasets: LineChart['data']['datasets'], y: { min?: number; max?: number } = {}): LineChart {
+function lineChart(title: string, xTitle: string, yTitle: string, datasets: LineChart['data']['datasets'], markers: boolean, y: { min?: number; max?: number } = {}): LineChart {
   return {
     type: 'line',
     data: { datasets },
@@ -43,7 +46,7 @@ function lineChart(title: string, xTitle: string, yTitle: string, datasets: Line
       responsive: true,
       maintainAspectRatio: false,
       parsing: false,
-      plugins: { title: { display: true, text: title }, legend: { position: 'bottom', labels: { boxWidth: 18 } } },
+      plugins: { title: { display: true, text: title }, legend: { position: 'bottom', labels: { boxWidth: markers ? 8 : 18, usePointStyle: markers } } },
       scales: {
         x: { type: 'linear', title: { display: true, text: xTitle }, ticks: { precision: 0 } },
         y: { type: 'linear', title: { display: true, text: yTitle }, ...y },
@@ -67,44 +70,46 @@ function accuracyCharts(report: RunReport, evalSet: string, series: Series[], id
         }),
         borderColor: colour(i),
         backgroundColor: colour(i),
-        borderDash: DASH.get(s),
-        pointRadius: 2.5,
+        ...STYLE.get(s),
+        pointRadius: 3,
         borderWidth: 2,
       })),
     );
-    return [{ id: `${id}-${a}`, config: lineChart(`${arm} — ${title}`, xTitle, 'accuracy (%)', datasets, { min: 0, max: 100 }) }];
+    return [{ id: `${id}-${a}`, config: lineChart(`${arm} — ${title}`, xTitle, 'accuracy (%)', datasets, true, { min: 0, max: 100 }) }];
   });
 }
 
 function lossCharts(report: RunReport): ChartSpec[] {
   return report.arms.flatMap((arm, a) => {
-    const curves = report.training.filter((c) => c.arms.includes(arm));
+    const curves = report.training.flatMap((c) => c.uses.filter((u) => u.arm === arm).map((u) => ({ ...c, model: u.model })));
     if (curves.length === 0) return [];
     const datasets = curves.map((c, i) => ({
-      label: c.kind === 'boost' ? `boost (${c.model ?? 'learner'})` : iterationLabel(c.iteration),
+      label: c.kind === 'boost' ? `boost (${c.model})` : iterationLabel(c.iteration),
       data: c.losses.map((y, step): Point => ({ x: step + 1, y })),
       borderColor: colour(i),
       backgroundColor: colour(i),
       pointRadius: 0,
       borderWidth: 1.5,
     }));
-    return [{ id: `loss-${a}`, config: lineChart(`${arm} — training loss`, 'optimizer step', 'loss', datasets) }];
+    return [{ id: `loss-${a}`, config: lineChart(`${arm} — training loss`, 'optimizer step within the step', 'loss', datasets, false) }];
   });
 }
 
 export function chartSections(report: RunReport): ChartSection[] {
-  const sections = report.evalSets.flatMap((evalSet, e) => [
+  const sections: ChartSection[] = report.evalSets.flatMap((evalSet, e) => [
     {
+      topic: 'accuracy',
       title: `Accuracy per turn — ${evalSet}`,
-      description: `Solid: ${SEQUENTIAL.label}, ${SEQUENTIAL.what}. Dashed: ${ORACLE.label}, ${ORACLE.what}.`,
+      description: `Solid, circles: ${SEQUENTIAL.label}, ${SEQUENTIAL.what}. Dashed, triangles: ${ORACLE.label}, ${ORACLE.what}.`,
       charts: accuracyCharts(report, evalSet, [SEQUENTIAL, ORACLE], `turns-${e}`, evalSet, 'turn k'),
     },
     {
+      topic: 'accuracy',
       title: `Sequential turns vs parallel samples at equal compute — ${evalSet}`,
-      description: `Both cost k samples per problem. Solid: ${SEQUENTIAL.label}, ${SEQUENTIAL.what}. Dotted: ${PARALLEL.label}, ${PARALLEL.what}.`,
+      description: `Both cost k samples per problem. Solid, circles: ${SEQUENTIAL.label}, ${SEQUENTIAL.what}. Dotted, diamonds: ${PARALLEL.label}, ${PARALLEL.what}.`,
       charts: accuracyCharts(report, evalSet, [SEQUENTIAL, PARALLEL], `compute-${e}`, `${evalSet}, equal compute`, 'k (turns or samples)'),
     },
   ]);
-  sections.push({ title: 'Training loss', description: 'Loss per optimizer step of every boost and train step the arm uses.', charts: lossCharts(report) });
+  sections.push({ topic: 'training', title: 'Training loss', description: 'Loss per optimizer step of every boost and train step the arm uses; each starts at step 1.', charts: lossCharts(report) });
   return sections.filter((s) => s.charts.length > 0);
 }

@@ -7,7 +7,7 @@
  * timings or losses, and metrics appear as their evaluations finish.
  */
 
-import type { Plan, StepKind, StepUse } from '../spec/plan.ts';
+import type { ModelRole, Plan, StepKind, StepUse } from '../spec/plan.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
 import { getJson, getStep, readMetrics, type ArtifactRef, type RunRecord, type StepStatus, type Store } from '../store/index.ts';
 
@@ -38,9 +38,11 @@ export interface TrainingCurve {
   key: string;
   kind: 'boost' | 'train';
   iteration: number;
-  /** For boosts: which model the step trains. */
-  model: string | null;
-  arms: string[];
+  /**
+   * The arms using the step, with the role a boost plays in each: one boost can be one arm's learner
+   * and another's fixed rollout policy (weak-to-strong). Null for train steps.
+   */
+  uses: { arm: string; model: ModelRole | null }[];
   steps: number;
   firstLoss: number;
   lastLoss: number;
@@ -52,7 +54,7 @@ export interface StepTiming {
   key: string;
   kind: StepKind;
   iteration: number;
-  /** The boosted model's role or the evaluation set, as `rise plan` shows it. */
+  /** The boosted model's roles or the evaluation set, as `rise plan` shows them. */
   label: string;
   arms: string[];
   status: StepStatus;
@@ -88,28 +90,25 @@ export function iterationLabel(iteration: number): string {
   return iteration === 0 ? 'boosted' : `iteration ${iteration}`;
 }
 
-function useLabel(use: StepUse): string {
-  return use.model ?? use.evalSet ?? '';
-}
-
-/** Every step of the plan once, in the order the arms first use them, with the arms that use it. */
-function distinctUses(plan: Plan): { use: StepUse; arms: string[] }[] {
-  const byKey = new Map<string, { use: StepUse; arms: string[] }>();
+/** Every step of the plan once, in the order the arms first use it: its place in each arm using it. */
+function distinctSteps(plan: Plan): { arm: string; use: StepUse }[][] {
+  const byKey = new Map<string, { arm: string; use: StepUse }[]>();
   for (const arm of plan.arms) {
     for (const use of arm.steps) {
-      const entry = byKey.get(use.key);
-      if (!entry) byKey.set(use.key, { use, arms: [arm.name] });
-      else if (!entry.arms.includes(arm.name)) entry.arms.push(arm.name);
+      const uses = byKey.get(use.key) ?? [];
+      if (!uses.some((u) => u.arm === arm.name)) uses.push({ arm: arm.name, use });
+      byKey.set(use.key, uses);
     }
   }
   return [...byKey.values()];
 }
 
-export async function loadRunReport(store: Store, run: RunRecord): Promise<RunReport> {
-  const spec = run.spec as ExperimentSpec;
-  const plan = run.plan as Plan | null;
+export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'metrics'>;
 
-  const metrics: MetricPoint[] = readMetrics(store, { runId: run.id }).map((m) => {
+/** The run's metric points, with its arms and eval sets in the spec's order (then any others the metrics name). */
+export function readRunMetrics(store: Store, run: RunRecord): RunMetrics {
+  const spec = run.spec as ExperimentSpec;
+  const metrics = readMetrics(store, { runId: run.id }).map((m): MetricPoint => {
     const details = (m.details ?? {}) as EvalDetails;
     return {
       arm: m.arm,
@@ -122,17 +121,28 @@ export async function loadRunReport(store: Store, run: RunRecord): Promise<RunRe
       problems: details.problems ?? null,
     };
   });
+  const arms = Object.keys(spec.arms);
+  for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
+  const evalSets = spec.task.eval.map((set) => set.name);
+  for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
+  return { arms, evalSets, metrics };
+}
 
+export async function loadRunReport(store: Store, run: RunRecord): Promise<RunReport> {
+  const spec = run.spec as ExperimentSpec;
+  const plan = run.plan as Plan | null;
   const steps: StepTiming[] = [];
   const training: TrainingCurve[] = [];
-  for (const { use, arms } of plan ? distinctUses(plan) : []) {
+  for (const uses of plan ? distinctSteps(plan) : []) {
+    const { use } = uses[0];
+    const arms = uses.map((u) => u.arm);
     const info = getStep(store, use.key);
     const outputs = (info?.status === 'done' ? info.outputs : undefined) as StepOutputs | undefined;
     steps.push({
       key: use.key,
       kind: use.kind,
       iteration: use.iteration,
-      label: useLabel(use),
+      label: [...new Set(uses.map((u) => u.use.model ?? u.use.evalSet ?? ''))].join(' / '),
       arms,
       status: info?.status ?? 'missing',
       attempts: info?.attempts ?? 0,
@@ -143,18 +153,12 @@ export async function loadRunReport(store: Store, run: RunRecord): Promise<RunRe
         key: use.key,
         kind: use.kind,
         iteration: use.iteration,
-        model: use.model ?? null,
-        arms,
+        uses: uses.map((u) => ({ arm: u.arm, model: u.use.model ?? null })),
         ...outputs.train,
         losses: await getJson<number[]>(store, outputs.losses),
       });
     }
   }
-
-  const arms = Object.keys(spec.arms);
-  for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
-  const evalSets = spec.task.eval.map((set) => set.name);
-  for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
 
   return {
     run: {
@@ -166,9 +170,7 @@ export async function loadRunReport(store: Store, run: RunRecord): Promise<RunRe
       finishedAt: run.finishedAt?.toISOString() ?? null,
     },
     spec,
-    arms,
-    evalSets,
-    metrics,
+    ...readRunMetrics(store, run),
     training,
     steps,
     planned: plan !== null,

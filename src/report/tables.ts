@@ -79,8 +79,8 @@ export function trainingTable(report: RunReport): Table {
     rows: report.training.map((c) => [
       shortKey(c.key),
       c.kind,
-      c.kind === 'boost' ? `boost ${c.model ?? ''}`.trim() : iterationLabel(c.iteration),
-      c.arms.join(', '),
+      c.kind === 'boost' ? `boost ${[...new Set(c.uses.map((u) => u.model))].join(' / ')}` : iterationLabel(c.iteration),
+      c.uses.map((u) => u.arm).join(', '),
       String(c.steps),
       number(c.firstLoss, 4),
       number(c.lastLoss, 4),

@@ -14,7 +14,7 @@ export function dataFiles(config: ArmSpec): { pointer: string; set: FileSet }[] 
   return [{ pointer: '/task/train', set: task.train }, ...task.eval.map((set, i) => ({ pointer: `/task/eval/${i}`, set }))];
 }
 
-async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');

@@ -20,7 +20,7 @@ export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 
 /**
  * Error types that retrying cannot fix. They match `ApplicationFailure.type`, which for a plain thrown
- * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss.
+ * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss, nothing left to train on.
  */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'SpecError',
@@ -28,6 +28,7 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'DataError',
   'ModelFileError',
   'NonFiniteLossError',
+  'EmptyDatasetError',
 ];
 
 export interface StepRetryConfig {

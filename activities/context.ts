@@ -1,0 +1,40 @@
+/**
+ * What every step activity of one worker shares: the store (opened once) and how models run there.
+ */
+
+import { join } from 'node:path';
+import type { SessionOptions } from '../src/engine/session.ts';
+import { openStore, type Store } from '../src/store/index.ts';
+
+export interface StepContext {
+  store: Store;
+  session: SessionOptions;
+  /** Sequences decoded together when sampling. */
+  generationBatchSize: number;
+  /** Problems per ledger batch: a crash loses at most one batch of work in flight. */
+  ledgerBatch: number;
+  /** Where trained models are kept: `$RISE_HOME/models/<step key>/g<generation>`. */
+  modelsDir: string;
+  /** Where training keeps its resumable checkpoints: `$RISE_HOME/checkpoints/<step key>/g<generation>`. */
+  checkpointsDir: string;
+}
+
+export interface StepContextOptions {
+  /** RISE_HOME (default `.rise`). */
+  home?: string;
+  session?: SessionOptions;
+  generationBatchSize?: number;
+  ledgerBatch?: number;
+}
+
+export function createStepContext(options: StepContextOptions = {}): StepContext {
+  const store = openStore({ home: options.home });
+  return {
+    store,
+    session: { cacheDir: join(store.home, 'graphs'), ...options.session },
+    generationBatchSize: options.generationBatchSize ?? 64,
+    ledgerBatch: options.ledgerBatch ?? 32,
+    modelsDir: join(store.home, 'models'),
+    checkpointsDir: join(store.home, 'checkpoints'),
+  };
+}

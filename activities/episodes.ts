@@ -1,0 +1,70 @@
+/**
+ * Episodes between the algorithm and the ledger: reading a step's recorded episodes back as the
+ * algorithm's type, and working through problems in ledger-sized batches so a crash loses one batch at
+ * most and a retry skips every problem already recorded.
+ */
+
+import type { Episode, Sample, Turn } from '../src/rise/episode.ts';
+import type { Progress } from '../src/rise/progress.ts';
+import { readEpisodes, recordedProblems, recordEpisodes, type LedgerEpisode } from '../src/store/index.ts';
+import type { Problem } from '../src/tasks/index.ts';
+import type { StepContext } from './context.ts';
+import type { StepRun } from './step.ts';
+
+/** A step's recorded episodes, in the algorithm's shape. */
+export function storedEpisodes(ctx: StepContext, stepKey: string): Episode[] {
+  return readEpisodes(ctx.store, stepKey).map((e) => ({
+    problemId: e.problemId,
+    prompt: e.prompt ?? '',
+    turns: e.turns.map(
+      (t): Turn => ({
+        turn: t.turn,
+        kind: t.kind as Turn['kind'],
+        chosen: t.chosen,
+        samples: t.samples.map(
+          (s): Sample => ({
+            requestId: s.requestId ?? '',
+            source: s.source ?? '',
+            candidate: s.candidate ?? 0,
+            resample: s.resample ?? 0,
+            text: s.text,
+            answer: s.answer,
+            reward: s.reward,
+            tokens: s.tokens,
+            logprob: s.logprob,
+            finishReason: (s.finishReason ?? 'stop') as Sample['finishReason'],
+            degenerate: s.degenerate ?? null,
+          }),
+        ),
+      }),
+    ),
+  }));
+}
+
+/**
+ * Runs `work` over the problems not yet recorded for the step, a batch at a time, recording each batch's
+ * episodes before the next starts. Progress counts every problem, the recorded ones included.
+ * Returns how many problems were already recorded (resumed from a previous attempt).
+ */
+export async function inLedgerBatches(
+  ctx: StepContext,
+  run: StepRun,
+  runId: string,
+  problems: Problem[],
+  work: (batch: Problem[], progress: (p: Progress) => void) => Promise<readonly LedgerEpisode[]>,
+): Promise<{ resumed: number }> {
+  const key = run.attempt.key;
+  const recorded = recordedProblems(ctx.store, key);
+  const todo = problems.filter((p) => !recorded.has(p.id));
+  const total = problems.length;
+  let done = total - todo.length;
+  run.progress({ done, total, unit: 'problems', stage: done > 0 ? `resumed after ${done} recorded problems` : undefined });
+  for (let i = 0; i < todo.length; i += ctx.ledgerBatch) {
+    const batch = todo.slice(i, i + ctx.ledgerBatch);
+    const episodes = await work(batch, (p) => run.progress({ done, total, unit: 'problems', stage: p.stage }));
+    recordEpisodes(ctx.store, key, episodes, runId);
+    done += batch.length;
+    run.progress({ done, total, unit: 'problems' });
+  }
+  return { resumed: total - todo.length };
+}

@@ -1,0 +1,31 @@
+/**
+ * Filter: the relabeled episodes (of this iteration, or of every iteration so far when aggregating) cut
+ * into per-turn candidate examples, kept or dropped by the filter's rules. Every decision is recorded with
+ * its rule; the kept examples go to the train step as one artifact.
+ */
+
+import { filterEpisodes } from '../src/rise/filter.ts';
+import { putJson, recordExamples } from '../src/store/index.ts';
+import type { StepContext } from './context.ts';
+import { storedEpisodes } from './episodes.ts';
+import { outcome } from './outcome.ts';
+import { paramsOf, type FilterParams } from './params.ts';
+import { runStep } from './step.ts';
+import type { StepInput, StepOutcome } from './types.ts';
+
+export async function filter(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
+  const result = await runStep(ctx, input, async (run) => {
+    const config = paramsOf<FilterParams>(input.step.params);
+    // Inputs are relabel steps in iteration order; the origin names the iteration an example came from.
+    const pool = input.step.inputs.flatMap((key, i) => storedEpisodes(ctx, key).map((episode) => ({ episode, origin: `iter-${i + 1}` })));
+    run.progress({ done: 0, total: pool.length, unit: 'episodes' });
+    const { kept, dropped, counts } = filterEpisodes(pool, config);
+    recordExamples(ctx.store, input.step.key, [
+      ...kept.map((e) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '' })),
+      ...dropped.map(({ example: e, rule }) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '', dropRule: rule })),
+    ]);
+    run.progress({ done: pool.length, total: pool.length, unit: 'episodes' });
+    return { episodes: pool.length, kept: kept.length, dropped: counts, examples: await putJson(ctx.store, kept, 'turn-examples') };
+  });
+  return outcome(input, result);
+}

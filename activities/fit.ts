@@ -1,0 +1,80 @@
+/**
+ * Training inside a step, shared by boost and train: a resumable fit. The trainer checkpoints its
+ * parameters and optimizer state every few steps under the step's key and generation, and appends each
+ * step's loss to a log beside it; a retried attempt resumes from the checkpoint (same shuffles, so the
+ * same batches follow) and keeps the losses logged up to it. The finished model is saved under the
+ * models folder and the loss curve stored as an artifact, for reports.
+ */
+
+import { existsSync } from 'node:fs';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DEFAULT_ADAMW } from '../src/engine/adamw.ts';
+import { Trainer, type Example } from '../src/engine/trainer.ts';
+import type { OptimizerSpec } from '../src/spec/types.ts';
+import { putJson, type ArtifactRef } from '../src/store/index.ts';
+import type { StepContext } from './context.ts';
+import { saveModel, type LoadedModel, type ModelRef } from './models.ts';
+import type { StepRun } from './step.ts';
+
+/** Optimizer steps between resumable checkpoints. */
+const CHECKPOINT_EVERY = 25;
+
+export interface FitOutputs {
+  [name: string]: unknown;
+  model: ModelRef;
+  train: { steps: number; firstLoss: number | null; lastLoss: number | null };
+  /** `number[]`: the loss of every optimizer step. */
+  losses: ArtifactRef;
+}
+
+export async function fitModel(ctx: StepContext, run: StepRun, init: LoadedModel, examples: Example[], optimizer: OptimizerSpec, seed: number): Promise<FitOutputs> {
+  const { key, generation } = run.attempt;
+  const dir = join(ctx.checkpointsDir, key, `g${generation}`);
+  const checkpoint = join(dir, 'trainer');
+  const lossLog = join(dir, 'losses.jsonl');
+  const pad = init.tokenizer.special.pad;
+  const adamw = { ...DEFAULT_ADAMW, weightDecay: optimizer.weightDecay, clipNorm: optimizer.clipNorm };
+  await mkdir(dir, { recursive: true });
+
+  let trainer: Trainer;
+  let losses: number[] = [];
+  if (existsSync(checkpoint)) {
+    trainer = await Trainer.resume(checkpoint, pad, adamw, ctx.session);
+    const logged = (await readFile(lossLog, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
+    losses = logged.slice(0, trainer.step).map(Number);
+    // Steps logged after the checkpoint are taken again; the log restarts from the checkpoint.
+    await writeFile(lossLog, losses.map((l) => `${l}\n`).join(''));
+  } else {
+    trainer = new Trainer(init.config, init.params, pad, adamw, ctx.session);
+    await rm(lossLog, { force: true });
+  }
+  const resumed = trainer.step;
+
+  if (optimizer.epochs > 0) {
+    await trainer.fit(examples, {
+      epochs: optimizer.epochs,
+      batchSize: optimizer.batchSize,
+      lr: optimizer.lr,
+      warmup: optimizer.warmup,
+      minLrRatio: optimizer.minLrRatio,
+      seed,
+      resumeFromStep: resumed,
+      checkpoint: { dir: checkpoint, every: CHECKPOINT_EVERY, tokenizer: init.tokenizer },
+      onStep: async (r, total) => {
+        losses.push(r.loss);
+        await appendFile(lossLog, `${r.loss}\n`);
+        run.progress({ done: r.step, total, unit: 'steps', stage: `loss ${r.loss.toFixed(3)}${resumed > 0 ? ` (resumed at step ${resumed})` : ''}` });
+      },
+    });
+  }
+  const model = await saveModel(ctx, key, generation, { config: init.config, tokenizer: init.tokenizer, params: trainer.params });
+  const outputs: FitOutputs = {
+    model,
+    train: { steps: losses.length, firstLoss: losses[0] ?? null, lastLoss: losses.at(-1) ?? null },
+    losses: await putJson(ctx.store, losses, 'losses'),
+  };
+  // The model is saved; the resumable state is no longer needed.
+  await rm(dir, { recursive: true, force: true });
+  return outputs;
+}

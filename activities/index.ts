@@ -1,0 +1,42 @@
+/**
+ * The activities a rise worker registers: one per step kind (named by the kind, as workflows call them)
+ * and `recordRun`, which closes a run in the store when its workflow ends.
+ */
+
+import { setRunStatus } from '../src/store/index.ts';
+import { boost } from './boost.ts';
+import type { StepContext } from './context.ts';
+import { evaluate } from './evaluate.ts';
+import { filter } from './filter.ts';
+import { relabel } from './relabel.ts';
+import { rollout } from './rollout.ts';
+import { train } from './train.ts';
+import type { RunRecordInput, StepInput, StepOutcome } from './types.ts';
+
+export { createStepContext, type StepContext, type StepContextOptions } from './context.ts';
+
+type StepActivity = (input: StepInput) => Promise<StepOutcome>;
+
+export interface RiseActivities {
+  boost: StepActivity;
+  rollout: StepActivity;
+  relabel: StepActivity;
+  filter: StepActivity;
+  train: StepActivity;
+  evaluate: StepActivity;
+  recordRun(input: RunRecordInput): Promise<void>;
+}
+
+export function createActivities(ctx: StepContext): RiseActivities {
+  return {
+    boost: (input) => boost(ctx, input),
+    rollout: (input) => rollout(ctx, input),
+    relabel: (input) => relabel(ctx, input),
+    filter: (input) => filter(ctx, input),
+    train: (input) => train(ctx, input),
+    evaluate: (input) => evaluate(ctx, input),
+    async recordRun({ runId, status, error }) {
+      setRunStatus(ctx.store, runId, status, error);
+    },
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Models that steps produce and read. A boost or train step saves its model as a checkpoint directory
+ * under the store's home, named by step key and generation (a replayed step writes a new one, the old
+ * stays as history), and records the path and config in its outputs; a step that samples from a model
+ * finds it through the key of the step that produced it.
+ */
+
+import { join, relative, resolve } from 'node:path';
+import { loadCheckpoint, saveCheckpoint } from '../src/engine/checkpoint.ts';
+import type { ModelConfig } from '../src/engine/config.ts';
+import type { NamedTensor } from '../src/engine/tensor.ts';
+import { CharTokenizer, type Tokenizer } from '../src/engine/tokenizer.ts';
+import { getStep } from '../src/store/index.ts';
+import type { StepContext } from './context.ts';
+
+/** A model is missing or unreadable: retrying cannot fix it (non-retryable). */
+export class ModelFileError extends Error {
+  override name = 'ModelFileError';
+}
+
+export interface ModelRef {
+  /** Checkpoint directory, relative to the store's home. */
+  dir: string;
+  config: ModelConfig;
+}
+
+export interface LoadedModel {
+  config: ModelConfig;
+  params: NamedTensor[];
+  tokenizer: Tokenizer;
+}
+
+export async function saveModel(ctx: StepContext, key: string, generation: number, model: LoadedModel): Promise<ModelRef> {
+  const dir = join(ctx.modelsDir, key, `g${generation}`);
+  await saveCheckpoint(dir, { config: model.config, tokenizer: model.tokenizer, params: model.params });
+  return { dir: relative(ctx.store.home, dir), config: model.config };
+}
+
+/** The model produced by the boost or train step `key`. */
+export async function loadModel(ctx: StepContext, key: string): Promise<LoadedModel> {
+  const step = getStep(ctx.store, key);
+  const ref = (step?.outputs as { model?: ModelRef } | undefined)?.model;
+  if (step?.status !== 'done' || ref === undefined) {
+    throw new ModelFileError(`model of step ${key.slice(0, 12)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
+  }
+  const dir = resolve(ctx.store.home, ref.dir);
+  try {
+    const ckpt = await loadCheckpoint(dir);
+    return { config: ckpt.config, params: ckpt.params, tokenizer: ckpt.tokenizer };
+  } catch (err) {
+    throw new ModelFileError(`model of step ${key.slice(0, 12)}: ${(err as Error).message}`);
+  }
+}
+
+/** The tokenizer of the built-in model (the only kind the spec has today). */
+export function builtinTokenizer(): Tokenizer {
+  return new CharTokenizer();
+}

@@ -1,0 +1,85 @@
+/**
+ * The lifecycle every step activity shares: the store is the cache. A step whose key has a result is
+ * returned as it is; one that another arm is computing right now is waited for; otherwise this activity
+ * claims it, computes it (heartbeating progress, renewing its claim, honouring cancellation) and stores
+ * the result last. A failure is recorded on the step, so `rise status` shows it, and rethrown with the
+ * step named; its type (the error's class) decides whether Temporal retries it.
+ */
+
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { shortKey } from '../src/spec/plan.ts';
+import { claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt } from '../src/store/index.ts';
+import type { Progress } from '../src/rise/progress.ts';
+import type { StepContext } from './context.ts';
+import type { StepInput } from './types.ts';
+
+/** How long a claim on a step holds without renewal; renewed every RENEW_MS while the step computes. */
+const LEASE_MS = 60_000;
+const RENEW_MS = 10_000;
+/** How often an activity waiting for another arm's copy of a shared step looks again. */
+const WAIT_POLL_MS = 1_000;
+
+export interface StepRun {
+  attempt: StepAttempt;
+  /** Heartbeats `{done, total, unit, stage}` (visible in the UI and to `rise run`); throws once cancelled. */
+  progress(p: Progress): void;
+  /** The last progress a previous attempt heartbeated, if this is a retry. */
+  previous: Progress | undefined;
+}
+
+export interface StepResult<O> {
+  outputs: O & { seconds: number };
+  cached: boolean;
+}
+
+/** Outputs are small JSON (counts, artifact refs, paths relative to the store's home). */
+export type Outputs = Record<string, unknown>;
+
+export async function runStep<O extends Outputs>(ctx: StepContext, input: StepInput, compute: (run: StepRun) => Promise<O>): Promise<StepResult<O>> {
+  const activity = Context.current();
+  const { step } = input;
+  const lease: Lease = { owner: `${activity.info.workflowExecution?.workflowId ?? 'standalone'}/${activity.info.activityId}`, ms: LEASE_MS };
+  const planned = { key: step.key, kind: step.kind, params: step.params, inputs: step.inputs };
+
+  let attempt: StepAttempt | undefined;
+  while (attempt === undefined) {
+    const claim = claimStep(ctx.store, planned, lease, input.runId);
+    if (claim.kind === 'done') return { outputs: claim.outputs as O & { seconds: number }, cached: true };
+    if (claim.kind === 'claimed') attempt = claim.attempt;
+    else {
+      activity.heartbeat({ done: 0, total: 0, unit: 'steps', stage: `waiting for ${claim.owner}, which is computing this shared step` });
+      await activity.sleep(WAIT_POLL_MS);
+    }
+  }
+
+  const started = performance.now();
+  let lost = false;
+  const renewal = setInterval(() => {
+    if (!renewLease(ctx.store, step.key, lease)) lost = true;
+  }, RENEW_MS);
+  const run: StepRun = {
+    attempt,
+    previous: activity.info.heartbeatDetails as Progress | undefined,
+    progress(p) {
+      activity.cancellationSignal.throwIfAborted();
+      if (lost) throw new Error(`step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
+      activity.heartbeat(p);
+    },
+  };
+  try {
+    const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 };
+    return { outputs: finishStep(ctx.store, step.key, outputs) as O & { seconds: number }, cached: false };
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    failStep(ctx.store, step.key, err);
+    if (err instanceof ApplicationFailure || activity.cancellationSignal.aborted) throw err;
+    throw ApplicationFailure.create({
+      message: `${step.kind} step ${shortKey(step.key)} (${input.arm}, iteration ${input.iteration}): ${message}`,
+      type: err instanceof Error ? err.constructor.name : 'Error',
+      cause: err instanceof Error ? err : undefined,
+    });
+  } finally {
+    clearInterval(renewal);
+  }
+}

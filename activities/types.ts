@@ -1,0 +1,41 @@
+/**
+ * What a workflow hands a step activity and what it gets back: keys, names and small summaries only.
+ * The data itself (models, episodes, examples) lives in the store under the step's key.
+ *
+ * Pure types: workflow code imports this file.
+ */
+
+import type { Step, StepUse } from '../src/spec/plan.ts';
+
+export interface StepInput {
+  runId: string;
+  experiment: string;
+  arm: string;
+  iteration: number;
+  /** The step's place in the arm (kind, iteration, model role, evaluation set). */
+  use: StepUse;
+  /** The step itself: kind, params and the keys of its inputs. */
+  step: Step;
+  /** Content digest → path of the data files the plan reads. */
+  files: Record<string, string>;
+}
+
+/** Headline figures of an evaluation: metric name (m1@t1, p1@t5, …) → fraction correct. */
+export type MetricValues = Record<string, number>;
+
+export interface StepOutcome {
+  key: string;
+  kind: Step['kind'];
+  /** Done before this activity ran (another arm, an earlier run): nothing was computed. */
+  cached: boolean;
+  /** Compute seconds of the attempt that produced the result. */
+  seconds: number;
+  /** For evaluate steps. */
+  metrics?: MetricValues;
+}
+
+export interface RunRecordInput {
+  runId: string;
+  status: 'done' | 'failed' | 'cancelled';
+  error?: string;
+}

@@ -1,0 +1,108 @@
+/**
+ * `rise report RUN`: writes report.md and a self-contained report.html for a run (or prints its data
+ * with --json). `rise compare RUN_A RUN_B …`: the runs' metrics side by side at matching points.
+ * Both read the store only; they work on finished, failed and running runs alike.
+ */
+
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { comparisonTable, compareRuns } from '../report/compare.ts';
+import { loadRunReport, readRunMetrics } from '../report/data.ts';
+import { loadChartLibrary, renderHtml } from '../report/html.ts';
+import { formatTable, renderMarkdown } from '../report/markdown.ts';
+import { HEADLINE_METRICS } from '../rise/experiment.ts';
+import { getRun, listRuns, openStore, resolveHome, type RunRecord, type Store } from '../store/index.ts';
+import { UsageError } from './errors.ts';
+
+/** Run ids a "no such run" message suggests. */
+const SUGGESTED_RUNS = 5;
+
+/** Opens the store only if it exists: reading a report must not create an empty `.rise/`. */
+async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
+  const home = resolveHome();
+  if (!existsSync(join(home, 'rise.db'))) {
+    throw new UsageError(`no store at ${home}: no run has been launched there (RISE_HOME picks the store)`);
+  }
+  const store = openStore({ home });
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
+function findRun(store: Store, id: string): RunRecord {
+  const run = getRun(store, id);
+  if (run) return run;
+  const newest = listRuns(store).slice(0, SUGGESTED_RUNS).map((r) => `${r.id} (${r.experiment}, ${r.status})`);
+  const hint = newest.length === 0 ? 'the store has no runs yet' : `newest runs: ${newest.join(', ')}`;
+  throw new UsageError(`no run "${id}" in ${store.home}; ${hint}`);
+}
+
+interface ReportOptions {
+  out?: string;
+  json?: boolean;
+}
+
+interface CompareOptions {
+  metrics: string;
+  json?: boolean;
+}
+
+function parseMetrics(list: string): string[] | undefined {
+  if (list === 'all') return undefined;
+  const names = list.split(',').map((n) => n.trim()).filter((n) => n !== '');
+  if (names.length === 0) throw new UsageError('--metrics: name at least one metric (e.g. m1@t1,p1@t5), or "all"');
+  return names;
+}
+
+export function registerReportCommands(program: Command): void {
+  program
+    .command('report')
+    .description('write report.md and a self-contained report.html for a run: accuracy per turn, turns vs parallel samples, training loss, step timings, the spec and each arm\'s changes')
+    .argument('<run>', 'run id (as `rise run` printed it)')
+    .option('--out <dir>', 'directory for report.md and report.html (default: $RISE_HOME/reports/<run>/)')
+    .option('--json', 'print the report\'s data (metrics, training losses, step timings, spec) as JSON instead of writing files')
+    .action(async (id: string, options: ReportOptions) => {
+      await withStore(async (store) => {
+        const report = await loadRunReport(store, findRun(store, id));
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+          return;
+        }
+        const out = resolve(options.out ?? join(store.home, 'reports', id));
+        await mkdir(out, { recursive: true });
+        const markdown = join(out, 'report.md');
+        const html = join(out, 'report.html');
+        await writeFile(markdown, renderMarkdown(report));
+        await writeFile(html, renderHtml(report, await loadChartLibrary()));
+        process.stdout.write(`wrote ${markdown}\nwrote ${html}\n`);
+      });
+    });
+
+  program
+    .command('compare')
+    .description('put runs side by side at matching (arm, iteration, eval set, metric) points, with differences from the first run')
+    .argument('<runs...>', 'two or more run ids; the first is the reference')
+    .option('--metrics <names>', 'comma-separated metric names, or "all"', HEADLINE_METRICS.join(','))
+    .option('--json', 'print the comparison as JSON')
+    .action(async (ids: string[], options: CompareOptions) => {
+      if (ids.length < 2) throw new UsageError('compare needs at least two run ids');
+      const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
+      if (repeated !== undefined) throw new UsageError(`run ${repeated} is named twice`);
+      const metrics = parseMetrics(options.metrics);
+      await withStore(async (store) => {
+        const runs = ids.map((id) => ({ id, ...readRunMetrics(store, findRun(store, id)) }));
+        const comparison = compareRuns(runs, metrics);
+        if (options.json) {
+          process.stdout.write(`${JSON.stringify(comparison, null, 2)}\n`);
+          return;
+        }
+        const lines = comparison.points.length === 0 ? ['These runs share no measured point.'] : [formatTable(comparisonTable(comparison))];
+        if (comparison.unmatched > 0) lines.push('', `${comparison.unmatched} point${comparison.unmatched === 1 ? '' : 's'} measured by one run only, not shown.`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+      });
+    });
+}

@@ -1,0 +1,113 @@
+/**
+ * `report.html`: one self-contained page. Chart.js's UMD build is read from node_modules when the
+ * report is written and inlined with the chart configurations, so the page needs no network and
+ * renders the same wherever the file is opened or archived.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { chartSections, type ChartSection } from './charts.ts';
+import type { RunReport } from './data.ts';
+import { armDiffs, formatChange } from './diff.ts';
+import { runFacts } from './markdown.ts';
+import { ALL_SERIES } from './series.ts';
+import { headlineTables, seriesTables, timingTables, trainingTable, type Table } from './tables.ts';
+
+/** Chart.js's minified UMD build: it defines the global `Chart`. */
+export async function loadChartLibrary(): Promise<string> {
+  // The package's exports map hides dist/, so find it next to the entry point it does export.
+  const entry = createRequire(import.meta.url).resolve('chart.js');
+  const source = await readFile(join(dirname(entry), 'chart.umd.min.js'), 'utf8');
+  // Inlined in a <script> element, which ends at the first `</script` whatever the JavaScript says.
+  if (/<\/script/i.test(source)) throw new Error('chart.umd.min.js contains "</script" and cannot be inlined');
+  return source;
+}
+
+const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
+
+/** JSON that is safe inside a <script> element: no `<` can start `</script>` or `<!--`. */
+const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll('<', '\\u003c');
+
+function htmlTable(table: Table, heading: string): string {
+  if (table.rows.length === 0) return '';
+  const align = (numeric?: boolean) => (numeric ? ' class="num"' : '');
+  const head = table.columns.map((c) => `<th${align(c.numeric)}>${escapeHtml(c.name)}</th>`).join('');
+  const rows = table.rows.map((row) => `<tr>${row.map((text, i) => `<td${align(table.columns[i].numeric)}>${escapeHtml(text)}</td>`).join('')}</tr>`);
+  return `<${heading}>${escapeHtml(table.title)}</${heading}>\n<table><thead><tr>${head}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+function tablesOrNote(tables: Table[], note: string): string {
+  const html = tables.map((t) => htmlTable(t, 'h3')).filter((t) => t !== '');
+  return html.length === 0 ? `<p>${escapeHtml(note)}</p>` : html.join('\n');
+}
+
+function chartSection(section: ChartSection): string {
+  const canvases = section.charts.map((c) => `<div class="chart"><canvas id="${escapeHtml(c.id)}"></canvas></div>`);
+  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n<div class="grid">\n${canvases.join('\n')}\n</div>`;
+}
+
+const STYLE = `
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1400px; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.5rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1.05rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-variant-numeric: tabular-nums; }
+th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; } th { background: #f4f4f4; }
+.num { text-align: right; } .note { color: #555; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
+.chart { position: relative; height: 320px; border: 1px solid #eee; padding: 4px; }
+pre { background: #f7f7f7; padding: 0.75rem; overflow: auto; } code { font-size: 0.92em; }
+`;
+
+/** Instantiates every chart; `data-charts` on <body> tells a test (or a curious reader) it finished. */
+const BOOT = `
+const charts = JSON.parse(document.getElementById('report-charts').textContent);
+for (const c of charts) new Chart(document.getElementById(c.id), c.config);
+document.body.dataset.charts = String(charts.length);
+`;
+
+export function renderHtml(report: RunReport, chartLibrary: string): string {
+  const sections = chartSections(report);
+  const charts = sections.flatMap((s) => s.charts);
+  const accuracy = sections.filter((s) => s.topic === 'accuracy');
+  const loss = sections.filter((s) => s.topic === 'training');
+  const diffs = armDiffs(report.spec).map(({ arm, changes }) => {
+    const body = changes.length === 0 ? '<p>Same as the base.</p>' : `<ul>${changes.map((c) => `<li><code>${escapeHtml(formatChange(c))}</code></li>`).join('')}</ul>`;
+    return `<h3>${escapeHtml(arm)}</h3>\n${body}`;
+  });
+  const title = `Run ${report.run.id}`;
+
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} — ${escapeHtml(report.run.experiment)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<ul>${runFacts(report).map((f) => `<li>${escapeHtml(f)}</li>`).join('')}</ul>
+${report.spec.description ? `<p>${escapeHtml(report.spec.description)}</p>` : ''}
+<h2>Headline metrics (%)</h2>
+${tablesOrNote(headlineTables(report), 'No metrics recorded yet.')}
+<h2>Accuracy by k</h2>
+<ul>${ALL_SERIES.map((s) => `<li><b>${escapeHtml(s.label)}</b>: ${escapeHtml(s.what)}</li>`).join('')}</ul>
+${accuracy.map(chartSection).join('\n')}
+<h3>Tables (%)</h3>
+${tablesOrNote(seriesTables(report), 'No metrics recorded yet.')}
+<h2>Training</h2>
+${loss.map(chartSection).join('\n')}
+${tablesOrNote([trainingTable(report)], 'No training step done yet.')}
+<h2>Step timings</h2>
+${tablesOrNote(timingTables(report), 'No steps planned.')}
+<h2>Arms against the base spec</h2>
+${diffs.join('\n')}
+<h2>Spec</h2>
+<details><summary>the spec as launched (JSON)</summary><pre>${escapeHtml(JSON.stringify(report.spec, null, 2))}</pre></details>
+<script>${chartLibrary}</script>
+<script type="application/json" id="report-charts">${scriptJson(charts)}</script>
+<script>${BOOT}</script>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,119 @@
+/**
+ * A run recorded in a temporary store the way the workflow records one: the real ablations spec and
+ * its real plan, every step started and finished with the outputs its activity stores (seconds;
+ * training summaries and loss arrays for boost and train; a metrics table for evaluate), and the
+ * metric rows. Evaluation answers are synthetic but scored by the real `computeMetrics`, so the
+ * families are consistent with each other (p1@tk ≥ m1@t1, rising in k) as in a real run.
+ */
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { Rng } from '../../src/engine/random.ts';
+import { computeMetrics, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { currentComputeVersions } from '../../src/spec/compute-versions.ts';
+import { loadSpec } from '../../src/spec/load.ts';
+import { planExperiment, type Plan } from '../../src/spec/plan.ts';
+import type { ExperimentSpec } from '../../src/spec/types.ts';
+import { createRun, finishStep, openStore, putJson, startStep, stepStatus, upsertMetrics, type Store } from '../../src/store/index.ts';
+
+export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
+
+export async function ablations(): Promise<{ spec: ExperimentSpec; plan: Plan }> {
+  const spec = await loadSpec(SPEC_FILE);
+  return { spec, plan: planExperiment(spec, { computeVersions: currentComputeVersions() }) };
+}
+
+export function tempHome(t: TestContext): string {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rise-report-'));
+  t.after(() => fs.rmSync(home, { recursive: true, force: true }));
+  return home;
+}
+
+export function tempStore(t: TestContext): Store {
+  const store = openStore({ home: tempHome(t) });
+  t.after(() => store.close());
+  return store;
+}
+
+const PROBLEMS = 40;
+
+function answer(rng: Rng, pCorrect: number): AnswerRecord {
+  if (rng.uniform() < pCorrect) return { answer: 'right', correct: true };
+  // Some unparsable answers, and wrong ones that sometimes agree, so votes have ties.
+  return rng.uniform() < 0.1 ? { answer: null, correct: false } : { answer: `wrong-${rng.int(3)}`, correct: false };
+}
+
+/** A model that gets better with iterations and (with `skill`) from run to run, and fixes answers over turns. */
+function evalRecords(seed: string, skill: number, turns: number, samples: number): EvalRecord[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: PROBLEMS }, (_, i) => {
+    const parallel = Array.from({ length: samples }, () => answer(rng, skill));
+    const sequential = [parallel[0]];
+    while (sequential.length < turns) sequential.push(answer(rng, Math.min(0.95, skill + 0.05 * sequential.length)));
+    return { problemId: `p${i}`, parallel, sequential };
+  });
+}
+
+function lossCurve(seed: string, steps: number, start: number): number[] {
+  const rng = new Rng(seed);
+  return Array.from({ length: steps }, (_, i) => start * Math.exp(-i / 25) + 0.3 + 0.05 * rng.uniform());
+}
+
+export interface RecordOptions {
+  runId: string;
+  /** Added to every model's accuracy, to tell runs apart. */
+  skill?: number;
+  /** Steps (and metrics) of this arm's last iteration stay undone, as in a run still going. */
+  unfinishedArm?: string;
+}
+
+export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, options: RecordOptions): Promise<void> {
+  const { runId, skill = 0 } = options;
+  createRun(store, { id: runId, experiment: spec.name, spec, plan, arms: spec.arms });
+  const unfinished = new Set(
+    plan.arms.find((a) => a.name === options.unfinishedArm)?.steps.filter((s) => s.iteration === spec.arms[options.unfinishedArm!].iterations).map((s) => s.key),
+  );
+  for (const arm of plan.arms) {
+    const config = spec.arms[arm.name];
+    for (const use of arm.steps) {
+      if (unfinished.has(use.key)) continue;
+      const armSkill = 0.3 + skill + 0.1 * use.iteration + (arm.name === 'expert' ? 0.05 : 0);
+      if (use.kind === 'evaluate') {
+        const table = computeMetrics(evalRecords(`${runId}/${arm.name}/${use.key}`, armSkill, config.evaluate.turns, config.evaluate.parallelK), { tieBreak: 'latest' });
+        upsertMetrics(
+          store,
+          table.rows.map((r) => ({
+            runId,
+            arm: arm.name,
+            iteration: use.iteration,
+            evalSet: use.evalSet,
+            name: r.name,
+            k: r.k,
+            value: r.value,
+            details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable },
+            stepKey: use.key,
+          })),
+        );
+        if (stepStatus(store, use.key) !== 'done') {
+          startStep(store, plan.steps[use.key], runId);
+          finishStep(store, use.key, { seconds: 12.5, table });
+        }
+        continue;
+      }
+      if (stepStatus(store, use.key) === 'done') continue;
+      startStep(store, plan.steps[use.key], runId);
+      let outputs: Record<string, unknown> = { seconds: 30 + use.iteration };
+      if (use.kind === 'boost' || use.kind === 'train') {
+        const losses = lossCurve(use.key, use.kind === 'boost' ? 125 : 60, use.kind === 'boost' ? 2.5 : 0.8);
+        outputs = {
+          ...outputs,
+          train: { steps: losses.length, firstLoss: losses[0], lastLoss: losses.at(-1)! },
+          losses: await putJson(store, losses, 'losses'),
+        };
+      }
+      finishStep(store, use.key, outputs);
+    }
+  }
+}

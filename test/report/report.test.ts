@@ -1,0 +1,182 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { UsageError } from '../../src/cli/errors.ts';
+import { registerReportCommands } from '../../src/cli/report.ts';
+import { compareRuns, comparisonTable } from '../../src/report/compare.ts';
+import { loadRunReport, readRunMetrics, type RunReport } from '../../src/report/data.ts';
+import { armDiffs, diffJson } from '../../src/report/diff.ts';
+import { renderMarkdown } from '../../src/report/markdown.ts';
+import { getRun, openStore, readMetrics, type Store } from '../../src/store/index.ts';
+import { ablations, recordRun, tempHome, tempStore } from './fixture.ts';
+
+const RUN = 'run-a';
+
+async function reportOf(store: Store, runId = RUN): Promise<RunReport> {
+  return loadRunReport(store, getRun(store, runId)!);
+}
+
+async function recordedStore(t: TestContext): Promise<Store> {
+  const store = tempStore(t);
+  const { spec, plan } = await ablations();
+  await recordRun(store, spec, plan, { runId: RUN, unfinishedArm: 'weak-to-strong' });
+  return store;
+}
+
+test('diffJson: changed leaves by JSON pointer, arrays whole, keys on one side only', () => {
+  assert.deepEqual(diffJson({ a: { b: 1, c: [1, 2] }, d: null, e: 1 }, { a: { b: 2, c: [1, 2] }, d: { x: 1 }, f: 'y' }), [
+    { path: '/a/b', base: 1, arm: 2 },
+    { path: '/d', base: null, arm: { x: 1 } },
+    { path: '/e', base: 1 },
+    { path: '/f', arm: 'y' },
+  ]);
+  assert.deepEqual(diffJson({ ops: [2, 3] }, { ops: [4] }), [{ path: '/ops', base: [2, 3], arm: [4] }]);
+  assert.deepEqual(diffJson({ 'a/b': 1 }, { 'a/b': 2 }), [{ path: '/a~1b', base: 1, arm: 2 }]);
+});
+
+test('armDiffs: each ablation arm differs from the base in exactly what it declares', async () => {
+  const { spec } = await ablations();
+  const diffs = new Map(armDiffs(spec).map((d) => [d.arm, d.changes.map((c) => c.path)]));
+  assert.deepEqual(diffs.get('rise'), []);
+  assert.deepEqual(diffs.get('expert'), ['/relabel/strategy']);
+  assert.deepEqual(diffs.get('success-only'), ['/filter/criteria', '/train/weighting']);
+  assert.deepEqual(diffs.get('single-turn'), ['/train/format']);
+  assert.ok(diffs.get('weak-to-strong')!.includes('/rollout/policy'));
+});
+
+test('loadRunReport: metrics, a loss curve per done boost and train step, a timing per distinct step', async (t) => {
+  const store = await recordedStore(t);
+  const { plan } = await ablations();
+  const report = await reportOf(store);
+
+  assert.deepEqual(report.arms, ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']);
+  assert.deepEqual(report.evalSets, ['in-dist', 'ood']);
+  assert.equal(report.metrics.length, readMetrics(store, { runId: RUN }).length);
+  assert.equal(report.steps.length, Object.keys(plan.steps).length);
+  assert.ok(report.planned);
+
+  const undone = report.steps.filter((s) => s.status !== 'done');
+  assert.ok(undone.length > 0 && undone.every((s) => s.arms.includes('weak-to-strong') && s.iteration === 2 && s.seconds === null));
+  const shared = report.steps.find((s) => s.kind === 'boost' && s.arms.length > 1)!;
+  assert.equal(shared.label, 'learner / policy');
+  assert.equal(shared.seconds, 30);
+
+  const trainSteps = report.steps.filter((s) => (s.kind === 'boost' || s.kind === 'train') && s.status === 'done');
+  assert.deepEqual(report.training.map((c) => c.key).sort(), trainSteps.map((s) => s.key).sort());
+  const boost = report.training.find((c) => c.key === shared.key)!;
+  assert.equal(boost.losses.length, 125);
+  assert.equal(boost.steps, 125);
+  assert.equal(boost.firstLoss, boost.losses[0]);
+});
+
+test('renderMarkdown: headline and per-k tables with stored values, dashes where not measured, arm diffs, spec', async (t) => {
+  const store = await recordedStore(t);
+  const md = renderMarkdown(await reportOf(store));
+  const value = (arm: string, iteration: number, evalSet: string, name: string) =>
+    (100 * readMetrics(store, { runId: RUN, arm, iteration, evalSet }).find((m) => m.name === name)!.value).toFixed(1);
+
+  assert.match(md, /^# Run run-a\n/);
+  assert.match(md, /\| arm \| model \| m1@t1 \(%\) \| m5@t1 \(%\) \| m1@t5 \(%\) \| p1@t5 \(%\) \|/);
+  const row = ['expert', 'iteration 1', ...['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'].map((m) => value('expert', 1, 'ood', m))].join(' | ');
+  assert.ok(md.includes(`| ${row} |`), row);
+  // The unfinished arm has its boosted model and first iteration, nothing for the second.
+  assert.ok(md.includes('| weak-to-strong | iteration 1 |'));
+  assert.ok(!md.includes('| weak-to-strong | iteration 2 |'));
+
+  const seq = Array.from({ length: 10 }, (_, k) => value('rise', 2, 'in-dist', `m1@t${k + 1}`));
+  assert.ok(md.includes(`| rise | iteration 2 | m1@tk | ${seq.join(' | ')} |`));
+  const par = Array.from({ length: 10 }, (_, k) => value('rise', 0, 'in-dist', `m${k + 1}@t1`));
+  assert.ok(md.includes(`| rise | boosted | mk@t1 | ${par.join(' | ')} |`));
+
+  assert.match(md, /## Training\n\n### Training\n\n\| step \| kind \| model \| arms \|/);
+  // The small model's boost is the other arms' learner and weak-to-strong's rollout policy.
+  assert.match(md, /\| boost \| boost learner \/ policy \| rise, expert, success-only, uniform, single-turn, weak-to-strong \| 125 \|/);
+  assert.match(md, /\| boost \| 0 \| learner \/ policy \| rise, expert/);
+  assert.match(md, /\| relabel \| 2 \|  \| weak-to-strong \| missing \| 0 \| – \|/);
+  assert.match(md, /\| evaluate \| \d+ \| \d+ \| [\d.]+ \|/);
+  assert.match(md, /### uniform\n\n- `` \/train\/weighting: "rwr" → "uniform" ``/);
+  assert.match(md, /### rise\n\nSame as the base\./);
+  assert.ok(md.includes('"name": "arithmetic-ablations"'));
+});
+
+test('compareRuns: matching points side by side with differences; points of one run only are counted', async (t) => {
+  const store = tempStore(t);
+  const { spec, plan } = await ablations();
+  await recordRun(store, spec, plan, { runId: 'run-a' });
+  await recordRun(store, spec, plan, { runId: 'run-b', skill: 0.2, unfinishedArm: 'weak-to-strong' });
+  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunMetrics(store, getRun(store, id)!) }));
+
+  const headline = compareRuns(runs, ['m1@t1', 'p1@t5']);
+  // 6 arms × 3 iterations × 2 sets × 2 metrics, less run-b's missing weak-to-strong iteration 2.
+  assert.equal(headline.points.length, 6 * 3 * 2 * 2 - 4);
+  assert.equal(headline.unmatched, 4);
+  assert.deepEqual(headline.points.slice(0, 2).map((p) => [p.arm, p.iteration, p.evalSet, p.metric]), [
+    ['rise', 0, 'in-dist', 'm1@t1'],
+    ['rise', 0, 'in-dist', 'p1@t5'],
+  ]);
+  const [a, b] = headline.points[0].values;
+  const table = comparisonTable(headline);
+  assert.deepEqual(table.columns.map((c) => c.name).slice(4), ['run-a', 'run-b', 'Δ run-b − run-a']);
+  const sign = b! > a! ? '+' : '';
+  assert.deepEqual(table.rows[0], ['rise', 'boosted', 'in-dist', 'm1@t1', (100 * a!).toFixed(1), (100 * b!).toFixed(1), `${sign}${(100 * (b! - a!)).toFixed(1)}`]);
+  // Every metric: m1@t1…m10@t1, m1@t2…m1@t10, p1@t1…p1@t10.
+  assert.equal(compareRuns(runs).points.length, (6 * 3 * 2 - 2) * 29);
+});
+
+/** Runs `rise <args>` through the report commands, with the store at `home`; returns stdout. */
+async function rise(home: string, ...args: string[]): Promise<string> {
+  const program = new Command('rise').exitOverride();
+  registerReportCommands(program);
+  const saved = { home: process.env.RISE_HOME, write: process.stdout.write };
+  let out = '';
+  process.env.RISE_HOME = home;
+  process.stdout.write = ((chunk: string) => ((out += chunk), true)) as typeof process.stdout.write;
+  try {
+    await program.parseAsync(['node', 'rise', ...args]);
+  } finally {
+    process.stdout.write = saved.write;
+    if (saved.home === undefined) delete process.env.RISE_HOME;
+    else process.env.RISE_HOME = saved.home;
+  }
+  return out;
+}
+
+test('rise report / compare: files, --json, and usage errors naming the run', async (t) => {
+  const home = tempHome(t);
+  await assert.rejects(rise(home, 'report', RUN), (e: Error) => e instanceof UsageError && /no store at /.test(e.message));
+  assert.ok(!fs.existsSync(path.join(home, 'rise.db')), 'a failed report must not create a store');
+
+  const { spec, plan } = await ablations();
+  const store = openStore({ home });
+  await recordRun(store, spec, plan, { runId: RUN });
+  await recordRun(store, spec, plan, { runId: 'run-b', skill: 0.1 });
+  store.close();
+
+  const out = await rise(home, 'report', RUN);
+  const dir = path.join(home, 'reports', RUN);
+  assert.equal(out, `wrote ${dir}/report.md\nwrote ${dir}/report.html\n`);
+  assert.match(fs.readFileSync(path.join(dir, 'report.md'), 'utf8'), /## Headline metrics/);
+  assert.ok(!/<script[^>]+src=/.test(fs.readFileSync(path.join(dir, 'report.html'), 'utf8')), 'the page loads no script from elsewhere');
+
+  const custom = path.join(home, 'elsewhere');
+  await rise(home, 'report', RUN, '--out', custom);
+  assert.ok(fs.existsSync(path.join(custom, 'report.html')));
+
+  const json = JSON.parse(await rise(home, 'report', RUN, '--json')) as RunReport;
+  assert.equal(json.run.id, RUN);
+  assert.ok(json.metrics.some((m) => m.name === 'p1@t10' && m.arm === 'uniform' && m.iteration === 2));
+
+  await assert.rejects(rise(home, 'report', 'nope'), (e: Error) => e instanceof UsageError && e.message.includes('no run "nope"') && e.message.includes('run-b'));
+
+  const table = await rise(home, 'compare', RUN, 'run-b');
+  assert.match(table, /^\| arm \| model \| eval set \| metric \| run-a \| run-b \| Δ run-b − run-a \|\n\|---\|---\|---\|---\|---:\|---:\|---:\|\n\| rise \| boosted \| in-dist \| m1@t1 \|/);
+  assert.equal(table.trimEnd().split('\n').length, 2 + 6 * 3 * 2 * 4);
+  const comparison = JSON.parse(await rise(home, 'compare', RUN, 'run-b', '--metrics', 'p1@t10', '--json')) as { runs: string[]; points: unknown[] };
+  assert.deepEqual(comparison.runs, [RUN, 'run-b']);
+  assert.equal(comparison.points.length, 6 * 3 * 2);
+
+  await assert.rejects(rise(home, 'compare', RUN), (e: Error) => e instanceof UsageError && /at least two/.test(e.message));
+  await assert.rejects(rise(home, 'compare', RUN, 'nope'), (e: Error) => e instanceof UsageError && /no run "nope"/.test(e.message));
+});

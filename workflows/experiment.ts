@@ -1,0 +1,278 @@
+/**
+ * The durable shape of a RISE experiment: experiment → one child per arm → one child per iteration →
+ * one activity per step. Workflow code only sequences: the plan (every step with its Merkle key) is made
+ * before the start and arrives as input; each step's work, and the check whether it is already done,
+ * happen in its activity. Payloads are keys and small summaries, never data.
+ *
+ * Determinism: a change to this file that alters the commands a recorded history replays must go behind
+ * `patched()`; test/workflows replays committed histories so CI catches one that does not.
+ */
+
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  condition,
+  defineQuery,
+  defineSignal,
+  executeChild,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityInterfaceFor,
+} from '@temporalio/workflow';
+import type { RiseActivities } from '../activities/index.ts';
+import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
+import { shortKey, type ArmPlan, type Plan, type StepUse } from '../src/spec/plan.ts';
+import { toActivityOptions, type StepActivityConfigs, type StepKind } from '../src/temporal/activity-options.ts';
+import { RISE_ARM, RISE_EXPERIMENT, RISE_ITERATION, RISE_STATUS, RISE_STEP } from '../src/temporal/search-attributes.ts';
+
+export interface ExperimentInput {
+  runId: string;
+  plan: Plan;
+  /** Activity options per step kind, resolved from temporal.config.ts by whoever starts the run. */
+  activities: StepActivityConfigs;
+}
+
+export interface ArmInput extends ExperimentInput {
+  arm: ArmPlan;
+}
+
+export interface IterationInput extends ExperimentInput {
+  arm: string;
+  iteration: number;
+  uses: StepUse[];
+}
+
+export type StepState = 'pending' | 'running' | 'done' | 'cached' | 'failed';
+export type ArmState = 'pending' | 'running' | 'done' | 'failed';
+
+export interface StepProgress {
+  key: string;
+  kind: StepKind;
+  label: string;
+  state: StepState;
+  seconds?: number;
+}
+
+export interface IterationProgress {
+  arm: string;
+  iteration: number;
+  paused: boolean;
+  steps: StepProgress[];
+}
+
+export interface ArmProgress {
+  name: string;
+  state: ArmState;
+  /** The iteration running now (or the last one run). */
+  iteration: number;
+  iterations: number;
+  /** Workflow id of the running iteration, for its own `progress` query. */
+  current: string | null;
+}
+
+export interface ExperimentProgress {
+  runId: string;
+  experiment: string;
+  paused: boolean;
+  arms: ArmProgress[];
+}
+
+/** Evaluation figures: arm → iteration → evaluation set → metric → value. */
+export type MetricsSnapshot = Record<string, Record<number, Record<string, MetricValues>>>;
+type ArmMetrics = MetricsSnapshot[string];
+type IterationMetrics = ArmMetrics[number];
+
+export const experimentProgressQuery = defineQuery<ExperimentProgress>('progress');
+export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
+export const metricsQuery = defineQuery<MetricsSnapshot>('metrics');
+/** Take effect between steps; a parent passes them on to its running children. */
+export const pauseSignal = defineSignal('pause');
+export const resumeSignal = defineSignal('resume');
+
+export function experimentWorkflowId(experiment: string, runId: string): string {
+  return `rise/${experiment}/${runId}`;
+}
+
+export function armWorkflowId(experimentId: string, arm: string): string {
+  return `${experimentId}/${arm}`;
+}
+
+export function iterationWorkflowId(armId: string, iteration: number): string {
+  return `${armId}/iter-${iteration}`;
+}
+
+function stepLabel(use: StepUse): string {
+  if (use.kind === 'boost') return use.model === undefined || use.model === 'learner' ? 'boost' : `boost ${use.model}`;
+  if (use.kind === 'evaluate') return `evaluate ${use.evalSet ?? ''}`.trim();
+  return use.kind;
+}
+
+function pausable(children: () => string[]): { paused: () => boolean; waitWhilePaused: () => Promise<void> } {
+  let paused = false;
+  const set = async (value: boolean) => {
+    paused = value;
+    upsertSearchAttributes([{ key: RISE_STATUS, value: value ? 'paused' : 'running' }]);
+    const signal = value ? pauseSignal : resumeSignal;
+    // A child that has just finished cannot take the signal; that is fine.
+    await Promise.all(children().map((id) => getExternalWorkflowHandle(id).signal(signal).catch(() => undefined)));
+  };
+  setHandler(pauseSignal, () => set(true));
+  setHandler(resumeSignal, () => set(false));
+  return { paused: () => paused, waitWhilePaused: () => condition(() => !paused) };
+}
+
+/** The innermost message of a child or activity failure, which is the one worth showing. */
+function rootMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
+
+const { recordRun } = proxyActivities<Pick<RiseActivities, 'recordRun'>>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+});
+
+export async function experimentWorkflow(input: ExperimentInput): Promise<MetricsSnapshot> {
+  const { plan, runId } = input;
+  const id = workflowInfo().workflowId;
+  const metrics: MetricsSnapshot = {};
+  const arms: ArmProgress[] = plan.arms.map((a) => ({
+    name: a.name,
+    state: 'pending',
+    iteration: 0,
+    iterations: Math.max(0, ...a.steps.map((s) => s.iteration)),
+    current: null,
+  }));
+  const running = new Set<string>();
+  const control = pausable(() => [...running]);
+  setHandler(experimentProgressQuery, () => ({ runId, experiment: plan.experiment, paused: control.paused(), arms }));
+  setHandler(metricsQuery, () => metrics);
+  upsertSearchAttributes([
+    { key: RISE_EXPERIMENT, value: plan.experiment },
+    { key: RISE_STATUS, value: 'running' },
+  ]);
+  const render = () =>
+    setCurrentDetails(['| arm | state | iteration |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iteration} of ${a.iterations} |`)].join('\n'));
+  render();
+
+  const results = await Promise.allSettled(
+    plan.arms.map(async (arm, i) => {
+      const childId = armWorkflowId(id, arm.name);
+      running.add(childId);
+      arms[i].state = 'running';
+      render();
+      try {
+        metrics[arm.name] = await executeChild(armWorkflow, {
+          workflowId: childId,
+          args: [{ ...input, arm }],
+          parentClosePolicy: ParentClosePolicy.TERMINATE,
+          staticSummary: `arm ${arm.name} of ${plan.experiment}`,
+          typedSearchAttributes: [
+            { key: RISE_EXPERIMENT, value: plan.experiment },
+            { key: RISE_ARM, value: arm.name },
+          ],
+        });
+        arms[i].state = 'done';
+      } catch (err) {
+        arms[i].state = 'failed';
+        throw err;
+      } finally {
+        running.delete(childId);
+        render();
+      }
+    }),
+  );
+  // Other arms ran to the end even when one failed: their work is finished and stored.
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan.arms[i].name}: ${rootMessage(r.reason)}`] : []));
+  const error = failed.length > 0 ? `arm ${failed.join('; arm ')}` : undefined;
+  await recordRun({ runId, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
+  upsertSearchAttributes([{ key: RISE_STATUS, value: error ? 'failed' : 'done' }]);
+  if (error) throw ApplicationFailure.nonRetryable(error, 'ExperimentFailed');
+  return metrics;
+}
+
+export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
+  const { arm, plan } = input;
+  const id = workflowInfo().workflowId;
+  const iterations = [...new Set(arm.steps.map((s) => s.iteration))].sort((a, b) => a - b);
+  const last = iterations.at(-1) ?? 0;
+  const metrics: ArmMetrics = {};
+  let current: string | null = null;
+  const control = pausable(() => (current ? [current] : []));
+  setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
+  upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
+  for (const iteration of iterations) {
+    await control.waitWhilePaused();
+    current = iterationWorkflowId(id, iteration);
+    upsertSearchAttributes([{ key: RISE_ITERATION, value: iteration }]);
+    setCurrentDetails(`iteration ${iteration} of ${last}`);
+    try {
+      metrics[iteration] = await executeChild(iterationWorkflow, {
+        workflowId: current,
+        args: [{ runId: input.runId, plan, activities: input.activities, arm: arm.name, iteration, uses: arm.steps.filter((s) => s.iteration === iteration) }],
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+        staticSummary: `${arm.name}: ${iteration === 0 ? 'boost and baseline evaluation' : `iteration ${iteration}`}`,
+        typedSearchAttributes: [
+          { key: RISE_EXPERIMENT, value: plan.experiment },
+          { key: RISE_ARM, value: arm.name },
+          { key: RISE_ITERATION, value: iteration },
+        ],
+      });
+    } catch (err) {
+      upsertSearchAttributes([{ key: RISE_STATUS, value: 'failed' }]);
+      throw err;
+    }
+    current = null;
+  }
+  upsertSearchAttributes([{ key: RISE_STATUS, value: 'done' }]);
+  return metrics;
+}
+
+export async function iterationWorkflow(input: IterationInput): Promise<IterationMetrics> {
+  const { plan, arm, iteration, uses } = input;
+  const control = pausable(() => []);
+  const steps: StepProgress[] = uses.map((u) => ({ key: u.key, kind: u.kind, label: stepLabel(u), state: 'pending' }));
+  const metrics: IterationMetrics = {};
+  setHandler(iterationProgressQuery, () => ({ arm, iteration, paused: control.paused(), steps }));
+  setHandler(metricsQuery, () => ({ [arm]: { [iteration]: metrics } }));
+  upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
+  const render = () =>
+    setCurrentDetails(
+      [
+        '| step | key | state | seconds |',
+        '|---|---|---|---|',
+        ...steps.map((s) => `| ${s.label} | ${shortKey(s.key)} | ${s.state} | ${s.seconds?.toFixed(1) ?? ''} |`),
+      ].join('\n'),
+    );
+  const activities = Object.fromEntries(
+    uses.map((u) => [u.kind, proxyActivities<RiseActivities>(toActivityOptions(input.activities[u.kind]))[u.kind]]),
+  ) as Partial<Record<StepKind, ActivityInterfaceFor<RiseActivities>[StepKind]>>;
+
+  for (const [i, use] of uses.entries()) {
+    await control.waitWhilePaused();
+    steps[i].state = 'running';
+    upsertSearchAttributes([{ key: RISE_STEP, value: use.kind }]);
+    render();
+    const stepInput: StepInput = { runId: input.runId, experiment: plan.experiment, arm, iteration, use, step: plan.steps[use.key], files: plan.files };
+    let outcome: StepOutcome;
+    try {
+      outcome = await activities[use.kind]!.executeWithOptions({ summary: `${arm} · iteration ${iteration} · ${steps[i].label} · ${shortKey(use.key)}` }, [stepInput]);
+    } catch (err) {
+      steps[i].state = 'failed';
+      render();
+      upsertSearchAttributes([{ key: RISE_STATUS, value: 'failed' }]);
+      throw err;
+    }
+    steps[i].state = outcome.cached ? 'cached' : 'done';
+    steps[i].seconds = outcome.seconds;
+    if (outcome.metrics && use.evalSet !== undefined) metrics[use.evalSet] = outcome.metrics;
+    render();
+  }
+  upsertSearchAttributes([{ key: RISE_STATUS, value: 'done' }]);
+  return metrics;
+}

@@ -1,0 +1,2 @@
+/** The workflow bundle's entry: every workflow a rise worker runs. */
+export { armWorkflow, experimentWorkflow, iterationWorkflow } from './experiment.ts';
