@@ -63,7 +63,7 @@ export function registerReportCommands(program: Command): void {
     .command('report')
     .description('write report.md and a self-contained report.html for a run: accuracy per turn, turns vs parallel samples, training loss, step timings, the spec and each arm\'s changes')
     .argument('<run>', 'run id (as `rise run` printed it)')
-    .option('--out <dir>', 'directory for report.md and report.html (default: $RISE_HOME/reports/<run>/)')
+    .option('--out <dir>', 'directory for report.md and report.html (default: $RISE_HOME/reports/<run>/, RISE_HOME being .rise unless set)')
     .option('--json', 'print the report\'s data (metrics, training losses, step timings, spec) as JSON instead of writing files')
     .action(async (id: string, options: ReportOptions) => {
       await withStore(async (store) => {

@@ -44,8 +44,9 @@ export interface TrainingCurve {
    */
   uses: { arm: string; model: ModelRole | null }[];
   steps: number;
-  firstLoss: number;
-  lastLoss: number;
+  /** Null when the step trained for no optimizer step (nothing to train on). */
+  firstLoss: number | null;
+  lastLoss: number | null;
   /** One per optimizer step. */
   losses: number[];
 }
@@ -82,7 +83,7 @@ interface EvalDetails {
 
 interface StepOutputs {
   seconds?: number;
-  train?: { steps: number; firstLoss: number; lastLoss: number };
+  train?: { steps: number; firstLoss: number | null; lastLoss: number | null };
   losses?: ArtifactRef;
 }
 

@@ -9,7 +9,7 @@ import { compareRuns, comparisonTable } from '../../src/report/compare.ts';
 import { loadRunReport, readRunMetrics, type RunReport } from '../../src/report/data.ts';
 import { armDiffs, diffJson } from '../../src/report/diff.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
-import { getRun, openStore, readMetrics, type Store } from '../../src/store/index.ts';
+import { createRun, getRun, openStore, readMetrics, upsertMetrics, type Store } from '../../src/store/index.ts';
 import { ablations, recordRun, tempHome, tempStore } from './fixture.ts';
 
 const RUN = 'run-a';
@@ -99,6 +99,19 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   assert.match(md, /### uniform\n\n- `` \/train\/weighting: "rwr" → "uniform" ``/);
   assert.match(md, /### rise\n\nSame as the base\./);
   assert.ok(md.includes('"name": "arithmetic-ablations"'));
+});
+
+test('a run recorded without its plan reports its metrics and says why nothing else', async (t) => {
+  const store = tempStore(t);
+  const { spec } = await ablations();
+  createRun(store, { id: 'old', experiment: spec.name, spec });
+  upsertMetrics(store, [{ runId: 'old', arm: 'rise', iteration: 0, evalSet: 'ood', name: 'm1@t1', value: 0.25 }]);
+  const report = await reportOf(store, 'old');
+  assert.deepEqual([report.planned, report.steps, report.training], [false, [], []]);
+  const md = renderMarkdown(report);
+  assert.match(md, /recorded without its plan/);
+  assert.match(md, /\| rise \| boosted \| 25\.0 \| – \| – \| – \|/);
+  assert.match(md, /## Training\n\nNo training step done yet\./);
 });
 
 test('compareRuns: matching points side by side with differences; points of one run only are counted', async (t) => {

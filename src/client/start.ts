@@ -1,0 +1,80 @@
+/**
+ * Starting an experiment, or attaching to it. A spec launched while the same plan is already running
+ * attaches to that run instead of starting a second one (the store knows the runs, Temporal knows which
+ * is alive). A new run gets a row in the store (spec, plan, arms) and a workflow `rise/<experiment>/<run>`.
+ */
+
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { experimentWorkflow, experimentWorkflowId } from '../../workflows/experiment.ts';
+import { canonicalJson } from '../spec/hash.ts';
+import type { Plan } from '../spec/plan.ts';
+import type { ExperimentSpec } from '../spec/types.ts';
+import { createRun, listRuns, newRunId, setRunStatus, type Store } from '../store/index.ts';
+import type { StepActivityConfigs } from '../temporal/activity-options.ts';
+import { RISE_EXPERIMENT, RISE_STATUS } from '../temporal/search-attributes.ts';
+
+export interface Launch {
+  runId: string;
+  workflowId: string;
+  handle: WorkflowHandle<typeof experimentWorkflow>;
+  /** True when an already running run of the same plan was found. */
+  attached: boolean;
+}
+
+export interface LaunchOptions {
+  client: Client;
+  store: Store;
+  spec: ExperimentSpec;
+  plan: Plan;
+  taskQueue: string;
+  activities: StepActivityConfigs;
+}
+
+/** Whether the workflow is running now (false when it closed or was never started). */
+export async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+  } catch {
+    return false;
+  }
+}
+
+const samePlan = (a: unknown, b: Plan) => a !== null && canonicalJson(a as never) === canonicalJson(b as never);
+
+export async function startOrAttach(o: LaunchOptions): Promise<Launch> {
+  for (const run of listRuns(o.store, o.spec.name)) {
+    if (run.status !== 'running' || run.workflowId === null || !samePlan(run.plan, o.plan)) continue;
+    if (await isRunning(o.client, run.workflowId)) {
+      return { runId: run.id, workflowId: run.workflowId, handle: o.client.workflow.getHandle(run.workflowId), attached: true };
+    }
+  }
+  const runId = newRunId();
+  const workflowId = experimentWorkflowId(o.spec.name, runId);
+  createRun(o.store, { id: runId, experiment: o.spec.name, spec: o.spec, plan: o.plan, arms: o.spec.arms, workflowId });
+  const handle = await startExperiment(o, runId, workflowId);
+  return { runId, workflowId, handle, attached: false };
+}
+
+/** Starts (a new execution of) a run's experiment workflow; used by a launch and by replay. */
+export async function startExperiment(
+  o: Pick<LaunchOptions, 'client' | 'store' | 'plan' | 'taskQueue' | 'activities'>,
+  runId: string,
+  workflowId: string,
+): Promise<WorkflowHandle<typeof experimentWorkflow>> {
+  try {
+    return await o.client.workflow.start(experimentWorkflow, {
+      workflowId,
+      taskQueue: o.taskQueue,
+      args: [{ runId, plan: o.plan, activities: o.activities }],
+      typedSearchAttributes: [
+        { key: RISE_EXPERIMENT, value: o.plan.experiment },
+        { key: RISE_STATUS, value: 'running' },
+      ],
+      staticSummary: `RISE experiment ${o.plan.experiment}, run ${runId}`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return o.client.workflow.getHandle(workflowId);
+    setRunStatus(o.store, runId, 'failed', `could not start the workflow: ${(err as Error).message}`);
+    throw err;
+  }
+}

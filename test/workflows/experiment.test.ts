@@ -1,0 +1,58 @@
+/**
+ * The orchestration end to end on the real dev server: a tiny two-arm experiment through the
+ * experiment → arm → iteration workflows and every step activity, over a real store.
+ */
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { createStepContext } from '../../activities/index.ts';
+import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
+import { startOrAttach } from '../../src/client/start.ts';
+import { stepArms } from '../../src/spec/plan.ts';
+import { getRun, getStep, readMetrics } from '../../src/store/index.ts';
+import { loadTemporalConfig } from '../../temporal.config.ts';
+import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
+import { uniqueTaskQueue } from '../temporal/worker.ts';
+import { tempHome, tinyPlan, tinySpec } from './helpers.ts';
+
+installWorkerRuntime();
+
+describe('experiments on the dev server', () => {
+  let server: TestTemporalServer;
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    server = await testTemporalServer();
+    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
+  });
+  after(async () => {
+    await env?.teardown();
+    await server?.stop();
+  });
+
+  test('two arms share their common steps: each runs once, and both arms get metrics', async (t) => {
+    const context = createStepContext({ home: tempHome(t) });
+    t.after(() => context.store.close());
+    const spec = tinySpec('tiny-shared');
+    const plan = tinyPlan(spec);
+    const taskQueue = uniqueTaskQueue('e2e');
+    const worker = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
+    const { activities } = loadTemporalConfig({});
+    const launch = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+    const metrics = await worker.runUntil(launch.handle.result());
+
+    assert.deepEqual(Object.keys(metrics).sort(), ['rise', 'uniform']);
+    for (const arm of ['rise', 'uniform']) {
+      assert.deepEqual(Object.keys(metrics[arm]).sort(), ['0', '1']);
+      assert.ok(typeof metrics[arm][1]['in-dist']['m1@t1'] === 'number');
+    }
+    const shared = [...stepArms(plan)].filter(([, arms]) => arms.length === 2).map(([key]) => key);
+    const kinds = shared.map((k) => plan.steps[k].kind).sort();
+    assert.deepEqual(kinds, ['boost', 'evaluate', 'filter', 'relabel', 'rollout']);
+    for (const key of shared) assert.equal(getStep(context.store, key)!.attempts, 1, `${plan.steps[key].kind} ran once`);
+    for (const key of Object.keys(plan.steps)) assert.equal(getStep(context.store, key)!.status, 'done');
+    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
+    const rows = readMetrics(context.store, { runId: launch.runId });
+    assert.deepEqual([...new Set(rows.map((r) => `${r.arm}/${r.iteration}`))].sort(), ['rise/0', 'rise/1', 'uniform/0', 'uniform/1']);
+  });
+});
