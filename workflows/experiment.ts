@@ -67,10 +67,14 @@ export interface IterationProgress {
 export interface ArmProgress {
   name: string;
   state: ArmState;
-  /** The iteration running now (or the last one run). */
-  iteration: number;
   iterations: number;
-  /** Workflow id of the running iteration, for its own `progress` query. */
+}
+
+export interface ArmWorkflowProgress {
+  arm: string;
+  paused: boolean;
+  /** The iteration running now (or the last one started), and its workflow id for its own `progress` query. */
+  iteration: number;
   current: string | null;
 }
 
@@ -87,6 +91,7 @@ type ArmMetrics = MetricsSnapshot[string];
 type IterationMetrics = ArmMetrics[number];
 
 export const experimentProgressQuery = defineQuery<ExperimentProgress>('progress');
+export const armProgressQuery = defineQuery<ArmWorkflowProgress>('progress');
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
 export const metricsQuery = defineQuery<MetricsSnapshot>('metrics');
 /** Take effect between steps; a parent passes them on to its running children. */
@@ -144,9 +149,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
   const arms: ArmProgress[] = plan.arms.map((a) => ({
     name: a.name,
     state: 'pending',
-    iteration: 0,
     iterations: Math.max(0, ...a.steps.map((s) => s.iteration)),
-    current: null,
   }));
   const running = new Set<string>();
   const control = pausable(() => [...running]);
@@ -157,7 +160,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     { key: RISE_STATUS, value: 'running' },
   ]);
   const render = () =>
-    setCurrentDetails(['| arm | state | iteration |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iteration} of ${a.iterations} |`)].join('\n'));
+    setCurrentDetails(['| arm | state | iterations |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iterations} |`)].join('\n'));
   render();
 
   const results = await Promise.allSettled(
@@ -203,12 +206,15 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
   const last = iterations.at(-1) ?? 0;
   const metrics: ArmMetrics = {};
   let current: string | null = null;
+  let at = 0;
   const control = pausable(() => (current ? [current] : []));
+  setHandler(armProgressQuery, () => ({ arm: arm.name, paused: control.paused(), iteration: at, current }));
   setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
   for (const iteration of iterations) {
     await control.waitWhilePaused();
     current = iterationWorkflowId(id, iteration);
+    at = iteration;
     upsertSearchAttributes([{ key: RISE_ITERATION, value: iteration }]);
     setCurrentDetails(`iteration ${iteration} of ${last}`);
     try {

@@ -10,6 +10,8 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
+import { registerReportCommands } from './report.ts';
+import { registerRunCommands } from './run.ts';
 import { registerScoreCommand } from './score.ts';
 import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
@@ -31,7 +33,9 @@ export function createProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   registerScoreCommand(program);
   registerSpecCommands(program, storeStatus());
+  registerRunCommands(program);
   registerServerCommand(program);
+  registerReportCommands(program);
   return program;
 }
 
@@ -44,10 +48,12 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       // Commander has already printed the message or the help text.
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    if (err instanceof DataError || err instanceof UsageError) {
+    // TemporalSetupError by name: the Temporal client is loaded only by the commands that need it.
+    if (err instanceof DataError || err instanceof UsageError || (err instanceof Error && err.name === 'TemporalSetupError')) {
       process.stderr.write(`rise: ${err.message}\n`);
       return EXIT_USAGE;
     }
+    if (err instanceof Error && err.name === 'RunFailedError') return 1;
     process.stderr.write(`rise: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     return 1;
   }

@@ -4,7 +4,6 @@
  * Both read the store only; they work on finished, failed and running runs alike.
  */
 
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -13,33 +12,8 @@ import { loadRunReport, readRunMetrics } from '../report/data.ts';
 import { loadChartLibrary, renderHtml } from '../report/html.ts';
 import { formatTable, renderMarkdown } from '../report/markdown.ts';
 import { HEADLINE_METRICS } from '../rise/experiment.ts';
-import { getRun, listRuns, openStore, resolveHome, type RunRecord, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
-
-/** Run ids a "no such run" message suggests. */
-const SUGGESTED_RUNS = 5;
-
-/** Opens the store only if it exists: reading a report must not create an empty `.rise/`. */
-async function withStore<T>(fn: (store: Store) => Promise<T>): Promise<T> {
-  const home = resolveHome();
-  if (!existsSync(join(home, 'rise.db'))) {
-    throw new UsageError(`no store at ${home}: no run has been launched there (RISE_HOME picks the store)`);
-  }
-  const store = openStore({ home });
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
-
-function findRun(store: Store, id: string): RunRecord {
-  const run = getRun(store, id);
-  if (run) return run;
-  const newest = listRuns(store).slice(0, SUGGESTED_RUNS).map((r) => `${r.id} (${r.experiment}, ${r.status})`);
-  const hint = newest.length === 0 ? 'the store has no runs yet' : `newest runs: ${newest.join(', ')}`;
-  throw new UsageError(`no run "${id}" in ${store.home}; ${hint}`);
-}
+import { findRun, withStore } from './runs.ts';
 
 interface ReportOptions {
   out?: string;

@@ -1,0 +1,167 @@
+/**
+ * `rise run SPEC`: validates and plans the spec, connects to Temporal (the embedded dev server unless
+ * TEMPORAL_ADDRESS is set), starts the experiment or attaches to the same plan's running one, runs a
+ * worker in this process (by default with the dev server), follows progress, and prints the metrics.
+ * `rise worker`: a standalone worker for a cluster or a second machine.
+ */
+
+import { InvalidArgumentError, type Command } from 'commander';
+import { currentComputeVersions } from '../spec/compute-versions.ts';
+import { digestDataFiles } from '../spec/data-files.ts';
+import { planExperiment } from '../spec/plan.ts';
+import { getRun, type Store } from '../store/index.ts';
+import { UsageError } from './errors.ts';
+import { loadSpecForCli } from './validate.ts';
+
+/** The run failed; its error has been printed (exit code 1). */
+export class RunFailedError extends Error {
+  override name = 'RunFailedError';
+}
+
+interface RunOptions {
+  detach?: boolean;
+  worker?: boolean;
+  concurrency: number;
+}
+
+interface WorkerOptions {
+  taskQueue?: string;
+  concurrency: number;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The innermost cause of a workflow failure: the step's own message. */
+function rootCause(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+}
+
+async function printMetrics(store: Store, runId: string): Promise<void> {
+  const { loadRunReport } = await import('../report/data.ts');
+  const { headlineTables } = await import('../report/tables.ts');
+  const { formatTable } = await import('../report/markdown.ts');
+  const report = await loadRunReport(store, getRun(store, runId)!);
+  for (const table of headlineTables(report)) out(`\n${table.title}\n\n${formatTable(table)}`);
+}
+
+async function runExperiment(file: string, options: RunOptions): Promise<void> {
+  const spec = await loadSpecForCli(file);
+  const plan = planExperiment(spec, { computeVersions: currentComputeVersions(), dataDigests: await digestDataFiles(spec) });
+  // Loaded here: the Temporal client and worker are needed by this command only.
+  const { openTemporal } = await import('../client/temporal.ts');
+  const { startOrAttach } = await import('../client/start.ts');
+  const { follow } = await import('../client/progress.ts');
+  const { openStore } = await import('../store/index.ts');
+  const { installWorkerRuntime } = await import('../client/worker.ts');
+
+  // Before the first connection, which would install the SDK's default (chatty) runtime.
+  installWorkerRuntime();
+  const temporal = await openTemporal();
+  const store = openStore();
+  try {
+    const { config, client } = temporal;
+    if (temporal.uiUrl !== null) out(`Temporal Web UI: ${temporal.uiUrl}${temporal.startedServer ? ' (dev server started; it keeps running after this command)' : ''}`);
+    const launch = await startOrAttach({ client, store, spec, plan, taskQueue: config.taskQueues.default, activities: config.activities });
+    out(`${launch.attached ? 'attached to running' : 'started'} run ${launch.runId} of ${spec.name}: ${Object.keys(plan.steps).length} steps in ${plan.arms.length} arm(s)`);
+    out(`  workflow ${launch.workflowId}${temporal.uiUrl !== null ? `  ${temporal.uiUrl}/namespaces/${config.connection.namespace}/workflows/${encodeURIComponent(launch.workflowId)}` : ''}`);
+    const localWorker = options.worker ?? config.devServer.enabled;
+    if (options.detach) {
+      out(localWorker ? 'detached: start a worker (`rise worker`) to run it, if none polls this task queue' : 'detached');
+      out(`follow it with \`rise status ${launch.runId}\``);
+      return;
+    }
+    const result = launch.handle.result();
+    try {
+      if (localWorker) {
+        const { createStepContext } = await import('../../activities/index.ts');
+        const { createRiseWorker } = await import('../client/worker.ts');
+        const context = createStepContext({ home: store.home });
+        const worker = await createRiseWorker({
+          connection: temporal.nativeConnection,
+          namespace: config.connection.namespace,
+          taskQueue: config.taskQueues.default,
+          context,
+          maxConcurrentActivities: options.concurrency,
+        });
+        try {
+          await worker.runUntil(follow(client, launch.workflowId, result, out));
+        } finally {
+          context.store.close();
+        }
+      } else {
+        await follow(client, launch.workflowId, result, out);
+      }
+    } catch (err) {
+      if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;
+      process.stderr.write(`run ${launch.runId} failed: ${rootCause(err)}\n`);
+      process.stderr.write(`  see \`rise status ${launch.runId}\`; after a fix, \`rise run ${file}\` again resumes from the failed step (finished steps are reused), or \`rise replay ${launch.runId} --from iteration:N[:step]\` recomputes from a step\n`);
+      throw new RunFailedError(`run ${launch.runId} failed`);
+    }
+    await printMetrics(store, launch.runId);
+    out(`\nrun ${launch.runId} done. Report: rise report ${launch.runId}`);
+  } finally {
+    store.close();
+    await temporal.close();
+  }
+}
+
+async function runWorker(options: WorkerOptions): Promise<void> {
+  const { openTemporal } = await import('../client/temporal.ts');
+  const { createStepContext } = await import('../../activities/index.ts');
+  const { createRiseWorker, installWorkerRuntime } = await import('../client/worker.ts');
+  installWorkerRuntime();
+  const temporal = await openTemporal();
+  const taskQueue = options.taskQueue ?? temporal.config.taskQueues.default;
+  const context = createStepContext();
+  try {
+    const worker = await createRiseWorker({
+      connection: temporal.nativeConnection,
+      namespace: temporal.config.connection.namespace,
+      taskQueue,
+      context,
+      maxConcurrentActivities: options.concurrency,
+    });
+    out(`rise worker polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); store ${context.store.home}. Ctrl-C stops it.`);
+    // The SDK shuts the worker down on SIGINT/SIGTERM, letting running activities finish or fail over.
+    await worker.run();
+  } finally {
+    context.store.close();
+    await temporal.close();
+  }
+}
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command('run')
+    .description('run an experiment spec: start it (or attach to the same plan\'s running run), follow progress, print the metrics; steps finished before (any run, any arm) are reused')
+    .argument('<spec>', 'experiment spec (JSON)')
+    .option('--detach', 'return once the run is started')
+    .option('--worker', 'run a worker in this process (default: only with the embedded dev server)')
+    .option('--no-worker', 'do not run a worker in this process (workers elsewhere poll the task queue)')
+    .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2)
+    .addHelpText(
+      'after',
+      '\nWith no TEMPORAL_ADDRESS the embedded dev server is started (database under $RISE_HOME, Web UI on a free port) or reused.\nTEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_TLS_* select a cluster instead (see temporal.config.ts).',
+    )
+    .action(async (file: string, options: RunOptions) => {
+      if (options.detach && options.worker === true) throw new UsageError('--detach and --worker exclude each other: a detached run has no worker in this process');
+      await runExperiment(file, options);
+    });
+
+  program
+    .command('worker')
+    .description('run a standalone worker: the workflows and every step activity, over the store at $RISE_HOME')
+    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE or "rise")')
+    .option('--concurrency <n>', 'activities run at once', positiveInt, 2)
+    .action(async (options: WorkerOptions) => {
+      await runWorker(options);
+    });
+}
