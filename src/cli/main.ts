@@ -11,7 +11,9 @@ import { Command, CommanderError } from 'commander';
 import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerReportCommands } from './report.ts';
+import { registerReplayCommand } from './replay.ts';
 import { registerRunCommands } from './run.ts';
+import { registerStatusCommand } from './status.ts';
 import { registerScoreCommand } from './score.ts';
 import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
@@ -34,6 +36,8 @@ export function createProgram(): Command {
   registerScoreCommand(program);
   registerSpecCommands(program, storeStatus());
   registerRunCommands(program);
+  registerStatusCommand(program);
+  registerReplayCommand(program);
   registerServerCommand(program);
   registerReportCommands(program);
   return program;

@@ -10,6 +10,7 @@ import { currentComputeVersions } from '../spec/compute-versions.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
 import { planExperiment } from '../spec/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
+import type { TemporalSession } from '../client/temporal.ts';
 import { UsageError } from './errors.ts';
 import { loadSpecForCli } from './validate.ts';
 
@@ -18,7 +19,7 @@ export class RunFailedError extends Error {
   override name = 'RunFailedError';
 }
 
-interface RunOptions {
+export interface RunOptions {
   detach?: boolean;
   worker?: boolean;
   concurrency: number;
@@ -29,7 +30,7 @@ interface WorkerOptions {
   concurrency: number;
 }
 
-function positiveInt(value: string): number {
+export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
   return n;
@@ -58,7 +59,6 @@ async function runExperiment(file: string, options: RunOptions): Promise<void> {
   // Loaded here: the Temporal client and worker are needed by this command only.
   const { openTemporal } = await import('../client/temporal.ts');
   const { startOrAttach } = await import('../client/start.ts');
-  const { follow } = await import('../client/progress.ts');
   const { openStore } = await import('../store/index.ts');
   const { installWorkerRuntime } = await import('../client/worker.ts');
 
@@ -72,45 +72,62 @@ async function runExperiment(file: string, options: RunOptions): Promise<void> {
     const launch = await startOrAttach({ client, store, spec, plan, taskQueue: config.taskQueues.default, activities: config.activities });
     out(`${launch.attached ? 'attached to running' : 'started'} run ${launch.runId} of ${spec.name}: ${Object.keys(plan.steps).length} steps in ${plan.arms.length} arm(s)`);
     out(`  workflow ${launch.workflowId}${temporal.uiUrl !== null ? `  ${temporal.uiUrl}/namespaces/${config.connection.namespace}/workflows/${encodeURIComponent(launch.workflowId)}` : ''}`);
-    const localWorker = options.worker ?? config.devServer.enabled;
-    if (options.detach) {
-      out(localWorker ? 'detached: start a worker (`rise worker`) to run it, if none polls this task queue' : 'detached');
-      out(`follow it with \`rise status ${launch.runId}\``);
-      return;
-    }
-    const result = launch.handle.result();
-    try {
-      if (localWorker) {
-        const { createStepContext } = await import('../../activities/index.ts');
-        const { createRiseWorker } = await import('../client/worker.ts');
-        const context = createStepContext({ home: store.home });
-        const worker = await createRiseWorker({
-          connection: temporal.nativeConnection,
-          namespace: config.connection.namespace,
-          taskQueue: config.taskQueues.default,
-          context,
-          maxConcurrentActivities: options.concurrency,
-        });
-        try {
-          await worker.runUntil(follow(client, launch.workflowId, result, out));
-        } finally {
-          context.store.close();
-        }
-      } else {
-        await follow(client, launch.workflowId, result, out);
-      }
-    } catch (err) {
-      if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;
-      process.stderr.write(`run ${launch.runId} failed: ${rootCause(err)}\n`);
-      process.stderr.write(`  see \`rise status ${launch.runId}\`; after a fix, \`rise run ${file}\` again resumes from the failed step (finished steps are reused), or \`rise replay ${launch.runId} --from iteration:N[:step]\` recomputes from a step\n`);
-      throw new RunFailedError(`run ${launch.runId} failed`);
-    }
-    await printMetrics(store, launch.runId);
-    out(`\nrun ${launch.runId} done. Report: rise report ${launch.runId}`);
+    await superviseRun(temporal, store, launch, options, `rise run ${file}`);
   } finally {
     store.close();
     await temporal.close();
   }
+}
+
+export interface Supervised {
+  runId: string;
+  workflowId: string;
+  handle: { result(): Promise<unknown> };
+}
+
+/**
+ * After a start, attach or replay: returns at once with --detach; otherwise runs a worker here (by default
+ * with the dev server), follows progress until the workflow closes, and prints the metrics, or the error
+ * and how to go on.
+ */
+export async function superviseRun(temporal: TemporalSession, store: Store, launch: Supervised, options: RunOptions, rerun: string): Promise<void> {
+  const { config, client } = temporal;
+  const { follow } = await import('../client/progress.ts');
+  const localWorker = options.worker ?? config.devServer.enabled;
+  if (options.detach) {
+    out(localWorker ? 'detached: start a worker (`rise worker`) to run it, if none polls this task queue' : 'detached');
+    out(`follow it with \`rise status ${launch.runId}\``);
+    return;
+  }
+  const result = launch.handle.result();
+  try {
+    if (localWorker) {
+      const { createStepContext } = await import('../../activities/index.ts');
+      const { createRiseWorker } = await import('../client/worker.ts');
+      const context = createStepContext({ home: store.home });
+      const worker = await createRiseWorker({
+        connection: temporal.nativeConnection,
+        namespace: config.connection.namespace,
+        taskQueue: config.taskQueues.default,
+        context,
+        maxConcurrentActivities: options.concurrency,
+      });
+      try {
+        await worker.runUntil(follow(client, launch.workflowId, result, out));
+      } finally {
+        context.store.close();
+      }
+    } else {
+      await follow(client, launch.workflowId, result, out);
+    }
+  } catch (err) {
+    if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;
+    process.stderr.write(`run ${launch.runId} failed: ${rootCause(err)}\n`);
+    process.stderr.write(`  see \`rise status ${launch.runId}\`; after a fix, \`${rerun}\` again resumes from the failed step (finished steps are reused), or \`rise replay ${launch.runId} --from iteration:N[:step]\` recomputes from a step\n`);
+    throw new RunFailedError(`run ${launch.runId} failed`);
+  }
+  await printMetrics(store, launch.runId);
+  out(`\nrun ${launch.runId} done. Report: rise report ${launch.runId}`);
 }
 
 async function runWorker(options: WorkerOptions): Promise<void> {
