@@ -11,6 +11,7 @@ import { Command, CommanderError } from 'commander';
 import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerReportCommands } from './report.ts';
+import { registerExportCommand } from './export.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerRunCommands } from './run.ts';
 import { registerStatusCommand } from './status.ts';
@@ -38,12 +39,17 @@ export function createProgram(): Command {
   registerRunCommands(program);
   registerStatusCommand(program);
   registerReplayCommand(program);
+  registerExportCommand(program);
   registerServerCommand(program);
   registerReportCommands(program);
   return program;
 }
 
 export async function main(argv: readonly string[] = process.argv): Promise<number> {
+  // Output piped into `head` and the like: the reader has what it wanted.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+  });
   try {
     await createProgram().parseAsync([...argv]);
     return 0;

@@ -1,0 +1,123 @@
+/**
+ * `rise export RUN --what rollouts|examples|metrics --format jsonl|csv`: a run's data as flat rows other
+ * tools read. Rollouts: every sample drawn in the run's rollout and relabel steps (one row per sample,
+ * `chosen` marking each turn's attempt); examples: every filter decision with its drop rule; metrics:
+ * every metric of every arm, iteration and evaluation set. A step shared by arms is exported once, with
+ * the arms that use it.
+ */
+
+import { createWriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { InvalidArgumentError, type Command } from 'commander';
+import { stringify } from 'csv-stringify/sync';
+import { stepArms, type Plan, type StepKind } from '../spec/plan.ts';
+import { getStep, readEpisodes, readExamples, readMetrics, type RunRecord, type Store } from '../store/index.ts';
+import { UsageError } from './errors.ts';
+import { findRun, withStore } from './runs.ts';
+
+const WHAT = ['rollouts', 'examples', 'metrics'] as const;
+const FORMATS = ['jsonl', 'csv'] as const;
+type What = (typeof WHAT)[number];
+type Format = (typeof FORMATS)[number];
+type Row = Record<string, string | number | boolean | null>;
+
+function oneOf<T extends string>(values: readonly T[]) {
+  return (value: string): T => {
+    if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
+    return value as T;
+  };
+}
+
+/** The run's done steps of some kinds, once each, with the arms and iteration they belong to. */
+function doneSteps(store: Store, plan: Plan, kinds: StepKind[]): { key: string; kind: StepKind; iteration: number; arms: string }[] {
+  const arms = stepArms(plan);
+  const seen = new Set<string>();
+  const out: { key: string; kind: StepKind; iteration: number; arms: string }[] = [];
+  for (const arm of plan.arms) {
+    for (const use of arm.steps) {
+      if (!kinds.includes(use.kind) || seen.has(use.key) || getStep(store, use.key)?.status !== 'done') continue;
+      seen.add(use.key);
+      out.push({ key: use.key, kind: use.kind, iteration: use.iteration, arms: arms.get(use.key)!.join(' ') });
+    }
+  }
+  return out;
+}
+
+function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
+  if (what === 'metrics') {
+    for (const m of readMetrics(store, { runId: run.id })) {
+      yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, step: m.stepKey };
+    }
+    return;
+  }
+  const plan = run.plan as Plan | null;
+  if (plan === null) throw new UsageError(`run ${run.id} has no recorded plan, so its steps are unknown`);
+  if (what === 'examples') {
+    for (const s of doneSteps(store, plan, ['filter'])) {
+      for (const e of readExamples(store, s.key)) {
+        yield { step: s.key, arms: s.arms, iteration: s.iteration, origin: e.origin, problemId: e.problemId, turn: e.turn, reward: e.reward, kept: !e.dropped, dropRule: e.dropRule };
+      }
+    }
+    return;
+  }
+  for (const s of doneSteps(store, plan, ['rollout', 'relabel'])) {
+    for (const episode of readEpisodes(store, s.key)) {
+      for (const turn of episode.turns) {
+        for (const [index, sample] of turn.samples.entries()) {
+          yield {
+            step: s.key,
+            kind: s.kind,
+            arms: s.arms,
+            iteration: s.iteration,
+            problemId: episode.problemId,
+            prompt: episode.prompt ?? null,
+            turn: turn.turn,
+            sample: index,
+            chosen: index === turn.chosen,
+            source: sample.source ?? null,
+            text: sample.text,
+            answer: sample.answer,
+            reward: sample.reward,
+            tokens: sample.tokens,
+            logprob: sample.logprob,
+            finishReason: sample.finishReason ?? null,
+            degenerate: sample.degenerate ?? null,
+          };
+        }
+      }
+    }
+  }
+}
+
+async function exportRun(id: string, options: { what: What; format: Format; out?: string }): Promise<void> {
+  await withStore(async (store) => {
+    const run = findRun(store, id);
+    const sink = options.out === undefined ? process.stdout : createWriteStream(options.out);
+    let header = true;
+    let count = 0;
+    for (const row of rows(store, run, options.what)) {
+      const line = options.format === 'jsonl' ? `${JSON.stringify(row)}\n` : stringify([row], { header, cast: { boolean: (b) => String(b) } });
+      header = false;
+      count++;
+      if (!sink.write(line)) await once(sink, 'drain');
+    }
+    if (sink !== process.stdout) {
+      sink.end();
+      await once(sink, 'finish');
+      process.stderr.write(`wrote ${count} ${options.what} rows to ${options.out}\n`);
+    }
+  });
+}
+
+export function registerExportCommand(program: Command): void {
+  program
+    .command('export')
+    .description('write a run\'s rollouts (every sample), examples (every filter decision) or metrics as JSONL or CSV')
+    .argument('<run>', 'run id (as `rise run` printed it)')
+    .requiredOption('--what <what>', `one of ${WHAT.join(', ')}`, oneOf(WHAT))
+    .option('--format <format>', `one of ${FORMATS.join(', ')}`, oneOf(FORMATS), 'jsonl')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .action(async (id: string, options: { what: What; format: Format; out?: string }) => {
+      await exportRun(id, options);
+    });
+}
