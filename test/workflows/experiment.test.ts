@@ -5,16 +5,27 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createStepContext } from '../../activities/index.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
 import { startOrAttach } from '../../src/client/start.ts';
 import { stepArms } from '../../src/spec/plan.ts';
+import { RISE_STATUS } from '../../src/temporal/search-attributes.ts';
+import {
+  armProgressQuery,
+  armWorkflowId,
+  experimentProgressQuery,
+  iterationProgressQuery,
+  metricsQuery,
+  pauseSignal,
+  resumeSignal,
+} from '../../workflows/experiment.ts';
 import { getRun, getStep, readMetrics } from '../../src/store/index.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
-import { tempHome, tinyPlan, tinySpec } from './helpers.ts';
+import { tempHome, tinyPlan, tinySpec, waitFor } from './helpers.ts';
 
 installWorkerRuntime();
 
@@ -54,5 +65,43 @@ describe('experiments on the dev server', () => {
     assert.equal(getRun(context.store, launch.runId)!.status, 'done');
     const rows = readMetrics(context.store, { runId: launch.runId });
     assert.deepEqual([...new Set(rows.map((r) => `${r.arm}/${r.iteration}`))].sort(), ['rise/0', 'rise/1', 'uniform/0', 'uniform/1']);
+  });
+
+  test('pause holds the run between steps (children too), resume continues it; progress and metrics answer queries', async (t) => {
+    const context = createStepContext({ home: tempHome(t) });
+    t.after(() => context.store.close());
+    const spec = tinySpec('tiny-pause', { arms: { rise: {} } });
+    const plan = tinyPlan(spec);
+    const taskQueue = uniqueTaskQueue('pause');
+    const worker = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
+    const { activities } = loadTemporalConfig({});
+    await worker.runUntil(async () => {
+      const launch = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+      const armId = armWorkflowId(launch.workflowId, 'rise');
+      // Pause once the first iteration is under way, so the signal has a child to reach.
+      const iteration = await waitFor('iteration 0 to start', async () => {
+        const p = await env.client.workflow.getHandle(armId).query(armProgressQuery).catch(() => undefined);
+        return p?.current ?? undefined;
+      });
+      await launch.handle.signal(pauseSignal);
+      const held = await waitFor('the iteration to hold between steps', async () => {
+        const p = await env.client.workflow.getHandle(iteration).query(iterationProgressQuery);
+        return p.paused && !p.steps.some((s) => s.state === 'running') ? p : undefined;
+      });
+      const doneWhenHeld = held.steps.filter((s) => s.state !== 'pending').length;
+      await sleep(1500);
+      const still = await env.client.workflow.getHandle(iteration).query(iterationProgressQuery);
+      assert.equal(still.steps.filter((s) => s.state !== 'pending').length, doneWhenHeld, 'no step started while paused');
+      assert.ok(doneWhenHeld < still.steps.length || still.iteration === 0, 'paused before the end');
+      assert.equal((await launch.handle.query(experimentProgressQuery)).paused, true);
+      assert.equal((await launch.handle.describe()).typedSearchAttributes.get(RISE_STATUS), 'paused');
+
+      await launch.handle.signal(resumeSignal);
+      const metrics = await launch.handle.result();
+      assert.deepEqual(await launch.handle.query(metricsQuery), metrics);
+      assert.deepEqual(Object.keys(metrics.rise).sort(), ['0', '1']);
+      const progress = await launch.handle.query(experimentProgressQuery);
+      assert.deepEqual(progress.arms.map((a) => [a.name, a.state]), [['rise', 'done']]);
+    });
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * The run-centred commands as a user calls them: invalid specs stop `rise run` before anything starts;
+ * `rise run` on a small spec against the test server prints the metrics; status, export and replay name
+ * what is wrong with their arguments.
+ */
+
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
+import { uniqueTaskQueue } from '../temporal/worker.ts';
+import { rise, tempHome } from './helpers.ts';
+
+const TINY = {
+  name: 'tiny-cli',
+  seed: 3,
+  task: { kind: 'arithmetic', train: { count: 24, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 8 }] },
+  model: { kind: 'builtin', config: { layers: 1, dim: 32, heads: 2, context: 128 } },
+  boost: { epochs: 1, lr: 0.01, batchSize: 8 },
+  iterations: 1,
+  rollout: { maxTokens: 12 },
+  relabel: { samples: 2 },
+  train: { epochs: 1, batchSize: 8 },
+  evaluate: { turns: 2, parallelK: 2, maxTokens: 12 },
+};
+
+function specFile(dir: string, name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+test('rise run with an invalid spec: exit 2, the JSON path named, nothing started', async (t) => {
+  const home = tempHome(t);
+  const dir = mkdtempSync(join(tmpdir(), 'rise-bad-specs-'));
+  const cases: [string, string, RegExp][] = [
+    ['unknown-key.json', JSON.stringify({ ...TINY, rollout: { temprature: 0.5 } }), /\/rollout.*temprature.*temperature/s],
+    ['wrong-type.json', JSON.stringify({ ...TINY, iterations: 'two' }), /\/iterations.*integer/s],
+    ['out-of-range.json', JSON.stringify({ ...TINY, relabel: { samples: 0 } }), /\/relabel\/samples/],
+    ['syntax.json', '{ "name": "x",\n  "seed": 1,, }', /syntax\.json:2:/],
+    ['missing-data.json', JSON.stringify({ ...TINY, task: { kind: 'gsm8k', train: { path: 'nope.jsonl' }, eval: [{ name: 'test', path: 'nope.jsonl' }] } }), /nope\.jsonl/],
+  ];
+  for (const [name, text, message] of cases) {
+    const r = await rise(['run', specFile(dir, name, text)], { RISE_HOME: home, TEMPORAL_ADDRESS: '', RISE_DEV_SERVER: '' });
+    assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+    assert.match(r.stderr, message, name);
+    assert.doesNotMatch(r.stdout, /started run/);
+  }
+  // No store, no dev server: nothing was started for any of them.
+  assert.deepEqual(existsSync(home) ? readdirSync(home) : [], []);
+});
+
+describe('rise run against the test server', () => {
+  let server: TestTemporalServer;
+  before(async () => {
+    server = await testTemporalServer();
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('runs a small spec to the end, prints the metrics table; status, export and report read the run', async (t) => {
+    const home = tempHome(t);
+    const dir = mkdtempSync(join(tmpdir(), 'rise-cli-run-'));
+    const file = specFile(dir, 'tiny.json', JSON.stringify(TINY));
+    const env = { RISE_HOME: home, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, RISE_TASK_QUEUE: uniqueTaskQueue('cli') };
+    const r = await rise(['run', file, '--worker'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const runId = /started run (\S+)/.exec(r.stdout)?.[1];
+    assert.ok(runId, r.stdout);
+    assert.match(r.stdout, /\| arm \| model \| m1@t1 \(%\)/);
+    assert.match(r.stdout, new RegExp(`run ${runId} done`));
+
+    const status = await rise(['status', runId], env);
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /experiment tiny-cli, done/);
+    assert.equal((status.stdout.match(/\| done \|/g) ?? []).length, 7, 'seven steps, all done');
+
+    const metrics = await rise(['export', runId, '--what', 'metrics', '--format', 'csv'], env);
+    assert.equal(metrics.code, 0, metrics.stderr);
+    assert.match(metrics.stdout.split('\n')[0], /^run,arm,iteration,evalSet,metric,k,value,step$/);
+    const rollouts = await rise(['export', runId, '--what', 'rollouts'], env);
+    const rows = rollouts.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; turn: number; chosen: boolean });
+    assert.ok(rows.some((row) => row.kind === 'rollout') && rows.some((row) => row.kind === 'relabel' && row.turn === 2));
+    assert.equal(rows.filter((row) => row.kind === 'rollout' && row.chosen).length, 24, 'one chosen attempt per problem');
+
+    for (const args of [['status', 'no-such-run'], ['replay', runId, '--from', 'iteration:9'], ['replay', runId, '--from', 'turn:1'], ['export', runId, '--what', 'everything']]) {
+      const bad = await rise(args, env);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+    }
+  });
+});
