@@ -30,7 +30,7 @@ test('rise validate: exit 0 and a summary for a valid spec', async () => {
   const r = await rise('validate', 'experiments/quickstart.json');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^experiments\/quickstart\.json: valid\n/);
-  assert.match(r.stdout, /task arithmetic \(train 1000; eval in-dist 200, ood 200\)/);
+  assert.match(r.stdout, /task arithmetic \(train 2000; eval in-dist 600, ood 200\)/);
   assert.match(r.stdout, /1 arm: base/);
 });
 

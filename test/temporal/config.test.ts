@@ -162,7 +162,7 @@ describe('loadTemporalConfig', () => {
         backoffCoefficient: 2,
         maximumInterval: '10m',
         maximumAttempts: 5,
-        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError'],
+        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError'],
       },
     });
     assert.equal(toActivityOptions(config.activities.filter, 'rise').taskQueue, 'rise');
