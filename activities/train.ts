@@ -4,7 +4,7 @@
  * iteration's.
  */
 
-import { buildExamples } from '../src/rise/examples.ts';
+import { buildExamples, examplesOptionsOf } from '../src/rise/examples.ts';
 import type { TurnExample } from '../src/rise/filter.ts';
 import { CompactTemplate } from '../src/rise/template.ts';
 import { stepSeed } from '../src/spec/plan.ts';
@@ -30,16 +30,7 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
     const turns = await getJson<TurnExample[]>(ctx.store, filtered.examples);
     const init = await loadModel(ctx, initKey);
     const config = trainConfig(p);
-    const built = buildExamples(turns, {
-      template: new CompactTemplate(init.tokenizer),
-      config,
-      weighting: config.train.weighting,
-      tau: config.train.tau,
-      format: config.train.format,
-      normalize: config.train.normalize,
-      contextWindow: config.rollout.contextWindow,
-      maxLength: init.config.context,
-    });
+    const built = buildExamples(turns, examplesOptionsOf(config, new CompactTemplate(init.tokenizer), init.config.context));
     if (built.examples.length === 0) {
       throw new EmptyDatasetError(
         `no training examples: ${turns.length} survived filtering (dropped per rule: ${JSON.stringify(filtered.dropped)}), ${built.tooLong.length} longer than the model context`,

@@ -8,7 +8,6 @@ import {
   type Shape,
   broadcastShapes,
   divDims,
-  mulDims,
   normAxis,
   product,
   sameDim,

@@ -66,6 +66,12 @@ export interface ExampleOptions {
   maxLength: number;
 }
 
+/** The example options a RISE config implies: its training knobs and the rollout's context window. */
+export function examplesOptionsOf(config: RiseConfig, template: ChatTemplate, maxLength: number): ExampleOptions {
+  const { weighting, tau, format, normalize } = config.train;
+  return { template, config, weighting, tau, format, normalize, contextWindow: config.rollout.contextWindow, maxLength };
+}
+
 export interface BuiltExamples {
   examples: TrainingExample[];
   /** Examples that did not fit `maxLength`. */

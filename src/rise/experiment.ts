@@ -20,7 +20,7 @@ import { createTask, generateArithmetic, type ArithmeticOptions, type Problem } 
 import { resolveRiseConfig, type DeepPartial, type RiseConfig } from './config.ts';
 import type { Episode } from './episode.ts';
 import { evaluatePolicy } from './evaluate.ts';
-import { boostExamples, buildExamples } from './examples.ts';
+import { boostExamples, buildExamples, examplesOptionsOf } from './examples.ts';
 import { filterEpisodes, type DropRule } from './filter.ts';
 import { formatComparison, type MetricsTable } from './metrics.ts';
 import { EnginePolicy, type Policy } from './policy.ts';
@@ -146,16 +146,7 @@ export async function runRiseInProcess(spec: InProcessSpec = {}, options: RunOpt
     const fresh = collected.episodes.map((episode) => ({ episode, origin: `iter-${it}` }));
     pool = config.train.aggregate ? [...pool, ...fresh] : fresh;
     const filtered = filterEpisodes(pool, config.filter);
-    const built = buildExamples(filtered.kept, {
-      template,
-      config,
-      weighting: config.train.weighting,
-      tau: config.train.tau,
-      format: config.train.format,
-      normalize: config.train.normalize,
-      contextWindow: config.rollout.contextWindow,
-      maxLength: model.context,
-    });
+    const built = buildExamples(filtered.kept, examplesOptionsOf(config, template, model.context));
     if (built.examples.length === 0) throw new Error(`iteration ${it}: no training examples survived filtering (dropped: ${JSON.stringify(filtered.counts)})`);
     const trained = await fit(`iteration ${it}: train`, config.train.initFrom === 'base' ? base : current, built.examples, config.train);
     current = trained.params;

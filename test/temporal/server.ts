@@ -12,6 +12,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { ensureTemporalBinary } from '../../src/temporal/binary.ts';
 import { freePort, startDevServer, type StartDevServerOptions } from '../../src/temporal/devserver.ts';
 
@@ -84,5 +86,30 @@ export async function testTemporalServer(): Promise<TestTemporalServer> {
       own = null;
       await server.stop();
     },
+  };
+}
+
+export interface TestEnvironment {
+  server: TestTemporalServer;
+  env: TestWorkflowEnvironment;
+}
+
+/**
+ * For a `describe` block: connects to the test run's server before its tests and disconnects after.
+ * Returns a getter, valid inside the tests.
+ */
+export function useTestEnvironment(): () => TestEnvironment {
+  let current: TestEnvironment | undefined;
+  before(async () => {
+    const server = await testTemporalServer();
+    current = { server, env: await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace }) };
+  });
+  after(async () => {
+    await current?.env.teardown();
+    await current?.server.stop();
+  });
+  return () => {
+    if (current === undefined) throw new Error('useTestEnvironment: used outside a test of its describe block');
+    return current;
   };
 }

@@ -5,16 +5,15 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ActivityFailure, ApplicationFailure, WorkflowFailedError, type Client } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { connect, loadTemporalConfig } from '../../temporal.config.ts';
 import { RISE_ARM, RISE_EXPERIMENT, RISE_ITERATION, RISE_STATUS, RISE_STEP } from '../../src/temporal/search-attributes.ts';
 import * as activities from './fixtures/activities.ts';
 import { badDataWorkflow, greetWorkflow } from './fixtures/workflows.ts';
-import { testTemporalServer, type TestTemporalServer } from './server.ts';
+import { useTestEnvironment } from './server.ts';
 import { fixtureWorkflowBundle, installQuietRuntime, uniqueTaskQueue } from './worker.ts';
 
 installQuietRuntime();
@@ -31,20 +30,10 @@ async function listIds(client: Client, query: string, n: number, timeoutMs = 20_
 }
 
 describe('workflows on the dev server', () => {
-  let server: TestTemporalServer;
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    server = await testTemporalServer();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
-  });
-
-  after(async () => {
-    await env?.teardown();
-    await server?.stop();
-  });
+  const temporal = useTestEnvironment();
 
   test('runs a workflow and an activity end to end; search attributes read back by describe and list', async () => {
+    const { server, env } = temporal();
     const config = loadTemporalConfig({ RISE_EVALUATE_START_TO_CLOSE: '1m', RISE_EVALUATE_HEARTBEAT: '20s' });
     const taskQueue = uniqueTaskQueue('e2e');
     const experiment = `exp-${taskQueue}`;
@@ -87,6 +76,7 @@ describe('workflows on the dev server', () => {
   });
 
   test('connect() from temporal.config.ts gives a Client and a NativeConnection a worker can use', async () => {
+    const { server } = temporal();
     const config = loadTemporalConfig({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace });
     assert.equal(config.devServer.enabled, false);
     const connections = await connect(config);
@@ -113,6 +103,7 @@ describe('workflows on the dev server', () => {
   });
 
   test('a non-retryable error type from the config fails the activity on its first attempt', async () => {
+    const { server, env } = temporal();
     const config = loadTemporalConfig({ RISE_FILTER_RETRY_INITIAL: '100ms', RISE_FILTER_RETRY_MAX_ATTEMPTS: '5' });
     assert.ok(config.activities.filter.retry.nonRetryableErrorTypes.includes('DataError'));
     const taskQueue = uniqueTaskQueue('nonretry');

@@ -11,20 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
-import { rise, tempHome } from './helpers.ts';
+import { rise, tempHome, TINY } from './helpers.ts';
 
-const TINY = {
-  name: 'tiny-cli',
-  seed: 3,
-  task: { kind: 'arithmetic', train: { count: 24, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 8 }] },
-  model: { kind: 'builtin', config: { layers: 1, dim: 32, heads: 2, context: 128 } },
-  boost: { epochs: 1, lr: 0.01, batchSize: 8 },
-  iterations: 1,
-  rollout: { maxTokens: 12 },
-  relabel: { samples: 2 },
-  train: { epochs: 1, batchSize: 8 },
-  evaluate: { turns: 2, parallelK: 2, maxTokens: 12 },
-};
+const TINY_CLI = { name: 'tiny-cli', ...TINY };
 
 function specFile(dir: string, name: string, text: string): string {
   const file = join(dir, name);
@@ -36,11 +25,11 @@ test('rise run with an invalid spec: exit 2, the JSON path named, nothing starte
   const home = tempHome(t);
   const dir = mkdtempSync(join(tmpdir(), 'rise-bad-specs-'));
   const cases: [string, string, RegExp][] = [
-    ['unknown-key.json', JSON.stringify({ ...TINY, rollout: { temprature: 0.5 } }), /\/rollout.*temprature.*temperature/s],
-    ['wrong-type.json', JSON.stringify({ ...TINY, iterations: 'two' }), /\/iterations.*integer/s],
-    ['out-of-range.json', JSON.stringify({ ...TINY, relabel: { samples: 0 } }), /\/relabel\/samples/],
+    ['unknown-key.json', JSON.stringify({ ...TINY_CLI, rollout: { temprature: 0.5 } }), /\/rollout.*temprature.*temperature/s],
+    ['wrong-type.json', JSON.stringify({ ...TINY_CLI, iterations: 'two' }), /\/iterations.*integer/s],
+    ['out-of-range.json', JSON.stringify({ ...TINY_CLI, relabel: { samples: 0 } }), /\/relabel\/samples/],
     ['syntax.json', '{ "name": "x",\n  "seed": 1,, }', /syntax\.json:2:/],
-    ['missing-data.json', JSON.stringify({ ...TINY, task: { kind: 'gsm8k', train: { path: 'nope.jsonl' }, eval: [{ name: 'test', path: 'nope.jsonl' }] } }), /nope\.jsonl/],
+    ['missing-data.json', JSON.stringify({ ...TINY_CLI, task: { kind: 'gsm8k', train: { path: 'nope.jsonl' }, eval: [{ name: 'test', path: 'nope.jsonl' }] } }), /nope\.jsonl/],
   ];
   for (const [name, text, message] of cases) {
     const r = await rise(['run', specFile(dir, name, text)], { RISE_HOME: home, TEMPORAL_ADDRESS: '', RISE_DEV_SERVER: '' });
@@ -64,7 +53,7 @@ describe('rise run against the test server', () => {
   test('runs a small spec to the end, prints the metrics table; status, export and report read the run', async (t) => {
     const home = tempHome(t);
     const dir = mkdtempSync(join(tmpdir(), 'rise-cli-run-'));
-    const file = specFile(dir, 'tiny.json', JSON.stringify(TINY));
+    const file = specFile(dir, 'tiny.json', JSON.stringify(TINY_CLI));
     const env = { RISE_HOME: home, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, RISE_TASK_QUEUE: uniqueTaskQueue('cli') };
     const r = await rise(['run', file, '--worker'], env);
     assert.equal(r.code, 0, r.stderr);

@@ -4,9 +4,8 @@
  */
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { createStepContext } from '../../activities/index.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
 import { startOrAttach } from '../../src/client/start.ts';
@@ -23,25 +22,17 @@ import {
 } from '../../workflows/experiment.ts';
 import { getRun, getStep, readMetrics } from '../../src/store/index.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
-import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
+import { useTestEnvironment } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
 import { tempHome, tinyPlan, tinySpec, waitFor } from './helpers.ts';
 
 installWorkerRuntime();
 
 describe('experiments on the dev server', () => {
-  let server: TestTemporalServer;
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    server = await testTemporalServer();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
-  });
-  after(async () => {
-    await env?.teardown();
-    await server?.stop();
-  });
+  const temporal = useTestEnvironment();
 
   test('two arms share their common steps: each runs once, and both arms get metrics', async (t) => {
+    const { server, env } = temporal();
     const context = createStepContext({ home: tempHome(t) });
     t.after(() => context.store.close());
     const spec = tinySpec('tiny-shared');
@@ -68,6 +59,7 @@ describe('experiments on the dev server', () => {
   });
 
   test('pause holds the run between steps (children too), resume continues it; progress and metrics answer queries', async (t) => {
+    const { server, env } = temporal();
     const context = createStepContext({ home: tempHome(t) });
     t.after(() => context.store.close());
     const spec = tinySpec('tiny-pause', { arms: { rise: {} } });

@@ -12,22 +12,22 @@ import { planExperiment, type Plan } from '../../src/spec/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 
-/** Seconds-scale on 2 cores: a 1-layer model, a few dozen problems, one iteration, two arms that differ only in training. */
+/** Seconds-scale on 2 cores: a 1-layer model, a few dozen problems, one iteration. */
+export const TINY = {
+  seed: 3,
+  task: { kind: 'arithmetic', train: { count: 24, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 8 }] },
+  model: { kind: 'builtin', config: { layers: 1, dim: 32, heads: 2, context: 128 } },
+  boost: { epochs: 2, lr: 0.01, batchSize: 8 },
+  iterations: 1,
+  rollout: { maxTokens: 12 },
+  relabel: { samples: 2 },
+  train: { epochs: 1, batchSize: 8 },
+  evaluate: { turns: 2, parallelK: 2, maxTokens: 12 },
+};
+
+/** The tiny experiment with two arms that differ only in training (so they share every step before it). */
 export function tinySpec(name: string, overrides: Record<string, unknown> = {}): ExperimentSpec {
-  return validateSpec({
-    name,
-    seed: 3,
-    task: { kind: 'arithmetic', train: { count: 24, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 8 }] },
-    model: { kind: 'builtin', config: { layers: 1, dim: 32, heads: 2, context: 128 } },
-    boost: { epochs: 2, lr: 0.01, batchSize: 8 },
-    iterations: 1,
-    rollout: { maxTokens: 12 },
-    relabel: { samples: 2 },
-    train: { epochs: 1, batchSize: 8 },
-    evaluate: { turns: 2, parallelK: 2, maxTokens: 12 },
-    arms: { rise: {}, uniform: { train: { weighting: 'uniform' } } },
-    ...overrides,
-  });
+  return validateSpec({ name, ...TINY, arms: { rise: {}, uniform: { train: { weighting: 'uniform' } } }, ...overrides });
 }
 
 export function tinyPlan(spec: ExperimentSpec): Plan {

@@ -9,9 +9,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createActivities, createStepContext } from '../../activities/index.ts';
 import { runStep } from '../../activities/step.ts';
@@ -22,7 +21,7 @@ import type { Plan, StepKind } from '../../src/spec/plan.ts';
 import { getRun, getStep, openStore, recordedProblems, type Store } from '../../src/store/index.ts';
 import { freePort } from '../../src/temporal/devserver.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
-import { startTestTemporalServer, testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
+import { startTestTemporalServer, useTestEnvironment } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
 import { BIN, ROOT, rise, tempHome, tinyPlan, tinySpec, waitFor } from './helpers.ts';
 
@@ -47,18 +46,10 @@ function sampleRows(store: Store, key: string): Map<number, string> {
 }
 
 describe('recovery', () => {
-  let server: TestTemporalServer;
-  let env: TestWorkflowEnvironment;
-  before(async () => {
-    server = await testTemporalServer();
-    env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
-  });
-  after(async () => {
-    await env?.teardown();
-    await server?.stop();
-  });
+  const temporal = useTestEnvironment();
 
   test('a worker killed with SIGKILL mid-rollout: a new worker finishes, keeping every recorded sample, once', async (t) => {
+    const { server, env } = temporal();
     const home = tempHome(t);
     const store = openStore({ home });
     t.after(() => store.close());
@@ -157,6 +148,7 @@ describe('recovery', () => {
   });
 
   test('a failing step fails the run, visibly in `rise status`; `rise replay` resumes from it without recomputing earlier steps', async (t) => {
+    const { server, env } = temporal();
     const home = tempHome(t);
     const context = createStepContext({ home });
     t.after(() => context.store.close());
