@@ -24,8 +24,6 @@ export interface StepRun {
   attempt: StepAttempt;
   /** Heartbeats `{done, total, unit, stage}` (visible in the UI and to `rise run`); throws once cancelled. */
   progress(p: Progress): void;
-  /** The last progress a previous attempt heartbeated, if this is a retry. */
-  previous: Progress | undefined;
 }
 
 export interface StepResult<O> {
@@ -60,7 +58,6 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
   }, RENEW_MS);
   const run: StepRun = {
     attempt,
-    previous: activity.info.heartbeatDetails as Progress | undefined,
     progress(p) {
       activity.cancellationSignal.throwIfAborted();
       if (lost) throw new Error(`step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);

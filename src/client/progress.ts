@@ -90,7 +90,7 @@ class Lines implements Display {
         const id = `${v.arm}/${v.iteration}/${s.key}/${s.label}`;
         if (s.state === 'pending' || this.seen.get(id) === s.state) continue;
         this.seen.set(id, s.state);
-        const seconds = s.seconds !== undefined ? ` (${s.seconds.toFixed(1)} s)` : '';
+        const seconds = s.state === 'done' && s.seconds !== undefined ? ` (${s.seconds.toFixed(1)} s)` : '';
         this.write(`${v.arm} · iteration ${v.iteration} · ${s.label}: ${s.state}${seconds}`);
       }
     }

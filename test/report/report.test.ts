@@ -41,7 +41,7 @@ test('armDiffs: each ablation arm differs from the base in exactly what it decla
   const diffs = new Map(armDiffs(spec).map((d) => [d.arm, d.changes.map((c) => c.path)]));
   assert.deepEqual(diffs.get('rise'), []);
   assert.deepEqual(diffs.get('expert'), ['/relabel/strategy']);
-  assert.deepEqual(diffs.get('success-only'), ['/filter/criteria', '/train/weighting']);
+  assert.deepEqual(diffs.get('success-only')!.sort(), ['/filter/criteria', '/filter/onlySuccessTrajectories', '/train/weighting']);
   assert.deepEqual(diffs.get('single-turn'), ['/train/format']);
   assert.ok(diffs.get('weak-to-strong')!.includes('/rollout/policy'));
 });
@@ -60,7 +60,7 @@ test('loadRunReport: metrics, a loss curve per done boost and train step, a timi
   const undone = report.steps.filter((s) => s.status !== 'done');
   assert.ok(undone.length > 0 && undone.every((s) => s.arms.includes('weak-to-strong') && s.iteration === 2 && s.seconds === null));
   const shared = report.steps.find((s) => s.kind === 'boost' && s.arms.length > 1)!;
-  assert.equal(shared.label, 'learner / policy');
+  assert.equal(shared.label, 'learner');
   assert.equal(shared.seconds, 30);
 
   const trainSteps = report.steps.filter((s) => (s.kind === 'boost' || s.kind === 'train') && s.status === 'done');
@@ -91,9 +91,9 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   assert.ok(md.includes(`| rise | boosted | mk@t1 | ${par.join(' | ')} |`));
 
   assert.match(md, /## Training\n\n### Training\n\n\| step \| kind \| model \| arms \|/);
-  // The small model's boost is the other arms' learner and weak-to-strong's rollout policy.
-  assert.match(md, /\| boost \| boost learner \/ policy \| rise, expert, success-only, uniform, single-turn, weak-to-strong \| 125 \|/);
-  assert.match(md, /\| boost \| 0 \| learner \/ policy \| rise, expert/);
+  // Every arm's learner starts from the one shared boost.
+  assert.match(md, /\| boost \| boost learner \| rise, expert, success-only, uniform, single-turn, weak-to-strong \| 125 \|/);
+  assert.match(md, /\| boost \| 0 \| learner \| rise, expert/);
   assert.match(md, /\| relabel \| 2 \|  \| weak-to-strong \| missing \| 0 \| – \|/);
   assert.match(md, /\| evaluate \| \d+ \| \d+ \| [\d.]+ \|/);
   assert.match(md, /### uniform\n\n- `` \/train\/weighting: "rwr" → "uniform" ``/);

@@ -41,6 +41,9 @@ describe('experiments on the dev server', () => {
     const worker = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
     const { activities } = loadTemporalConfig({});
     const launch = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+    // Launching the same spec again while it runs attaches to the run instead of starting a second one.
+    const again = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+    assert.deepEqual([again.attached, again.runId, again.workflowId], [true, launch.runId, launch.workflowId]);
     const metrics = await worker.runUntil(launch.handle.result());
 
     assert.deepEqual(Object.keys(metrics).sort(), ['rise', 'uniform']);
