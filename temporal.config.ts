@@ -20,7 +20,9 @@
  *   RISE_TEMPORAL_CONNECT_TIMEOUT  how long a client waits for the server when connecting (default 10s)
  *
  * Task queues:
- *   RISE_TASK_QUEUE             the default queue: workflows and light activities (default `rise`)
+ *   RISE_TASK_QUEUE             the default queue: workflows and light activities (default `rise`; with the
+ *                               embedded dev server `rise-<8 hex digits of RISE_HOME's path>`, so two stores
+ *                               sharing one dev server never run each other's steps)
  *   RISE_GPU_TASK_QUEUE         the queue GPU workers poll (default `rise-gpu`)
  *
  * Activities, per step kind (<KIND> = BOOST, ROLLOUT, RELABEL, FILTER, TRAIN, EVALUATE):
@@ -56,6 +58,7 @@
  * with `toActivityOptions`.
  */
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
@@ -297,12 +300,20 @@ export function loadTemporalConfig(env: Env = process.env, cwd: string = process
   return {
     connection,
     taskQueues: {
-      default: parseName(env, 'RISE_TASK_QUEUE') ?? DEFAULT_TASK_QUEUE,
+      default: parseName(env, 'RISE_TASK_QUEUE') ?? (devServer.enabled ? devServerTaskQueue(home) : DEFAULT_TASK_QUEUE),
       gpu: parseName(env, 'RISE_GPU_TASK_QUEUE') ?? DEFAULT_GPU_TASK_QUEUE,
     },
     activities,
     devServer,
   };
+}
+
+/**
+ * The default queue with the embedded dev server: named by the store it works on. A dev server already
+ * running is reused by every RISE_HOME on the machine; a worker must only take steps of its own store.
+ */
+export function devServerTaskQueue(home: string): string {
+  return `${DEFAULT_TASK_QUEUE}-${createHash('sha256').update(home).digest('hex').slice(0, 8)}`;
 }
 
 /** The host a client dials for a server bound to `ip` (a wildcard bind is reached on loopback). */

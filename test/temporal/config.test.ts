@@ -9,13 +9,14 @@ import {
   STEP_KINDS,
   TemporalConfigError,
   connectionOptions,
+  devServerTaskQueue,
   loadTemporalConfig,
   toActivityOptions,
 } from '../../temporal.config.ts';
 import { DEFAULT_STEP_ACTIVITY_CONFIGS } from '../../src/temporal/activity-options.ts';
 
 describe('loadTemporalConfig', () => {
-  test('defaults: local dev server under .rise, queue rise, explicit cancellation type per step', () => {
+  test('defaults: local dev server under .rise, a queue named by the store, explicit cancellation type per step', () => {
     const config = loadTemporalConfig({}, '/work/x');
     assert.deepEqual(config.connection, {
       address: '127.0.0.1:7233',
@@ -24,7 +25,11 @@ describe('loadTemporalConfig', () => {
       apiKey: null,
       connectTimeoutMs: 10_000,
     });
-    assert.deepEqual(config.taskQueues, { default: 'rise', gpu: 'rise-gpu' });
+    assert.deepEqual(config.taskQueues, { default: devServerTaskQueue('/work/x/.rise'), gpu: 'rise-gpu' });
+    assert.match(config.taskQueues.default, /^rise-[0-9a-f]{8}$/);
+    assert.notEqual(loadTemporalConfig({ RISE_HOME: '/elsewhere' }, '/work/x').taskQueues.default, config.taskQueues.default);
+    // A cluster's workers share one queue whatever their paths.
+    assert.equal(loadTemporalConfig({ TEMPORAL_ADDRESS: 'temporal:7233' }, '/work/x').taskQueues.default, 'rise');
     const d = config.devServer;
     assert.equal(d.enabled, true);
     assert.equal(d.home, '/work/x/.rise');
