@@ -10,6 +10,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { UsageError } from './errors.ts';
 
 interface ServerOptions {
+  stop?: boolean;
   port?: number;
   uiPort?: number | 'off';
   db?: string;
@@ -23,6 +24,14 @@ function port(value: string): number {
 
 function uiPort(value: string): number | 'off' {
   return value.toLowerCase() === 'off' ? 'off' : port(value);
+}
+
+/** Stops the server that `rise run` or `rise server` started for this RISE_HOME (it outlives `rise run`). */
+async function stopServer(): Promise<void> {
+  const { loadTemporalConfig } = await import('../../temporal.config.ts');
+  const { stopRecordedDevServer } = await import('../temporal/devserver.ts');
+  const { statePath } = loadTemporalConfig().devServer;
+  process.stdout.write((await stopRecordedDevServer(statePath)) ? 'stopped the dev server\n' : `no dev server recorded in ${statePath} is running\n`);
 }
 
 async function runServer(options: ServerOptions): Promise<void> {
@@ -97,7 +106,9 @@ export function registerServerCommand(program: Command): void {
     .option('--port <port>', 'gRPC port (default: RISE_TEMPORAL_PORT, else 7233 if free, else a free port)', port)
     .option('--ui-port <port>', 'Web UI port, or "off" (default: RISE_TEMPORAL_UI_PORT, else gRPC port + 1000 if free)', uiPort)
     .option('--db <path>', 'SQLite database file, or "memory" (default: RISE_TEMPORAL_DB, else $RISE_HOME/temporal.db)')
+    .option('--stop', 'stop the dev server recorded for this RISE_HOME (e.g. the one `rise run` left running for its UI)')
     .action(async (options: ServerOptions) => {
-      await runServer(options);
+      if (options.stop) await stopServer();
+      else await runServer(options);
     });
 }
