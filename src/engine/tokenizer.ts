@@ -4,6 +4,11 @@
  * multi-turn format is built from.
  */
 
+/** Text the tokenizer cannot encode: the data, not the run, must change (non-retryable). */
+export class TokenizerError extends Error {
+  override name = 'TokenizerError';
+}
+
 export const SPECIAL_TOKEN_NAMES = ['pad', 'bos', 'eos', 'system', 'user', 'assistant', 'end'] as const;
 export type SpecialTokenName = (typeof SPECIAL_TOKEN_NAMES)[number];
 export type SpecialTokenIds = Record<SpecialTokenName, number>;
@@ -125,7 +130,7 @@ export class CharTokenizer implements Tokenizer {
       const id = this.charToId.get(ch);
       if (id === undefined) {
         const hex = codePoint.toString(16).toUpperCase().padStart(4, '0');
-        throw new Error(`char tokenizer: unknown character ${JSON.stringify(ch)} (U+${hex}) at index ${i} of the text`);
+        throw new TokenizerError(`char tokenizer: unknown character ${JSON.stringify(ch)} (U+${hex}) at index ${i} of the text`);
       }
       ids.push(id);
       i += ch.length;

@@ -13,11 +13,14 @@ import type { Problem, RewardOptions, Task } from './types.ts';
  * The prompt shows the tests, as MBPP's own prompt does: without them the model cannot know the
  * function's name and signature. `test_setup_code`, when present, runs as the first test.
  */
+const unixNewlines = (s: string) => s.replace(/\r\n?/g, '\n');
+
 export function mbppProblems(records: JsonlRecord[], file: string): Problem[] {
   return records.map((record) => {
     const f = fields(record, file);
-    const text = f.string('text');
-    const code = f.string('code');
+    // MBPP's programs come with Windows line endings; models and tokenizers see plain newlines.
+    const text = unixNewlines(f.string('text'));
+    const code = unixNewlines(f.string('code'));
     const testList = f.stringArray('test_list');
     if (testList.length === 0) f.fail('field "test_list" is empty: a problem needs at least one test');
     const setup = f.has('test_setup_code') ? f.string('test_setup_code') : '';

@@ -29,6 +29,7 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'ModelFileError',
   'NonFiniteLossError',
   'EmptyDatasetError',
+  'TokenizerError',
 ];
 
 export interface StepRetryConfig {

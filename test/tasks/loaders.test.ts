@@ -6,6 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { DataError, createTask, loadProblems } from '../../src/tasks/index.ts';
 import { parseJsonl } from '../../src/tasks/jsonl.ts';
+import { mbppProblems } from '../../src/tasks/mbpp.ts';
+import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../../src/tasks/fixtures/${name}`, import.meta.url));
 
@@ -31,6 +33,15 @@ describe('shipped fixtures', () => {
     assert.deepEqual(first.tests, ['assert product([2, 3, 4]) == 24', 'assert product([]) == 1', 'assert product([-1, 5]) == -5']);
     const withSetup = problems.find((p) => p.id === '2009')!;
     assert.equal(withSetup.tests![0], 'DATA = [1, 2, 3]');
+    // The character tokenizer encodes every shipped training solution (MBPP's CRLF line endings become LF).
+    const tokenizer = new CharTokenizer();
+    for (const p of await loadProblems('mbpp', fixture('mbpp-train.jsonl'))) assert.doesNotThrow(() => tokenizer.encode(`${p.prompt}${p.solution}`), p.id);
+  });
+
+  it('mbpp: Windows line endings in the program and text become newlines', () => {
+    const [p] = mbppProblems([{ line: 1, value: { task_id: 7, text: 'Add.\r\nTwo numbers.', code: 'def add(a, b):\r\n    return a + b\r\n', test_list: ['assert add(1, 2) == 3'] } }], 'x.jsonl');
+    assert.equal(p.solution, 'def add(a, b):\n    return a + b\n');
+    assert.match(p.prompt, /^Add\.\nTwo numbers\./);
   });
 
   it('gsm8k: keeps the reference as written and the whole worked solution', async () => {

@@ -167,7 +167,7 @@ describe('loadTemporalConfig', () => {
         backoffCoefficient: 2,
         maximumInterval: '10m',
         maximumAttempts: 5,
-        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError'],
+        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError', 'TokenizerError'],
       },
     });
     assert.equal(toActivityOptions(config.activities.filter, 'rise').taskQueue, 'rise');
