@@ -33,7 +33,8 @@ export function createStepContext(options: StepContextOptions = {}): StepContext
     store,
     session: { cacheDir: join(store.home, 'graphs'), ...options.session },
     generationBatchSize: options.generationBatchSize ?? 64,
-    ledgerBatch: options.ledgerBatch ?? 32,
+    // A ledger batch fills at least one generation batch, so recording often costs no decoding speed.
+    ledgerBatch: options.ledgerBatch ?? options.generationBatchSize ?? 64,
     modelsDir: join(store.home, 'models'),
     checkpointsDir: join(store.home, 'checkpoints'),
   };

@@ -62,7 +62,7 @@ export async function inLedgerBatches(
   for (let i = 0; i < todo.length; i += ctx.ledgerBatch) {
     const batch = todo.slice(i, i + ctx.ledgerBatch);
     const episodes = await work(batch, (p) => run.progress({ done, total, unit: 'problems', stage: p.stage }));
-    recordEpisodes(ctx.store, key, episodes, runId);
+    recordEpisodes(ctx.store, key, episodes, runId, run.guard);
     done += batch.length;
     run.progress({ done, total, unit: 'problems' });
   }

@@ -16,14 +16,16 @@ import type { StepInput, StepOutcome } from './types.ts';
 export async function filter(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, async (run) => {
     const config = paramsOf<FilterParams>(input.step.params);
-    // Inputs are relabel steps in iteration order; the origin names the iteration an example came from.
-    const pool = input.step.inputs.flatMap((key, i) => storedEpisodes(ctx, key).map((episode) => ({ episode, origin: `iter-${i + 1}` })));
+    // Inputs are the relabel steps of the iterations up to this one, in order; the origin names the
+    // iteration an example came from.
+    const first = input.iteration - input.step.inputs.length + 1;
+    const pool = input.step.inputs.flatMap((key, i) => storedEpisodes(ctx, key).map((episode) => ({ episode, origin: `iter-${first + i}` })));
     run.progress({ done: 0, total: pool.length, unit: 'episodes' });
     const { kept, dropped, counts } = filterEpisodes(pool, config);
     recordExamples(ctx.store, input.step.key, [
       ...kept.map((e) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '' })),
       ...dropped.map(({ example: e, rule }) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '', dropRule: rule })),
-    ]);
+    ], run.guard);
     run.progress({ done: pool.length, total: pool.length, unit: 'episodes' });
     return { episodes: pool.length, kept: kept.length, dropped: counts, examples: await putJson(ctx.store, kept, 'turn-examples') };
   });

@@ -37,18 +37,20 @@ export async function fitModel(ctx: StepContext, run: StepRun, init: LoadedModel
   const adamw = { ...DEFAULT_ADAMW, weightDecay: optimizer.weightDecay, clipNorm: optimizer.clipNorm };
   await mkdir(dir, { recursive: true });
 
-  let trainer: Trainer;
+  let trainer: Trainer | undefined;
   let losses: number[] = [];
   if (existsSync(checkpoint)) {
-    trainer = await Trainer.resume(checkpoint, pad, adamw, ctx.session);
     const logged = (await readFile(lossLog, 'utf8').catch(() => '')).split('\n').filter((l) => l !== '');
-    losses = logged.slice(0, trainer.step).map(Number);
-    // Steps logged after the checkpoint are taken again; the log restarts from the checkpoint.
-    await writeFile(lossLog, losses.map((l) => `${l}\n`).join(''));
-  } else {
-    trainer = new Trainer(init.config, init.params, pad, adamw, ctx.session);
-    await rm(lossLog, { force: true });
+    const resumed = await Trainer.resume(checkpoint, pad, adamw, ctx.session).catch(() => undefined);
+    // An unreadable checkpoint, or a loss log shorter than it (lost in a crash), is started over.
+    if (resumed !== undefined && logged.length >= resumed.step) {
+      trainer = resumed;
+      losses = logged.slice(0, resumed.step).map(Number);
+    }
   }
+  if (trainer === undefined) trainer = new Trainer(init.config, init.params, pad, adamw, ctx.session);
+  // Steps logged after the checkpoint are taken again; the log restarts from it.
+  await writeFile(lossLog, losses.map((l) => `${l}\n`).join(''));
   const resumed = trainer.step;
 
   if (optimizer.epochs > 0) {

@@ -9,19 +9,25 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { shortKey } from '../src/spec/plan.ts';
-import { claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt } from '../src/store/index.ts';
+import { LostStepError, claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { Progress } from '../src/rise/progress.ts';
 import type { StepContext } from './context.ts';
 import type { StepInput } from './types.ts';
 
-/** How long a claim on a step holds without renewal; renewed every RENEW_MS while the step computes. */
-const LEASE_MS = 60_000;
+/**
+ * How long a claim on a step holds without renewal; renewed (with a heartbeat) every RENEW_MS while the
+ * step computes. Longer than the default heartbeat timeout, so a lease lapses only after Temporal has
+ * noticed the worker is gone; a retry of the same activity takes over at once anyway.
+ */
+const LEASE_MS = 180_000;
 const RENEW_MS = 10_000;
 /** How often an activity waiting for another arm's copy of a shared step looks again. */
 const WAIT_POLL_MS = 1_000;
 
 export interface StepRun {
   attempt: StepAttempt;
+  /** Pass to every write of the step's rows: refused once this attempt no longer owns the step. */
+  guard: WriteGuard;
   /** Heartbeats `{done, total, unit, stage}` (visible in the UI and to `rise run`); throws once cancelled. */
   progress(p: Progress): void;
 }
@@ -37,7 +43,10 @@ export type Outputs = Record<string, unknown>;
 export async function runStep<O extends Outputs>(ctx: StepContext, input: StepInput, compute: (run: StepRun) => Promise<O>): Promise<StepResult<O>> {
   const activity = Context.current();
   const { step } = input;
-  const lease: Lease = { owner: `${activity.info.workflowExecution?.workflowId ?? 'standalone'}/${activity.info.activityId}`, ms: LEASE_MS };
+  const { workflowExecution, activityId, attempt: attemptNumber } = activity.info;
+  // One owner per attempt of one activity of one workflow execution (replay starts a new execution).
+  const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;
+  const lease: Lease = { owner: `${family}${attemptNumber}`, ms: LEASE_MS, family };
   const planned = { key: step.key, kind: step.kind, params: step.params, inputs: step.inputs };
 
   let attempt: StepAttempt | undefined;
@@ -52,24 +61,36 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
   }
 
   const started = performance.now();
+  const guard: WriteGuard = { owner: lease.owner, generation: attempt.generation };
   let lost = false;
+  let last: Progress = { done: 0, total: 0, unit: 'steps', stage: 'starting' };
+  activity.heartbeat(last);
+  // Also between progress reports (loading a model, building a graph), so neither the lease nor the
+  // heartbeat timeout lapses while the step is alive.
   const renewal = setInterval(() => {
-    if (!renewLease(ctx.store, step.key, lease)) lost = true;
+    try {
+      if (!renewLease(ctx.store, step.key, lease)) lost = true;
+      activity.heartbeat(last);
+    } catch {
+      lost = true; // the store is unwritable: stop rather than compute what cannot be recorded
+    }
   }, RENEW_MS);
   const run: StepRun = {
     attempt,
+    guard,
     progress(p) {
       activity.cancellationSignal.throwIfAborted();
-      if (lost) throw new Error(`step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
+      if (lost) throw new LostStepError(`step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
+      last = p;
       activity.heartbeat(p);
     },
   };
   try {
     const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 };
-    return { outputs: finishStep(ctx.store, step.key, outputs) as O & { seconds: number }, cached: false };
+    return { outputs: finishStep(ctx.store, step.key, outputs, guard) as O & { seconds: number }, cached: false };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    failStep(ctx.store, step.key, err);
+    failStep(ctx.store, step.key, err, guard);
     if (err instanceof ApplicationFailure || activity.cancellationSignal.aborted) throw err;
     throw ApplicationFailure.create({
       message: `${step.kind} step ${shortKey(step.key)} (${input.arm}, iteration ${input.iteration}): ${message}`,

@@ -10,12 +10,14 @@
 
 import {
   ApplicationFailure,
+  CancellationScope,
   ParentClosePolicy,
   condition,
   defineQuery,
   defineSignal,
   executeChild,
   getExternalWorkflowHandle,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -130,10 +132,13 @@ function pausable(children: () => string[]): { paused: () => boolean; waitWhileP
   return { paused: () => paused, waitWhilePaused: () => condition(() => !paused) };
 }
 
-/** The innermost message of a child or activity failure, which is the one worth showing. */
-function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
+/**
+ * The message of the first application error under a child or activity failure: the one a step activity
+ * raised, which names the step (kind, key, arm, iteration) before the error itself.
+ */
+function stepMessage(err: unknown): string {
+  let e = err as Error | undefined;
+  while (e !== undefined && !(e instanceof ApplicationFailure) && e.cause instanceof Error) e = e.cause;
   return e?.message ?? String(err);
 }
 
@@ -191,10 +196,14 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     }),
   );
   // Other arms ran to the end even when one failed: their work is finished and stored.
-  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan.arms[i].name}: ${rootMessage(r.reason)}`] : []));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan.arms[i].name}: ${stepMessage(r.reason)}`] : []));
   const error = failed.length > 0 ? `arm ${failed.join('; arm ')}` : undefined;
-  await recordRun({ runId, status: error ? 'failed' : 'done', ...(error ? { error } : {}) });
-  upsertSearchAttributes([{ key: RISE_STATUS, value: error ? 'failed' : 'done' }]);
+  const cancelled = results.some((r) => r.status === 'rejected' && isCancellation(r.reason));
+  const status = cancelled ? 'cancelled' : error ? 'failed' : 'done';
+  // Recorded even when the run was cancelled, so the store does not show it running forever.
+  await CancellationScope.nonCancellable(() => recordRun({ runId, status, ...(error ? { error } : {}) }));
+  upsertSearchAttributes([{ key: RISE_STATUS, value: status }]);
+  if (cancelled) throw results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && isCancellation(r.reason))!.reason;
   if (error) throw ApplicationFailure.nonRetryable(error, 'ExperimentFailed');
   return metrics;
 }

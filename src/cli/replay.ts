@@ -8,7 +8,7 @@
 import type { Command } from 'commander';
 import { replayKeys, parseReplayFrom } from '../spec/replay.ts';
 import { shortKey, type Plan } from '../spec/plan.ts';
-import { markStale, openStore, setRunStatus } from '../store/index.ts';
+import { dependents, markStale, openStore, setRunStatus } from '../store/index.ts';
 import { UsageError } from './errors.ts';
 import { positiveInt, superviseRun, type RunOptions } from './run.ts';
 import { findRun, withStore } from './runs.ts';
@@ -34,15 +34,22 @@ async function replay(id: string, options: ReplayOptions): Promise<void> {
   const { isRunning, startExperiment } = await import('../client/start.ts');
   const { installWorkerRuntime } = await import('../client/worker.ts');
   installWorkerRuntime();
-  const temporal = await openTemporal();
   const store = openStore();
+  const temporal = await openTemporal().catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   try {
     const workflowId = run.workflowId!;
     if (await isRunning(temporal.client, workflowId)) throw new UsageError(`run ${id} is still running (workflow ${workflowId}); replay it once it has stopped`);
-    const marked = markStale(store, keys);
     const plan = run.plan as Plan;
+    // Steps of other runs built on these (another spec sharing them) are stale too, or they would keep
+    // results made from the old ones.
+    const elsewhere = dependents(store, keys).filter((k) => !keys.includes(k));
+    const marked = markStale(store, [...keys, ...elsewhere]);
     out(`replaying run ${id} from ${options.from}${options.arm ? ` (arm ${options.arm})` : ''}: ${keys.length} step(s) to recompute, ${Object.keys(plan.steps).length - keys.length} reused`);
     for (const key of keys) out(`  ${shortKey(key)} ${plan.steps[key].kind}${marked.includes(key) ? ' (marked stale)' : ''}`);
+    if (elsewhere.length > 0) out(`  and ${elsewhere.length} step(s) of other runs that were built on them (marked stale)`);
     setRunStatus(store, id, 'running');
     const { config } = temporal;
     const handle = await startExperiment({ client: temporal.client, store, plan, taskQueue: config.taskQueues.default, activities: config.activities }, id, workflowId);

@@ -38,10 +38,10 @@ export function positiveInt(value: string): number {
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
-/** The innermost cause of a workflow failure: the step's own message. */
+/** A workflow failure's first application error: the experiment's summary, which names the failed steps. */
 function rootCause(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
+  let e = err as { name?: string; message?: string; cause?: unknown } | undefined;
+  while (e !== undefined && e.name !== 'ApplicationFailure' && e.cause !== undefined) e = e.cause as typeof e;
   return e?.message ?? String(err);
 }
 
@@ -64,8 +64,11 @@ async function runExperiment(file: string, options: RunOptions): Promise<void> {
 
   // Before the first connection, which would install the SDK's default (chatty) runtime.
   installWorkerRuntime();
-  const temporal = await openTemporal();
   const store = openStore();
+  const temporal = await openTemporal().catch((err: unknown) => {
+    store.close();
+    throw err;
+  });
   try {
     const { config, client } = temporal;
     if (temporal.uiUrl !== null) out(`Temporal Web UI: ${temporal.uiUrl}${temporal.startedServer ? ' (dev server started; it keeps running after this command)' : ''}`);

@@ -4,7 +4,7 @@
  * is alive). A new run gets a row in the store (spec, plan, arms) and a workflow `rise/<experiment>/<run>`.
  */
 
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { experimentWorkflow, experimentWorkflowId } from '../../workflows/experiment.ts';
 import { canonicalJson } from '../spec/hash.ts';
 import type { Plan } from '../spec/plan.ts';
@@ -30,12 +30,13 @@ export interface LaunchOptions {
   activities: StepActivityConfigs;
 }
 
-/** Whether the workflow is running now (false when it closed or was never started). */
+/** Whether the workflow is running now (false when it closed or was never started; other errors are thrown). */
 export async function isRunning(client: Client, workflowId: string): Promise<boolean> {
   try {
     return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
-  } catch {
-    return false;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
   }
 }
 

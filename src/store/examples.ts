@@ -7,7 +7,7 @@
 import { and, asc, count, eq, sql } from 'drizzle-orm';
 import { writeTx, type Store } from './db.ts';
 import { examples } from './schema.ts';
-import { currentGeneration } from './steps.ts';
+import { currentGeneration, type WriteGuard } from './steps.ts';
 
 export interface ExampleRecord {
   problemId: string;
@@ -37,10 +37,10 @@ export interface StoredExample {
 const ROWS_PER_INSERT = 2000;
 
 /** Records examples in one transaction (the step must have been started); returns how many were new. */
-export function recordExamples(store: Store, stepKey: string, batch: readonly ExampleRecord[]): number {
+export function recordExamples(store: Store, stepKey: string, batch: readonly ExampleRecord[], guard?: WriteGuard): number {
   if (batch.length === 0) return 0;
   return writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'recordExamples');
+    const generation = currentGeneration(tx, stepKey, 'recordExamples', guard);
     const rows = batch.map((e) => ({
       stepKey,
       generation,

@@ -15,7 +15,7 @@
 import { and, asc, eq, inArray } from 'drizzle-orm';
 import { writeTx, type Store } from './db.ts';
 import { episodes, samples, turns } from './schema.ts';
-import { currentGeneration } from './steps.ts';
+import { currentGeneration, type WriteGuard } from './steps.ts';
 
 export interface LedgerSample {
   /** The request id that names the sample's random stream. */
@@ -57,10 +57,10 @@ const ROWS_PER_INSERT = 2000;
  * recorded are left as they are, so an episode can also be recorded turn by turn. Returns how many samples
  * were new.
  */
-export function recordEpisodes(store: Store, stepKey: string, batch: readonly LedgerEpisode[], runId?: string): number {
+export function recordEpisodes(store: Store, stepKey: string, batch: readonly LedgerEpisode[], runId?: string, guard?: WriteGuard): number {
   if (batch.length === 0) return 0;
   return writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'recordEpisodes');
+    const generation = currentGeneration(tx, stepKey, 'recordEpisodes', guard);
     for (const part of chunks(batch, ROWS_PER_INSERT)) {
       tx.insert(episodes)
         .values(part.map((e) => ({ stepKey, generation, problemId: e.problemId, prompt: e.prompt ?? null, runId: runId ?? null })))

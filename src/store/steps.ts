@@ -55,10 +55,34 @@ export function startStep(store: Store, step: PlannedStep, runId?: string): Step
 }
 
 export interface Lease {
-  /** Who computes the step (e.g. worker identity and activity id). */
+  /** Who computes the step: one attempt of one activity. */
   owner: string;
   /** How long the claim holds without `renewLease`. */
   ms: number;
+  /**
+   * Owners that start with this are earlier attempts of the same activity. Temporal starts a retry only
+   * once it has given the previous attempt up, so the retry takes the step over at once.
+   */
+  family?: string;
+}
+
+/** Who may write a step's rows: the attempt holding its lease, in the generation it started in. */
+export interface WriteGuard {
+  owner: string;
+  generation: number;
+}
+
+/**
+ * The attempt no longer owns the step: another attempt took it over, or replay marked it stale. Its
+ * writes are refused so they cannot land in someone else's result.
+ */
+export class LostStepError extends Error {
+  override name = 'LostStepError';
+}
+
+/** An input step has no result (it was marked stale, or never ran): the step cannot start yet. */
+export class InputNotReadyError extends Error {
+  override name = 'InputNotReadyError';
 }
 
 export type Claim =
@@ -80,9 +104,11 @@ export function claimStep(store: Store, step: PlannedStep, lease: Lease, runId?:
       .where(eq(steps.key, step.key))
       .get();
     if (row?.outputs !== undefined && row.outputs !== null) return { kind: 'done', outputs: row.outputs };
-    if (row?.state === 'running' && row.owner !== null && row.owner !== lease.owner && row.until !== null && row.until.getTime() > Date.now()) {
-      return { kind: 'busy', owner: row.owner, until: row.until };
-    }
+    const held = row?.state === 'running' && row.owner !== null && row.owner !== lease.owner && row.until !== null && row.until.getTime() > Date.now();
+    const ours = lease.family !== undefined && row?.owner?.startsWith(lease.family) === true;
+    if (held && !ours) return { kind: 'busy', owner: row!.owner!, until: row!.until! };
+    const missing = step.inputs.filter((input) => !hasResult(tx, input));
+    if (missing.length > 0) throw new InputNotReadyError(`step ${step.key.slice(0, 12)} (${step.kind}): input step(s) ${missing.map((k) => k.slice(0, 12)).join(', ')} have no result`);
     return { kind: 'claimed', attempt: beginAttempt(tx, step, runId ?? null, lease) };
   });
 }
@@ -95,6 +121,17 @@ export function renewLease(store: Store, key: string, lease: Lease): boolean {
     .where(and(eq(steps.key, key), eq(steps.leaseOwner, lease.owner), eq(steps.state, 'running')))
     .run();
   return changes > 0;
+}
+
+function hasResult(tx: Tx, key: string): boolean {
+  return (
+    tx
+      .select({ key: steps.key })
+      .from(steps)
+      .innerJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
+      .where(eq(steps.key, key))
+      .get() !== undefined
+  );
 }
 
 function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): StepAttempt {
@@ -132,10 +169,10 @@ function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Le
  * race on a shared step, the first result stays and both callers get it back, so they go on with the same
  * refs.
  */
-export function finishStep(store: Store, key: string, outputs: unknown): unknown {
+export function finishStep(store: Store, key: string, outputs: unknown, guard?: WriteGuard): unknown {
   return writeTx(store, (tx) => {
     const now = new Date();
-    const generation = currentGeneration(tx, key, 'finishStep');
+    const generation = currentGeneration(tx, key, 'finishStep', guard);
     tx.update(steps).set({ state: 'finished', endedAt: now, error: null, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
     // Last, so that nothing of the step is missing once it counts as done.
     tx.insert(stepResults).values({ stepKey: key, generation, outputs, finishedAt: now }).onConflictDoNothing().run();
@@ -147,10 +184,16 @@ export function finishStep(store: Store, key: string, outputs: unknown): unknown
   });
 }
 
-export function failStep(store: Store, key: string, error: unknown): void {
+/** Records the failure; with a guard, only while the attempt still owns the step (else its owner's state stands). */
+export function failStep(store: Store, key: string, error: unknown, guard?: WriteGuard): void {
   const message = error instanceof Error ? error.message : String(error);
   writeTx(store, (tx) => {
-    currentGeneration(tx, key, 'failStep');
+    try {
+      currentGeneration(tx, key, 'failStep', guard);
+    } catch (err) {
+      if (err instanceof LostStepError) return;
+      throw err;
+    }
     tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
   });
 }
@@ -242,9 +285,15 @@ function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolea
   return 'missing';
 }
 
-/** The generation that rows written for the step now belong to; the step must have been started. */
-export function currentGeneration(tx: Db | Tx, key: string, caller: string): number {
-  const row = tx.select({ generation: steps.generation }).from(steps).where(eq(steps.key, key)).get();
+/**
+ * The generation that rows written for the step now belong to; the step must have been started. With a
+ * guard, also that the writer still owns the step in the generation it started in (LostStepError if not).
+ */
+export function currentGeneration(tx: Db | Tx, key: string, caller: string, guard?: WriteGuard): number {
+  const row = tx.select({ generation: steps.generation, owner: steps.leaseOwner, state: steps.state }).from(steps).where(eq(steps.key, key)).get();
   if (!row) throw new Error(`${caller}: step ${key} was never started`);
+  if (guard !== undefined && (row.generation !== guard.generation || row.owner !== guard.owner || row.state !== 'running')) {
+    throw new LostStepError(`${caller}: step ${key.slice(0, 12)} is no longer this attempt's (taken over by another, or marked stale by replay)`);
+  }
   return row.generation;
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { claimStep, dependents, failStep, finishStep, getStep, markStale, renewLease, startStep, stepStatus } from '../../src/store/steps.ts';
+import { InputNotReadyError, LostStepError, claimStep, dependents, failStep, finishStep, getStep, markStale, renewLease, startStep, stepStatus } from '../../src/store/steps.ts';
+import { recordEpisodes } from '../../src/store/ledger.ts';
 import { plannedStep, rowCount, tempStore } from './helpers.ts';
 
 test('a step goes missing → running → done, with its inputs, attempts, times and outputs', (t) => {
@@ -150,4 +151,41 @@ test('a shared step is claimed once: others wait while the lease holds, take ove
   finishStep(store, 'boost', { model: 'm' });
   assert.deepEqual(claimStep(store, step, a), { kind: 'done', outputs: { model: 'm' } });
   assert.equal(getStep(store, 'boost')!.attempts, 3);
+});
+
+test('only the attempt that owns a step writes it: a superseded or replayed attempt is refused', (t) => {
+  const store = tempStore(t);
+  const step = plannedStep('rollout', 'rollout', []);
+  const first = { owner: 'wf/run/3#1', ms: 60_000, family: 'wf/run/3#' };
+  const claimed = claimStep(store, step, first);
+  assert.equal(claimed.kind, 'claimed');
+  const guard1 = { owner: first.owner, generation: 0 };
+  recordEpisodes(store, 'rollout', [{ problemId: 'p0', turns: [] }], undefined, guard1);
+
+  // Temporal retried the activity (attempt 2): it takes the step over at once, though attempt 1's lease holds.
+  const second = { owner: 'wf/run/3#2', ms: 60_000, family: 'wf/run/3#' };
+  assert.equal(claimStep(store, step, second).kind, 'claimed');
+  assert.throws(() => recordEpisodes(store, 'rollout', [{ problemId: 'p1', turns: [] }], undefined, guard1), LostStepError);
+  assert.throws(() => finishStep(store, 'rollout', { n: 1 }, guard1), LostStepError);
+  failStep(store, 'rollout', new Error('zombie'), guard1);
+  assert.equal(getStep(store, 'rollout')!.status, 'running', "the zombie's failure does not touch the new attempt");
+  // Another activity (another arm) still waits for it.
+  assert.equal(claimStep(store, step, { owner: 'wf/run/9#1', ms: 60_000, family: 'wf/run/9#' }).kind, 'busy');
+
+  // Replay marks the step stale while attempt 2 runs: its remaining writes are refused too.
+  const guard2 = { owner: second.owner, generation: 0 };
+  markStale(store, ['rollout']);
+  assert.throws(() => recordEpisodes(store, 'rollout', [{ problemId: 'p2', turns: [] }], undefined, guard2), LostStepError);
+  assert.throws(() => finishStep(store, 'rollout', { n: 2 }, guard2), LostStepError);
+});
+
+test('a step whose input has no result cannot be claimed', (t) => {
+  const store = tempStore(t);
+  const lease = { owner: 'a', ms: 60_000 };
+  assert.throws(() => claimStep(store, plannedStep('train', 'train', ['filter']), lease), InputNotReadyError);
+  claimStep(store, plannedStep('filter', 'filter', []), lease);
+  finishStep(store, 'filter', {});
+  assert.equal(claimStep(store, plannedStep('train', 'train', ['filter']), lease).kind, 'claimed');
+  markStale(store, ['filter']);
+  assert.throws(() => claimStep(store, plannedStep('train2', 'train', ['filter']), lease), /input step\(s\) filter/);
 });
