@@ -8,9 +8,9 @@
 import type { Command } from 'commander';
 import { replayKeys, parseReplayFrom } from '../spec/replay.ts';
 import { shortKey, type Plan } from '../spec/plan.ts';
-import { dependents, markStale, openStore, setRunStatus } from '../store/index.ts';
+import { dependents, markStale, setRunStatus } from '../store/index.ts';
 import { UsageError } from './errors.ts';
-import { positiveInt, superviseRun, type RunOptions } from './run.ts';
+import { openStoreAndTemporal, positiveInt, superviseRun, type RunOptions } from './run.ts';
 import { findRun, withStore } from './runs.ts';
 
 interface ReplayOptions extends RunOptions {
@@ -30,15 +30,8 @@ async function replay(id: string, options: ReplayOptions): Promise<void> {
     }
     return { run, keys };
   });
-  const { openTemporal } = await import('../client/temporal.ts');
   const { isRunning, startExperiment } = await import('../client/start.ts');
-  const { installWorkerRuntime } = await import('../client/worker.ts');
-  installWorkerRuntime();
-  const store = openStore();
-  const temporal = await openTemporal().catch((err: unknown) => {
-    store.close();
-    throw err;
-  });
+  const { store, temporal } = await openStoreAndTemporal();
   try {
     const workflowId = run.workflowId!;
     if (await isRunning(temporal.client, workflowId)) throw new UsageError(`run ${id} is still running (workflow ${workflowId}); replay it once it has stopped`);

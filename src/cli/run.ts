@@ -53,22 +53,28 @@ async function printMetrics(store: Store, runId: string): Promise<void> {
   for (const table of headlineTables(report)) out(`\n${table.title}\n\n${formatTable(table)}`);
 }
 
-async function runExperiment(file: string, options: RunOptions): Promise<void> {
-  const spec = await loadSpecForCli(file);
-  const plan = planExperiment(spec, { computeVersions: currentComputeVersions(), dataDigests: await digestDataFiles(spec) });
-  // Loaded here: the Temporal client and worker are needed by this command only.
+/** The store and a Temporal connection, as run and replay need them (the store is closed if connecting fails). */
+export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: TemporalSession }> {
+  // Loaded here: the Temporal client and worker are needed by these commands only.
   const { openTemporal } = await import('../client/temporal.ts');
-  const { startOrAttach } = await import('../client/start.ts');
   const { openStore } = await import('../store/index.ts');
   const { installWorkerRuntime } = await import('../client/worker.ts');
-
   // Before the first connection, which would install the SDK's default (chatty) runtime.
   installWorkerRuntime();
   const store = openStore();
-  const temporal = await openTemporal().catch((err: unknown) => {
+  try {
+    return { store, temporal: await openTemporal() };
+  } catch (err) {
     store.close();
     throw err;
-  });
+  }
+}
+
+async function runExperiment(file: string, options: RunOptions): Promise<void> {
+  const spec = await loadSpecForCli(file);
+  const plan = planExperiment(spec, { computeVersions: currentComputeVersions(), dataDigests: await digestDataFiles(spec) });
+  const { startOrAttach } = await import('../client/start.ts');
+  const { store, temporal } = await openStoreAndTemporal();
   try {
     const { config, client } = temporal;
     if (temporal.uiUrl !== null) out(`Temporal Web UI: ${temporal.uiUrl}${temporal.startedServer ? ' (dev server started; it keeps running after this command)' : ''}`);
