@@ -153,9 +153,16 @@ const RULES: Record<string, Rule> = {
   Gather: (g, n, [dy]) => {
     const [table, indices] = n.inputs as Value[];
     if (intAttr(n, 'axis') !== 0) throw new Error('Gather gradient is defined for axis 0 (embedding lookup)');
-    // Rows looked up more than once must receive the sum of their gradients: ScatterND with add.
-    const idx = g.unsqueeze(indices, [indices.shape.length]);
-    return [g.scatterNDAdd(g.zerosLike(table), idx, dy!), null];
+    const [rows, width] = table.shape;
+    if (table.shape.length !== 2 || typeof rows !== 'number' || typeof width !== 'number') {
+      throw new Error('Gather gradient is defined for a [rows, width] table of static size (embedding lookup)');
+    }
+    // Rows looked up more than once receive the sum of their gradients, computed as onehot(indices)ᵀ · dy.
+    // ScatterND with add would do it with less arithmetic, but its multi-threaded CPU kernel adds in thread
+    // order, so training would not be bit-exact from run to run.
+    const flat = g.unsqueeze(g.reshape(indices, [-1]), [1]);
+    const oneHot = g.cast(g.equal(flat, g.ints([...Array(rows).keys()])), dy!.dtype);
+    return [g.matMul(g.transpose(oneHot, [1, 0]), g.reshape(dy!, [-1, width])), null];
   },
   GatherElements: (g, n, [dy]) => {
     const [x, indices] = n.inputs as Value[];

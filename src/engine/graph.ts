@@ -173,6 +173,11 @@ export class Graph {
     return this.op1('Greater', [a, b], 'bool', broadcastShapes(a.shape, b.shape));
   }
 
+  equal(a: Value, b: Value): Value {
+    if (a.dtype !== b.dtype) throw new Error(`Equal: dtype mismatch ${a.dtype} vs ${b.dtype}`);
+    return this.op1('Equal', [a, b], 'bool', broadcastShapes(a.shape, b.shape));
+  }
+
   // ---- linear algebra and normalisers ----
 
   matMul(a: Value, b: Value): Value {
@@ -336,10 +341,6 @@ export class Graph {
     return this.op1('ConstantOfShape', [this.shapeOf(like)], dtype, like.shape, {
       value: { kind: 'tensor', dtype, data: zero, dims: [1] },
     });
-  }
-
-  scatterNDAdd(data: Value, indices: Value, updates: Value): Value {
-    return this.op1('ScatterND', [data, indices, updates], data.dtype, data.shape, { reduction: { kind: 'string', value: 'add' } });
   }
 
   scatterElementsAdd(data: Value, indices: Value, updates: Value, axis: number): Value {

@@ -8,6 +8,10 @@ import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { collate, learningRate, NonFiniteLossError, Trainer, type Example } from '../../src/engine/trainer.ts';
+import * as ort from 'onnxruntime-node';
+import { gradients } from '../../src/engine/autodiff.ts';
+import { Graph } from '../../src/engine/graph.ts';
+import { createSession } from '../../src/engine/session.ts';
 
 const tokenizer = new CharTokenizer();
 const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 16, seed: 2 });
@@ -78,4 +82,27 @@ test('bad examples are named', async () => {
   const trainer = new Trainer(config, initParameters(config), tokenizer.special.pad);
   await assert.rejects(trainer.trainStep([{ tokens: Array(17).fill(7), weights: Array(17).fill(1) }], 1e-3), /example 0: 17 tokens exceed the model context of 16/);
   await assert.rejects(trainer.trainStep([{ tokens: [7, 8], weights: [1] }], 1e-3), /example 0: 2 tokens but 1 weights/);
+});
+
+test('the embedding gradient (rows looked up many times) is bit-exact from run to run on two threads', async () => {
+  // The sum over repeated rows is where a multi-threaded scatter-add would follow thread timing.
+  const [rows, width, n] = [104, 128, 4096];
+  const g = new Graph('embedding-grad');
+  const table = g.input('table', 'float32', [rows, width]);
+  const ids = g.input('ids', 'int64', [n]);
+  const w = g.input('w', 'float32', [n, width]);
+  const [grad] = gradients(g, g.sumAll(g.mul(g.gather(table, ids, 0), w)), [table]);
+  g.output('grad', grad);
+  const session = await createSession(g, 2);
+  const feeds = {
+    table: new ort.Tensor('float32', new Float32Array(rows * width), [rows, width]),
+    ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, k) => BigInt((k * 7) % 50)), [n]),
+    w: new ort.Tensor('float32', Float32Array.from({ length: n * width }, (_, k) => Math.sin(k * 1.3)), [n, width]),
+  };
+  const results = new Set<string>();
+  for (let run = 0; run < 30; run++) {
+    const out = (await session.run(feeds)).grad.data as Float32Array;
+    results.add(Buffer.from(out.buffer, out.byteOffset, out.byteLength).toString('base64'));
+  }
+  assert.equal(results.size, 1);
 });
