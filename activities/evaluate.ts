@@ -9,7 +9,7 @@
 import { hashSeed } from '../src/engine/random.ts';
 import { isCorrect } from '../src/rise/episode.ts';
 import { evaluatePolicy } from '../src/rise/evaluate.ts';
-import { computeMetrics, type EvalRecord, type MetricsTable } from '../src/rise/metrics.ts';
+import { HEADLINE_METRICS, computeMetrics, type EvalRecord, type MetricsTable } from '../src/rise/metrics.ts';
 import { upsertMetrics } from '../src/store/index.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
@@ -21,9 +21,6 @@ import { evaluationProblems } from './problems.ts';
 import { policyOf } from './rollout.ts';
 import { runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
-
-/** The metrics shown in headlines and progress tables. */
-export const HEADLINE = ['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'];
 
 export async function evaluate(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const p = paramsOf<EvaluateParams>(input.step.params);
@@ -67,6 +64,6 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
       stepKey: input.step.key,
     })),
   );
-  const headline = Object.fromEntries(table.rows.filter((r) => HEADLINE.includes(r.name)).map((r) => [r.name, r.value]));
+  const headline = Object.fromEntries(table.rows.filter((r) => (HEADLINE_METRICS as readonly string[]).includes(r.name)).map((r) => [r.name, r.value]));
   return outcome(input, result, headline);
 }

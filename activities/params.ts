@@ -114,8 +114,3 @@ export function trainConfig(p: TrainParams): RiseConfig {
     train: { weighting: p.weighting, ...(p.tau !== undefined ? { tau: p.tau } : {}), format: p.format, normalize: p.normalize, epochs: p.optimizer.epochs, lr: p.optimizer.lr, batchSize: p.optimizer.batchSize },
   });
 }
-
-/** The AdamW settings a boost or train step's optimizer spec implies. */
-export function adamwOf(o: OptimizerSpec): { weightDecay: number; clipNorm: number } {
-  return { weightDecay: o.weightDecay, clipNorm: o.clipNorm };
-}

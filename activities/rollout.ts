@@ -3,6 +3,7 @@
  * policy model), recorded per problem in the ledger. The relabel step continues these episodes.
  */
 
+import { chosenSample, isCorrect, type Turn } from '../src/rise/episode.ts';
 import { EnginePolicy } from '../src/rise/policy.ts';
 import { createRelabeler } from '../src/rise/relabel.ts';
 import { collectEpisodes } from '../src/rise/rollout.ts';
@@ -39,7 +40,7 @@ export function policyOf(ctx: StepContext, model: LoadedModel, name: string): En
 /** Fractions of a step's recorded episodes correct at turn 1 and at their last turn. */
 export function episodeAccuracy(ctx: StepContext, key: string): { episodes: number; turn1Accuracy: number; finalAccuracy: number } {
   const episodes = storedEpisodes(ctx, key);
-  const correct = (t: { samples: { reward: number }[]; chosen: number } | undefined) => t !== undefined && t.samples[t.chosen].reward >= 1;
+  const correct = (t: Turn | undefined) => t !== undefined && isCorrect(chosenSample(t).reward);
   const n = Math.max(1, episodes.length);
   return {
     episodes: episodes.length,

@@ -29,6 +29,7 @@ import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
 import { shortKey, type ArmPlan, type Plan, type StepUse } from '../src/spec/plan.ts';
 import { toActivityOptions, type StepActivityConfigs, type StepKind } from '../src/temporal/activity-options.ts';
+import { applicationMessage } from '../src/temporal/failures.ts';
 import { RISE_ARM, RISE_EXPERIMENT, RISE_ITERATION, RISE_STATUS, RISE_STEP } from '../src/temporal/search-attributes.ts';
 
 export interface ExperimentInput {
@@ -132,16 +133,6 @@ function pausable(children: () => string[]): { paused: () => boolean; waitWhileP
   return { paused: () => paused, waitWhilePaused: () => condition(() => !paused) };
 }
 
-/**
- * The message of the first application error under a child or activity failure: the one a step activity
- * raised, which names the step (kind, key, arm, iteration) before the error itself.
- */
-function stepMessage(err: unknown): string {
-  let e = err as Error | undefined;
-  while (e !== undefined && !(e instanceof ApplicationFailure) && e.cause instanceof Error) e = e.cause;
-  return e?.message ?? String(err);
-}
-
 const { recordRun } = proxyActivities<Pick<RiseActivities, 'recordRun'>>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
@@ -196,7 +187,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     }),
   );
   // Other arms ran to the end even when one failed: their work is finished and stored.
-  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan.arms[i].name}: ${stepMessage(r.reason)}`] : []));
+  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${plan.arms[i].name}: ${applicationMessage(r.reason)}`] : []));
   const error = failed.length > 0 ? `arm ${failed.join('; arm ')}` : undefined;
   const cancelled = results.some((r) => r.status === 'rejected' && isCancellation(r.reason));
   const status = cancelled ? 'cancelled' : error ? 'failed' : 'done';

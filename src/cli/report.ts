@@ -11,7 +11,7 @@ import { comparisonTable, compareRuns } from '../report/compare.ts';
 import { loadRunReport, readRunMetrics } from '../report/data.ts';
 import { loadChartLibrary, renderHtml } from '../report/html.ts';
 import { formatTable, renderMarkdown } from '../report/markdown.ts';
-import { HEADLINE_METRICS } from '../rise/experiment.ts';
+import { HEADLINE_METRICS } from '../rise/metrics.ts';
 import { UsageError } from './errors.ts';
 import { findRun, withStore } from './runs.ts';
 

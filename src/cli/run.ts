@@ -10,6 +10,7 @@ import { currentComputeVersions } from '../spec/compute-versions.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
 import { planExperiment } from '../spec/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
+import { applicationMessage } from '../temporal/failures.ts';
 import type { TemporalSession } from '../client/temporal.ts';
 import { UsageError } from './errors.ts';
 import { loadSpecForCli } from './validate.ts';
@@ -37,13 +38,6 @@ export function positiveInt(value: string): number {
 }
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
-
-/** A workflow failure's first application error: the experiment's summary, which names the failed steps. */
-function rootCause(err: unknown): string {
-  let e = err as { name?: string; message?: string; cause?: unknown } | undefined;
-  while (e !== undefined && e.name !== 'ApplicationFailure' && e.cause !== undefined) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-}
 
 async function printMetrics(store: Store, runId: string): Promise<void> {
   const { loadRunReport } = await import('../report/data.ts');
@@ -131,7 +125,7 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
     }
   } catch (err) {
     if (!(err instanceof Error && err.name === 'WorkflowFailedError')) throw err;
-    process.stderr.write(`run ${launch.runId} failed: ${rootCause(err)}\n`);
+    process.stderr.write(`run ${launch.runId} failed: ${applicationMessage(err)}\n`);
     process.stderr.write(`  see \`rise status ${launch.runId}\`; after a fix, \`${rerun}\` again resumes from the failed step (finished steps are reused), or \`rise replay ${launch.runId} --from iteration:N[:step]\` recomputes from a step\n`);
     throw new RunFailedError(`run ${launch.runId} failed`);
   }

@@ -4,7 +4,7 @@
  * point not (yet) measured shows as a dash.
  */
 
-import { HEADLINE_METRICS } from '../rise/experiment.ts';
+import { HEADLINE_METRICS } from '../rise/metrics.ts';
 import { shortKey } from '../spec/plan.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
 import { ALL_SERIES, maxK } from './series.ts';

@@ -22,7 +22,7 @@ import type { Episode } from './episode.ts';
 import { evaluatePolicy } from './evaluate.ts';
 import { boostExamples, buildExamples, examplesOptionsOf } from './examples.ts';
 import { filterEpisodes, type DropRule } from './filter.ts';
-import { formatComparison, type MetricsTable } from './metrics.ts';
+import { HEADLINE_METRICS, formatComparison, type MetricsTable } from './metrics.ts';
 import { EnginePolicy, type Policy } from './policy.ts';
 import type { Progress } from './progress.ts';
 import { createRelabeler } from './relabel.ts';
@@ -76,8 +76,6 @@ export interface RunResult {
   table: string;
   seconds: number;
 }
-
-export const HEADLINE_METRICS = ['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'] as const;
 
 const clone = (params: NamedTensor[]): NamedTensor[] => params.map((p) => ({ ...p, shape: [...p.shape], data: p.data.slice() }));
 

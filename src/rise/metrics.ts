@@ -17,6 +17,9 @@
 import { Rng } from '../engine/random.ts';
 import type { TieBreak } from './config.ts';
 
+/** The metrics every table leads with: one turn, five parallel samples, five turns, five turns with the oracle. */
+export const HEADLINE_METRICS = ['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'] as const;
+
 export interface AnswerRecord {
   /** The task's extracted, canonical answer; null if unparsable. */
   answer: string | null;
