@@ -1,15 +1,14 @@
 /**
- * Temporal settings for rise: connection, task queues, activity timeouts and retries per step kind, and
- * the embedded dev server. Everything has a default; every value can be overridden by environment.
+ * Temporal settings for rise: where the server is, the task queue, the embedded dev server, and each
+ * step's activity timeouts and retries. The defaults are below; every one can be overridden by the
+ * environment variable named beside it, so one checkout serves a laptop and a cluster without edits.
  *
- * ── Environment scheme ─────────────────────────────────────────────────────────────────────────────────
- * Durations are a number of milliseconds or an `ms`-style string: `500ms`, `30s`, `2m`, `12h`, `3d`.
- * Booleans: 1/0, true/false, yes/no, on/off.
+ * Durations are milliseconds or `ms`-style strings (`500ms`, `30s`, `2m`, `12h`, `3d`); booleans are
+ * 1/0, true/false, yes/no, on/off. A malformed value stops rise with a message naming its variable.
  *
- * Connection (names match the `temporal` CLI's):
+ * Environment only:
  *   TEMPORAL_ADDRESS            host:port of a Temporal cluster. When set, rise connects there and starts
  *                               no dev server (unless RISE_DEV_SERVER=1). Default: the dev server's address.
- *   TEMPORAL_NAMESPACE          namespace (default `default`)
  *   TEMPORAL_TLS                use TLS even without client certificates (default: on when any TLS
  *                               variable below is set; an API key also turns TLS on)
  *   TEMPORAL_TLS_CERT           client certificate file (PEM), for mTLS; needs TEMPORAL_TLS_KEY
@@ -17,17 +16,16 @@
  *   TEMPORAL_TLS_CA             server root CA file (PEM), when the server's certificate is not publicly trusted
  *   TEMPORAL_TLS_SERVER_NAME    TLS server name override (SNI)
  *   TEMPORAL_API_KEY            API key (sent as `Authorization: Bearer …`)
- *   RISE_TEMPORAL_CONNECT_TIMEOUT  how long a client waits for the server when connecting (default 10s)
+ *   RISE_HOME                   rise's state folder (default `.rise`, relative to the working directory)
+ *   RISE_DEV_SERVER             1 = start/reuse a local dev server, 0 = never (default: 1 unless TEMPORAL_ADDRESS is set)
+ *   RISE_TEMPORAL_DB            the dev server's SQLite file, or `memory` (default $RISE_HOME/temporal.db)
+ *   RISE_TEMPORAL_LOG           the dev server's log file (default $RISE_HOME/temporal.log)
+ *   TEMPORAL_BIN                path of the `temporal` executable (see src/temporal/binary.ts for the search order)
  *
- * Task queues:
- *   RISE_TASK_QUEUE             the default queue: workflows and light activities (default `rise`; with the
- *                               embedded dev server `rise-<8 hex digits of RISE_HOME's path>`, so two stores
- *                               sharing one dev server never run each other's steps)
- *   RISE_GPU_TASK_QUEUE         the queue GPU workers poll (default `rise-gpu`)
- *
- * Activities, per step kind (<KIND> = BOOST, ROLLOUT, RELABEL, FILTER, TRAIN, EVALUATE):
- *   RISE_<KIND>_TASK_QUEUE           queue name for this step's activity (default: RISE_TASK_QUEUE);
- *                                    e.g. RISE_TRAIN_TASK_QUEUE=rise-gpu
+ * Per step kind (<KIND> = BOOST, ROLLOUT, RELABEL, FILTER, TRAIN, EVALUATE), over `activities` below:
+ *   RISE_<KIND>_TASK_QUEUE           queue for this step's activity (default: the default queue);
+ *                                    e.g. RISE_TRAIN_TASK_QUEUE=rise-gpu, polled by
+ *                                    `rise worker --task-queue rise-gpu` on a GPU machine
  *   RISE_<KIND>_START_TO_CLOSE       bound on one attempt
  *   RISE_<KIND>_HEARTBEAT            heartbeat timeout
  *   RISE_<KIND>_SCHEDULE_TO_CLOSE    bound on all attempts together; `none` for no bound (the default)
@@ -38,361 +36,39 @@
  *   RISE_<KIND>_RETRY_MAX_ATTEMPTS   attempts in all; 1 = no retries, 0 = unlimited
  *   RISE_<KIND>_NON_RETRYABLE        comma-separated error types that are never retried (replaces the list)
  *
- * Dev server (`temporal server start-dev`, started by `rise server`, `rise run` and the tests):
- *   RISE_HOME                   rise's state folder (default `.rise`, relative to the working directory)
- *   RISE_DEV_SERVER             1 = start/reuse a local dev server, 0 = never (default: 1 unless TEMPORAL_ADDRESS is set)
- *   RISE_TEMPORAL_IP            address it binds (default 127.0.0.1)
- *   RISE_TEMPORAL_PORT          gRPC port, or `auto` (default): 7233 if free (or already a Temporal server), else a free port
- *   RISE_TEMPORAL_UI_PORT       Web UI port, `auto` (default: gRPC port + 1000 if free, else a free port) or `off`
- *   RISE_TEMPORAL_DB            SQLite database file, or `memory` (default $RISE_HOME/temporal.db)
- *   RISE_TEMPORAL_LOG           server log file (default $RISE_HOME/temporal.log)
- *   RISE_TEMPORAL_LOG_LEVEL     debug | info | warn (default) | error
- *   RISE_TEMPORAL_START_TIMEOUT how long to wait for the server to become healthy (default 60s)
- *   RISE_TEMPORAL_RETENTION     how long closed workflows stay visible (default 30d; the CLI's own default is 1 day)
- *   TEMPORAL_BIN                path of the `temporal` executable (see src/temporal/binary.ts for the search order)
- *
- * ── Workflows ──────────────────────────────────────────────────────────────────────────────────────────
- * Workflow code must not import this file (it reads the environment and imports Node modules). The
- * activity options live as pure data in `src/temporal/activity-options.ts`; the resolved
- * `config.activities` is passed to workflows as input and turned into `proxyActivities` options there
- * with `toActivityOptions`.
+ * Workflow code never imports this file (it reads the environment): the resolved `activities` reach a
+ * workflow as its input, as plain data.
  */
 
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { Client, Connection, type ConnectionOptions, type TLSConfig } from '@temporalio/client';
-import { msToNumber } from '@temporalio/common/lib/time.js';
-import type { Duration } from '@temporalio/common';
-import type { NativeConnection } from '@temporalio/worker';
-import {
-  CANCELLATION_TYPES,
-  STEP_KINDS,
-  defaultStepActivityConfigs,
-  type CancellationType,
-  type StepActivityConfig,
-  type StepActivityConfigs,
-  type StepKind,
-} from './src/temporal/activity-options.ts';
+import { DEFAULT_STEP_ACTIVITY_CONFIGS } from './src/temporal/activity-options.ts';
+import { resolveTemporalConfig, type Env, type TemporalConfig, type TemporalDefaults } from './src/temporal/config.ts';
 
-export { STEP_KINDS, toActivityOptions } from './src/temporal/activity-options.ts';
-export type { StepActivityConfig, StepActivityConfigs, StepKind } from './src/temporal/activity-options.ts';
+export const TEMPORAL_DEFAULTS: TemporalDefaults = {
+  namespace: 'default', // TEMPORAL_NAMESPACE
+  // RISE_TASK_QUEUE: workflows and every activity without a queue of its own. With the embedded dev server
+  // the default becomes `rise-<8 hex digits of RISE_HOME's path>`, so two stores sharing one dev server
+  // never run each other's steps.
+  taskQueue: 'rise',
+  connectTimeout: '10s', // RISE_TEMPORAL_CONNECT_TIMEOUT: how long a client waits for the server
+  // The embedded dev server (`temporal server start-dev`), started by `rise server`, `rise run` and the tests.
+  devServer: {
+    ip: '127.0.0.1', // RISE_TEMPORAL_IP: the address it binds
+    port: 'auto', // RISE_TEMPORAL_PORT: `auto` = defaultPort if free (or already a Temporal server), else a free port
+    defaultPort: 7233,
+    uiPort: 'auto', // RISE_TEMPORAL_UI_PORT: `auto` = gRPC port + 1000 if free, else a free port; or `off`
+    logLevel: 'warn', // RISE_TEMPORAL_LOG_LEVEL: debug | info | warn | error
+    startTimeout: '60s', // RISE_TEMPORAL_START_TIMEOUT: how long to wait for it to become healthy
+    retention: '30d', // RISE_TEMPORAL_RETENTION: how long closed workflows stay visible (the CLI's own default is 1 day)
+  },
+  // Timeouts and retries per step kind (RISE_<KIND>_…). The table lives beside the workflow code, which
+  // turns it into activity options; change one step here with e.g.
+  // `{ ...DEFAULT_STEP_ACTIVITY_CONFIGS, train: { ...DEFAULT_STEP_ACTIVITY_CONFIGS.train, startToCloseTimeout: '48h' } }`.
+  activities: DEFAULT_STEP_ACTIVITY_CONFIGS,
+};
 
-export type Env = Readonly<Record<string, string | undefined>>;
-
-export interface TemporalTlsSettings {
-  certPath: string | null;
-  keyPath: string | null;
-  caPath: string | null;
-  serverName: string | null;
-}
-
-export interface TemporalConnectionConfig {
-  /** host:port. With the dev server enabled this is where it is expected; the started server has the final word. */
-  address: string;
-  namespace: string;
-  /** null: plain TCP (an API key still turns TLS on, as the SDK does). */
-  tls: TemporalTlsSettings | null;
-  apiKey: string | null;
-  connectTimeoutMs: number;
-}
-
-export interface TaskQueues {
-  /** Workflows and light activities. */
-  default: string;
-  /** Activities that need a GPU worker (route a step there with RISE_<KIND>_TASK_QUEUE). */
-  gpu: string;
-}
-
-export type DevServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
-
-export interface DevServerSettings {
-  /** Whether rise starts (or reuses) a local dev server instead of connecting to TEMPORAL_ADDRESS. */
-  enabled: boolean;
-  /** RISE_HOME, absolute. */
-  home: string;
-  ip: string;
-  /** gRPC port; `auto`: `defaultPort` if free or already serving Temporal, else a free port. */
-  port: number | 'auto';
-  defaultPort: number;
-  /** `auto`: gRPC port + 1000 if free, else a free port; `off`: no Web UI. */
-  uiPort: number | 'auto' | 'off';
-  /** Absolute path of the SQLite file; null keeps everything in memory (lost when the server stops). */
-  dbPath: string | null;
-  logPath: string;
-  /** Where the running server's pid, ports and URLs are recorded (`$RISE_HOME/temporal.json`). */
-  statePath: string;
-  logLevel: DevServerLogLevel;
-  startTimeoutMs: number;
-  /** Retention of closed workflows in the namespace, applied when rise starts the server. */
-  retentionMs: number;
-}
-
-export interface TemporalConfig {
-  connection: TemporalConnectionConfig;
-  taskQueues: TaskQueues;
-  activities: StepActivityConfigs;
-  devServer: DevServerSettings;
-}
-
-/** A bad value in the environment; the message names the variable. */
-export class TemporalConfigError extends Error {
-  override name = 'TemporalConfigError';
-}
-
-// ── defaults ─────────────────────────────────────────────────────────────────────────────────────────────
-
-export const DEFAULT_NAMESPACE = 'default';
-export const DEFAULT_TASK_QUEUE = 'rise';
-export const DEFAULT_GPU_TASK_QUEUE = 'rise-gpu';
-export const DEFAULT_DEV_SERVER_PORT = 7233;
-
-// ── parsing ──────────────────────────────────────────────────────────────────────────────────────────────
-
-function get(env: Env, name: string): string | undefined {
-  const value = env[name]?.trim();
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function parseBool(env: Env, name: string): boolean | undefined {
-  const value = get(env, name)?.toLowerCase();
-  if (value === undefined) return undefined;
-  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
-  if (['0', 'false', 'no', 'off'].includes(value)) return false;
-  throw new TemporalConfigError(`${name}=${env[name]} is not a boolean (use 1 or 0)`);
-}
-
-function parseDuration(env: Env, name: string): Duration | undefined {
-  const value = get(env, name);
-  if (value === undefined) return undefined;
-  const asNumber = /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
-  try {
-    const millis = asNumber ?? msToNumber(value as Duration);
-    if (!(millis > 0)) throw new Error('not positive');
-  } catch {
-    throw new TemporalConfigError(`${name}=${value} is not a duration (e.g. 30s, 2m, 12h, 3d, or milliseconds)`);
-  }
-  return asNumber ?? (value as Duration);
-}
-
-function parseNumber(env: Env, name: string, check: (n: number) => boolean, what: string): number | undefined {
-  const value = get(env, name);
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || !check(n)) throw new TemporalConfigError(`${name}=${value} is not ${what}`);
-  return n;
-}
-
-function parsePort(env: Env, name: string, keywords: readonly string[]): number | string | undefined {
-  const value = get(env, name)?.toLowerCase();
-  if (value === undefined) return undefined;
-  if (keywords.includes(value)) return value;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) {
-    const alternatives = keywords.map((k) => `\`${k}\``).join(' or ');
-    throw new TemporalConfigError(`${name}=${env[name]} is not a port number (1-65535) or ${alternatives}`);
-  }
-  return n;
-}
-
-function parseName(env: Env, name: string): string | undefined {
-  const value = get(env, name);
-  if (value !== undefined && /\s/.test(value)) throw new TemporalConfigError(`${name}=${JSON.stringify(value)} contains spaces`);
-  return value;
-}
-
-function applyStepOverrides(env: Env, kind: StepKind, config: StepActivityConfig): void {
-  const p = `RISE_${kind.toUpperCase()}_`;
-  const queue = parseName(env, `${p}TASK_QUEUE`);
-  if (queue !== undefined) config.taskQueue = queue;
-  config.startToCloseTimeout = parseDuration(env, `${p}START_TO_CLOSE`) ?? config.startToCloseTimeout;
-  config.heartbeatTimeout = parseDuration(env, `${p}HEARTBEAT`) ?? config.heartbeatTimeout;
-  const scheduleToClose = get(env, `${p}SCHEDULE_TO_CLOSE`);
-  if (scheduleToClose !== undefined) {
-    config.scheduleToCloseTimeout =
-      scheduleToClose.toLowerCase() === 'none' ? null : (parseDuration(env, `${p}SCHEDULE_TO_CLOSE`) ?? null);
-  }
-  const cancellation = get(env, `${p}CANCELLATION`)?.toUpperCase();
-  if (cancellation !== undefined) {
-    if (!(CANCELLATION_TYPES as readonly string[]).includes(cancellation)) {
-      throw new TemporalConfigError(`${p}CANCELLATION=${env[`${p}CANCELLATION`]} is not one of ${CANCELLATION_TYPES.join(', ')}`);
-    }
-    config.cancellationType = cancellation as CancellationType;
-  }
-  const r = config.retry;
-  r.initialInterval = parseDuration(env, `${p}RETRY_INITIAL`) ?? r.initialInterval;
-  r.backoffCoefficient = parseNumber(env, `${p}RETRY_BACKOFF`, (n) => n >= 1, 'a number ≥ 1') ?? r.backoffCoefficient;
-  r.maximumInterval = parseDuration(env, `${p}RETRY_MAX_INTERVAL`) ?? r.maximumInterval;
-  r.maximumAttempts =
-    parseNumber(env, `${p}RETRY_MAX_ATTEMPTS`, (n) => Number.isInteger(n) && n >= 0, 'a whole number ≥ 0 (0 = unlimited)') ??
-    r.maximumAttempts;
-  const nonRetryable = env[`${p}NON_RETRYABLE`];
-  if (nonRetryable !== undefined) {
-    r.nonRetryableErrorTypes = nonRetryable.split(',').map((s) => s.trim()).filter((s) => s !== '');
-  }
-  if (msToNumber(r.maximumInterval) < msToNumber(r.initialInterval)) {
-    throw new TemporalConfigError(`${kind}: the retry maximum interval is shorter than the initial interval (${p}RETRY_MAX_INTERVAL)`);
-  }
-}
-
-/**
- * The configuration, from defaults and `env`. Relative paths resolve against `cwd`.
- * Throws `TemporalConfigError` naming the variable when a value is malformed.
- */
+/** The settings in force: `TEMPORAL_DEFAULTS` under `env`, relative paths against `cwd`. */
 export function loadTemporalConfig(env: Env = process.env, cwd: string = process.cwd()): TemporalConfig {
-  const home = resolve(cwd, get(env, 'RISE_HOME') ?? '.rise');
-  const address = get(env, 'TEMPORAL_ADDRESS');
-  if (address !== undefined && !/^(\[[0-9a-fA-F:.]+\]|[^\s:/]+)(:\d{1,5})?$/.test(address)) {
-    throw new TemporalConfigError(`TEMPORAL_ADDRESS=${address} is not host:port`);
-  }
-
-  const ip = get(env, 'RISE_TEMPORAL_IP') ?? '127.0.0.1';
-  const port = (parsePort(env, 'RISE_TEMPORAL_PORT', ['auto']) ?? 'auto') as number | 'auto';
-  const uiPort = (parsePort(env, 'RISE_TEMPORAL_UI_PORT', ['auto', 'off']) ?? 'auto') as number | 'auto' | 'off';
-  const db = get(env, 'RISE_TEMPORAL_DB');
-  const logLevel = (get(env, 'RISE_TEMPORAL_LOG_LEVEL')?.toLowerCase() ?? 'warn') as DevServerLogLevel;
-  if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
-    throw new TemporalConfigError(`RISE_TEMPORAL_LOG_LEVEL=${env.RISE_TEMPORAL_LOG_LEVEL} is not one of debug, info, warn, error`);
-  }
-  const devServer: DevServerSettings = {
-    enabled: parseBool(env, 'RISE_DEV_SERVER') ?? address === undefined,
-    home,
-    ip,
-    port,
-    defaultPort: DEFAULT_DEV_SERVER_PORT,
-    uiPort,
-    dbPath: db === undefined ? resolve(home, 'temporal.db') : ['memory', ':memory:'].includes(db) ? null : resolve(cwd, db),
-    logPath: resolve(cwd, get(env, 'RISE_TEMPORAL_LOG') ?? resolve(home, 'temporal.log')),
-    statePath: resolve(home, 'temporal.json'),
-    logLevel,
-    startTimeoutMs: msToNumber(parseDuration(env, 'RISE_TEMPORAL_START_TIMEOUT') ?? '60s'),
-    retentionMs: msToNumber(parseDuration(env, 'RISE_TEMPORAL_RETENTION') ?? '30d'),
-  };
-
-  const tlsFlag = parseBool(env, 'TEMPORAL_TLS');
-  const tlsSettings: TemporalTlsSettings = {
-    certPath: get(env, 'TEMPORAL_TLS_CERT') ?? null,
-    keyPath: get(env, 'TEMPORAL_TLS_KEY') ?? null,
-    caPath: get(env, 'TEMPORAL_TLS_CA') ?? null,
-    serverName: get(env, 'TEMPORAL_TLS_SERVER_NAME') ?? null,
-  };
-  if ((tlsSettings.certPath === null) !== (tlsSettings.keyPath === null)) {
-    throw new TemporalConfigError('TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY must be set together (mTLS needs both)');
-  }
-  for (const key of ['certPath', 'keyPath', 'caPath'] as const) {
-    const path = tlsSettings[key];
-    if (path !== null) tlsSettings[key] = resolve(cwd, path);
-  }
-  const anyTls = Object.values(tlsSettings).some((v) => v !== null);
-  const tls = tlsFlag === false ? null : tlsFlag === true || anyTls ? tlsSettings : null;
-
-  const connection: TemporalConnectionConfig = {
-    address: address ?? `${connectHost(ip)}:${port === 'auto' ? DEFAULT_DEV_SERVER_PORT : port}`,
-    namespace: parseName(env, 'TEMPORAL_NAMESPACE') ?? DEFAULT_NAMESPACE,
-    tls,
-    apiKey: get(env, 'TEMPORAL_API_KEY') ?? null,
-    connectTimeoutMs: msToNumber(parseDuration(env, 'RISE_TEMPORAL_CONNECT_TIMEOUT') ?? '10s'),
-  };
-
-  const activities = defaultStepActivityConfigs();
-  for (const kind of STEP_KINDS) applyStepOverrides(env, kind, activities[kind]);
-
-  return {
-    connection,
-    taskQueues: {
-      default: parseName(env, 'RISE_TASK_QUEUE') ?? (devServer.enabled ? devServerTaskQueue(home) : DEFAULT_TASK_QUEUE),
-      gpu: parseName(env, 'RISE_GPU_TASK_QUEUE') ?? DEFAULT_GPU_TASK_QUEUE,
-    },
-    activities,
-    devServer,
-  };
+  return resolveTemporalConfig(TEMPORAL_DEFAULTS, env, cwd);
 }
 
-/**
- * The default queue with the embedded dev server: named by the store it works on. A dev server already
- * running is reused by every RISE_HOME on the machine; a worker must only take steps of its own store.
- */
-export function devServerTaskQueue(home: string): string {
-  return `${DEFAULT_TASK_QUEUE}-${createHash('sha256').update(home).digest('hex').slice(0, 8)}`;
-}
-
-/** The host a client dials for a server bound to `ip` (a wildcard bind is reached on loopback). */
-export function connectHost(ip: string): string {
-  if (ip === '0.0.0.0' || ip === 'localhost') return '127.0.0.1';
-  if (ip === '::' || ip === '[::]') return '[::1]';
-  return ip.includes(':') && !ip.startsWith('[') ? `[${ip}]` : ip;
-}
-
-// ── connecting ───────────────────────────────────────────────────────────────────────────────────────────
-
-/** Address, TLS (files read) and API key, in the shape both `Connection` and `NativeConnection` accept. */
-export async function connectionOptions(
-  connection: TemporalConnectionConfig,
-): Promise<{ address: string; tls?: TLSConfig; apiKey?: string }> {
-  const options: { address: string; tls?: TLSConfig; apiKey?: string } = { address: connection.address };
-  if (connection.apiKey !== null) options.apiKey = connection.apiKey;
-  const t = connection.tls;
-  if (t !== null) {
-    const read = async (path: string, variable: string): Promise<Buffer> => {
-      try {
-        return await readFile(path);
-      } catch (err) {
-        throw new TemporalConfigError(`${variable}: cannot read ${path} (${(err as Error).message})`);
-      }
-    };
-    const tls: TLSConfig = {};
-    if (t.certPath !== null && t.keyPath !== null) {
-      tls.clientCertPair = { crt: await read(t.certPath, 'TEMPORAL_TLS_CERT'), key: await read(t.keyPath, 'TEMPORAL_TLS_KEY') };
-    }
-    if (t.caPath !== null) tls.serverRootCACertificate = await read(t.caPath, 'TEMPORAL_TLS_CA');
-    if (t.serverName !== null) tls.serverNameOverride = t.serverName;
-    options.tls = tls;
-  }
-  return options;
-}
-
-export interface TemporalClientConnection {
-  connection: Connection;
-  client: Client;
-  close(): Promise<void>;
-}
-
-export interface TemporalConnections extends TemporalClientConnection {
-  /** For `Worker.create({ connection })`. */
-  nativeConnection: NativeConnection;
-}
-
-/** A connected `Client` (for starting, querying and listing workflows). */
-export async function connectClient(
-  config: { connection: TemporalConnectionConfig } = loadTemporalConfig(),
-): Promise<TemporalClientConnection> {
-  const base = await connectionOptions(config.connection);
-  const options: ConnectionOptions = { ...base, connectTimeout: config.connection.connectTimeoutMs };
-  const connection = await Connection.connect(options);
-  const client = new Client({ connection, namespace: config.connection.namespace });
-  return { connection, client, close: () => connection.close() };
-}
-
-/**
- * A connected `Client` plus a `NativeConnection` for workers, both to the same server, with TLS and API
- * key when configured. `close()` closes both.
- */
-export async function connect(config: { connection: TemporalConnectionConfig } = loadTemporalConfig()): Promise<TemporalConnections> {
-  const { NativeConnection } = await import('@temporalio/worker'); // native module: loaded only when needed
-  const base = await connectionOptions(config.connection);
-  const clientConnection = await connectClient(config);
-  let nativeConnection: NativeConnection;
-  try {
-    nativeConnection = await NativeConnection.connect(base);
-  } catch (err) {
-    await clientConnection.close();
-    throw err;
-  }
-  return {
-    ...clientConnection,
-    nativeConnection,
-    async close() {
-      await Promise.allSettled([nativeConnection.close(), clientConnection.close()]);
-    },
-  };
-}
+export { connect, TemporalConfigError, type TemporalConfig, type TemporalConnections } from './src/temporal/config.ts';

@@ -31,7 +31,7 @@ export function createStepContext(options: StepContextOptions = {}): StepContext
   const store = openStore({ home: options.home });
   return {
     store,
-    session: { cacheDir: join(store.home, 'graphs'), ...options.session },
+    session: options.session ?? {},
     generationBatchSize: options.generationBatchSize ?? 64,
     // A ledger batch fills at least one generation batch, so recording often costs no decoding speed.
     ledgerBatch: options.ledgerBatch ?? options.generationBatchSize ?? 64,

@@ -8,21 +8,19 @@ import { filterEpisodes } from '../src/rise/filter.ts';
 import { putJson, recordExamples } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import { storedEpisodes } from './episodes.ts';
-import { outcome } from './outcome.ts';
-import { paramsOf, type FilterParams } from './params.ts';
-import { runStep } from './step.ts';
+import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
 
 export async function filter(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
-  const result = await runStep(ctx, input, async (run) => {
-    const config = paramsOf<FilterParams>(input.step.params);
+  const result = await runStep(ctx, input, 'filter', async (run) => {
+    const { key, params, inputs } = run.step;
     // Inputs are the relabel steps of the iterations up to this one, in order; the origin names the
     // iteration an example came from.
-    const first = input.iteration - input.step.inputs.length + 1;
-    const pool = input.step.inputs.flatMap((key, i) => storedEpisodes(ctx, key).map((episode) => ({ episode, origin: `iter-${first + i}` })));
+    const first = input.iteration - inputs.length + 1;
+    const pool = inputs.flatMap((k, i) => storedEpisodes(ctx, k).map((episode) => ({ episode, origin: `iter-${first + i}` })));
     run.progress({ done: 0, total: pool.length, unit: 'episodes' });
-    const { kept, dropped, counts } = filterEpisodes(pool, config);
-    recordExamples(ctx.store, input.step.key, [
+    const { kept, dropped, counts } = filterEpisodes(pool, params);
+    recordExamples(ctx.store, key, [
       ...kept.map((e) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '' })),
       ...dropped.map(({ example: e, rule }) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '', dropRule: rule })),
     ], run.guard);

@@ -9,32 +9,25 @@
 import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DEFAULT_ADAMW } from '../src/engine/adamw.ts';
 import { Trainer, type Example } from '../src/engine/trainer.ts';
 import type { OptimizerSpec } from '../src/spec/types.ts';
-import { putJson, type ArtifactRef } from '../src/store/index.ts';
+import type { FitOutputs } from '../src/steps/index.ts';
+import { adamwOf } from '../src/steps/models.ts';
+import { putJson } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
-import { saveModel, type LoadedModel, type ModelRef } from './models.ts';
+import { saveModel, type LoadedModel } from './models.ts';
 import type { StepRun } from './step.ts';
 
 /** Optimizer steps between resumable checkpoints. */
 const CHECKPOINT_EVERY = 25;
 
-export interface FitOutputs {
-  [name: string]: unknown;
-  model: ModelRef;
-  train: { steps: number; firstLoss: number | null; lastLoss: number | null };
-  /** `number[]`: the loss of every optimizer step. */
-  losses: ArtifactRef;
-}
-
-export async function fitModel(ctx: StepContext, run: StepRun, init: LoadedModel, examples: Example[], optimizer: OptimizerSpec, seed: number): Promise<FitOutputs> {
+export async function fitModel(ctx: StepContext, run: Pick<StepRun, 'attempt' | 'progress'>, init: LoadedModel, examples: Example[], optimizer: OptimizerSpec, seed: number): Promise<FitOutputs> {
   const { key, generation } = run.attempt;
   const dir = join(ctx.checkpointsDir, key, `g${generation}`);
   const checkpoint = join(dir, 'trainer');
   const lossLog = join(dir, 'losses.jsonl');
   const pad = init.tokenizer.special.pad;
-  const adamw = { ...DEFAULT_ADAMW, weightDecay: optimizer.weightDecay, clipNorm: optimizer.clipNorm };
+  const adamw = adamwOf(optimizer);
   await mkdir(dir, { recursive: true });
 
   let trainer: Trainer | undefined;

@@ -9,19 +9,15 @@ import { join, relative, resolve } from 'node:path';
 import { loadCheckpoint, saveCheckpoint } from '../src/engine/checkpoint.ts';
 import type { ModelConfig } from '../src/engine/config.ts';
 import type { NamedTensor } from '../src/engine/tensor.ts';
-import { CharTokenizer, type Tokenizer } from '../src/engine/tokenizer.ts';
+import type { Tokenizer } from '../src/engine/tokenizer.ts';
+import { shortKey, type ModelRef } from '../src/steps/index.ts';
+import { doneOutputs } from '../src/steps/outputs.ts';
 import { getStep } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 
 /** A model is missing or unreadable: retrying cannot fix it (non-retryable). */
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
-}
-
-export interface ModelRef {
-  /** Checkpoint directory, relative to the store's home. */
-  dir: string;
-  config: ModelConfig;
 }
 
 export interface LoadedModel {
@@ -38,21 +34,16 @@ export async function saveModel(ctx: StepContext, key: string, generation: numbe
 
 /** The model produced by the boost or train step `key`. */
 export async function loadModel(ctx: StepContext, key: string): Promise<LoadedModel> {
-  const step = getStep(ctx.store, key);
-  const ref = (step?.outputs as { model?: ModelRef } | undefined)?.model;
-  if (step?.status !== 'done' || ref === undefined) {
-    throw new ModelFileError(`model of step ${key.slice(0, 12)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
+  const ref = (doneOutputs(ctx.store, key, 'boost') ?? doneOutputs(ctx.store, key, 'train'))?.model;
+  if (ref === undefined) {
+    const step = getStep(ctx.store, key);
+    throw new ModelFileError(`model of step ${shortKey(key)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
   }
   const dir = resolve(ctx.store.home, ref.dir);
   try {
     const ckpt = await loadCheckpoint(dir);
     return { config: ckpt.config, params: ckpt.params, tokenizer: ckpt.tokenizer };
   } catch (err) {
-    throw new ModelFileError(`model of step ${key.slice(0, 12)}: ${(err as Error).message}`);
+    throw new ModelFileError(`model of step ${shortKey(key)}: ${(err as Error).message}`);
   }
-}
-
-/** The tokenizer of the built-in model (the only kind the spec has today). */
-export function builtinTokenizer(): Tokenizer {
-  return new CharTokenizer();
 }

@@ -5,23 +5,21 @@
  */
 
 import { hashSeed } from '../src/engine/random.ts';
+import { heldOut } from '../src/rise/evaluate.ts';
 import { sha256File } from '../src/spec/data-files.ts';
-import type { Json } from '../src/spec/hash.ts';
-import type { Operator } from '../src/spec/types.ts';
-import { DataError, generateArithmetic, loadProblems, type Problem, type TaskKind } from '../src/tasks/index.ts';
+import type { ProblemSetParams } from '../src/steps/index.ts';
+import { DataError, generateArithmetic, loadProblems, type Problem } from '../src/tasks/index.ts';
 
-/** The `train` / `set` params of a step (see `PlanBuilder.problems` in src/spec/plan.ts). */
-export type ProblemSetParams =
-  | { kind: 'arithmetic'; role: 'train' | 'eval'; name?: string; count: number; ops: number[]; min: number; max: number; operators: Operator[]; seed: number | null }
-  | { kind: Exclude<TaskKind, 'arithmetic'>; sha256: string; count: number | null };
+type GeneratedSet = Extract<ProblemSetParams, { kind: 'arithmetic' }>;
+type FileSet = Exclude<ProblemSetParams, GeneratedSet>;
 
-function generated(set: Extract<ProblemSetParams, { kind: 'arithmetic' }>, experimentSeed: number): Problem[] {
+function generated(set: GeneratedSet, experimentSeed: number): Problem[] {
   const { count, ops, min, max, operators } = set;
   const seed = set.seed ?? (set.role === 'train' ? hashSeed(experimentSeed, 'train') : hashSeed(experimentSeed, 'eval', set.name ?? ''));
   return generateArithmetic({ seed, count, ops, min, max, operators });
 }
 
-async function loaded(set: Extract<ProblemSetParams, { kind: Exclude<TaskKind, 'arithmetic'> }>, files: Record<string, string>): Promise<Problem[]> {
+async function loaded(set: FileSet, files: Record<string, string>): Promise<Problem[]> {
   const path = files[set.sha256];
   if (path === undefined) throw new DataError('(plan)', undefined, `no file recorded for data digest ${set.sha256}`);
   const digest = await sha256File(path).catch((err: Error) => {
@@ -32,22 +30,20 @@ async function loaded(set: Extract<ProblemSetParams, { kind: Exclude<TaskKind, '
   return set.count === null ? problems : problems.slice(0, set.count);
 }
 
-export async function trainingProblems(params: { seed: Json; train: Json }, files: Record<string, string>): Promise<Problem[]> {
-  const set = params.train as unknown as ProblemSetParams;
-  return set.kind === 'arithmetic' ? generated(set, params.seed as number) : loaded(set, files);
+export async function problemSet(set: ProblemSetParams, experimentSeed: number, files: Record<string, string>): Promise<Problem[]> {
+  return set.kind === 'arithmetic' ? generated(set, experimentSeed) : loaded(set, files);
 }
 
-/**
- * An evaluation set. Generated sets leave out prompts of the training set and repeats within the set, so
- * every problem is held out and counted once.
- */
-export async function evaluationProblems(params: { seed: Json; set: Json; train?: Json }, files: Record<string, string>): Promise<Problem[]> {
-  const set = params.set as unknown as ProblemSetParams;
-  if (set.kind !== 'arithmetic') return loaded(set, files);
-  const seen = new Set(params.train === undefined ? [] : (await trainingProblems({ seed: params.seed, train: params.train }, files)).map((p) => p.prompt));
-  return generated(set, params.seed as number).filter((p) => {
-    if (seen.has(p.prompt)) return false;
-    seen.add(p.prompt);
-    return true;
-  });
+/** An evaluation set; a generated one is held out from the training set (see `heldOut`). */
+export async function evaluationProblems(params: { seed: number; set: ProblemSetParams; train?: ProblemSetParams }, files: Record<string, string>): Promise<Problem[]> {
+  const problems = await problemSet(params.set, params.seed, files);
+  if (params.set.kind !== 'arithmetic') return problems;
+  const training = params.train === undefined ? [] : await problemSet(params.train, params.seed, files);
+  return heldOut(problems, training);
+}
+
+/** With `samples` > 1 every problem is collected that many times, as episodes `<id>#<n>` with their own random streams. */
+export function rolloutProblems(problems: Problem[], samples: number): Problem[] {
+  if (samples === 1) return problems;
+  return problems.flatMap((p) => Array.from({ length: samples }, (_, n) => ({ ...p, id: `${p.id}#${n}` })));
 }

@@ -3,27 +3,18 @@
  * policy model), recorded per problem in the ledger. The relabel step continues these episodes.
  */
 
-import { chosenSample, isCorrect, type Turn } from '../src/rise/episode.ts';
+import { episodeAccuracy } from '../src/rise/episode.ts';
 import { EnginePolicy } from '../src/rise/policy.ts';
-import { createRelabeler } from '../src/rise/relabel.ts';
 import { collectEpisodes } from '../src/rise/rollout.ts';
 import { CompactTemplate } from '../src/rise/template.ts';
-import { stepSeed } from '../src/spec/plan.ts';
-import { createTask, type Problem } from '../src/tasks/index.ts';
+import { stepSeed } from '../src/plan/plan.ts';
+import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
 import { inLedgerBatches, storedEpisodes } from './episodes.ts';
 import { loadModel, type LoadedModel } from './models.ts';
-import { outcome } from './outcome.ts';
-import { paramsOf, rolloutConfig, type RolloutParams } from './params.ts';
-import { trainingProblems } from './problems.ts';
-import { runStep } from './step.ts';
+import { problemSet, rolloutProblems } from './problems.ts';
+import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
-
-/** With `samples` > 1 every problem is collected that many times, as episodes `<id>#<n>` with their own random streams. */
-export function rolloutProblems(problems: Problem[], samples: number): Problem[] {
-  if (samples === 1) return problems;
-  return problems.flatMap((p) => Array.from({ length: samples }, (_, n) => ({ ...p, id: `${p.id}#${n}` })));
-}
 
 export function policyOf(ctx: StepContext, model: LoadedModel, name: string): EnginePolicy {
   return new EnginePolicy({
@@ -37,31 +28,17 @@ export function policyOf(ctx: StepContext, model: LoadedModel, name: string): En
   });
 }
 
-/** Fractions of a step's recorded episodes correct at turn 1 and at their last turn. */
-export function episodeAccuracy(ctx: StepContext, key: string): { episodes: number; turn1Accuracy: number; finalAccuracy: number } {
-  const episodes = storedEpisodes(ctx, key);
-  const correct = (t: Turn | undefined) => t !== undefined && isCorrect(chosenSample(t).reward);
-  const n = Math.max(1, episodes.length);
-  return {
-    episodes: episodes.length,
-    turn1Accuracy: episodes.filter((e) => correct(e.turns[0])).length / n,
-    finalAccuracy: episodes.filter((e) => correct(e.turns.at(-1))).length / n,
-  };
-}
-
 export async function rollout(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
-  const result = await runStep(ctx, input, async (run) => {
-    const p = paramsOf<RolloutParams>(input.step.params);
-    const config = rolloutConfig(p);
-    const learner = policyOf(ctx, await loadModel(ctx, input.step.inputs[0]), 'learner');
+  const result = await runStep(ctx, input, 'rollout', async (run) => {
+    const { key, params: p, inputs } = run.step;
+    const learner = policyOf(ctx, await loadModel(ctx, inputs[0]), 'learner');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
-    const problems = rolloutProblems(await trainingProblems(p, input.files), p.samples);
-    const seed = stepSeed(p.seed, input.step.key);
-    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => {
-      const collected = await collectEpisodes(batch, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed }, { onProgress: progress });
-      return collected.episodes;
-    });
-    return { resumed, ...episodeAccuracy(ctx, input.step.key) };
+    const problems = rolloutProblems(await problemSet(p.train, p.seed, input.files), p.samples);
+    // Attempt 1 only: no later turn, so neither relabeling nor the retry message is ever used.
+    const rollout = { turns: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: true, contextWindow: null, degenerate: p.degenerate };
+    const options = { task, learner, relabeler: { strategy: 'self' as const, policy: learner, samples: 1 }, rollout, prompting: { instruction: p.instruction, feedback: '' }, seed: stepSeed(p.seed, key) };
+    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
+    return { resumed, ...episodeAccuracy(storedEpisodes(ctx, key)) };
   });
   return outcome(input, result);
 }

@@ -8,11 +8,11 @@
 
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { shortKey } from '../src/spec/plan.ts';
-import { LostStepError, claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { Progress } from '../src/rise/progress.ts';
+import { shortKey, stepOfKind, type Step, type StepKind, type StepOutputs } from '../src/steps/index.ts';
+import { LostStepError, claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
-import type { StepInput } from './types.ts';
+import type { MetricValues, StepInput, StepOutcome } from './types.ts';
 
 /**
  * How long a claim on a step holds without renewal; renewed (with a heartbeat) every RENEW_MS while the
@@ -24,7 +24,8 @@ const RENEW_MS = 10_000;
 /** How often an activity waiting for another arm's copy of a shared step looks again. */
 const WAIT_POLL_MS = 1_000;
 
-export interface StepRun {
+export interface StepRun<K extends StepKind = StepKind> {
+  step: Step<K>;
   attempt: StepAttempt;
   /** Pass to every write of the step's rows: refused once this attempt no longer owns the step. */
   guard: WriteGuard;
@@ -32,17 +33,17 @@ export interface StepRun {
   progress(p: Progress): void;
 }
 
-export interface StepResult<O> {
-  outputs: O & { seconds: number };
+/** What a step's computation returns: its kind's outputs but the seconds, which the lifecycle measures. */
+export type Computed<K extends StepKind> = Omit<StepOutputs[K], 'seconds'>;
+
+export interface StepResult<K extends StepKind> {
+  outputs: StepOutputs[K];
   cached: boolean;
 }
 
-/** Outputs are small JSON (counts, artifact refs, paths relative to the store's home). */
-export type Outputs = Record<string, unknown>;
-
-export async function runStep<O extends Outputs>(ctx: StepContext, input: StepInput, compute: (run: StepRun) => Promise<O>): Promise<StepResult<O>> {
+export async function runStep<K extends StepKind>(ctx: StepContext, input: StepInput, kind: K, compute: (run: StepRun<K>) => Promise<Computed<K>>): Promise<StepResult<K>> {
   const activity = Context.current();
-  const { step } = input;
+  const step = stepOfKind(input.step, kind);
   const { workflowExecution, activityId, attempt: attemptNumber } = activity.info;
   // One owner per attempt of one activity of one workflow execution (replay starts a new execution).
   const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;
@@ -52,7 +53,8 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
   let attempt: StepAttempt | undefined;
   while (attempt === undefined) {
     const claim = claimStep(ctx.store, planned, lease, input.runId);
-    if (claim.kind === 'done') return { outputs: claim.outputs as O & { seconds: number }, cached: true };
+    // Written by this kind's activity under this key, so the outputs are this kind's (see src/steps/outputs.ts).
+    if (claim.kind === 'done') return { outputs: claim.outputs as StepOutputs[K], cached: true };
     if (claim.kind === 'claimed') attempt = claim.attempt;
     else {
       activity.heartbeat({ done: 0, total: 0, unit: 'steps', stage: `waiting for ${claim.owner}, which is computing this shared step` });
@@ -75,7 +77,8 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
       lost = true; // the store is unwritable: stop rather than compute what cannot be recorded
     }
   }, RENEW_MS);
-  const run: StepRun = {
+  const run: StepRun<K> = {
+    step,
     attempt,
     guard,
     progress(p) {
@@ -86,8 +89,9 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
     },
   };
   try {
-    const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 };
-    return { outputs: finishStep(ctx.store, step.key, outputs, guard) as O & { seconds: number }, cached: false };
+    const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 } as StepOutputs[K];
+    finishStep(ctx.store, step.key, outputs, guard);
+    return { outputs, cached: false };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     failStep(ctx.store, step.key, err, guard);
@@ -100,4 +104,9 @@ export async function runStep<O extends Outputs>(ctx: StepContext, input: StepIn
   } finally {
     clearInterval(renewal);
   }
+}
+
+/** The small summary a step activity returns to its workflow. */
+export function outcome<K extends StepKind>(input: StepInput, result: StepResult<K>, metrics?: MetricValues): StepOutcome {
+  return { key: input.step.key, kind: input.step.kind, cached: result.cached, seconds: result.outputs.seconds, ...(metrics ? { metrics } : {}) };
 }

@@ -5,7 +5,8 @@
  * Pure types: workflow code imports this file.
  */
 
-import type { Step, StepUse } from '../src/spec/plan.ts';
+import type { StepUse } from '../src/plan/plan.ts';
+import type { Step, StepKind } from '../src/steps/index.ts';
 
 export interface StepInput {
   runId: string;
@@ -25,7 +26,7 @@ export type MetricValues = Record<string, number>;
 
 export interface StepOutcome {
   key: string;
-  kind: Step['kind'];
+  kind: StepKind;
   /** Done before this activity ran (another arm, an earlier run): nothing was computed. */
   cached: boolean;
   /** Compute seconds of the attempt that produced the result. */

@@ -13,10 +13,9 @@ import ort from 'onnxruntime-node';
 import { resolveModelConfig, type ModelConfig } from '../src/engine/config.ts';
 import { Generator, sampleToken } from '../src/engine/generate.ts';
 import { Graph } from '../src/engine/graph.ts';
-import { buildForwardGraph } from '../src/engine/graphs.ts';
 import { initParameters, parameterSpecs } from '../src/engine/parameters.ts';
 import { Rng } from '../src/engine/random.ts';
-import { createSession, defaultThreads, getSession, graphKey } from '../src/engine/session.ts';
+import { createSession, defaultThreads, getSession } from '../src/engine/session.ts';
 import { CharTokenizer } from '../src/engine/tokenizer.ts';
 import { Trainer } from '../src/engine/trainer.ts';
 
@@ -109,7 +108,7 @@ async function trainThroughput(c: TrainCase) {
 /** Generation without a cache: the whole sequence re-run every step (the reference point for the cache). */
 async function generateWithoutCache(config: ModelConfig, prompts: number[][], newTokens: number) {
   const params = initParameters(config);
-  const session = await getSession(graphKey({ kind: 'forward', config }), () => buildForwardGraph(config), { threads });
+  const session = await getSession({ kind: 'forward', config }, { threads });
   const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   const rngs = prompts.map((_, i) => new Rng('nocache', i));
   const seqs = prompts.map((p) => p.slice());

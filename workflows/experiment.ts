@@ -27,8 +27,9 @@ import {
 } from '@temporalio/workflow';
 import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
-import { shortKey, type ArmPlan, type Plan, type StepUse } from '../src/spec/plan.ts';
-import { toActivityOptions, type StepActivityConfigs, type StepKind } from '../src/temporal/activity-options.ts';
+import type { ArmPlan, Plan, StepUse } from '../src/plan/plan.ts';
+import { shortKey, type RunStepState, type StepKind } from '../src/steps/kinds.ts';
+import { toActivityOptions, type StepActivityConfigs } from '../src/temporal/activity-options.ts';
 import { applicationMessage } from '../src/temporal/failures.ts';
 import { RISE_ARM, RISE_EXPERIMENT, RISE_ITERATION, RISE_STATUS, RISE_STEP } from '../src/temporal/search-attributes.ts';
 
@@ -49,14 +50,13 @@ export interface IterationInput extends ExperimentInput {
   uses: StepUse[];
 }
 
-export type StepState = 'pending' | 'running' | 'done' | 'cached' | 'failed';
 export type ArmState = 'pending' | 'running' | 'done' | 'failed';
 
 export interface StepProgress {
   key: string;
   kind: StepKind;
   label: string;
-  state: StepState;
+  state: RunStepState;
   seconds?: number;
 }
 

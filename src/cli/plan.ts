@@ -7,24 +7,24 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { currentComputeVersions } from '../spec/compute-versions.ts';
+import { currentCompute } from '../plan/compute.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
-import { explainChanges, flattenParams, placeOf } from '../spec/stale.ts';
-import { planExperiment, shortKey, stepArms, type Plan, type StepUse } from '../spec/plan.ts';
+import { explainChanges, flattenParams, placeOf } from '../plan/stale.ts';
+import { planExperiment, stepArms, type Plan, type StepUse } from '../plan/plan.ts';
+import { shortKey, type StepState } from '../steps/index.ts';
 import { UsageError } from './errors.ts';
 import { loadSpecForCli, registerValidateCommand } from './validate.ts';
 
 /** As the store reports a step key (src/store's `stepStatus`). */
-export type StepStatus = 'done' | 'failed' | 'running' | 'missing';
 
 /** Looks a step key up in the store. */
-export type StatusLookup = (key: string) => StepStatus;
+export type StatusLookup = (key: string) => StepState;
 
 /**
  * The lookup while the store is not wired in: nothing is done yet. The seam is the `status` argument
  * of `registerSpecCommands` / `registerPlanCommand`: pass `(key) => stepStatus(store, key)` there.
  */
-export const noStore: StatusLookup = () => 'missing';
+export const noStore: StatusLookup = () => 'pending';
 
 export interface FormatOptions {
   status: StatusLookup;
@@ -35,7 +35,7 @@ export interface FormatOptions {
   verbose?: boolean;
 }
 
-const ACTION: Record<StepStatus, string> = { done: 'done, reused', failed: 'rerun (failed)', running: 'running now', missing: 'run' };
+const ACTION: Record<StepState, string> = { done: 'done, reused', failed: 'rerun (failed)', running: 'running now', pending: 'run' };
 
 function label(use: StepUse): string {
   return use.model ?? use.evalSet ?? '';
@@ -44,8 +44,7 @@ function label(use: StepUse): string {
 export function formatPlan(plan: Plan, options: FormatOptions): string {
   const arms = stepArms(plan);
   const status = new Map(Object.keys(plan.steps).map((key) => [key, options.status(key)]));
-  const versions = Object.entries(plan.computeVersions).map(([k, v]) => `${k}=${v}`).join(' ');
-  const lines = [`experiment ${plan.experiment}  (compute versions: ${versions})`];
+  const lines = [`experiment ${plan.experiment}`];
   if (!options.store) lines.push('no store yet: every step shows as not done');
   lines.push('each step: key, kind, model or eval set, what a run does, ← input keys');
 
@@ -64,18 +63,21 @@ export function formatPlan(plan: Plan, options: FormatOptions): string {
       lines.push(`    ${shortKey(use.key)}  ${use.kind.padEnd(8)} ${label(use).padEnd(10)} ${ACTION[status.get(use.key)!].padEnd(14)} ← ${inputs}${shared}`);
       const why = options.changes?.get(placeOf(arm, use));
       if (why) lines.push(...why.map((reason) => `        changed: ${reason}`));
-      if (options.verbose) lines.push(...[...flattenParams(step.params)].map(([name, value]) => `        ${name} = ${value}`));
+      if (options.verbose) {
+        lines.push(...[...flattenParams(step.params)].map(([name, value]) => `        ${name} = ${value}`));
+        lines.push(...Object.entries(step.compute).map(([name, value]) => `        computed by ${name} ${value}`));
+      }
     }
   }
 
   const uses = plan.arms.reduce((n, arm) => n + arm.steps.length, 0);
   const unique = Object.keys(plan.steps).length;
   const shared = [...arms.values()].filter((users) => users.length > 1).length;
-  const count = (s: StepStatus) => [...status.values()].filter((v) => v === s).length;
+  const count = (s: StepState) => [...status.values()].filter((v) => v === s).length;
   lines.push(
     '',
     `${plan.arms.length} arm${plan.arms.length === 1 ? '' : 's'}, ${uses} step uses, ${unique} distinct steps; ${shared} shared by several arms, saving ${uses - unique} step runs`,
-    `${count('done')} done, ${count('running')} running, ${count('failed')} failed, ${count('failed') + count('missing')} to run`,
+    `${count('done')} done, ${count('running')} running, ${count('failed')} failed, ${count('failed') + count('pending')} to run`,
   );
   return `${lines.join('\n')}\n`;
 }
@@ -88,7 +90,7 @@ async function readPlan(file: string): Promise<Plan> {
     throw new UsageError(`--against ${file}: cannot read a plan (${(err as Error).message})`);
   }
   const plan = value as Partial<Plan>;
-  if (typeof plan.steps !== 'object' || !Array.isArray(plan.arms) || typeof plan.computeVersions !== 'object') {
+  if (typeof plan.steps !== 'object' || plan.steps === null || !Array.isArray(plan.arms)) {
     throw new UsageError(`--against ${file}: not a plan; write one with \`rise plan SPEC --json > ${file}\``);
   }
   return plan as Plan;
@@ -110,7 +112,7 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
     .option('--verbose', 'print the params that went into every key')
     .action(async (file: string, options: PlanCommandOptions) => {
       const spec = await loadSpecForCli(file);
-      const plan = planExperiment(spec, { computeVersions: currentComputeVersions(), dataDigests: await digestDataFiles(spec) });
+      const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec) });
       if (options.json) {
         process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         return;

@@ -6,8 +6,9 @@
  */
 
 import type { Command } from 'commander';
-import { replayKeys, parseReplayFrom } from '../spec/replay.ts';
-import { shortKey, type Plan } from '../spec/plan.ts';
+import { replayKeys, parseReplayFrom } from '../plan/replay.ts';
+import { type Plan } from '../plan/plan.ts';
+import { shortKey } from '../steps/index.ts';
 import { dependents, markStale, setRunStatus } from '../store/index.ts';
 import { UsageError } from './errors.ts';
 import { openStoreAndTemporal, positiveInt, superviseRun, type RunOptions } from './run.ts';

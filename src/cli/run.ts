@@ -6,9 +6,9 @@
  */
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { currentComputeVersions } from '../spec/compute-versions.ts';
+import { currentCompute } from '../plan/compute.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
-import { planExperiment } from '../spec/plan.ts';
+import { planExperiment } from '../plan/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
 import { applicationMessage } from '../temporal/failures.ts';
 import type { TemporalSession } from '../client/temporal.ts';
@@ -66,7 +66,7 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
 
 async function runExperiment(file: string, options: RunOptions): Promise<void> {
   const spec = await loadSpecForCli(file);
-  const plan = planExperiment(spec, { computeVersions: currentComputeVersions(), dataDigests: await digestDataFiles(spec) });
+  const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec) });
   const { startOrAttach } = await import('../client/start.ts');
   const { store, temporal } = await openStoreAndTemporal();
   try {

@@ -4,7 +4,11 @@
  *
  * Input: JSONL, one `{"response": "...", "reference": "..."}` per line; MBPP lines carry
  * `"tests": ["assert ...", ...]` (a `reference` program there is optional and only echoed back).
- * Output: JSONL, one `{"line", "reward", "extracted", "reference"}` per input line, and a summary.
+ * A reference may be the bare final answer or written as the dataset writes it (GSM8K's `answer`, MATH's
+ * `solution`), so a file joined from model outputs and dataset lines needs no preprocessing; the final
+ * answer is read from it exactly as the dataset loaders read it.
+ * Output: JSONL, one `{"line", "reward", "extracted", "reference"}` per input line (`reference`: the final
+ * answer scored against), and a summary.
  */
 
 import { writeFile } from 'node:fs/promises';
@@ -12,7 +16,10 @@ import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { DataError, TASK_KINDS, createTask, type Problem, type Task, type TaskKind } from '../tasks/index.ts';
+import { hasBox } from '../tasks/boxed.ts';
+import { gsm8kFinalAnswer } from '../tasks/gsm8k.ts';
 import { fields, readJsonl, type JsonlRecord } from '../tasks/jsonl.ts';
+import { mathFinalAnswer } from '../tasks/math.ts';
 import { parseNumber } from '../tasks/numeric.ts';
 import { UsageError } from './errors.ts';
 
@@ -38,17 +45,26 @@ interface Item {
   problem: Problem;
 }
 
-/** The reference a line must carry for `kind`; numbers may be written as JSON numbers. */
+/**
+ * The final answer a line's reference states for `kind`: the reference itself, or, when it is written as
+ * the dataset writes it, the answer the dataset loader would take from it. Numbers may be JSON numbers.
+ */
 function referenceOf(kind: TaskKind, record: JsonlRecord, f: ReturnType<typeof fields>): string {
   const raw = record.value.reference;
   if (kind === 'mbpp') return raw === undefined ? '' : f.string('reference');
   if (kind === 'math') {
-    const reference = f.string('reference');
+    const text = f.string('reference');
+    // A solution ends in a box; a bare answer has none, or is one whole box, whose content is the same answer.
+    const reference = hasBox(text) ? (mathFinalAnswer(text) ?? f.fail('field "reference": its last \\boxed{ is never closed')) : text;
     return reference.trim() === '' ? f.fail('field "reference" is empty') : reference;
   }
-  const reference = typeof raw === 'number' ? String(raw) : f.string('reference');
+  const text = typeof raw === 'number' ? String(raw) : f.string('reference');
+  const reference = kind === 'gsm8k' ? (gsm8kFinalAnswer(text) ?? text) : text;
   return parseNumber(reference) === null
-    ? f.fail(`field "reference" must be a number (like "1,250", "-3" or "2.5"), got ${JSON.stringify(reference)}`)
+    ? f.fail(
+        `field "reference" must be a number (like "1,250", "-3" or "2.5")` +
+          `${kind === 'gsm8k' ? ' or a worked solution ending "#### N"' : ''}, got ${JSON.stringify(reference)}`,
+      )
     : reference;
 }
 
@@ -113,6 +129,13 @@ export function registerScoreCommand(program: Command): void {
     .option('--out <file>', 'where to write per-line results (default: FILE.scored.jsonl beside the input)')
     .option('--unparsable-reward <n>', 'reward for a response with no extractable answer', number, 0)
     .option('--concurrency <n>', 'MBPP programs run at once in the sandbox', positiveInteger, availableParallelism())
+    .addHelpText(
+      'after',
+      '\nA reference is the bare final answer ("18", "\\frac{1}{2}") or written as the\n' +
+        'dataset writes it: for gsm8k a worked solution ending "#### 18" (the dataset\'s\n' +
+        '"answer" field), for math a solution whose last \\boxed{…} holds the answer\n' +
+        '(the "solution" field). The answer is read from it as the dataset loaders read it.',
+    )
     .action(async (file: string, options: ScoreOptions) => {
       const kind = options.task as TaskKind; // commander's choices() has checked it
       const out = options.out ?? defaultOutPath(file);

@@ -7,7 +7,9 @@
 import type { Command } from 'commander';
 import { formatTable } from '../report/markdown.ts';
 import { iterationLabel } from '../report/data.ts';
-import { shortKey, stepArms, type Plan } from '../spec/plan.ts';
+import { stepArms, type Plan } from '../plan/plan.ts';
+import { shortKey } from '../steps/index.ts';
+import { doneOutputs } from '../steps/outputs.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
 import { findRun, withStore } from './runs.ts';
 
@@ -44,14 +46,14 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   for (const arm of plan.arms) {
     const rows = arm.steps.map((use) => {
       const info = getStep(store, use.key);
-      const outputs = info?.outputs as { seconds?: number } | undefined;
+      const outputs = doneOutputs(store, use.key, use.kind);
       if (info?.status === 'failed' && info.error) failures.push(`${arm.name} · ${iterationLabel(use.iteration)} · ${use.kind} ${shortKey(use.key)}: ${info.error}`);
       const shared = sharing.get(use.key)!.length;
       return [
         iterationLabel(use.iteration),
         stepLabel(use.kind, use.model, use.evalSet),
         shortKey(use.key),
-        info?.status === 'missing' || info === undefined ? 'to run' : info.status,
+        info?.status === 'pending' || info === undefined ? 'to run' : info.status,
         String(info?.attempts ?? 0),
         outputs?.seconds !== undefined ? outputs.seconds.toFixed(1) : '',
         shared > 1 ? `${shared} arms` : '',

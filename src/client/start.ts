@@ -6,8 +6,8 @@
 
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { experimentWorkflow, experimentWorkflowId } from '../../workflows/experiment.ts';
-import { canonicalJson } from '../spec/hash.ts';
-import type { Plan } from '../spec/plan.ts';
+import { canonicalJson } from '../plan/hash.ts';
+import type { Plan } from '../plan/plan.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
 import { createRun, listRuns, newRunId, setRunStatus, type Store } from '../store/index.ts';
 import type { StepActivityConfigs } from '../temporal/activity-options.ts';

@@ -8,7 +8,7 @@ import { broadcastAxes } from './shape.ts';
 
 type Grad = Value | null;
 /** Given the node and the gradients of its outputs, the gradients of its inputs (null: none needed). */
-type Rule = (g: Graph, n: Node, dOut: Grad[], needs: boolean[]) => Grad[];
+export type Rule = (g: Graph, n: Node, dOut: Grad[], needs: boolean[]) => Grad[];
 
 /** Sums `grad` over the axes along which `target` was broadcast, then restores `target`'s rank. */
 export function unbroadcast(g: Graph, grad: Value, target: Value): Value {
@@ -50,7 +50,8 @@ function intsAttr(n: Node, name: string): number[] {
 const unary = (f: (g: Graph, x: Value, y: Value, dy: Value) => Value): Rule =>
   (g, n, [dy]) => [f(g, n.inputs[0]!, n.outputs[0], dy!)];
 
-const RULES: Record<string, Rule> = {
+/** One vector-Jacobian rule per op, by op type. */
+export const GRADIENT_RULES: Record<string, Rule> = {
   Identity: (_g, _n, [dy]) => [dy],
   Add: (g, n, [dy], needs) => [
     needs[0] ? unbroadcast(g, dy!, n.inputs[0]!) : null,
@@ -176,7 +177,7 @@ function reduceGrad(g: Graph, n: Node, dy: Value): Value {
   return g.expandLike(kept, x);
 }
 
-export const DIFFERENTIABLE_OPS = Object.keys(RULES);
+export const DIFFERENTIABLE_OPS = Object.keys(GRADIENT_RULES);
 
 const isFloat = (v: Value) => v.dtype === 'float32' || v.dtype === 'float64';
 
@@ -206,7 +207,7 @@ export function gradients(g: Graph, loss: Value, wrt: Value[]): Value[] {
     if (dOut.every((d) => d === null)) continue;
     const needs = n.inputs.map((v) => v !== null && requires.has(v.id) && isFloat(v));
     if (!needs.some(Boolean)) continue;
-    const rule = RULES[n.op];
+    const rule = GRADIENT_RULES[n.op];
     if (!rule) throw new Error(`gradients: no gradient rule for op ${n.op}`);
     const dIn = rule(g, n, dOut, needs);
     n.inputs.forEach((v, j) => {

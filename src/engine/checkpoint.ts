@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { isPlainObject } from '../util/objects.ts';
 import { resolveModelConfig, type ModelConfig } from './config.ts';
 import { parameterSpecs } from './parameters.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
@@ -293,8 +294,4 @@ async function exists(path: string): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

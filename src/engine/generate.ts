@@ -6,10 +6,9 @@
  */
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
-import { buildDecodeGraph } from './graphs.ts';
 import { Rng } from './random.ts';
 import { KvCache } from './kv-cache.ts';
-import { getSession, graphKey, type SessionOptions } from './session.ts';
+import { getSession, type SessionOptions } from './session.ts';
 import type { NamedTensor } from './tensor.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
@@ -147,7 +146,7 @@ export class Generator {
   }
 
   private decodeSession() {
-    return getSession(graphKey({ kind: 'decode', config: this.config }), () => buildDecodeGraph(this.config), this.session);
+    return getSession({ kind: 'decode', config: this.config }, this.session);
   }
 
   async generate(requests: GenerationRequest[], options: Partial<SamplingOptions> = {}, hooks: GenerateHooks = {}): Promise<Generation[]> {

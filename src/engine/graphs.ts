@@ -1,6 +1,7 @@
 /**
  * The graphs the engine runs, and the names of their inputs and outputs. Each builder is a pure
- * function of (model config, options); the session cache keys on exactly those.
+ * function of (model config, options); a `GraphRecipe` names one such call, and what identifies the
+ * graph everywhere else (session cache, step keys) is the hash of the bytes it serializes to.
  *
  *   forward     tokens[B,T]                                  → logits[B,T,V]
  *   loss        tokens[B,T], weights[B,T]                    → loss, nll[B]
@@ -106,4 +107,24 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
   out.keys.forEach((k, i) => g.output(`k.${i}`, k));
   out.values.forEach((v, i) => g.output(`v.${i}`, v));
   return g;
+}
+
+/** One call of a builder above: everything the graph is a function of. */
+export type GraphRecipe =
+  | { kind: 'forward'; config: ModelConfig }
+  | { kind: 'loss'; config: ModelConfig }
+  | { kind: 'train_step'; config: ModelConfig; optimizer: AdamWConfig }
+  | { kind: 'decode'; config: ModelConfig };
+
+export function buildGraph(recipe: GraphRecipe): Graph {
+  switch (recipe.kind) {
+    case 'forward':
+      return buildForwardGraph(recipe.config);
+    case 'loss':
+      return buildLossGraph(recipe.config);
+    case 'train_step':
+      return buildTrainStepGraph(recipe.config, recipe.optimizer);
+    case 'decode':
+      return buildDecodeGraph(recipe.config);
+  }
 }

@@ -6,8 +6,6 @@ import { ONNX_DTYPE } from './graph.ts';
 const { onnx } = onnxProto;
 
 export const OPSET = 18;
-/** The contrib domain holds onnxruntime's fused kernels (inference graphs only). */
-export const MS_DOMAIN = 'com.microsoft';
 
 function bytes(data: ConstantData): Uint8Array {
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

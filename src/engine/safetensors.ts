@@ -7,6 +7,7 @@
  */
 import { endianness } from 'node:os';
 import { open, type FileHandle } from 'node:fs/promises';
+import { isPlainObject } from '../util/objects.ts';
 import { sizeOf, type NamedTensor } from './tensor.ts';
 
 export type SafetensorsMetadata = Record<string, string>;
@@ -221,10 +222,6 @@ function checkShape(shape: unknown, where: string): asserts shape is number[] {
 
 function isByteCount(n: unknown): n is number {
   return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function bytesOf(data: Float32Array): Uint8Array {

@@ -7,10 +7,9 @@
 import ort from 'onnxruntime-node';
 import { DEFAULT_ADAMW, type AdamWConfig } from './adamw.ts';
 import type { ModelConfig } from './config.ts';
-import { buildLossGraph, buildTrainStepGraph } from './graphs.ts';
 import { parameterSpecs } from './parameters.ts';
 import { Rng } from './random.ts';
-import { getSession, graphKey, type SessionOptions } from './session.ts';
+import { getSession, type SessionOptions } from './session.ts';
 import type { NamedTensor } from './tensor.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -156,11 +155,11 @@ export class Trainer {
   }
 
   private trainSession() {
-    return getSession(graphKey({ kind: 'train_step', config: this.config, optimizer: this.optimizer }), () => buildTrainStepGraph(this.config, this.optimizer), this.session);
+    return getSession({ kind: 'train_step', config: this.config, optimizer: this.optimizer }, this.session);
   }
 
   private lossSession() {
-    return getSession(graphKey({ kind: 'loss', config: this.config }), () => buildLossGraph(this.config), this.session);
+    return getSession({ kind: 'loss', config: this.config }, this.session);
   }
 
   private checkLength(examples: Example[]): void {

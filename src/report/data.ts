@@ -7,9 +7,11 @@
  * timings or losses, and metrics appear as their evaluations finish.
  */
 
-import type { ModelRole, Plan, StepKind, StepUse } from '../spec/plan.ts';
+import type { ModelRole, Plan, StepUse } from '../plan/plan.ts';
+import type { StepKind, StepState } from '../steps/index.ts';
+import { doneOutputs } from '../steps/outputs.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
-import { getJson, getStep, readMetrics, type ArtifactRef, type RunRecord, type StepStatus, type Store } from '../store/index.ts';
+import { getJson, getStep, readMetrics, type RunRecord, type Store } from '../store/index.ts';
 
 export interface RunSummary {
   id: string;
@@ -58,7 +60,7 @@ export interface StepTiming {
   /** The boosted model's roles or the evaluation set, as `rise plan` shows them. */
   label: string;
   arms: string[];
-  status: StepStatus;
+  status: StepState;
   attempts: number;
   /** Compute seconds of the attempt that finished the step; null until it is done. */
   seconds: number | null;
@@ -79,12 +81,6 @@ export interface RunReport {
 interface EvalDetails {
   correct?: number;
   problems?: number;
-}
-
-interface StepOutputs {
-  seconds?: number;
-  train?: { steps: number; firstLoss: number | null; lastLoss: number | null };
-  losses?: ArtifactRef;
 }
 
 export function iterationLabel(iteration: number): string {
@@ -138,25 +134,27 @@ export async function loadRunReport(store: Store, run: RunRecord): Promise<RunRe
     const { use } = uses[0];
     const arms = uses.map((u) => u.arm);
     const info = getStep(store, use.key);
-    const outputs = (info?.status === 'done' ? info.outputs : undefined) as StepOutputs | undefined;
+    const outputs = doneOutputs(store, use.key, use.kind);
     steps.push({
       key: use.key,
       kind: use.kind,
       iteration: use.iteration,
       label: [...new Set(uses.map((u) => u.use.model ?? u.use.evalSet ?? ''))].join(' / '),
       arms,
-      status: info?.status ?? 'missing',
+      status: info?.status ?? 'pending',
       attempts: info?.attempts ?? 0,
       seconds: outputs?.seconds ?? null,
     });
-    if ((use.kind === 'boost' || use.kind === 'train') && outputs?.train && outputs.losses) {
+    const kind = use.kind === 'boost' || use.kind === 'train' ? use.kind : undefined;
+    const fitted = kind === undefined ? undefined : doneOutputs(store, use.key, kind);
+    if (kind !== undefined && fitted !== undefined) {
       training.push({
         key: use.key,
-        kind: use.kind,
+        kind,
         iteration: use.iteration,
         uses: uses.map((u) => ({ arm: u.arm, model: u.use.model ?? null })),
-        ...outputs.train,
-        losses: await getJson<number[]>(store, outputs.losses),
+        ...fitted.train,
+        losses: await getJson<number[]>(store, fitted.losses),
       });
     }
   }

@@ -5,7 +5,7 @@
  */
 
 import { HEADLINE_METRICS } from '../rise/metrics.ts';
-import { shortKey } from '../spec/plan.ts';
+import { shortKey } from '../steps/index.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
 import { ALL_SERIES, maxK } from './series.ts';
 

@@ -26,12 +26,18 @@ export interface EpisodeContext {
   feedback: string;
 }
 
-/** The fixed parts of a problem's episodes under a config. */
-export function episodeContext(config: { instruction: string | null; feedback: string }, problem: { prompt: string }): EpisodeContext {
-  return { instruction: config.instruction, problem: problem.prompt, feedback: config.feedback };
+/** How an experiment frames every question: an optional system instruction, and the retry message. */
+export interface Prompting {
+  instruction: string | null;
+  feedback: string;
 }
 
-/** The user message sent after every attempt: the feedback, then the question again (RISE.md). */
+/** The fixed parts of a problem's episodes. */
+export function episodeContext(prompting: Prompting, problem: { prompt: string }): EpisodeContext {
+  return { instruction: prompting.instruction, problem: problem.prompt, feedback: prompting.feedback };
+}
+
+/** The user message sent after every attempt: the feedback, then the question again (docs/rise.md). */
 export function retryMessage(feedback: string, problem: string): string {
   return `${feedback}\n${problem}`;
 }

@@ -1,12 +1,23 @@
 /**
- * Degenerate samples (RISE.md: a word repeated more than 150 times, or a token longer than 300 characters)
- * are runaway generations; training on them teaches the model to babble, so collection resamples them.
+ * Degenerate samples (by default a word repeated more than 150 times, or a token longer than 300
+ * characters, as the method's authors filter) are runaway generations; training on them teaches the model
+ * to babble, so collection resamples them.
  */
 
-import type { DegenerateConfig } from './config.ts';
+export interface DegenerateLimits {
+  /** A whitespace-separated word occurring more than this many times makes a sample degenerate. */
+  maxWordRepeats: number;
+  /** A whitespace-separated token longer than this many characters makes a sample degenerate. */
+  maxTokenChars: number;
+  /**
+   * Resampling rounds before giving up; a sample still degenerate after them is kept, marked, and its
+   * example dropped by the filter (rule `degenerate`), so collection never loops forever.
+   */
+  maxResamples: number;
+}
 
 /** Why `text` is degenerate under the thresholds, or null if it is not. */
-export function degenerateReason(text: string, limits: Pick<DegenerateConfig, 'maxWordRepeats' | 'maxTokenChars'>): string | null {
+export function degenerateReason(text: string, limits: Pick<DegenerateLimits, 'maxWordRepeats' | 'maxTokenChars'>): string | null {
   const counts = new Map<string, number>();
   for (const word of text.split(/\s+/)) {
     if (word === '') continue;

@@ -31,8 +31,11 @@ export interface Sample {
 export interface Turn {
   /** 1-based. */
   turn: number;
-  /** `onPolicy`: one learner sample; `relabel`: the best of several candidates. */
-  kind: 'onPolicy' | 'relabel';
+  /**
+   * `onPolicy`: one learner sample; `relabel`: the best of several candidates. Evaluations store their
+   * turn 1 as `parallel` (independent samples) and later turns as `sequential`.
+   */
+  kind: 'onPolicy' | 'relabel' | 'parallel' | 'sequential';
   /** Every draw of the turn, resampled degenerate ones included. */
   samples: Sample[];
   /** Index into `samples` of the attempt that the following turns see. */
@@ -70,4 +73,15 @@ export function rewards(episode: Episode): number[] {
 export function endsCorrect(episode: Episode): boolean {
   const last = episode.turns.at(-1);
   return last !== undefined && isCorrect(chosenSample(last).reward);
+}
+
+/** Fractions of `episodes` correct at turn 1 and at their last turn. */
+export function episodeAccuracy(episodes: readonly Episode[]): { episodes: number; turn1Accuracy: number; finalAccuracy: number } {
+  const correct = (t: Turn | undefined) => t !== undefined && isCorrect(chosenSample(t).reward);
+  const n = Math.max(1, episodes.length);
+  return {
+    episodes: episodes.length,
+    turn1Accuracy: episodes.filter((e) => correct(e.turns[0])).length / n,
+    finalAccuracy: episodes.filter((e) => correct(e.turns.at(-1))).length / n,
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * Evaluation (RISE.md step 5 and the metrics section): for every problem, `parallelK` independent turn-1
+ * Evaluation (docs/rise.md, metrics): for every problem, `parallelK` independent turn-1
  * samples (for mk@t1) and one conversation of `turns` sequential turns in which the retry message follows
  * every attempt whatever its answer (for m1@tk, and p1@tk read off up to the first correct turn). Sample 0
  * of the parallel set is turn 1 of the sequential conversation, so m1@t1 is one number, and the parallel
@@ -12,17 +12,34 @@
  */
 
 import type { Problem, Task } from '../tasks/types.ts';
-import type { RiseConfig } from './config.ts';
-import { episodeContext, stateConversation } from './conversation.ts';
-import { isCorrect, type Sample } from './episode.ts';
-import { computeMetrics, type EvalRecord, type MetricsTable } from './metrics.ts';
+import { episodeContext, stateConversation, type Prompting } from './conversation.ts';
+import { isCorrect, type Episode, type Sample } from './episode.ts';
+import { computeMetrics, type EvalRecord, type MetricsTable, type TieBreak } from './metrics.ts';
 import type { Policy, SamplingParams } from './policy.ts';
-import type { BatchHooks } from './progress.ts';
+import type { ProgressHook } from './progress.ts';
 import { drawSamples, type Slot } from './sampling.ts';
+
+/** The knobs of an evaluation. */
+export interface EvaluationKnobs {
+  /** Sequential turns (m1@tk, p1@tk for k ≤ turns). */
+  turns: number;
+  /** Independent turn-1 samples (mk@t1 for k ≤ parallelK); sample 0 also starts the sequential chain. */
+  parallelK: number;
+  /**
+   * Sliding window: the most recent attempts kept in the context (with the instruction and the first
+   * question always kept); null = the whole history. 1 = test contexts look like 2-turn training ones.
+   */
+  contextWindow: number | null;
+  tieBreak: TieBreak;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+}
 
 export interface EvaluateOptions {
   task: Task;
-  config: Pick<RiseConfig, 'evaluate' | 'feedback' | 'instruction'>;
+  evaluate: EvaluationKnobs;
+  prompting: Prompting;
   /** Seed of this evaluation; with the request ids it fixes every sample. */
   seed: number;
 }
@@ -36,17 +53,12 @@ export interface EvalTrace {
   record: EvalRecord;
 }
 
-export interface EvaluateHooks extends BatchHooks {
-  /** Called per problem once all its samples are drawn. */
-  onTrace?: (trace: EvalTrace) => void | Promise<void>;
-}
-
 export interface EvaluationResult {
   traces: EvalTrace[];
   records: EvalRecord[];
   /**
-   * Metrics over the problems evaluated in this call. A caller resuming with `skip` computes the table
-   * over its stored records plus these with `computeMetrics`.
+   * Metrics over the problems evaluated in this call. A caller working in batches computes the table
+   * over all its records with `computeMetrics`.
    */
   table: MetricsTable;
   /** Samples cut by maxTokens or the context rather than ending with the stop token. */
@@ -55,18 +67,15 @@ export interface EvaluationResult {
 
 const toAnswer = (s: Sample) => ({ answer: s.answer, correct: isCorrect(s.reward) });
 
-export async function evaluatePolicy(policy: Policy, problems: Problem[], o: EvaluateOptions, hooks: EvaluateHooks = {}): Promise<EvaluationResult> {
-  const ev = o.config.evaluate;
-  const skip = hooks.skip ?? new Set<string>();
-  const todo = problems.filter((p) => !skip.has(p.id));
-  const total = problems.length;
-  const skipped = total - todo.length;
+export async function evaluatePolicy(policy: Policy, todo: Problem[], o: EvaluateOptions, onProgress?: ProgressHook): Promise<EvaluationResult> {
+  const ev = o.evaluate;
+  const total = todo.length;
   const sampling: SamplingParams = { temperature: ev.temperature, topP: ev.topP, maxTokens: ev.maxTokens, seed: o.seed };
-  const report = (stage: string) => (n: number, of: number) => hooks.onProgress?.({ done: skipped, total, unit: 'problems', stage: `${stage}: ${n}/${of} samples` });
-  await hooks.onProgress?.({ done: skipped, total, unit: 'problems' });
+  const report = (stage: string) => (n: number, of: number) => onProgress?.({ done: 0, total, unit: 'problems', stage: `${stage}: ${n}/${of} samples` });
+  await onProgress?.({ done: 0, total, unit: 'problems' });
 
   const firstSlots: Slot[] = todo.flatMap((problem) =>
-    Array.from({ length: ev.parallelK }, (_, c) => ({ key: `${problem.id}|eval|t1|c${c}`, problem, conversation: stateConversation(episodeContext(o.config, problem), []), candidate: c })),
+    Array.from({ length: ev.parallelK }, (_, c) => ({ key: `${problem.id}|eval|t1|c${c}`, problem, conversation: stateConversation(episodeContext(o.prompting, problem), []), candidate: c })),
   );
   const first = await drawSamples(policy, firstSlots, { task: o.task, sampling, degenerate: null, onSamples: report('turn 1') });
   const parallel = todo.map((_, i) => first.slice(i * ev.parallelK, (i + 1) * ev.parallelK).map((d) => d[0]));
@@ -76,7 +85,7 @@ export async function evaluatePolicy(policy: Policy, problems: Problem[], o: Eva
     const slots: Slot[] = todo.map((problem, i) => ({
       key: `${problem.id}|eval|t${turn}|c0`,
       problem,
-      conversation: stateConversation(episodeContext(o.config, problem), sequential[i].map((s) => s.text), ev.contextWindow),
+      conversation: stateConversation(episodeContext(o.prompting, problem), sequential[i].map((s) => s.text), ev.contextWindow),
       candidate: 0,
     }));
     const draws = await drawSamples(policy, slots, { task: o.task, sampling, degenerate: null, onSamples: report(`turn ${turn}`) });
@@ -88,8 +97,7 @@ export async function evaluatePolicy(policy: Policy, problems: Problem[], o: Eva
     const record: EvalRecord = { problemId: problem.id, parallel: parallel[i].map(toAnswer), sequential: sequential[i].map(toAnswer) };
     const trace = { problemId: problem.id, parallel: parallel[i], sequential: sequential[i], record };
     traces.push(trace);
-    await hooks.onTrace?.(trace);
-    await hooks.onProgress?.({ done: skipped + i + 1, total, unit: 'problems' });
+    await onProgress?.({ done: i + 1, total, unit: 'problems' });
   }
   const records = traces.map((t) => t.record);
   const all = new Set([...parallel.flat(), ...sequential.flat()]);
@@ -99,4 +107,37 @@ export async function evaluatePolicy(policy: Policy, problems: Problem[], o: Eva
     table: computeMetrics(records, { tieBreak: ev.tieBreak, seed: o.seed }),
     truncated: [...all].filter((s) => s.finishReason !== 'stop').length,
   };
+}
+
+/**
+ * A held-out evaluation set: generated problems whose prompt is a training prompt, or repeats one
+ * earlier in the set, are left out, so every problem is unseen and counted once.
+ */
+export function heldOut(problems: readonly Problem[], training: readonly Problem[]): Problem[] {
+  const seen = new Set(training.map((p) => p.prompt));
+  return problems.filter((p) => {
+    if (seen.has(p.prompt)) return false;
+    seen.add(p.prompt);
+    return true;
+  });
+}
+
+/**
+ * An evaluation trace as an episode, the shape the ledger stores: turn 1 holds the parallel samples
+ * (sample 0 is the chain's first turn), turn t ≥ 2 the sequential chain's t-th attempt.
+ */
+export function traceEpisode(trace: EvalTrace, prompt: string): Episode {
+  return {
+    problemId: trace.problemId,
+    prompt,
+    turns: [
+      { turn: 1, kind: 'parallel', chosen: 0, samples: trace.parallel },
+      ...trace.sequential.slice(1).map((s, i) => ({ turn: i + 2, kind: 'sequential' as const, chosen: 0, samples: [s] })),
+    ],
+  };
+}
+
+/** What the metrics read from an evaluation episode (see `traceEpisode`). */
+export function episodeRecord(episode: Episode): EvalRecord {
+  return { problemId: episode.problemId, parallel: episode.turns[0].samples.map(toAnswer), sequential: episode.turns.map((t) => toAnswer(t.samples[0])) };
 }

@@ -1,5 +1,5 @@
 /**
- * Training examples with per-token loss weights (RISE.md step 4, reward-weighted regression).
+ * Training examples with per-token loss weights (reward-weighted regression).
  *
  * Loss placement: only the target assistant message carries loss — its content tokens and its closing
  * `<|end|>` (the stop token, so the model learns where an answer ends); the role marker before it, the
@@ -10,7 +10,7 @@
  * Weights: `rwr` w_e = exp(r / τ) (τ = 0.4: ≈ 12.2 / 1 / 0.08 for rewards 1 / 0 / -1), `uniform` w_e = 1.
  * With `normalize: 'example'` each target token gets w_e · L̄ / n_e (n_e its example's target tokens, L̄ their
  * mean over the set): the engine averages Σ w·nll over trained tokens, so this makes the loss the mean over
- * examples of w_e · (mean token NLL of the attempt), as RISE.md states it, up to batch-to-batch variation in
+ * examples of w_e · (mean token NLL of the attempt), as the method states it, up to batch-to-batch variation in
  * length. `normalize: 'token'` puts w_e on every target token.
  *
  * Formats: `multiTurn` — the state before attempt i (windowed as at rollout) plus attempt i; `singleTurn` —
@@ -21,10 +21,20 @@
 import { Rng } from '../engine/random.ts';
 import type { Example } from '../engine/trainer.ts';
 import type { Problem } from '../tasks/types.ts';
-import type { ExampleFormat, RiseConfig, TokenNormalization, Weighting } from './config.ts';
-import { episodeContext, stateConversation, withResponse, type Conversation, type Message } from './conversation.ts';
+import { episodeContext, stateConversation, withResponse, type Conversation, type Message, type Prompting } from './conversation.ts';
 import type { TurnExample } from './filter.ts';
 import type { ChatTemplate, RenderedConversation } from './template.ts';
+
+export const WEIGHTINGS = ['rwr', 'uniform'] as const;
+export type Weighting = (typeof WEIGHTINGS)[number];
+export const EXAMPLE_FORMATS = ['multiTurn', 'singleTurn'] as const;
+export type ExampleFormat = (typeof EXAMPLE_FORMATS)[number];
+/**
+ * How an example's weight is spread over its target tokens: `example` scales each token so a long
+ * attempt does not outweigh a short one; `token` puts w_e on every target token (long attempts count more).
+ */
+export const TOKEN_NORMALIZATIONS = ['example', 'token'] as const;
+export type TokenNormalization = (typeof TOKEN_NORMALIZATIONS)[number];
 
 export interface TrainingExample extends Example {
   problemId: string;
@@ -34,9 +44,9 @@ export interface TrainingExample extends Example {
   weight: number;
 }
 
-export function exampleWeight(reward: number, weighting: Weighting, tau: number): number {
+export function exampleWeight(reward: number, weighting: Weighting, tau: number | undefined): number {
   if (weighting === 'uniform') return 1;
-  if (!(tau > 0)) throw new Error(`RWR temperature tau must be positive, got ${tau}`);
+  if (tau === undefined || !(tau > 0)) throw new Error(`RWR temperature tau must be positive, got ${tau}`);
   return Math.exp(reward / tau);
 }
 
@@ -55,21 +65,16 @@ export function renderTarget(template: ChatTemplate, conversation: Conversation)
 
 export interface ExampleOptions {
   template: ChatTemplate;
-  config: Pick<RiseConfig, 'feedback' | 'instruction'>;
+  prompting: Prompting;
   weighting: Weighting;
-  tau: number;
+  /** RWR temperature: w = exp(r / tau); unused under uniform weighting. */
+  tau?: number;
   format: ExampleFormat;
   normalize: TokenNormalization;
   /** The rollout's context window, so multi-turn examples show what the policy saw. */
   contextWindow: number | null;
   /** The model context; longer examples are dropped (and reported), since the trainer cannot take them. */
   maxLength: number;
-}
-
-/** The example options a RISE config implies: its training knobs and the rollout's context window. */
-export function examplesOptionsOf(config: RiseConfig, template: ChatTemplate, maxLength: number): ExampleOptions {
-  const { weighting, tau, format, normalize } = config.train;
-  return { template, config, weighting, tau, format, normalize, contextWindow: config.rollout.contextWindow, maxLength };
 }
 
 export interface BuiltExamples {
@@ -91,7 +96,7 @@ export function buildExamples(turns: readonly TurnExample[], o: ExampleOptions):
   const rendered: { turn: TurnExample; tokens: number[]; mask: number[]; weight: number }[] = [];
   const tooLong: TurnExample[] = [];
   for (const e of turns) {
-    const ctx = episodeContext(o.config, e);
+    const ctx = episodeContext(o.prompting, e);
     const state = o.format === 'multiTurn' ? stateConversation(ctx, e.previous, o.contextWindow) : stateConversation(ctx, []);
     const { tokens, mask } = renderTarget(o.template, withResponse(state, e.attempt));
     if (tokens.length > o.maxLength) {
@@ -106,7 +111,7 @@ export function buildExamples(turns: readonly TurnExample[], o: ExampleOptions):
 }
 
 /**
- * Boost data (RISE.md: single-turn SFT on in-domain solutions before iteration 1): the question, then the
+ * Boost data (single-turn SFT on in-domain solutions before iteration 1): the question, then the
  * task's worked solution as the assistant message, every target token weighted 1.
  *
  * `pack` > 1 puts up to that many unrelated problems into one conversation (question, solution, next
@@ -118,13 +123,14 @@ export function buildExamples(turns: readonly TurnExample[], o: ExampleOptions):
  */
 export function boostExamples(
   problems: readonly Problem[],
-  o: Pick<ExampleOptions, 'template' | 'config' | 'maxLength'> & { pack?: number; seed?: number },
+  o: Pick<ExampleOptions, 'template' | 'maxLength'> & { instruction: string | null; pack?: number; seed?: number },
 ): TrainingExample[] {
   const pack = o.pack ?? 1;
   if (!Number.isInteger(pack) || pack < 1) throw new Error(`boost: pack must be a positive integer, got ${pack}`);
   const single = problems.map((p) => {
     if (p.solution === undefined) throw new Error(`boost: problem ${p.id} has no worked solution`);
-    const state = stateConversation(episodeContext(o.config, p), []);
+    // No attempt precedes the answer, so no retry message (and no feedback text) is rendered.
+    const state = stateConversation(episodeContext({ instruction: o.instruction, feedback: '' }, p), []);
     const { tokens, mask } = renderTarget(o.template, withResponse(state, p.solution));
     if (tokens.length > o.maxLength) throw new Error(`boost: problem ${p.id} renders to ${tokens.length} tokens, more than the model context of ${o.maxLength}`);
     return { tokens, weights: mask, problemId: p.id, turn: 1, reward: 1, weight: 1 };
@@ -139,7 +145,7 @@ export function boostExamples(
   }
   const render = (group: readonly Problem[]) => {
     const messages: Message[] = [];
-    if (o.config.instruction !== null) messages.push({ role: 'system', content: o.config.instruction });
+    if (o.instruction !== null) messages.push({ role: 'system', content: o.instruction });
     for (const p of group) messages.push({ role: 'user', content: p.prompt }, { role: 'assistant', content: p.solution! });
     return o.template.render({ messages });
   };

@@ -1,5 +1,5 @@
 /**
- * Filtering (RISE.md step 3): each trajectory becomes per-turn examples — the example for turn i is the
+ * Filtering (docs/rise.md, step 3): each trajectory becomes per-turn examples — the example for turn i is the
  * state before attempt i plus attempt i, and only attempt i carries loss — and rules drop some of them.
  * Every dropped example is returned with the rule that dropped it, so a report can say why the training
  * set is the size it is.
@@ -17,8 +17,19 @@
  *                           attempt) was already kept, e.g. from an earlier iteration's aggregated data
  */
 
-import type { FilterConfig } from './config.ts';
 import { chosenSample, endsCorrect, isCorrect, type Episode } from './episode.ts';
+
+export const FILTER_CRITERIA = ['all', 'better', 'best', 'success'] as const;
+export type FilterCriteria = (typeof FILTER_CRITERIA)[number];
+
+export interface FilterOptions {
+  criteria: FilterCriteria;
+  onlySuccessTrajectories: boolean;
+  /** Drop an example identical to one already kept, and an attempt that repeats an earlier one in its episode. */
+  removeDuplicates: boolean;
+  /** Drop attempts that are empty after trimming whitespace. */
+  removeEmpty: boolean;
+}
 
 export type DropRule = 'unsuccessfulTrajectory' | 'empty' | 'degenerate' | 'repeatedAttempt' | 'criteria' | 'duplicateExample';
 
@@ -75,7 +86,7 @@ export function turnExamples(episode: Episode, origin?: string): TurnExample[] {
   });
 }
 
-function passesCriteria(e: TurnExample, criteria: FilterConfig['criteria']): boolean {
+function passesCriteria(e: TurnExample, criteria: FilterCriteria): boolean {
   switch (criteria) {
     case 'all':
       return true;
@@ -89,7 +100,7 @@ function passesCriteria(e: TurnExample, criteria: FilterConfig['criteria']): boo
 }
 
 /** Episodes may carry an origin tag each (e.g. `iter-1`), copied onto their examples. */
-export function filterEpisodes(episodes: readonly (Episode | { episode: Episode; origin: string })[], config: FilterConfig): FilterResult {
+export function filterEpisodes(episodes: readonly (Episode | { episode: Episode; origin: string })[], config: FilterOptions): FilterResult {
   const kept: TurnExample[] = [];
   const dropped: DroppedExample[] = [];
   const counts = Object.fromEntries(DROP_RULES.map((r) => [r, 0])) as Record<DropRule, number>;

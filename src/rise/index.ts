@@ -3,7 +3,6 @@
  * Sits above tasks/ and engine/; the activities and workflows call it, never the other way round.
  */
 
-export * from './config.ts';
 export * from './conversation.ts';
 export * from './template.ts';
 export * from './policy.ts';
@@ -17,4 +16,3 @@ export * from './filter.ts';
 export * from './examples.ts';
 export * from './metrics.ts';
 export * from './evaluate.ts';
-export * from './experiment.ts';

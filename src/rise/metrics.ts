@@ -15,7 +15,10 @@
  */
 
 import { Rng } from '../engine/random.ts';
-import type { TieBreak } from './config.ts';
+
+/** How a majority vote picks among answers tied for the most votes. */
+export const TIE_BREAKS = ['latest', 'earliest', 'random'] as const;
+export type TieBreak = (typeof TIE_BREAKS)[number];
 
 /** The metrics every table leads with: one turn, five parallel samples, five turns, five turns with the oracle. */
 export const HEADLINE_METRICS = ['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'] as const;

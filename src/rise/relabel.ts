@@ -1,26 +1,20 @@
 /**
- * Relabeling (RISE.md step 2): at a state whose attempt is wrong, draw candidates for the next turn
+ * Relabeling (docs/rise.md, step 2): at a state whose attempt is wrong, draw candidates for the next turn
  * conditioned on the whole history and keep the best by reward. `self` draws them from the learner
  * (self-distillation, reference N = 16), `expert` from a second, stronger policy (distillation).
  */
 
-import type { RelabelConfig, RelabelStrategy } from './config.ts';
 import type { Sample } from './episode.ts';
 import type { Policy } from './policy.ts';
+
+export const RELABEL_STRATEGIES = ['self', 'expert'] as const;
+export type RelabelStrategy = (typeof RELABEL_STRATEGIES)[number];
 
 export interface Relabeler {
   strategy: RelabelStrategy;
   policy: Policy;
   /** Candidates per state. */
   samples: number;
-}
-
-export function createRelabeler(config: RelabelConfig, learner: Policy, expert: Policy | null = null): Relabeler {
-  if (config.strategy === 'expert') {
-    if (!expert) throw new Error('relabel strategy "expert" needs an expert policy (the spec\'s "expert" model)');
-    return { strategy: 'expert', policy: expert, samples: config.samples };
-  }
-  return { strategy: 'self', policy: learner, samples: config.samples };
 }
 
 /** Index of the largest value; on ties the first one wins, so the choice never depends on luck. */

@@ -1,5 +1,5 @@
 /**
- * Data collection for one iteration (RISE.md steps 1–2): for every training problem, attempt 1 is one
+ * Data collection for one iteration (docs/rise.md, steps 1–2): for every training problem, attempt 1 is one
  * on-policy sample from the learner; while the latest attempt is wrong and turns remain, the relabeler's
  * best candidate at the current state becomes the next attempt, which later turns see. With
  * `stopOnSuccess` (the default) an episode ends at its first correct turn, so no trajectory teaches
@@ -13,19 +13,37 @@
  */
 
 import type { Problem, Task } from '../tasks/types.ts';
-import type { RiseConfig } from './config.ts';
-import { episodeContext, stateConversation } from './conversation.ts';
+import { episodeContext, stateConversation, type Prompting } from './conversation.ts';
+import type { DegenerateLimits } from './degenerate.ts';
 import { attempts, chosenSample, isCorrect, type Episode, type Sample } from './episode.ts';
 import type { Policy, SamplingParams } from './policy.ts';
-import type { BatchHooks } from './progress.ts';
+import type { ProgressHook } from './progress.ts';
 import { chooseBest, type Relabeler } from './relabel.ts';
 import { drawSamples, type Slot } from './sampling.ts';
+
+/** The knobs of data collection. */
+export interface RolloutOptions {
+  /** Turns of data collection: one on-policy attempt plus `turns - 1` relabeled ones. */
+  turns: number;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  /** End an episode at its first correct turn, so no trajectory teaches correct → wrong. */
+  stopOnSuccess: boolean;
+  /**
+   * Previous attempts shown when sampling (and hence in the training examples, which must match what the
+   * policy saw); null = the whole history.
+   */
+  contextWindow: number | null;
+  degenerate: DegenerateLimits;
+}
 
 export interface CollectOptions {
   task: Task;
   learner: Policy;
   relabeler: Relabeler;
-  config: Pick<RiseConfig, 'rollout' | 'feedback' | 'instruction'>;
+  rollout: RolloutOptions;
+  prompting: Prompting;
   /** Seed of this collection (e.g. from the spec seed and the step key). */
   seed: number;
   /**
@@ -35,13 +53,8 @@ export interface CollectOptions {
   start?: ReadonlyMap<string, Episode>;
 }
 
-export interface CollectHooks extends BatchHooks {
-  /** Called once per episode as soon as it is complete, in a deterministic order (e.g. to write the ledger). */
-  onEpisode?: (episode: Episode) => void | Promise<void>;
-}
-
 export interface CollectStats {
-  /** Problems collected in this call (skipped ones excluded). */
+  /** Problems collected in this call. */
   episodes: number;
   /** Draws made, resamples included. */
   samples: number;
@@ -58,12 +71,10 @@ export interface CollectStats {
   finalAccuracy: number;
 }
 
-export async function collectEpisodes(problems: Problem[], o: CollectOptions, hooks: CollectHooks = {}): Promise<{ episodes: Episode[]; stats: CollectStats }> {
-  const { rollout } = o.config;
-  const skip = hooks.skip ?? new Set<string>();
-  const todo = problems.filter((p) => !skip.has(p.id));
-  const total = problems.length;
-  let done = total - todo.length;
+export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProgress?: ProgressHook): Promise<{ episodes: Episode[]; stats: CollectStats }> {
+  const { rollout } = o;
+  const total = todo.length;
+  let done = 0;
   const sampling: SamplingParams = { temperature: rollout.temperature, topP: rollout.topP, maxTokens: rollout.maxTokens, seed: o.seed };
   const episodes: Episode[] = todo.map((p) => {
     const started = o.start?.get(p.id);
@@ -85,7 +96,7 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
     const first = e.turns.findIndex((t) => isCorrect(chosenSample(t).reward));
     if (first >= 0 && first < rollout.turns) stats.solvedAtTurn[first]++;
   }
-  await hooks.onProgress?.({ done, total, unit: 'episodes' });
+  await onProgress?.({ done, total, unit: 'episodes' });
 
   // Episodes continued from `start` that need no more turns are complete on arrival.
   let active: number[] = [];
@@ -95,7 +106,6 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
       continue;
     }
     done++;
-    await hooks.onEpisode?.(e);
   }
   for (let turn = 1; turn <= rollout.turns && active.length > 0; turn++) {
     const now = active.filter((i) => episodes[i].turns.length + 1 === turn);
@@ -106,14 +116,14 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
     const slots: Slot[] = [];
     for (const i of now) {
       const problem = todo[i];
-      const conversation = stateConversation(episodeContext(o.config, problem), attempts(episodes[i]), rollout.contextWindow);
+      const conversation = stateConversation(episodeContext(o.prompting, problem), attempts(episodes[i]), rollout.contextWindow);
       for (let c = 0; c < candidates; c++) slots.push({ key: `${problem.id}|t${turn}|c${c}`, problem, conversation, candidate: c });
     }
     const draws = await drawSamples(policy, slots, {
       task: o.task,
       sampling,
       degenerate: rollout.degenerate,
-      onSamples: hooks.onProgress && ((n, of) => hooks.onProgress!({ done, total, unit: 'episodes', stage: `turn ${turn}: ${n}/${of} samples` })),
+      onSamples: onProgress && ((n, of) => onProgress({ done, total, unit: 'episodes', stage: `turn ${turn}: ${n}/${of} samples` })),
     });
 
     const stillActive = active.filter((i) => !now.includes(i));
@@ -130,13 +140,12 @@ export async function collectEpisodes(problems: Problem[], o: CollectOptions, ho
       if (isCorrect(chosen.reward) && !solvedBefore) stats.solvedAtTurn[turn - 1]++;
       if (finished(episodes[i])) {
         done++;
-        await hooks.onEpisode?.(episodes[i]);
       } else {
         stillActive.push(i);
       }
     }
     active = stillActive;
-    await hooks.onProgress?.({ done, total, unit: 'episodes', stage: `turn ${turn}` });
+    await onProgress?.({ done, total, unit: 'episodes', stage: `turn ${turn}` });
   }
   const n = Math.max(1, episodes.length);
   stats.turn1Accuracy = episodes.filter((e) => e.turns.length > 0 && isCorrect(chosenSample(e.turns[0]).reward)).length / n;

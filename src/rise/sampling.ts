@@ -5,9 +5,8 @@
  */
 
 import type { Problem, Task } from '../tasks/types.ts';
-import type { DegenerateConfig } from './config.ts';
 import type { Conversation } from './conversation.ts';
-import { degenerateReason } from './degenerate.ts';
+import { degenerateReason, type DegenerateLimits } from './degenerate.ts';
 import type { Sample } from './episode.ts';
 import type { Policy, PolicyResponse, SamplingParams } from './policy.ts';
 
@@ -26,7 +25,7 @@ export interface DrawOptions {
   task: Task;
   sampling: SamplingParams;
   /** Resample degenerate draws under these limits; null = keep every draw as it is (evaluation). */
-  degenerate: DegenerateConfig | null;
+  degenerate: DegenerateLimits | null;
   /** Draws finished so far in this call, and the draws known to be needed (grows with resamples). */
   onSamples?: (done: number, total: number) => void | Promise<void>;
 }

@@ -1,6 +1,6 @@
 /**
- * The chat template: conversation → token ids. RISE.md requires one rendering for rollout, training and
- * evaluation (the reference code rendered them differently, a bug). Everything that turns messages into
+ * The chat template: conversation → token ids. Rollout, training and evaluation must render a state
+ * identically (the authors' code rendered them differently, a bug; see docs/rise.md). Everything that turns messages into
  * tokens goes through a `ChatTemplate`: the policy renders a state with `renderPrompt`, training renders
  * the same state plus the response with `render`, and the template guarantees the first is a prefix of the
  * second and that the response's tokens are exactly what the policy generated (content, then the stop token).

@@ -31,10 +31,31 @@ export interface DuplicateKey {
   first: Location;
 }
 
+/**
+ * Containers nested deeper than this are refused. Parsing, cloning, validating and merging a spec all
+ * recurse, so an unbounded depth ends in a stack overflow; a real spec is under ten levels deep.
+ */
+export const MAX_DEPTH = 100;
+export const TOO_DEEP = `nesting deeper than ${MAX_DEPTH} levels`;
+
+/** Valid JSON nested deeper than `MAX_DEPTH`: the container at `pointer` is one level too deep. */
+export class JsonDepthError extends Error {
+  override name = 'JsonDepthError';
+  constructor(
+    readonly pointer: string,
+    readonly location: Location,
+  ) {
+    super(`${location.line}:${location.column}: ${TOO_DEEP}`);
+  }
+}
+
 export interface ParsedJson {
   value: unknown;
   duplicates: DuplicateKey[];
-  /** Where the value at `pointer` starts (its key, for an object member); the nearest ancestor's when absent. */
+  /**
+   * Where the value at `pointer` starts (its key, for an object member); the nearest ancestor's when
+   * absent. A map lookup per ancestor, so locating every issue of a large spec stays linear.
+   */
   locate(pointer: string): Location;
 }
 
@@ -63,9 +84,13 @@ function setOwn(target: Record<string, unknown>, key: string, value: unknown): v
 export function parseJson(input: string): ParsedJson {
   // A byte-order mark is invisible in editors; skipping it keeps columns as people see them.
   const text = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
-  const offsets = new Map<string, number>();
+  const locations = new Map<string, Location>();
   const duplicates: DuplicateKey[] = [];
   let i = 0;
+  // Line breaks occur only between tokens (a string cannot hold one), so skipSpace alone counts them.
+  let line = 1;
+  let lineStart = 0;
+  const here = (): Location => ({ line, column: i - lineStart + 1 });
 
   const fail = (reason: string, at = i): never => {
     throw new JsonSyntaxError(reason, locationAt(text, at));
@@ -79,7 +104,11 @@ export function parseJson(input: string): ParsedJson {
   const skipSpace = () => {
     while (i < text.length) {
       const c = text[i];
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') i++;
+      if (c === '\n') {
+        i++;
+        line++;
+        lineStart = i;
+      } else if (c === ' ' || c === '\t' || c === '\r') i++;
       else if (c === '/' && (text[i + 1] === '/' || text[i + 1] === '*')) fail('comments are not allowed in JSON');
       else break;
     }
@@ -120,12 +149,13 @@ export function parseJson(input: string): ParsedJson {
     return Number(token);
   };
 
-  const parseValue = (pointer: string): unknown => {
+  const parseValue = (pointer: string, depth: number): unknown => {
     skipSpace();
-    if (!offsets.has(pointer)) offsets.set(pointer, i);
+    if (!locations.has(pointer)) locations.set(pointer, here());
     const c = text[i];
-    if (c === '{') return parseObject(pointer);
-    if (c === '[') return parseArray(pointer);
+    if ((c === '{' || c === '[') && depth > MAX_DEPTH) throw new JsonDepthError(pointer, here());
+    if (c === '{') return parseObject(pointer, depth);
+    if (c === '[') return parseArray(pointer, depth);
     if (c === '"') return parseString();
     if (c === '-' || (c >= '0' && c <= '9')) return parseNumber();
     for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
@@ -139,9 +169,9 @@ export function parseJson(input: string): ParsedJson {
     return fail(`expected a value, found ${found()}`);
   };
 
-  const parseObject = (pointer: string): Record<string, unknown> => {
+  const parseObject = (pointer: string, depth: number): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
-    const keyOffsets = new Map<string, number>();
+    const keyLocations = new Map<string, Location>();
     i++;
     skipSpace();
     if (text[i] === '}') {
@@ -154,20 +184,20 @@ export function parseJson(input: string): ParsedJson {
         if (text[i] === '}') fail('trailing comma before "}" (not allowed in JSON)');
         fail(text[i] === "'" ? 'keys must be in double quotes' : `expected a key in double quotes, found ${found()}`);
       }
-      const keyAt = i;
+      const keyAt = here();
       const key = parseString();
       const child = childPointer(pointer, key);
-      const seen = keyOffsets.get(key);
-      if (seen !== undefined) {
-        duplicates.push({ pointer: child, location: locationAt(text, keyAt), first: locationAt(text, seen) });
+      const first = keyLocations.get(key);
+      if (first !== undefined) {
+        duplicates.push({ pointer: child, location: keyAt, first });
       } else {
-        keyOffsets.set(key, keyAt);
-        offsets.set(child, keyAt);
+        keyLocations.set(key, keyAt);
+        locations.set(child, keyAt);
       }
       skipSpace();
       if (text[i] !== ':') fail(`expected ":" after the key ${JSON.stringify(key)}, found ${found()}`);
       i++;
-      setOwn(out, key, parseValue(child));
+      setOwn(out, key, parseValue(child, depth + 1));
       skipSpace();
       if (text[i] === ',') {
         i++;
@@ -181,7 +211,7 @@ export function parseJson(input: string): ParsedJson {
     }
   };
 
-  const parseArray = (pointer: string): unknown[] => {
+  const parseArray = (pointer: string, depth: number): unknown[] => {
     const out: unknown[] = [];
     i++;
     skipSpace();
@@ -192,7 +222,7 @@ export function parseJson(input: string): ParsedJson {
     for (;;) {
       skipSpace();
       if (text[i] === ']') fail('trailing comma before "]" (not allowed in JSON)');
-      out.push(parseValue(childPointer(pointer, out.length)));
+      out.push(parseValue(childPointer(pointer, out.length), depth + 1));
       skipSpace();
       if (text[i] === ',') {
         i++;
@@ -208,14 +238,14 @@ export function parseJson(input: string): ParsedJson {
 
   skipSpace();
   if (i >= text.length) fail('the file is empty: expected a JSON object');
-  const value = parseValue('');
+  const value = parseValue('', 1);
   skipSpace();
   if (i < text.length) fail(`unexpected ${found()} after the end of the JSON value`);
 
   const locate = (pointer: string): Location => {
     for (let p = pointer; ; p = p.slice(0, p.lastIndexOf('/'))) {
-      const at = offsets.get(p);
-      if (at !== undefined) return locationAt(text, at);
+      const at = locations.get(p);
+      if (at !== undefined) return at;
       if (p === '') return { line: 1, column: 1 };
     }
   };

@@ -6,7 +6,7 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { JsonSyntaxError, parseJson, type ParsedJson } from './json-text.ts';
+import { JsonDepthError, JsonSyntaxError, parseJson, TOO_DEEP, type ParsedJson } from './json-text.ts';
 import { SpecError, type SpecIssue } from './issues.ts';
 import { dataFiles } from './data-files.ts';
 import { childPointer } from './pointer.ts';
@@ -41,6 +41,7 @@ export async function loadSpec(file: string): Promise<ExperimentSpec> {
   try {
     parsed = parseJson(text);
   } catch (err) {
+    if (err instanceof JsonDepthError) throw new SpecError([{ path: err.pointer, message: TOO_DEEP, location: err.location }], file);
     if (!(err instanceof JsonSyntaxError)) throw err;
     throw new SpecError([{ path: '', message: `invalid JSON: ${err.reason}`, location: err.location }], file);
   }

@@ -4,10 +4,10 @@
  * masks an override and an arm's partial object is completed exactly as the base's would be.
  */
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+import { isPlainObject } from '../util/objects.ts';
 
+export function mergeOverrides(base: Record<string, unknown>, override: Record<string, unknown>): Record<string, unknown>;
+export function mergeOverrides(base: unknown, override: unknown): unknown;
 export function mergeOverrides(base: unknown, override: unknown): unknown {
   if (!isPlainObject(base) || !isPlainObject(override)) return structuredClone(override);
   const out: Record<string, unknown> = structuredClone(base);

@@ -10,23 +10,20 @@
  */
 
 import type { ErrorObject, SchemaObject } from 'ajv';
+import { isPlainObject } from '../util/objects.ts';
 import { describeValue, type SpecIssue } from './issues.ts';
 import { childPointer, pointerSegments } from './pointer.ts';
 import { nearest } from './suggest.ts';
 
 type Schema = SchemaObject;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** The schema with its local `$ref` followed (the referring schema's own keywords win). */
 function resolve(schema: Schema, root: Schema): Schema {
   const ref = schema.$ref;
   if (typeof ref !== 'string' || !ref.startsWith('#/')) return schema;
   let target: unknown = root;
-  for (const segment of pointerSegments(ref.slice(1))) target = isObject(target) ? target[segment] : undefined;
-  if (!isObject(target)) return schema;
+  for (const segment of pointerSegments(ref.slice(1))) target = isPlainObject(target) ? target[segment] : undefined;
+  if (!isPlainObject(target)) return schema;
   const { $ref: _, ...own } = schema;
   return { ...resolve(target as Schema, root), ...own };
 }
@@ -76,11 +73,11 @@ function expectation(schema: Schema, root: Schema): string {
 
 /** Every schema object reachable from `schema`, local `$ref`s followed. */
 function reachable(schema: unknown, root: Schema, seen = new Set<unknown>()): Set<unknown> {
-  if (!isObject(schema) || seen.has(schema)) return seen;
+  if (!isPlainObject(schema) || seen.has(schema)) return seen;
   seen.add(schema);
   if (typeof schema.$ref === 'string') {
     let target: unknown = root;
-    for (const segment of pointerSegments(schema.$ref.slice(1))) target = isObject(target) ? target[segment] : undefined;
+    for (const segment of pointerSegments(schema.$ref.slice(1))) target = isPlainObject(target) ? target[segment] : undefined;
     reachable(target, root, seen);
   }
   for (const value of Object.values(schema)) {
@@ -98,7 +95,7 @@ function keyHomes(root: Schema): Map<string, string[]> {
     const s = resolve(raw, root);
     if (depth > 8) return;
     for (const part of [s, s.then, s.else]) {
-      if (!isObject(part) || !isObject(part.properties)) continue;
+      if (!isPlainObject(part) || !isPlainObject(part.properties)) continue;
       for (const [key, child] of Object.entries(part.properties as Record<string, Schema>)) {
         if (pointer === '' && (key === 'arms' || key === '$schema')) continue;
         const list = homes.get(key) ?? [];

@@ -1,176 +1,72 @@
 /**
  * The validated experiment spec: what `validateSpec` and `loadSpec` return, every default filled in.
- * schemas/experiment.schema.json is the authority (descriptions, defaults, ranges); these types are
- * written by hand to match it, and test/spec checks that the schema's defaults produce exactly these
- * shapes, so a field added to one and not the other fails the tests.
+ * Derived from the schema (schema.ts), so a knob added there appears here; test/spec/defaults.test.ts
+ * writes the defaults out in full against these types.
  */
 
-export type TaskKind = 'arithmetic' | 'gsm8k' | 'math' | 'mbpp';
-export type FileTaskKind = Exclude<TaskKind, 'arithmetic'>;
-export type Operator = '+' | '-' | '*';
+import type { Static, TObject } from '@sinclair/typebox';
+import type * as S from './schema.ts';
 
-export interface ArithmeticSet {
-  count: number;
-  ops: number[];
-  min: number;
-  max: number;
-  operators: Operator[];
-  /** null = derived from the experiment seed and the set's role (and name). */
-  seed: number | null;
-}
+export type { TaskKind, Operator } from '../tasks/index.ts';
+export type { FileTaskKind } from './schema.ts';
 
+/**
+ * A value after validation: the schema gives every field a default unless it is required (the
+ * defaults test checks this), so every optional key is filled in.
+ */
+export type Filled<T> = T extends readonly (infer U)[] ? Filled<U>[] : T extends object ? { [K in keyof T]-?: Filled<T[K]> } : T;
+
+type InheritedKnob = (typeof S.INHERITED_KNOBS)[number];
+
+export type ArithmeticSet = Filled<Static<typeof S.ArithmeticSetSchema>>;
 /** Knobs the schema lets an evaluation set leave null are resolved to the training set's. */
-export interface ArithmeticEvalSet extends ArithmeticSet {
-  name: string;
-}
+export type ArithmeticEvalSet = Omit<Filled<Static<typeof S.ArithmeticEvalSetSchema>>, InheritedKnob> & Pick<ArithmeticSet, InheritedKnob>;
+/** `path` is absolute after `loadSpec` (resolved against the spec file's directory). */
+export type FileSet = Filled<Static<typeof S.FileSetSchema>>;
+export type FileEvalSet = Filled<Static<typeof S.FileEvalSetSchema>>;
 
-export interface FileSet {
-  /** Absolute after `loadSpec` (resolved against the spec file's directory). */
-  path: string;
-  /** The first `count` problems of the file; null = all. */
-  count: number | null;
-}
-
-export interface FileEvalSet extends FileSet {
-  name: string;
-}
-
-export interface ArithmeticTaskSpec {
-  kind: 'arithmetic';
-  train: ArithmeticSet;
-  eval: ArithmeticEvalSet[];
-  unparsableReward: number;
-}
-
-export interface FileTaskSpec {
-  kind: FileTaskKind;
-  train: FileSet;
-  eval: FileEvalSet[];
-  unparsableReward: number;
-}
-
+type ArithmeticTaskInput = Extract<S.TaskInput, { kind?: 'arithmetic' }>;
+export type ArithmeticTaskSpec = Omit<Filled<ArithmeticTaskInput>, 'eval'> & { eval: ArithmeticEvalSet[] };
+export type FileTaskSpec = Filled<Exclude<S.TaskInput, ArithmeticTaskInput>>;
 export type TaskSpec = ArithmeticTaskSpec | FileTaskSpec;
 
-export interface BuiltinModelConfig {
-  layers: number;
-  dim: number;
-  heads: number;
-  /** null = heads. */
-  kvHeads: number | null;
-  /** null = the engine's default (8/3 · dim rounded up to a multiple of 32). */
-  hidden: number | null;
-  context: number;
-  ropeTheta: number;
-  normEps: number;
-  tiedEmbeddings: boolean;
-  /** null = derived from the experiment seed. */
-  seed: number | null;
-}
-
-export interface ModelSpec {
-  kind: 'builtin';
-  config: BuiltinModelConfig;
-}
-
+export type BuiltinModelConfig = Filled<Static<typeof S.BuiltinConfigSchema>>;
+export type ModelSpec = Filled<Static<typeof S.ModelSchema>>;
+export type BoostSpec = Filled<Static<typeof S.BoostSchema>>;
 /** AdamW with warmup and a cosine schedule, as the boost and the iterations' training both use it. */
-export interface OptimizerSpec {
-  epochs: number;
-  lr: number;
-  batchSize: number;
-  warmup: number;
-  minLrRatio: number;
-  weightDecay: number;
-  clipNorm: number;
-}
-
-export interface BoostSpec extends OptimizerSpec {
-  /** Solved problems per boost conversation (1 = single-turn SFT). */
-  pack: number;
-}
-
+export type OptimizerSpec = Filled<Static<TObject<ReturnType<typeof S.optimizerKnobs>>>>;
 /** A model other than the learner (expert, weak-to-strong rollout policy), boosted once then fixed. */
-export interface PolicyModelSpec extends ModelSpec {
-  /** null = the experiment's top-level boost. */
-  boost: BoostSpec | null;
-}
+export type PolicyModelSpec = Filled<Static<typeof S.PolicyModelSchema>>;
 
-export interface DegenerateSpec {
-  maxWordRepeats: number;
-  maxTokenChars: number;
-  maxResamples: number;
-}
+export type DegenerateSpec = Filled<Static<typeof S.DegenerateSchema>>;
+export type RolloutPolicy = Filled<Static<typeof S.RolloutPolicySchema>>;
+export type RolloutSpec = Filled<Static<typeof S.RolloutSchema>>;
+export type RelabelSpec = Filled<Static<typeof S.RelabelSchema>>;
+export type FilterSpec = Filled<Static<typeof S.FilterSchema>>;
+export type TrainSpec = Filled<Static<typeof S.TrainSchema>>;
+export type EvaluateSpec = Filled<Static<typeof S.EvaluateSchema>>;
 
-export type RolloutPolicy = 'learner' | 'expert' | PolicyModelSpec;
-
-export interface RolloutSpec {
-  turns: number;
-  samples: number;
-  temperature: number;
-  topP: number;
-  maxTokens: number;
-  stopOnSuccess: boolean;
-  contextWindow: number | null;
-  degenerate: DegenerateSpec;
-  policy: RolloutPolicy;
-}
-
-export interface RelabelSpec {
-  strategy: 'self' | 'expert';
-  samples: number;
-}
-
-export interface FilterSpec {
-  criteria: 'all' | 'better' | 'best' | 'success';
-  onlySuccessTrajectories: boolean;
-  removeDuplicates: boolean;
-  removeEmpty: boolean;
-}
-
-export interface TrainSpec extends OptimizerSpec {
-  weighting: 'rwr' | 'uniform';
-  tau: number;
-  format: 'multiTurn' | 'singleTurn';
-  initFrom: 'base' | 'previous';
-  aggregate: boolean;
-  normalize: 'example' | 'token';
-}
-
-export interface EvaluateSpec {
-  turns: number;
-  parallelK: number;
-  contextWindow: number | null;
-  tieBreak: 'latest' | 'earliest' | 'random';
-  temperature: number;
-  topP: number;
-  maxTokens: number;
-}
+export type RelabelStrategy = RelabelSpec['strategy'];
+export type FilterCriteria = FilterSpec['criteria'];
+export type Weighting = TrainSpec['weighting'];
+export type ExampleFormat = TrainSpec['format'];
+export type InitFrom = TrainSpec['initFrom'];
+export type TokenNormalization = TrainSpec['normalize'];
+export type TieBreak = EvaluateSpec['tieBreak'];
 
 /** Everything one arm runs with: the base with the arm's overrides merged in. */
-export interface ArmSpec {
-  seed: number;
-  task: TaskSpec;
-  model: ModelSpec;
-  expert: PolicyModelSpec | null;
-  boost: BoostSpec;
-  iterations: number;
-  rollout: RolloutSpec;
-  relabel: RelabelSpec;
-  filter: FilterSpec;
-  train: TrainSpec;
-  evaluate: EvaluateSpec;
-  feedback: string;
-  instruction: string | null;
-}
+export type ArmSpec = Omit<Filled<Static<TObject<typeof S.armKnobs>>>, 'task'> & { task: TaskSpec };
 
 /** The arm run when a spec declares none. */
 export const DEFAULT_ARM = 'base';
 
-export interface ExperimentSpec extends ArmSpec {
-  name: string;
-  description: string;
-  /**
-   * Every arm, resolved: the base with that arm's overrides merged in and defaults filled. A spec
-   * without arms has exactly one, `DEFAULT_ARM`, equal to the base.
-   */
-  arms: Record<string, ArmSpec>;
-}
+type ExperimentInput = Static<typeof S.EXPERIMENT_SCHEMA>;
+
+export type ExperimentSpec = ArmSpec &
+  Filled<Pick<ExperimentInput, 'name' | 'description'>> & {
+    /**
+     * Every arm, resolved: the base with that arm's overrides merged in and defaults filled. A spec
+     * without arms has exactly one, `DEFAULT_ARM`, equal to the base.
+     */
+    arms: Record<string, ArmSpec>;
+  };

@@ -7,31 +7,44 @@
  * names only what the arm itself breaks (its own keys, or a base value its overrides make invalid).
  */
 
+import type { Static } from '@sinclair/typebox';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
-import schema from '../../schemas/experiment.schema.json' with { type: 'json' };
+import { isPlainObject } from '../util/objects.ts';
 import { crossFieldIssues } from './checks.ts';
 import { describeValue, SpecError, type SpecIssue } from './issues.ts';
+import { MAX_DEPTH, TOO_DEEP } from './json-text.ts';
 import { mergeOverrides } from './merge.ts';
 import { childPointer, pointerSegments } from './pointer.ts';
+import { EXPERIMENT_KEYS, EXPERIMENT_SCHEMA, type TaskInput } from './schema.ts';
 import { schemaIssues } from './schema-issues.ts';
-import { DEFAULT_ARM, type ArmSpec, type ExperimentSpec } from './types.ts';
+import { DEFAULT_ARM, type ArmSpec, type ExperimentSpec, type Filled, type TaskSpec } from './types.ts';
 
-export const EXPERIMENT_SCHEMA = schema;
+type SpecInput = Static<typeof EXPERIMENT_SCHEMA>;
+/** A config resolved on its own: an arm's knobs plus the name and description it would carry. */
+type Config = Omit<ExperimentSpec, 'arms'>;
 
-/** Keys that belong to the experiment as a whole, which an arm cannot override. */
-const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'arms'] as const;
+let compiled: ValidateFunction<SpecInput> | undefined;
 
-let compiled: ValidateFunction | undefined;
-
-function validator(): ValidateFunction {
+function validator(): ValidateFunction<SpecInput> {
   // strictTypes is off because nullable `$ref`s ({"type": ["object", "null"], "$ref": ...}) are how the
   // schema says "null or this object" without oneOf, whose errors would come from every branch.
-  compiled ??= new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false }).compile(schema);
+  compiled ??= new Ajv2020({ allErrors: true, useDefaults: true, verbose: true, strict: true, strictTypes: false }).compile<SpecInput>(EXPERIMENT_SCHEMA);
   return compiled;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/**
+ * The first array or object nested deeper than `MAX_DEPTH`, found without recursion: cloning,
+ * validating and merging all recurse, and would overflow the stack on a deep enough value.
+ */
+function tooDeep(json: unknown): SpecIssue | null {
+  const pending: { value: unknown; pointer: string; depth: number }[] = [{ value: json, pointer: '', depth: 1 }];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { value, pointer, depth } = next;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth > MAX_DEPTH) return { path: pointer, message: TOO_DEEP };
+    for (const [key, child] of Object.entries(value)) pending.push({ value: child, pointer: childPointer(pointer, key), depth: depth + 1 });
+  }
+  return null;
 }
 
 function hasPointer(value: unknown, pointer: string): boolean {
@@ -45,29 +58,34 @@ function hasPointer(value: unknown, pointer: string): boolean {
 }
 
 /** Arithmetic evaluation sets leave knobs null to mean "as in training". */
-function inheritTrainKnobs(spec: ArmSpec): void {
-  const { task } = spec;
-  if (task.kind !== 'arithmetic') return;
-  for (const set of task.eval as unknown as Record<string, unknown>[]) {
-    for (const knob of ['ops', 'min', 'max', 'operators'] as const) {
-      if (set[knob] === null) set[knob] = structuredClone(task.train[knob]);
-    }
-  }
+function inheritTrainKnobs(task: Filled<TaskInput>): TaskSpec {
+  if (task.kind !== 'arithmetic') return task;
+  const { train } = task;
+  const evalSets = task.eval.map((set) => ({
+    ...set,
+    ops: set.ops ?? [...train.ops],
+    min: set.min ?? train.min,
+    max: set.max ?? train.max,
+    operators: set.operators ?? [...train.operators],
+  }));
+  return { ...task, eval: evalSets };
 }
 
 /** Schema defaults and checks for one config (the base without arms, or an arm merged onto it). */
-function resolveConfig(raw: Record<string, unknown>): { spec: ArmSpec; issues: SpecIssue[] } {
+function resolveConfig(raw: Record<string, unknown>): { config: Config | null; issues: SpecIssue[] } {
   const doc = structuredClone(raw);
   const validate = validator();
-  if (!validate(doc)) return { spec: doc as unknown as ArmSpec, issues: schemaIssues(validate.errors ?? [], schema) };
-  const spec = doc as unknown as ArmSpec;
-  inheritTrainKnobs(spec);
-  return { spec, issues: crossFieldIssues(spec) };
+  if (!validate(doc)) return { config: null, issues: schemaIssues(validate.errors ?? [], EXPERIMENT_SCHEMA) };
+  const { $schema: _s, arms: _a, ...knobs } = doc;
+  // ajv has filled in every default, which is all that Filled adds to the schema's type.
+  const filled = knobs as Filled<typeof knobs>;
+  const config: Config = { ...filled, task: inheritTrainKnobs(filled.task) };
+  return { config, issues: crossFieldIssues(config) };
 }
 
-function armConfig(spec: ArmSpec & Record<string, unknown>): ArmSpec {
-  const { $schema: _s, name: _n, description: _d, arms: _a, ...config } = spec;
-  return config;
+function armOf(config: Config): ArmSpec {
+  const { name: _n, description: _d, ...arm } = config;
+  return arm;
 }
 
 /**
@@ -76,17 +94,19 @@ function armConfig(spec: ArmSpec & Record<string, unknown>): ArmSpec {
  */
 export function validateSpec(json: unknown): ExperimentSpec {
   if (!isPlainObject(json)) throw new SpecError([{ path: '', message: `expected an object; found ${describeValue(json)}` }]);
+  const deep = tooDeep(json);
+  if (deep !== null) throw new SpecError([deep]);
   const { arms: rawArms, ...rawBase } = json;
   // The whole document once, for the arms' names and shapes; the arms' contents are checked merged, below.
-  const whole = validator()(structuredClone(json)) ? [] : schemaIssues(validator().errors ?? [], schema).filter((i) => i.path.startsWith('/arms'));
+  const whole = validator()(structuredClone(json)) ? [] : schemaIssues(validator().errors ?? [], EXPERIMENT_SCHEMA).filter((i) => i.path.startsWith('/arms'));
   const base = resolveConfig(rawBase);
   const issues = [...base.issues, ...whole];
   const seen = new Set(base.issues.map((i) => `${i.path}\n${i.message}`));
 
   const arms: Record<string, ArmSpec> = {};
-  const overrides = isPlainObject(rawArms) ? Object.entries(rawArms).filter(([, o]) => isPlainObject(o)) : [];
+  const overrides = isPlainObject(rawArms) ? Object.entries(rawArms).filter((entry): entry is [string, Record<string, unknown>] => isPlainObject(entry[1])) : [];
   const { $schema: _s, name: _n, description: _d, ...template } = rawBase;
-  for (const [name, override] of overrides as [string, Record<string, unknown>][]) {
+  for (const [name, override] of overrides) {
     const prefix = childPointer('/arms', name);
     const own = { ...override };
     for (const key of EXPERIMENT_KEYS) {
@@ -94,21 +114,20 @@ export function validateSpec(json: unknown): ExperimentSpec {
       issues.push({ path: childPointer(prefix, key), message: `an arm cannot override ${JSON.stringify(key)}: it belongs to the experiment as a whole` });
       delete own[key];
     }
-    const arm = resolveConfig(mergeOverrides(template, own) as Record<string, unknown>);
+    const arm = resolveConfig(mergeOverrides(template, own));
     for (const issue of arm.issues) {
       if (seen.has(`${issue.path}\n${issue.message}`) && !hasPointer(own, issue.path)) continue;
       issues.push({ ...issue, path: `${prefix}${issue.path}` });
     }
-    arms[name] = armConfig(arm.spec as ArmSpec & Record<string, unknown>);
+    if (arm.config !== null) arms[name] = armOf(arm.config);
   }
-  if (issues.length > 0) throw new SpecError(issues);
+  if (issues.length > 0 || base.config === null) throw new SpecError(issues);
 
-  const spec = base.spec as ArmSpec & Record<string, unknown>;
-  const config = armConfig(spec);
+  const config = armOf(base.config);
   return {
     ...config,
-    name: spec.name as string,
-    description: spec.description as string,
+    name: base.config.name,
+    description: base.config.description,
     arms: overrides.length === 0 ? { [DEFAULT_ARM]: structuredClone(config) } : arms,
   };
 }

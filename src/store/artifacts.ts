@@ -6,15 +6,12 @@
  * put of the same content reuses. Equal content is stored once. Reads hash what they read, so a truncated
  * or altered file fails loudly instead of feeding a step bad data.
  *
- * File I/O is async so a worker's event loop keeps heartbeating while checkpoints move.
+ * File I/O is async so a worker's event loop keeps heartbeating while large artifacts are written and read.
  */
 
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { eq } from 'drizzle-orm';
 import type { Store } from './db.ts';
 import { artifacts } from './schema.ts';
@@ -54,38 +51,13 @@ export async function putBytes(store: Store, data: Uint8Array, kind: string): Pr
   const sha = createHash('sha256').update(data).digest('hex');
   const final = fileOf(store, sha);
   // Same size is taken as same content: files only ever appear whole (rename), and reads verify anyway.
-  if (!(await hasSize(final, data.byteLength))) {
-    await writeAtomically(store, async (tmp) => {
-      await fs.writeFile(tmp, data, { flag: 'wx' });
-      return final;
-    });
-  }
+  if (!(await hasSize(final, data.byteLength))) await writeAtomically(store, data, final);
   return insertRow(store, sha, kind, data.byteLength);
 }
 
 /** JSON as UTF-8; equal values serialized alike (same key order) share one file. */
 export function putJson(store: Store, value: unknown, kind: string): Promise<ArtifactRef> {
   return putBytes(store, Buffer.from(JSON.stringify(value), 'utf8'), kind);
-}
-
-/** Copies a file in, hashing it on the way, without holding it in memory. */
-export async function putFile(store: Store, source: string, kind: string): Promise<ArtifactRef> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  let sha = '';
-  const tee = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  await writeAtomically(store, async (tmp) => {
-    await pipeline(createReadStream(source), tee, createWriteStream(tmp, { flags: 'wx' }));
-    sha = hash.digest('hex');
-    return fileOf(store, sha);
-  });
-  return insertRow(store, sha, kind, bytes);
 }
 
 export function getArtifact(store: Store, id: ArtifactId): ArtifactRef | undefined {
@@ -110,21 +82,6 @@ export async function getJson<T = unknown>(store: Store, id: ArtifactId): Promis
   return JSON.parse((await getBytes(store, id)).toString('utf8')) as T;
 }
 
-/**
- * The path of a verified artifact file, for readers that take a path (checkpoints, ONNX graphs). The file
- * is read once to check its hash; it must not be modified.
- */
-export async function artifactFile(store: Store, id: ArtifactId): Promise<string> {
-  const sha = shaOf(id);
-  const file = fileOf(store, sha);
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash).catch((e: unknown) => {
-    throw missingOr(e, sha, file);
-  });
-  checkHash(sha, hash.digest('hex'), file);
-  return file;
-}
-
 function checkHash(expected: string, actual: string, file: string): void {
   if (actual !== expected) throw new ArtifactError(expected, `artifact ${file} is corrupt: its content hashes to ${actual}`);
 }
@@ -139,14 +96,13 @@ async function hasSize(file: string, bytes: number): Promise<boolean> {
 }
 
 /**
- * `write` fills a temporary file under artifacts/tmp (same filesystem, so the rename is atomic) and returns
- * where it belongs, known only afterwards when it is the hash of a streamed file; once durable, the file is
- * renamed there. The temporary file is gone afterwards, whatever happened.
+ * Writes `data` to a temporary file under artifacts/tmp (same filesystem, so the rename is atomic) and, once
+ * it is durable, renames it to `target`. The temporary file is gone afterwards, whatever happened.
  */
-async function writeAtomically(store: Store, write: (tmp: string) => Promise<string>): Promise<void> {
+async function writeAtomically(store: Store, data: Uint8Array, target: string): Promise<void> {
   const tmp = path.join(store.artifactsDir, 'tmp', `${process.pid}-${randomUUID()}`);
   try {
-    const target = await write(tmp);
+    await fs.writeFile(tmp, data, { flag: 'wx' });
     await syncFile(tmp);
     await fs.mkdir(path.dirname(target), { recursive: true });
     await fs.rename(tmp, target);

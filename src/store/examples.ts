@@ -4,7 +4,7 @@
  * inserted with ON CONFLICT DO NOTHING, so a retried step can record them again harmlessly.
  */
 
-import { and, asc, count, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { writeTx, type Store } from './db.ts';
 import { examples } from './schema.ts';
 import { currentGeneration, type WriteGuard } from './steps.ts';
@@ -79,22 +79,4 @@ export function readExamples(store: Store, stepKey: string): StoredExample[] {
     .where(and(eq(examples.stepKey, stepKey), eq(examples.generation, generation)))
     .orderBy(asc(sql`rowid`))
     .all();
-}
-
-/** How many examples the step kept, and how many each rule dropped. */
-export function exampleCounts(store: Store, stepKey: string): { kept: number; dropped: Record<string, number> } {
-  const generation = currentGeneration(store.db, stepKey, 'exampleCounts');
-  const rows = store.db
-    .select({ rule: examples.dropRule, n: count() })
-    .from(examples)
-    .where(and(eq(examples.stepKey, stepKey), eq(examples.generation, generation)))
-    .groupBy(examples.dropRule)
-    .all();
-  const dropped: Record<string, number> = {};
-  let kept = 0;
-  for (const r of rows) {
-    if (r.rule === null) kept = r.n;
-    else dropped[r.rule] = r.n;
-  }
-  return { kept, dropped };
 }

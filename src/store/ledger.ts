@@ -121,23 +121,6 @@ export function recordedProblems(store: Store, stepKey: string): Set<string> {
   return new Set(rows.map((r) => r.problemId));
 }
 
-/** The name of one sample in `recordedSamples`. */
-export function sampleKey(problemId: string, turn: number, sample: number): string {
-  return JSON.stringify([problemId, turn, sample]);
-}
-
-/** Every sample recorded for the step, as `sampleKey`s: what a retry skips when it works sample by sample. */
-export function recordedSamples(store: Store, stepKey: string): Set<string> {
-  const generation = currentGeneration(store.db, stepKey, 'recordedSamples');
-  const rows = store.db
-    .select({ problemId: episodes.problemId, turn: samples.turn, sample: samples.sample })
-    .from(samples)
-    .innerJoin(episodes, eq(samples.episodeId, episodes.id))
-    .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation)))
-    .all();
-  return new Set(rows.map((r) => sampleKey(r.problemId, r.turn, r.sample)));
-}
-
 /** The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts. */
 export function readEpisodes(store: Store, stepKey: string): LedgerEpisode[] {
   const generation = currentGeneration(store.db, stepKey, 'readEpisodes');

@@ -4,7 +4,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { asc, desc, eq, sql } from 'drizzle-orm';
+import { desc, eq, sql } from 'drizzle-orm';
 import { writeTx, type Store } from './db.ts';
 import { arms, experiments, runs, type RunStatus } from './schema.ts';
 
@@ -16,7 +16,7 @@ export interface NewRun {
   experiment: string;
   /** The spec as launched (JSON). */
   spec: unknown;
-  /** The plan the run executes (src/spec/plan.ts `Plan`). */
+  /** The plan the run executes (src/plan/plan.ts `Plan`). */
   plan?: unknown;
   /** Defaults to `newRunId()`. */
   id?: string;
@@ -71,12 +71,4 @@ export function setRunStatus(store: Store, id: string, status: RunStatus, error?
   const finishedAt = status === 'running' ? null : new Date();
   const { changes } = store.db.update(runs).set({ status, finishedAt, error: error ?? null }).where(eq(runs.id, id)).run();
   if (changes === 0) throw new Error(`no run ${id}`);
-}
-
-export function runArms(store: Store, runId: string): { name: string; config: unknown }[] {
-  return store.db.select({ name: arms.name, config: arms.config }).from(arms).where(eq(arms.runId, runId)).orderBy(asc(sql`rowid`)).all();
-}
-
-export function listExperiments(store: Store): { name: string; createdAt: Date }[] {
-  return store.db.select().from(experiments).orderBy(asc(experiments.name)).all();
 }

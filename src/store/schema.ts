@@ -40,7 +40,7 @@ export const runs = sqliteTable(
       .references(() => experiments.name),
     /** The spec as launched, so a run can be re-planned and reported without the original file. */
     spec: text('spec', { mode: 'json' }).notNull(),
-    /** The plan the run executes (src/spec/plan.ts): its steps' keys per arm and iteration, for status and reports. */
+    /** The plan the run executes (src/plan/plan.ts): its steps' keys per arm and iteration, for status and reports. */
     plan: text('plan', { mode: 'json' }),
     status: text('status', { enum: RUN_STATUSES }).notNull(),
     workflowId: text('workflow_id'),

@@ -10,9 +10,9 @@
 
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { writeTx, type Db, type Store, type Tx } from './db.ts';
+import type { StepState } from '../steps/kinds.ts';
 import { stepInputs, stepResults, steps } from './schema.ts';
 
-export type StepStatus = 'done' | 'failed' | 'running' | 'missing';
 
 /** A step as the plan describes it; `inputs` are the keys of the steps it reads. */
 export interface PlannedStep {
@@ -34,7 +34,7 @@ export interface StepInfo {
   kind: string;
   params: unknown;
   inputs: string[];
-  status: StepStatus;
+  status: StepState;
   /** How many times replay has marked the step stale. */
   generation: number;
   attempts: number;
@@ -234,14 +234,14 @@ export function getStep(store: Store, key: string): StepInfo | undefined {
   return info;
 }
 
-export function stepStatus(store: Store, key: string): StepStatus {
+export function stepStatus(store: Store, key: string): StepState {
   const row = store.db
     .select({ state: steps.state, result: stepResults.generation })
     .from(steps)
     .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
     .where(eq(steps.key, key))
     .get();
-  return row ? statusOf(row.state, row.result !== null) : 'missing';
+  return row ? statusOf(row.state, row.result !== null) : 'pending';
 }
 
 /**
@@ -279,10 +279,10 @@ export function dependents(store: Store, keys: readonly string[]): string[] {
   return rows.map((r) => r.key).filter((k) => !given.has(k));
 }
 
-function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolean): StepStatus {
+function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolean): StepState {
   if (hasResult) return 'done';
   if (state === 'running' || state === 'failed') return state;
-  return 'missing';
+  return 'pending';
 }
 
 /**

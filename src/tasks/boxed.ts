@@ -51,3 +51,8 @@ export function lastBoxed(text: string): Boxed | null {
   }
   return last;
 }
+
+/** Whether `text` has a `\boxed` or `\fbox` at all, closed or not. */
+export function hasBox(text: string): boolean {
+  return text.search(BOX) >= 0;
+}

@@ -8,6 +8,12 @@ import { fields, readJsonl, type JsonlRecord } from './jsonl.ts';
 import { ANSWER_MARKER, createNumericTask, parseNumber, type NumericTaskOptions } from './numeric.ts';
 import type { Problem, Task } from './types.ts';
 
+/** The final answer of a worked solution as GSM8K writes it (what follows its last `####`), or null without one. */
+export function gsm8kFinalAnswer(solution: string): string | null {
+  const at = solution.lastIndexOf(ANSWER_MARKER);
+  return at < 0 ? null : solution.slice(at + ANSWER_MARKER.length).trim();
+}
+
 /**
  * Ids are `<file name>:<line>` unless the line has an `id`: GSM8K has no ids of its own, and file:line
  * is what a person looks up when a problem misbehaves.
@@ -17,9 +23,8 @@ export function gsm8kProblems(records: JsonlRecord[], file: string): Problem[] {
     const f = fields(record, file);
     const question = f.string('question');
     const answer = f.string('answer');
-    const at = answer.lastIndexOf(ANSWER_MARKER);
-    if (at < 0) f.fail(`field "answer" has no final answer: expected "${ANSWER_MARKER} N" at its end`);
-    const reference = answer.slice(at + ANSWER_MARKER.length).trim();
+    const reference =
+      gsm8kFinalAnswer(answer) ?? f.fail(`field "answer" has no final answer: expected "${ANSWER_MARKER} N" at its end`);
     if (parseNumber(reference) === null) {
       f.fail(`field "answer": final answer after "${ANSWER_MARKER}" must be a number, got ${JSON.stringify(reference)}`);
     }

@@ -8,11 +8,9 @@ import { createMathTask, loadMath } from './math.ts';
 import { createMbppTask, loadMbpp, type MbppTaskOptions } from './mbpp.ts';
 import type { Problem, Task, TaskKind } from './types.ts';
 
-export type { Problem, Task, TaskKind, RewardOptions } from './types.ts';
+export { TASK_KINDS, type Problem, type Task, type TaskKind, type RewardOptions } from './types.ts';
 export { DataError } from './jsonl.ts';
-export { generateArithmetic, type ArithmeticOptions } from './arithmetic.ts';
-
-export const TASK_KINDS: readonly TaskKind[] = ['arithmetic', 'gsm8k', 'math', 'mbpp'];
+export { generateArithmetic, OPERATORS, type ArithmeticOptions, type Operator } from './arithmetic.ts';
 
 /** Options every kind accepts; `sandbox` matters to code tasks only. */
 export type TaskOptions = MbppTaskOptions;

@@ -10,6 +10,11 @@ import { fields, readJsonl, type JsonlRecord } from './jsonl.ts';
 import { extractMathAnswer, mathAnswersEqual } from './math-answer.ts';
 import type { Problem, RewardOptions, Task } from './types.ts';
 
+/** The final answer of a solution as MATH writes it (the content of its last `\boxed{…}`), or null without one. */
+export function mathFinalAnswer(solution: string): string | null {
+  return lastBoxed(solution)?.content ?? null;
+}
+
 export function mathProblems(records: JsonlRecord[], file: string): Problem[] {
   return records.map((record) => {
     const f = fields(record, file);
@@ -19,8 +24,7 @@ export function mathProblems(records: JsonlRecord[], file: string): Problem[] {
     if (f.has('answer')) {
       reference = f.string('answer');
     } else {
-      const box = lastBoxed(solution) ?? f.fail('field "solution" has no final answer: expected \\boxed{…} (or an "answer" field)');
-      reference = box.content;
+      reference = mathFinalAnswer(solution) ?? f.fail('field "solution" has no final answer: expected \\boxed{…} (or an "answer" field)');
     }
     if (reference.trim() === '') f.fail('final answer is empty');
     return {

@@ -3,7 +3,9 @@
  * response without knowing which suite produced the problem.
  */
 
-export type TaskKind = 'arithmetic' | 'gsm8k' | 'math' | 'mbpp';
+/** Every suite, as the spec's `task.kind` and `rise score --task` name them. */
+export const TASK_KINDS = ['arithmetic', 'gsm8k', 'math', 'mbpp'] as const;
+export type TaskKind = (typeof TASK_KINDS)[number];
 
 export interface Problem {
   /** Stable across runs: the store keys rollouts and ledger rows by it. */

@@ -2,17 +2,18 @@
  * Activity options per step kind, as plain data.
  *
  * This module is imported by workflow code, so it must stay pure: no Node imports, no `process`, only
- * type imports from the SDK. The values below are the defaults; `temporal.config.ts` (repo root) applies
- * environment overrides in the worker/client process, and the resolved `StepActivityConfigs` travel to
- * workflows as workflow input (they are JSON), so a workflow never reads the environment itself.
+ * type imports from the SDK. The values below are the defaults `temporal.config.ts` (repo root) adopts;
+ * src/temporal/config.ts applies environment overrides in the worker/client process, and the resolved
+ * `StepActivityConfigs` travel to workflows as workflow input (they are JSON), so a workflow never reads
+ * the environment itself.
  */
 
 import type { Duration } from '@temporalio/common';
 import type { ActivityOptions } from '@temporalio/workflow';
 
-/** The step kinds of a RISE iteration; each runs as one activity type of the same name. */
-export const STEP_KINDS = ['boost', 'rollout', 'relabel', 'filter', 'train', 'evaluate'] as const;
-export type StepKind = (typeof STEP_KINDS)[number];
+import { STEP_KINDS, type StepKind } from '../steps/kinds.ts';
+
+export { STEP_KINDS, type StepKind };
 
 /** `ActivityOptions.cancellationType` values (the SDK's `ActivityCancellationType`, spelled as strings). */
 export const CANCELLATION_TYPES = ['TRY_CANCEL', 'WAIT_CANCELLATION_COMPLETED', 'ABANDON'] as const;
@@ -52,7 +53,7 @@ export interface StepActivityConfig {
   heartbeatTimeout: Duration;
   /** Optional bound on all attempts together; null means none. */
   scheduleToCloseTimeout: Duration | null;
-  /** Set explicitly: the SDK leaves it unset, which core treats as TRY_CANCEL (TEMPORAL.md §0.3). */
+  /** Set explicitly: left unset, the SDK's core uses TRY_CANCEL, which lets a workflow move on before a cancelled activity has stopped. */
   cancellationType: CancellationType;
   retry: StepRetryConfig;
 }
@@ -89,16 +90,6 @@ export const DEFAULT_STEP_ACTIVITY_CONFIGS: StepActivityConfigs = {
   train: step('24h', '2m'),
   evaluate: step('12h', '2m'),
 };
-
-/** A deep copy of the defaults, safe to modify. */
-export function defaultStepActivityConfigs(): StepActivityConfigs {
-  const copy = {} as StepActivityConfigs;
-  for (const kind of STEP_KINDS) {
-    const d = DEFAULT_STEP_ACTIVITY_CONFIGS[kind];
-    copy[kind] = { ...d, retry: { ...d.retry, nonRetryableErrorTypes: [...d.retry.nonRetryableErrorTypes] } };
-  }
-  return copy;
-}
 
 /**
  * The SDK `ActivityOptions` for one step kind's config, for `proxyActivities` in a workflow.

@@ -8,7 +8,7 @@
  * - Health: the SDK gives a server it starts 5 s; here the wait is `startTimeoutMs` (default 60 s),
  *   polling `getSystemInfo` + `describeNamespace`, and failing early with the log's tail if the child exits.
  * - Search attributes are registered through the operator API on every start, because `--search-attribute`
- *   only applies to a fresh database (TEMPORAL.md §0.5); "already exists" counts as success, and the call
+ *   only applies when the server creates its database; "already exists" counts as success, and the call
  *   returns once `listSearchAttributes` shows them all.
  * - Stop: SIGTERM, then SIGKILL after a timeout.
  */
@@ -22,8 +22,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection, isGrpcServiceError } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { msToTs, tsToMs } from '@temporalio/common/lib/time.js';
-import { connectHost, type DevServerLogLevel, type TemporalConfig } from '../../temporal.config.ts';
 import { findTemporalBinary } from './binary.ts';
+import { connectHost, type DevServerLogLevel, type TemporalConfig } from './config.ts';
 import { RISE_SEARCH_ATTRIBUTES } from './search-attributes.ts';
 
 export interface StartDevServerOptions {

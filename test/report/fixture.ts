@@ -12,9 +12,9 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { Rng } from '../../src/engine/random.ts';
 import { computeMetrics, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
-import { currentComputeVersions } from '../../src/spec/compute-versions.ts';
+import { currentCompute } from '../../src/plan/compute.ts';
 import { loadSpec } from '../../src/spec/load.ts';
-import { planExperiment, type Plan } from '../../src/spec/plan.ts';
+import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { createRun, finishStep, openStore, putJson, startStep, stepStatus, upsertMetrics, type Store } from '../../src/store/index.ts';
 
@@ -22,7 +22,7 @@ export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
 
 export async function ablations(): Promise<{ spec: ExperimentSpec; plan: Plan }> {
   const spec = await loadSpec(SPEC_FILE);
-  return { spec, plan: planExperiment(spec, { computeVersions: currentComputeVersions() }) };
+  return { spec, plan: planExperiment(spec, { compute: currentCompute() }) };
 }
 
 export function tempHome(t: TestContext): string {

@@ -3,21 +3,23 @@ import assert from 'node:assert/strict';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import {
   CompactTemplate,
-  DEFAULT_RISE_CONFIG,
   boostExamples,
   buildExamples,
+  episodeAccuracy,
   exampleWeight,
   filterEpisodes,
   stateConversation,
   turnExamples,
   type Episode,
-  type FilterConfig,
+  type FilterOptions,
   type Sample,
 } from '../../src/rise/index.ts';
+import { PROMPTING, filterOptions } from './helpers.ts';
 
 const tokenizer = new CharTokenizer();
 const template = new CompactTemplate(tokenizer);
-const config = { instruction: null, feedback: DEFAULT_RISE_CONFIG.feedback };
+const prompting = PROMPTING;
+const instruction = PROMPTING.instruction;
 
 function sample(text: string, reward: number, degenerate: string | null = null): Sample {
   return { requestId: text, source: 'test', candidate: 0, resample: 0, text, answer: null, reward, tokens: text.length + 1, logprob: 0, finishReason: 'stop', degenerate };
@@ -32,7 +34,7 @@ function episode(id: string, turns: [string, number][], degenerateAt = -1): Epis
   };
 }
 
-const filter = (over: Partial<FilterConfig>): FilterConfig => ({ ...DEFAULT_RISE_CONFIG.filter, ...over });
+const filter = filterOptions;
 
 // Rewards use -1 for unparsable. Episode ids say the reward path.
 const episodes = [
@@ -42,7 +44,7 @@ const episodes = [
   episode('w-u-r', [['d1', 0], ['d2', -1], ['d3', 1]]), //  a step back, then right
 ];
 
-const kept = (cfg: Partial<FilterConfig>) => filterEpisodes(episodes, filter(cfg)).kept.map((e) => `${e.problemId}#${e.turn}`);
+const kept = (cfg: Partial<FilterOptions>) => filterEpisodes(episodes, filter(cfg)).kept.map((e) => `${e.problemId}#${e.turn}`);
 
 test('per-turn examples carry the history before each attempt', () => {
   const ex = turnExamples(episodes[3]);
@@ -51,6 +53,18 @@ test('per-turn examples carry the history before each attempt', () => {
     [2, ['d1'], [0], 'd2', -1],
     [3, ['d1', 'd2'], [0, -1], 'd3', 1],
   ]);
+});
+
+test('accuracy at turn 1 and at the last turn of hand-built trajectories', () => {
+  // Right at turn 1: r. Right at the end: w-r, r, w-u-r.
+  assert.deepEqual(episodeAccuracy(episodes), { episodes: 4, turn1Accuracy: 1 / 4, finalAccuracy: 3 / 4 });
+  assert.deepEqual(episodeAccuracy([episodes[1]]), { episodes: 1, turn1Accuracy: 1, finalAccuracy: 1 });
+  // An episode without turns is wrong; no episodes give zeros, not NaN.
+  assert.deepEqual(episodeAccuracy([{ problemId: 'none', prompt: 'Q', turns: [] }, episodes[0]]), { episodes: 2, turn1Accuracy: 0, finalAccuracy: 1 / 2 });
+  assert.deepEqual(episodeAccuracy([]), { episodes: 0, turn1Accuracy: 0, finalAccuracy: 0 });
+  // Only the chosen sample of a turn counts.
+  const unchosen: Episode = { ...episodes[1], turns: [{ ...episodes[1].turns[0], samples: [sample('x', 0), sample('b1', 1)], chosen: 0 }] };
+  assert.deepEqual(episodeAccuracy([unchosen]), { episodes: 1, turn1Accuracy: 0, finalAccuracy: 0 });
 });
 
 test('filter criteria on hand-built trajectories', () => {
@@ -100,12 +114,12 @@ test('RWR weights exp(r/τ) sit on the target attempt and its <|end|>, zero else
   assert.equal(exampleWeight(-1, 'uniform', 0.4), 1);
 
   const { kept: turns } = filterEpisodes([episodes[3]], filter({}));
-  const { examples } = buildExamples(turns, { template, config, weighting: 'rwr', tau: 0.4, format: 'multiTurn', normalize: 'token', contextWindow: null, maxLength: 1000 });
+  const { examples } = buildExamples(turns, { template, prompting, weighting: 'rwr', tau: 0.4, format: 'multiTurn', normalize: 'token', contextWindow: null, maxLength: 1000 });
   assert.equal(examples.length, 3);
   for (const [i, ex] of examples.entries()) {
     const w = exampleWeight(turns[i].reward, 'rwr', 0.4);
     assert.equal(ex.weight, w);
-    const state = stateConversation({ ...config, problem: 'Qw-u-r' }, turns[i].previous);
+    const state = stateConversation({ ...prompting, problem: 'Qw-u-r' }, turns[i].previous);
     const prompt = template.renderPrompt(state);
     assert.deepEqual(ex.tokens.slice(0, prompt.length), prompt);
     assert.deepEqual(ex.tokens.slice(prompt.length), [...tokenizer.encode(turns[i].attempt), tokenizer.special.end]);
@@ -117,7 +131,7 @@ test('RWR weights exp(r/τ) sit on the target attempt and its <|end|>, zero else
 test('example normalization gives each example the same total pull per unit of weight', () => {
   const eps = [episode('s', [['ab', 0]]), episode('l', [['abcdefgh', 0]])];
   const { kept: turns } = filterEpisodes(eps, filter({}));
-  const { examples } = buildExamples(turns, { template, config, weighting: 'uniform', tau: 0.4, format: 'multiTurn', normalize: 'example', contextWindow: null, maxLength: 1000 });
+  const { examples } = buildExamples(turns, { template, prompting, weighting: 'uniform', tau: 0.4, format: 'multiTurn', normalize: 'example', contextWindow: null, maxLength: 1000 });
   // Targets of 3 and 9 tokens (content + <|end|>): mean 6, so per-token weights 2 and 2/3; each sums to 6.
   const sums = examples.map((e) => e.weights.reduce((a, b) => a + b, 0));
   assert.ok(sums.every((s) => Math.abs(s - 6) < 1e-9), `sums ${sums}`);
@@ -127,11 +141,11 @@ test('example normalization gives each example the same total pull per unit of w
 test('single-turn format drops the history; multi-turn examples follow the rollout window', () => {
   const ep = episode('x', [['a1', 0], ['a2', 0], ['a3', 1]]);
   const { kept: turns } = filterEpisodes([ep], filter({}));
-  const opts = { template, config, weighting: 'rwr' as const, tau: 0.4, normalize: 'token' as const, maxLength: 1000 };
+  const opts = { template, prompting, weighting: 'rwr' as const, tau: 0.4, normalize: 'token' as const, maxLength: 1000 };
   const single = buildExamples(turns, { ...opts, format: 'singleTurn', contextWindow: null }).examples;
   assert.equal(tokenizer.decode(single[2].tokens), '<|bos|><|user|>Qx<|end|><|assistant|>a3<|end|>');
   const windowed = buildExamples(turns, { ...opts, format: 'multiTurn', contextWindow: 1 }).examples;
-  assert.equal(tokenizer.decode(windowed[2].tokens), `<|bos|><|user|>Qx<|end|><|assistant|>a2<|end|><|user|>${config.feedback}\nQx<|end|><|assistant|>a3<|end|>`);
+  assert.equal(tokenizer.decode(windowed[2].tokens), `<|bos|><|user|>Qx<|end|><|assistant|>a2<|end|><|user|>${prompting.feedback}\nQx<|end|><|assistant|>a3<|end|>`);
   // Examples longer than the model context are reported, not passed to the trainer.
   const short = buildExamples(turns, { ...opts, format: 'multiTurn', contextWindow: null, maxLength: 40 });
   assert.deepEqual(short.examples.map((e) => e.turn), [1]);
@@ -139,17 +153,17 @@ test('single-turn format drops the history; multi-turn examples follow the rollo
 });
 
 test('boost examples are single-turn SFT on the worked solutions', () => {
-  const [ex] = boostExamples([{ id: 'b', prompt: 'Start with 1, plus 2.', reference: '3', solution: '1+2=3\n#### 3' }], { template, config, maxLength: 1000 });
+  const [ex] = boostExamples([{ id: 'b', prompt: 'Start with 1, plus 2.', reference: '3', solution: '1+2=3\n#### 3' }], { template, instruction, maxLength: 1000 });
   assert.equal(tokenizer.decode(ex.tokens), '<|bos|><|user|>Start with 1, plus 2.<|end|><|assistant|>1+2=3\n#### 3<|end|>');
   const first = ex.weights.indexOf(1);
   assert.equal(tokenizer.decode(ex.tokens.slice(first)), '1+2=3\n#### 3<|end|>');
   assert.ok(ex.weights.slice(first).every((w) => w === 1));
-  assert.throws(() => boostExamples([{ id: 'n', prompt: 'p', reference: '1' }], { template, config, maxLength: 1000 }), /no worked solution/);
+  assert.throws(() => boostExamples([{ id: 'n', prompt: 'p', reference: '1' }], { template, instruction, maxLength: 1000 }), /no worked solution/);
 });
 
 test('packed boost conversations hold several solved problems, every solution trained, none over the context', () => {
   const ps = Array.from({ length: 5 }, (_, i) => ({ id: `b${i}`, prompt: `Start with ${i}, plus 1.`, reference: String(i + 1), solution: `${i}+1=${i + 1}\n#### ${i + 1}` }));
-  const packed = boostExamples(ps, { template, config, maxLength: 1000, pack: 2, seed: 1 });
+  const packed = boostExamples(ps, { template, instruction, maxLength: 1000, pack: 2, seed: 1 });
   assert.equal(packed.length, 3);
   assert.deepEqual(packed.flatMap((e) => e.problemId.split('+')).sort(), ps.map((p) => p.id));
   for (const ex of packed) {
@@ -159,8 +173,8 @@ test('packed boost conversations hold several solved problems, every solution tr
     assert.equal(trained, ex.problemId.split('+').map((id) => `${ps[Number(id.slice(1))].solution}<|end|>`).join(''));
   }
   // The same seed packs the same way; a tight context packs fewer per conversation.
-  assert.deepEqual(boostExamples(ps, { template, config, maxLength: 1000, pack: 2, seed: 1 }), packed);
-  const single = boostExamples(ps, { template, config, maxLength: 1000 });
-  const tight = boostExamples(ps, { template, config, maxLength: single[0].tokens.length + 5, pack: 3, seed: 1 });
+  assert.deepEqual(boostExamples(ps, { template, instruction, maxLength: 1000, pack: 2, seed: 1 }), packed);
+  const single = boostExamples(ps, { template, instruction, maxLength: 1000 });
+  const tight = boostExamples(ps, { template, instruction, maxLength: single[0].tokens.length + 5, pack: 3, seed: 1 });
   assert.equal(tight.length, 5);
 });

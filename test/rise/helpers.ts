@@ -1,9 +1,47 @@
 /**
  * Test doubles for the RISE algorithm tests: a scripted policy whose responses are a function of the
- * request (its id names the problem, turn, candidate and resample), recording every request it saw.
+ * request (its id names the problem, turn, candidate and resample), recording every request it saw; and
+ * the algorithm's options built from the spec's defaults (`validateSpec({})`, their one source), with a
+ * test's overrides on top.
  */
+import type { Prompting } from '../../src/rise/conversation.ts';
+import type { DegenerateLimits } from '../../src/rise/degenerate.ts';
+import type { EvaluationKnobs } from '../../src/rise/evaluate.ts';
+import type { FilterOptions } from '../../src/rise/filter.ts';
 import type { Policy, PolicyRequest, PolicyResponse, SamplingParams } from '../../src/rise/policy.ts';
+import type { Relabeler } from '../../src/rise/relabel.ts';
+import type { RolloutOptions } from '../../src/rise/rollout.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
 import type { Problem } from '../../src/tasks/types.ts';
+
+/** Every knob of an empty spec, defaults filled in. */
+const SPEC = validateSpec({});
+
+/** The default framing: no instruction, the default retry message. */
+export const PROMPTING: Readonly<Prompting> = Object.freeze({ instruction: SPEC.instruction, feedback: SPEC.feedback });
+
+export const FILTER_DEFAULTS: Readonly<FilterOptions> = Object.freeze({ ...SPEC.filter });
+
+export function filterOptions(over: Partial<FilterOptions> = {}): FilterOptions {
+  return { ...FILTER_DEFAULTS, ...over };
+}
+
+export type RolloutOverrides = Partial<Omit<RolloutOptions, 'degenerate'>> & { degenerate?: Partial<DegenerateLimits> };
+
+/** The spec's rollout defaults (less `samples` and `policy`, which the caller of `collectEpisodes` reads). */
+export function rolloutOptions(over: RolloutOverrides = {}): RolloutOptions {
+  const { samples: _samples, policy: _policy, degenerate, ...knobs } = SPEC.rollout;
+  return { ...knobs, ...over, degenerate: { ...degenerate, ...over.degenerate } };
+}
+
+/** A relabeler drawing its candidates from `policy`, with the spec's relabel defaults. */
+export function relabeler(policy: Policy, over: Partial<Omit<Relabeler, 'policy'>> = {}): Relabeler {
+  return { strategy: SPEC.relabel.strategy, samples: SPEC.relabel.samples, ...over, policy };
+}
+
+export function evaluationKnobs(over: Partial<EvaluationKnobs> = {}): EvaluationKnobs {
+  return { ...SPEC.evaluate, ...over };
+}
 
 export interface ParsedId {
   problemId: string;

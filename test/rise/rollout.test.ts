@@ -4,33 +4,69 @@ import { resolveModelConfig } from '../../src/engine/config.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { createTask } from '../../src/tasks/index.ts';
+import type { Problem } from '../../src/tasks/types.ts';
 import {
   EnginePolicy,
   attempts,
   chooseBest,
   collectEpisodes,
-  createRelabeler,
   degenerateReason,
+  episodeAccuracy,
   filterEpisodes,
   firstMaxIndex,
-  resolveRiseConfig,
-  type DeepPartial,
+  type Episode,
+  type Policy,
   type Progress,
-  type RiseConfig,
+  type Relabeler,
   type Sample,
 } from '../../src/rise/index.ts';
-import { ScriptedPolicy, answer, problems, referenceOf, type ParsedId } from './helpers.ts';
+import {
+  FILTER_DEFAULTS,
+  PROMPTING,
+  ScriptedPolicy,
+  answer,
+  problems,
+  referenceOf,
+  relabeler,
+  rolloutOptions,
+  type ParsedId,
+  type RolloutOverrides,
+} from './helpers.ts';
 
 const task = createTask('arithmetic', { unparsableReward: -1 });
-const cfg = (over: DeepPartial<RiseConfig> = {}) => resolveRiseConfig(over);
 
-async function collect(script: (id: ParsedId) => string, over: DeepPartial<RiseConfig> = {}, n = 3, expert?: ScriptedPolicy) {
-  const config = cfg(over);
-  const learner = new ScriptedPolicy('learner', script);
-  const relabeler = createRelabeler(config.relabel, learner, expert ?? null);
-  const result = await collectEpisodes(problems(n), { task, learner, relabeler, config, seed: 7 });
-  return { ...result, learner, config };
+interface Overrides {
+  rollout?: RolloutOverrides;
+  relabel?: Partial<Omit<Relabeler, 'policy'>>;
 }
+
+/** Collects `n` problems; the relabeler draws from the learner, or from `expert` under strategy "expert". */
+async function collect(script: (id: ParsedId) => string, over: Overrides = {}, n = 3, expert?: ScriptedPolicy) {
+  const learner = new ScriptedPolicy('learner', script);
+  const source = over.relabel?.strategy === 'expert' ? expert : learner;
+  assert.ok(source, 'expert relabeling needs an expert policy');
+  const result = await collectEpisodes(problems(n), {
+    task,
+    learner,
+    relabeler: relabeler(source, over.relabel),
+    rollout: rolloutOptions(over.rollout),
+    prompting: PROMPTING,
+    seed: 7,
+  });
+  return { ...result, learner };
+}
+
+/** The options of a collection by `learner` relabeling itself, the rest at the spec's defaults. */
+const selfCollect = (learner: Policy, seed: number, rollout: RolloutOverrides = {}, samples = 2) => ({
+  task,
+  learner,
+  relabeler: relabeler(learner, { samples }),
+  rollout: rolloutOptions(rollout),
+  prompting: PROMPTING,
+  seed,
+});
+
+const only = (episodes: readonly Episode[], ids: readonly string[]) => ids.map((id) => episodes.find((e) => e.problemId === id)!);
 
 test('first maximum wins', () => {
   assert.equal(firstMaxIndex([0, 1, 1, 0]), 1);
@@ -85,8 +121,14 @@ test('collection stops at the first correct turn unless stopOnSuccess is off', a
   const on = await collect(script, { rollout: { turns: 4 }, relabel: { samples: 2 } });
   assert.deepEqual(on.episodes.map((e) => e.turns.length), [1, 2, 4]);
   assert.deepEqual(on.stats.solvedAtTurn, [1, 1, 0, 0]);
+  assert.deepEqual([on.stats.turn1Accuracy, on.stats.finalAccuracy], [1 / 3, 2 / 3]);
   const off = await collect(script, { rollout: { turns: 4, stopOnSuccess: false }, relabel: { samples: 2 } });
   assert.deepEqual(off.episodes.map((e) => e.turns.length), [4, 4, 4]);
+  // episodeAccuracy reads the same fractions off the episodes as collection counts.
+  for (const r of [on, off]) {
+    assert.deepEqual(episodeAccuracy(r.episodes), { episodes: 3, turn1Accuracy: 1 / 3, finalAccuracy: 2 / 3 });
+    assert.deepEqual(episodeAccuracy(r.episodes), { episodes: r.stats.episodes, turn1Accuracy: r.stats.turn1Accuracy, finalAccuracy: r.stats.finalAccuracy });
+  }
 });
 
 test('degenerate samples are resampled and counted; ones that never recover are dropped by the filter', async () => {
@@ -97,7 +139,7 @@ test('degenerate samples are resampled and counted; ones that never recover are 
     if (id.problemId === 'p1') return babble;
     return id.resample === 0 ? 'x'.repeat(301) : answer(1);
   };
-  const { episodes, stats, config } = await collect(script, { rollout: { turns: 2, degenerate: { maxResamples: 2 } }, relabel: { samples: 2 } });
+  const { episodes, stats } = await collect(script, { rollout: { turns: 2, degenerate: { maxResamples: 2 } }, relabel: { samples: 2 } });
   const [p0, p1, p2] = episodes;
   assert.deepEqual(p0.turns[0].samples.map((s) => [s.resample, s.degenerate !== null]), [[0, true], [1, false]]);
   assert.equal(p0.turns[0].chosen, 1);
@@ -109,7 +151,7 @@ test('degenerate samples are resampled and counted; ones that never recover are 
   assert.match(p2.turns[0].samples[0].degenerate!, /301 characters/);
   assert.equal(stats.resamples, 1 + 6 + (1 + 2));
   assert.equal(stats.degenerateAttempts, 2);
-  const filtered = filterEpisodes(episodes, config.filter);
+  const filtered = filterEpisodes(episodes, FILTER_DEFAULTS);
   assert.deepEqual(filtered.dropped.map((d) => `${d.example.problemId}#${d.example.turn}:${d.rule}`), ['p1#1:degenerate', 'p1#2:degenerate', 'p2#2:repeatedAttempt']);
   // Thresholds are knobs.
   assert.equal(degenerateReason('a a a', { maxWordRepeats: 2, maxTokenChars: 300 }), 'the word "a" repeated more than 2 times');
@@ -123,23 +165,30 @@ test('expert relabeling draws turns after the first from the expert', async () =
   for (const e of episodes) assert.deepEqual(e.turns.map((t) => t.samples[t.chosen].source), ['learner', 'expert']);
   assert.ok(learner.requests.every((r) => r.id.includes('|t1|')));
   assert.ok(expert.requests.every((r) => r.id.includes('|t2|')));
-  assert.throws(() => createRelabeler({ strategy: 'expert', samples: 1 }, learner), /needs an expert policy/);
+  // The expert continues the learner's episode: it sees the on-policy attempt and the retry message.
+  assert.equal(expert.requests.length, 2);
+  for (const r of expert.requests) assert.deepEqual(r.conversation.messages.map((m) => [m.role, m.role === 'assistant' ? m.content : '']), [['user', ''], ['assistant', answer(1)], ['user', '']]);
 });
 
-test('progress is reported and finished problems are skipped', async () => {
+test('progress is reported, and problems collected on their own get the episodes a larger call gives them', async () => {
+  // How a resumed step works: it collects only the problems it has not recorded yet.
+  const script = (id: ParsedId) => answer(id.problemId === 'p1' ? 20 : 0);
+  const whole = new ScriptedPolicy('learner', script);
+  const all = await collectEpisodes(problems(4), selfCollect(whole, 1));
   const seen: Progress[] = [];
-  const finished: string[] = [];
-  const config = cfg({ relabel: { samples: 2 } });
-  const learner = new ScriptedPolicy('learner', (id) => answer(id.problemId === 'p1' ? 20 : 0));
-  await collectEpisodes(
-    problems(4),
-    { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 1 },
-    { skip: new Set(['p0', 'p3']), onProgress: (p) => void seen.push(p), onEpisode: (e) => void finished.push(e.problemId) },
-  );
+  const learner = new ScriptedPolicy('learner', script);
+  const subset = problems(4).filter((p) => p.id === 'p1' || p.id === 'p2');
+  const part = await collectEpisodes(subset, selfCollect(learner, 1), (p) => void seen.push(p));
   assert.ok(learner.requests.every((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|')));
-  assert.deepEqual(finished, ['p1', 'p2'], 'p1 finishes at turn 1, p2 after turn 2');
-  assert.deepEqual(seen[0], { done: 2, total: 4, unit: 'episodes' });
-  assert.deepEqual(seen.at(-1), { done: 4, total: 4, unit: 'episodes', stage: 'turn 2' });
+  // The same requests (ids, hence random streams, and conversations) and the same episodes.
+  assert.deepEqual(learner.requests, whole.requests.filter((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|')));
+  assert.deepEqual(part.episodes, only(all.episodes, ['p1', 'p2']));
+  assert.deepEqual(part.episodes.map((e) => e.turns.length), [1, 2], 'p1 finishes at turn 1, p2 after turn 2');
+  assert.equal(part.stats.episodes, 2);
+  assert.equal(part.stats.samples, 1 + 1 + 2);
+  assert.deepEqual(seen[0], { done: 0, total: 2, unit: 'episodes' });
+  assert.deepEqual(seen.find((p) => p.stage === 'turn 1'), { done: 1, total: 2, unit: 'episodes', stage: 'turn 1' });
+  assert.deepEqual(seen.at(-1), { done: 2, total: 2, unit: 'episodes', stage: 'turn 2' });
   assert.ok(seen.some((p) => p.stage?.startsWith('turn 2: ')));
 });
 
@@ -147,41 +196,46 @@ test('with the real engine an episode does not depend on the batch it was collec
   const tokenizer = new CharTokenizer();
   const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 128, seed: 2 });
   const learner = new EnginePolicy({ config: model, params: initParameters(model), tokenizer, batchSize: 3 });
-  const config = cfg({ rollout: { maxTokens: 12 }, relabel: { samples: 3 } });
   const ps = problems(4);
-  const run = (skip: string[]) =>
-    collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 5 }, { skip: new Set(skip) });
-  const all = await run([]);
-  const firstHalf = await run(['p2', 'p3']);
-  const secondHalf = await run(['p0', 'p1']);
+  const run = (todo: Problem[], seed = 5) => collectEpisodes(todo, selfCollect(learner, seed, { maxTokens: 12 }, 3));
+  const all = await run(ps);
+  const firstHalf = await run(ps.slice(0, 2));
+  const secondHalf = await run(ps.slice(2));
+  // Out of order, with other neighbours.
+  const scattered = await run([ps[3], ps[0]]);
   // Log-probabilities may differ in the last digits (batched float sums); everything else is identical.
-  const rounded = (es: typeof all.episodes) => JSON.parse(JSON.stringify(es, (k, v) => (k === 'logprob' ? Math.round(v * 1e3) / 1e3 : v)));
+  const rounded = (es: readonly Episode[]) => JSON.parse(JSON.stringify(es, (k, v) => (k === 'logprob' ? Math.round(v * 1e3) / 1e3 : v)));
   assert.deepEqual(rounded([...firstHalf.episodes, ...secondHalf.episodes]), rounded(all.episodes));
+  assert.deepEqual(rounded(scattered.episodes), rounded(only(all.episodes, ['p3', 'p0'])));
   // A different seed gives different samples.
-  const other = await collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 6 });
+  const other = await run(ps, 6);
   assert.notDeepEqual(other.episodes, all.episodes);
 });
 
 test('collecting turn 1, then continuing those episodes, draws what one call over all turns draws', async () => {
   // Turn 1 wrong for even problems; relabel candidate 1 correct.
   const script = (id: ParsedId) => (id.turn === 1 ? answer(Number(id.problemId.slice(1)) % 2 === 0 ? 0 : referenceOf(id.problemId)) : answer(id.candidate === 1 ? referenceOf(id.problemId) : 3));
-  const config = cfg({ rollout: { turns: 3 }, relabel: { samples: 2 } });
   const learner = new ScriptedPolicy('learner', script);
-  const relabeler = createRelabeler(config.relabel, learner);
   const ps = problems(4);
-  const whole = await collectEpisodes(ps, { task, learner, relabeler, config, seed: 3 });
-  const firstTurn = await collectEpisodes(ps, { task, learner, relabeler, config: { ...config, rollout: { ...config.rollout, turns: 1 } }, seed: 3 });
+  const whole = await collectEpisodes(ps, selfCollect(learner, 3, { turns: 3 }));
+  const firstTurn = await collectEpisodes(ps, selfCollect(learner, 3, { turns: 1 }));
   assert.ok(firstTurn.episodes.every((e) => e.turns.length === 1));
-  const seen: string[] = [];
+  const seen: Progress[] = [];
+  const before = learner.requests.length;
   const continued = await collectEpisodes(
     ps,
-    { task, learner, relabeler, config, seed: 3, start: new Map(firstTurn.episodes.map((e) => [e.problemId, e])) },
-    { onEpisode: (e) => void seen.push(e.problemId) },
+    { ...selfCollect(learner, 3, { turns: 3 }), start: new Map(firstTurn.episodes.map((e) => [e.problemId, e])) },
+    (p) => void seen.push(p),
   );
-  const byId = (es: typeof whole.episodes) => [...es].sort((a, b) => a.problemId.localeCompare(b.problemId));
+  const byId = (es: readonly Episode[]) => [...es].sort((a, b) => a.problemId.localeCompare(b.problemId));
   assert.deepEqual(byId(continued.episodes), byId(whole.episodes));
   assert.deepEqual(continued.stats.solvedAtTurn, whole.stats.solvedAtTurn);
   assert.equal(continued.stats.samples, whole.stats.samples - firstTurn.stats.samples);
-  // Odd problems were solved at turn 1: complete on arrival, reported first.
-  assert.deepEqual(seen.slice(0, 2), ['p1', 'p3']);
+  // Turn 1 is not drawn again, and only the even problems (wrong at turn 1) are continued.
+  const asked = learner.requests.slice(before).map((r) => r.id);
+  assert.ok(asked.length > 0 && asked.every((id) => !id.includes('|t1|') && /^p[02]\|/.test(id)), asked.join(' '));
+  assert.ok(seen.every((p) => !p.stage?.startsWith('turn 1')));
+  // Odd problems were solved at turn 1: complete on arrival, counted done before any draw.
+  assert.equal(seen.find((p) => p.stage?.startsWith('turn 2: '))?.done, 2);
+  assert.deepEqual(seen.at(-1), { done: 4, total: 4, unit: 'episodes', stage: 'turn 2' });
 });

@@ -10,16 +10,14 @@ import {
   EnginePolicy,
   buildExamples,
   collectEpisodes,
-  createRelabeler,
   evaluatePolicy,
   filterEpisodes,
-  resolveRiseConfig,
   retryMessage,
   stateConversation,
   windowAttempts,
   withResponse,
 } from '../../src/rise/index.ts';
-import { ScriptedPolicy, answer, problems } from './helpers.ts';
+import { FILTER_DEFAULTS, PROMPTING, ScriptedPolicy, answer, evaluationKnobs, problems, relabeler, rolloutOptions } from './helpers.ts';
 
 const tokenizer = new CharTokenizer();
 const template = new CompactTemplate(tokenizer);
@@ -73,34 +71,38 @@ test('the sliding window keeps the instruction, the first question and the most 
   assert.throws(() => windowAttempts([], -1), /non-negative/);
 });
 
-test('rollout, training and evaluation render the same state identically', async () => {
-  const config = resolveRiseConfig({ rollout: { turns: 3 }, relabel: { samples: 2 }, evaluate: { turns: 3, parallelK: 1, contextWindow: null } });
-  const task = createTask('arithmetic');
-  const ps = problems(2);
-  // Always wrong, deterministic per (problem, turn), so rollout and evaluation produce the same attempts.
-  const script = (id: { problemId: string; turn: number }) => answer(`${id.problemId.slice(1)}${id.turn}`);
-  const learner = new ScriptedPolicy('learner', script);
-  const { episodes } = await collectEpisodes(ps, { task, learner, relabeler: createRelabeler(config.relabel, learner), config, seed: 1 });
-  const evaluator = new ScriptedPolicy('learner', script);
-  await evaluatePolicy(evaluator, ps, { task, config, seed: 1 });
-  const { kept } = filterEpisodes(episodes, config.filter);
-  const { examples } = buildExamples(kept, { template, config, weighting: 'rwr', tau: 0.4, format: 'multiTurn', normalize: 'token', contextWindow: null, maxLength: 10_000 });
-  assert.equal(examples.length, 6);
-  for (const ex of examples) {
-    const prefixEnd = ex.weights.findIndex((w) => w > 0);
-    const prompt = ex.tokens.slice(0, prefixEnd);
-    // The policy was asked exactly this prompt, in rollout and in evaluation.
-    const asked = (p: ScriptedPolicy, evalRun: boolean) =>
-      p.requests.filter((r) => r.id.startsWith(`${ex.problemId}|${evalRun ? 'eval|' : ''}t${ex.turn}|c0|`)).map((r) => template.renderPrompt(r.conversation));
-    assert.deepEqual(asked(learner, false)[0], prompt);
-    assert.deepEqual(asked(evaluator, true)[0], prompt);
-    // The trained tokens are what a generator would emit: the attempt's tokens, then the stop token.
-    const target = ex.tokens.slice(prefixEnd);
-    const attempt = kept.find((k) => k.problemId === ex.problemId && k.turn === ex.turn)!.attempt;
-    assert.deepEqual(target, [...tokenizer.encode(attempt), tokenizer.special.end]);
-    assert.ok(ex.weights.slice(prefixEnd).every((w) => w > 0));
-  }
-});
+for (const prompting of [PROMPTING, { ...PROMPTING, instruction: 'Answer after ####.' }]) {
+  test(`rollout, training and evaluation render the same state identically (instruction ${JSON.stringify(prompting.instruction)})`, async () => {
+    const task = createTask('arithmetic');
+    const ps = problems(2);
+    // Always wrong, deterministic per (problem, turn), so rollout and evaluation produce the same attempts.
+    const script = (id: { problemId: string; turn: number }) => answer(`${id.problemId.slice(1)}${id.turn}`);
+    const learner = new ScriptedPolicy('learner', script);
+    const rollout = rolloutOptions({ turns: 3 });
+    const { episodes } = await collectEpisodes(ps, { task, learner, relabeler: relabeler(learner, { samples: 2 }), rollout, prompting, seed: 1 });
+    const evaluator = new ScriptedPolicy('learner', script);
+    await evaluatePolicy(evaluator, ps, { task, evaluate: evaluationKnobs({ turns: 3, parallelK: 1, contextWindow: null }), prompting, seed: 1 });
+    const { kept } = filterEpisodes(episodes, FILTER_DEFAULTS);
+    const { examples } = buildExamples(kept, { template, prompting, weighting: 'rwr', tau: 0.4, format: 'multiTurn', normalize: 'token', contextWindow: rollout.contextWindow, maxLength: 10_000 });
+    assert.equal(examples.length, 6);
+    for (const ex of examples) {
+      const prefixEnd = ex.weights.findIndex((w) => w > 0);
+      const prompt = ex.tokens.slice(0, prefixEnd);
+      // The policy was asked exactly this prompt, in rollout and in evaluation.
+      const asked = (p: ScriptedPolicy, evalRun: boolean) =>
+        p.requests.filter((r) => r.id.startsWith(`${ex.problemId}|${evalRun ? 'eval|' : ''}t${ex.turn}|c0|`)).map((r) => template.renderPrompt(r.conversation));
+      assert.deepEqual(asked(learner, false)[0], prompt);
+      assert.deepEqual(asked(evaluator, true)[0], prompt);
+      // The trained tokens are what a generator would emit: the attempt's tokens, then the stop token.
+      const target = ex.tokens.slice(prefixEnd);
+      const attempt = kept.find((k) => k.problemId === ex.problemId && k.turn === ex.turn)!.attempt;
+      assert.deepEqual(target, [...tokenizer.encode(attempt), tokenizer.special.end]);
+      assert.ok(ex.weights.slice(prefixEnd).every((w) => w > 0));
+      // Every rendering starts with the instruction when there is one.
+      assert.equal(tokenizer.decode(prompt).startsWith(`<|bos|><|system|>${prompting.instruction}<|end|>`), prompting.instruction !== null);
+    }
+  });
+}
 
 test('EnginePolicy refuses a conversation that does not fit the model context', async () => {
   const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 24, seed: 1 });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatPlan } from '../../src/cli/plan.ts';
-import { planExperiment, type Plan } from '../../src/spec/plan.ts';
+import { planExperiment, type Plan } from '../../src/plan/plan.ts';
+import { currentCompute } from '../../src/plan/compute.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -97,9 +98,9 @@ test('rise plan: exit 2 for an invalid spec', async () => {
 });
 
 test('formatPlan marks done and failed steps from the status lookup and counts what would run', () => {
-  const plan = planExperiment(validateSpec({ iterations: 1 }), { computeVersions: { engine: 1 } });
+  const plan = planExperiment(validateSpec({ iterations: 1 }), { compute: currentCompute() });
   const [boost, , , , , train] = plan.arms[0].steps.map((s) => s.key);
-  const text = formatPlan(plan, { status: (key) => (key === boost ? 'done' : key === train ? 'failed' : 'missing'), store: true });
+  const text = formatPlan(plan, { status: (key) => (key === boost ? 'done' : key === train ? 'failed' : 'pending'), store: true });
   assert.match(text, new RegExp(`^ {4}${boost.slice(0, 12)} {2}boost {4}learner {4}done, reused`, 'm'));
   assert.match(text, new RegExp(`^ {4}${train.slice(0, 12)} {2}train .*rerun \\(failed\\)`, 'm'));
   assert.match(text, /^1 done, 0 running, 1 failed, 6 to run$/m);

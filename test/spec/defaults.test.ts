@@ -4,7 +4,8 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { loadSpec } from '../../src/spec/load.ts';
 import type { ArmSpec, ExperimentSpec, FileTaskSpec, PolicyModelSpec } from '../../src/spec/types.ts';
-import { EXPERIMENT_SCHEMA, validateSpec } from '../../src/spec/validate.ts';
+import { EXPERIMENT_SCHEMA } from '../../src/spec/schema.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
 
 // Written out in full and typed: TypeScript rejects a key the type lacks or a missing one, and
 // deepEqual rejects any difference from what the schema's defaults produce, so schema and types agree.
@@ -142,7 +143,7 @@ test('every example spec in experiments/ validates', async () => {
   }
 });
 
-test('the ablations example declares the RISE.md arms', async () => {
+test("the ablations example declares the paper's ablation arms", async () => {
   const spec = await loadSpec(fileURLToPath(new URL('../../experiments/arithmetic-ablations.json', import.meta.url)));
   assert.deepEqual(Object.keys(spec.arms), ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']);
   assert.equal(spec.arms.expert.relabel.strategy, 'expert');

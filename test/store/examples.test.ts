@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { exampleCounts, readExamples, recordExamples, type ExampleRecord } from '../../src/store/examples.ts';
+import { readExamples, recordExamples, type ExampleRecord } from '../../src/store/examples.ts';
 import { finishStep, markStale, startStep } from '../../src/store/steps.ts';
-import { plannedStep, started, tempStore } from './helpers.ts';
+import { exampleCounts, plannedStep, started, tempStore } from './helpers.ts';
 
 const batch: ExampleRecord[] = [
   { problemId: 'p1', turn: 1, reward: 0, weight: 1, tokens: 12, origin: 'iter-1' },

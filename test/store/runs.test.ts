@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRun, getRun, listExperiments, listRuns, newRunId, runArms, setRunStatus } from '../../src/store/runs.ts';
-import { tempStore } from './helpers.ts';
+import { createRun, getRun, listRuns, newRunId, setRunStatus } from '../../src/store/runs.ts';
+import { listExperiments, runArms, tempStore } from './helpers.ts';
 
 const spec = { name: 'quick', seed: 1, arms: { rise: {}, 'success-only': { filter: { criteria: 'success' } } } };
 

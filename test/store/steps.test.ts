@@ -6,7 +6,7 @@ import { plannedStep, rowCount, tempStore } from './helpers.ts';
 
 test('a step goes missing → running → done, with its inputs, attempts, times and outputs', (t) => {
   const store = tempStore(t);
-  assert.equal(stepStatus(store, 'train-1'), 'missing');
+  assert.equal(stepStatus(store, 'train-1'), 'pending');
   assert.equal(getStep(store, 'train-1'), undefined);
 
   const before = Date.now();
@@ -36,8 +36,8 @@ test('without its result row a step is never done', (t) => {
   startStep(store, plannedStep('s'));
   // The attempt's own bookkeeping says finished, but no result was written: not done.
   store.sqlite.prepare(`UPDATE steps SET state = 'finished' WHERE key = 's'`).run();
-  assert.equal(stepStatus(store, 's'), 'missing');
-  assert.equal(getStep(store, 's')!.status, 'missing');
+  assert.equal(stepStatus(store, 's'), 'pending');
+  assert.equal(getStep(store, 's')!.status, 'pending');
 
   // A crash while writing the result (the last write) rolls the whole finish back: still running.
   store.sqlite.prepare(`UPDATE steps SET state = 'running' WHERE key = 's'`).run();
@@ -75,7 +75,7 @@ test('markStale makes a done step count as not done, keeps its old result, and t
   finishStep(store, 'eval-1', { metrics: 'old' });
   assert.deepEqual(markStale(store, ['eval-1', 'eval-1', 'never-started']), ['eval-1']);
   const stale = getStep(store, 'eval-1')!;
-  assert.equal(stale.status, 'missing');
+  assert.equal(stale.status, 'pending');
   assert.equal(stale.generation, 1);
   assert.equal(stale.outputs, undefined);
   assert.equal(rowCount(store, 'step_results'), 1, 'the old result stays as history');

@@ -69,6 +69,30 @@ describe('rise score', () => {
     assert.match(a.stdout, /n=5 correct=5 unparsable=0/);
   });
 
+  // A reference may be the bare final answer or the dataset's own field; both must score the same.
+  for (const kind of ['gsm8k', 'math'] as const) {
+    const field = kind === 'gsm8k' ? 'answer' : 'solution';
+    it(`reads ${kind} references written as the dataset's "${field}" field exactly like bare answers`, async () => {
+      const problems = await loadProblems(kind, fixture(`${kind}-test.jsonl`));
+      const wrong = kind === 'gsm8k' ? '#### 123456' : 'so $x = \\boxed{123456}$';
+      // Right, wrong and unparsable responses, so that equal results cannot come from a trivial score.
+      const responses = problems.map((p, i) => [p.solution!, wrong, 'no idea'][i % 3]);
+      const results = async (form: 'bare' | 'dataset') => {
+        const file = join(dir, `${kind}-${form}.jsonl`);
+        const out = join(dir, `${kind}-${form}.scored.jsonl`);
+        await writeFile(file, jsonl(problems.map((p, i) => ({ response: responses[i], reference: form === 'bare' ? p.reference : p.solution }))));
+        const { code, stdout, stderr } = await rise('score', '--task', kind, file, '--out', out);
+        assert.equal(code, 0, stderr);
+        return { summary: stdout.split('\n')[0], lines: (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l)) };
+      };
+      const bare = await results('bare');
+      const dataset = await results('dataset');
+      assert.match(bare.summary, new RegExp(`n=${problems.length} correct=${Math.ceil(problems.length / 3)} unparsable=${Math.floor(problems.length / 3)}`));
+      assert.deepEqual(dataset, bare);
+      assert.deepEqual(dataset.lines.map((l) => l.reference), problems.map((p) => p.reference), 'the final answer is what is echoed back');
+    });
+  }
+
   it('scores MBPP programs in the sandbox', async () => {
     const file = join(dir, 'mbpp.jsonl');
     const tests = ['assert square(3) == 9', 'assert square(-2) == 4'];
@@ -89,6 +113,7 @@ describe('rise score', () => {
     ['a line without a response', jsonl([{ response: '#### 1', reference: '1' }, { response: '#### 2', reference: 2 }, { reference: '2' }]), /:3: missing field "response"/],
     ['invalid JSON', '{"response": "#### 1", "reference": "1"}\n{"response": \n', /:2: invalid JSON/],
     ['a reference that is not a number', jsonl([{ response: '#### 1', reference: 'one' }]), /:1: field "reference" must be a number/],
+    ['a worked solution whose final answer is not a number', jsonl([{ response: '#### 1', reference: 'Add them: 3 + 4 = 7.\n#### seven' }]), /:1: field "reference" must be a number .* or a worked solution ending "#### N", got "seven"/],
     ['an empty file', '\n\n', /no records/],
   ];
   for (const [what, content, want] of bad) {

@@ -1,19 +1,14 @@
-/** temporal.config.ts: defaults, the environment scheme, errors that name the variable, and the SDK options it yields. */
+/** temporal.config.ts and src/temporal/config.ts: defaults, the environment scheme, errors that name the variable, and the SDK options it yields. */
 
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import {
-  STEP_KINDS,
-  TemporalConfigError,
-  connectionOptions,
-  devServerTaskQueue,
-  loadTemporalConfig,
-  toActivityOptions,
-} from '../../temporal.config.ts';
-import { DEFAULT_STEP_ACTIVITY_CONFIGS } from '../../src/temporal/activity-options.ts';
+import { loadTemporalConfig } from '../../temporal.config.ts';
+import { STEP_KINDS } from '../../src/steps/kinds.ts';
+import { DEFAULT_STEP_ACTIVITY_CONFIGS, toActivityOptions } from '../../src/temporal/activity-options.ts';
+import { TemporalConfigError, connectionOptions, devServerTaskQueue } from '../../src/temporal/config.ts';
 
 describe('loadTemporalConfig', () => {
   test('defaults: local dev server under .rise, a queue named by the store, explicit cancellation type per step', () => {
@@ -25,7 +20,7 @@ describe('loadTemporalConfig', () => {
       apiKey: null,
       connectTimeoutMs: 10_000,
     });
-    assert.deepEqual(config.taskQueues, { default: devServerTaskQueue('/work/x/.rise'), gpu: 'rise-gpu' });
+    assert.deepEqual(config.taskQueues, { default: devServerTaskQueue('rise', '/work/x/.rise') });
     assert.match(config.taskQueues.default, /^rise-[0-9a-f]{8}$/);
     assert.notEqual(loadTemporalConfig({ RISE_HOME: '/elsewhere' }, '/work/x').taskQueues.default, config.taskQueues.default);
     // A cluster's workers share one queue whatever their paths.
@@ -54,7 +49,6 @@ describe('loadTemporalConfig', () => {
         TEMPORAL_NAMESPACE: 'research',
         TEMPORAL_API_KEY: 'k',
         RISE_TASK_QUEUE: 'rise-cpu',
-        RISE_GPU_TASK_QUEUE: 'gpu-a100',
         RISE_HOME: '/data/rise',
         RISE_TEMPORAL_PORT: '7300',
         RISE_TEMPORAL_UI_PORT: 'off',
@@ -83,7 +77,7 @@ describe('loadTemporalConfig', () => {
     assert.equal(config.devServer.uiPort, 'off');
     assert.equal(config.devServer.dbPath, null);
     assert.equal(config.devServer.startTimeoutMs, 120_000);
-    assert.deepEqual(config.taskQueues, { default: 'rise-cpu', gpu: 'gpu-a100' });
+    assert.deepEqual(config.taskQueues, { default: 'rise-cpu' });
     assert.deepEqual(config.activities.train, {
       taskQueue: 'gpu-a100',
       startToCloseTimeout: '48h',

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createStepContext } from '../../activities/index.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
 import { startOrAttach } from '../../src/client/start.ts';
-import { stepArms } from '../../src/spec/plan.ts';
+import { stepArms } from '../../src/plan/plan.ts';
 import { RISE_STATUS } from '../../src/temporal/search-attributes.ts';
 import {
   armProgressQuery,

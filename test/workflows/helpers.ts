@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { currentComputeVersions } from '../../src/spec/compute-versions.ts';
-import { planExperiment, type Plan } from '../../src/spec/plan.ts';
+import { currentCompute } from '../../src/plan/compute.ts';
+import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 
@@ -31,7 +31,7 @@ export function tinySpec(name: string, overrides: Record<string, unknown> = {}):
 }
 
 export function tinyPlan(spec: ExperimentSpec): Plan {
-  return planExperiment(spec, { computeVersions: currentComputeVersions() });
+  return planExperiment(spec, { compute: currentCompute() });
 }
 
 /** A fresh RISE_HOME, removed after the test. */

@@ -17,7 +17,8 @@ import { runStep } from '../../activities/step.ts';
 import type { StepInput } from '../../activities/types.ts';
 import { startOrAttach } from '../../src/client/start.ts';
 import { createRiseWorker, installWorkerRuntime, workflowBundle } from '../../src/client/worker.ts';
-import type { Plan, StepKind } from '../../src/spec/plan.ts';
+import type { Plan } from '../../src/plan/plan.ts';
+import type { StepKind } from '../../src/steps/index.ts';
 import { getRun, getStep, openStore, recordedProblems, type Store } from '../../src/store/index.ts';
 import { freePort } from '../../src/temporal/devserver.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
@@ -167,7 +168,7 @@ describe('recovery', () => {
       activities: {
         ...createActivities(context),
         train: (input: StepInput) =>
-          runStep(context, input, async () => {
+          runStep(context, input, 'train', async () => {
             throw new InjectedFault('the disk is on fire');
           }).then(() => assert.fail('unreachable')),
       },

@@ -4,7 +4,8 @@
  * Pure: the plan alone decides, so the set is the same whether or not the steps ran before.
  */
 
-import { STEP_VERSIONS, type Plan, type StepKind } from './plan.ts';
+import { STEP_KINDS, type StepKind } from '../steps/index.ts';
+import type { Plan } from './plan.ts';
 
 export interface ReplayFrom {
   iteration: number;
@@ -14,11 +15,11 @@ export interface ReplayFrom {
 
 /** Parses `iteration:N` or `iteration:N:step`; throws with the expected form on anything else. */
 export function parseReplayFrom(text: string): ReplayFrom {
-  const kinds = Object.keys(STEP_VERSIONS) as StepKind[];
+  const kinds: readonly string[] = STEP_KINDS;
   const m = /^iteration:(\d+)(?::([a-z]+))?$/.exec(text.trim());
   if (!m) throw new Error(`--from ${text}: expected iteration:N or iteration:N:STEP (STEP one of ${kinds.join(', ')}), e.g. iteration:2:train`);
-  const kind = m[2] as StepKind | undefined;
-  if (kind !== undefined && !kinds.includes(kind)) throw new Error(`--from ${text}: "${kind}" is not a step; expected one of ${kinds.join(', ')}`);
+  const kind = STEP_KINDS.find((k) => k === m[2]);
+  if (m[2] !== undefined && kind === undefined) throw new Error(`--from ${text}: "${m[2]}" is not a step; expected one of ${kinds.join(', ')}`);
   return { iteration: Number(m[1]), ...(kind ? { kind } : {}) };
 }
 

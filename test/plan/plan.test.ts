@@ -1,15 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { canonicalJson, sha256Hex } from '../../src/spec/hash.ts';
-import { planExperiment, STEP_VERSIONS, stepArms, stepKey, stepSeed, type Plan, type StepKind, type StepUse } from '../../src/spec/plan.ts';
-import { explainChanges } from '../../src/spec/stale.ts';
+import { GRADIENT_RULES } from '../../src/engine/autodiff.ts';
+import { currentCompute, type ComputeFingerprint } from '../../src/plan/compute.ts';
+import { canonicalJson, sha256Hex } from '../../src/plan/hash.ts';
+import { planExperiment, stepArms, stepKey, stepSeed, type Plan, type StepUse } from '../../src/plan/plan.ts';
+import { explainChanges } from '../../src/plan/stale.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
+import { STEP_VERSIONS, type StepKind } from '../../src/steps/index.ts';
 
-const VERSIONS = { engine: 1, ort: '1.30.0' };
+const COMPUTE = currentCompute();
+const ORT = String(COMPUTE.sampling(validateSpec({}).model).ort);
 
-function plan(json: unknown, computeVersions = VERSIONS, dataDigests?: Record<string, string>): Plan {
-  return planExperiment(validateSpec(json), { computeVersions, dataDigests });
+/** This build's fingerprint as if ONNX Runtime were another version. */
+function withOrt(ort: string): ComputeFingerprint {
+  return { sampling: (m) => ({ ...COMPUTE.sampling(m), ort }), training: (m, o) => ({ ...COMPUTE.training(m, o), ort }) };
+}
+
+function plan(json: unknown, compute = COMPUTE, dataDigests?: Record<string, string>): Plan {
+  return planExperiment(validateSpec(json), { compute, dataDigests });
 }
 
 function keyOf(p: Plan, arm: string, kind: StepKind, iteration: number, evalSet?: string): string {
@@ -20,9 +29,9 @@ function keyOf(p: Plan, arm: string, kind: StepKind, iteration: number, evalSet?
 
 const TWO_ARMS = { iterations: 2, arms: { rise: {}, fast: { train: { lr: 0.002 } } } };
 
-test('sha256Hex matches node:crypto, and canonical JSON ignores key order', () => {
+test('sha256Hex is SHA-256 of the UTF-8 text, and canonical JSON ignores key order', () => {
   for (const text of ['', 'abc', 'x'.repeat(55), 'x'.repeat(56), 'x'.repeat(64), 'é∑😀 '.repeat(40)]) {
-    assert.equal(sha256Hex(text), createHash('sha256').update(text, 'utf8').digest('hex'));
+    assert.equal(sha256Hex(text), createHash('sha256').update(Buffer.from(text, 'utf8')).digest('hex'));
   }
   assert.equal(canonicalJson({ b: 1, a: [{ d: null, c: 'x' }] }), '{"a":[{"c":"x","d":null}],"b":1}');
   assert.throws(() => canonicalJson({ a: undefined }), /no JSON form/);
@@ -82,14 +91,49 @@ test('params hold only what changes a step: knobs that do not matter leave keys 
   assert.equal(keyOf(named, 'base', 'evaluate', 0), keyOf(renamed, 'base', 'evaluate', 0));
 });
 
-test('keys change when a compute version or a step version changes', () => {
+test('keys are the same as the hand-written SHA-256 they replaced computed', () => {
+  // Recorded with the plain-TypeScript SHA-256 that keys used before node:crypto.
+  const params = { criteria: 'all', onlySuccessTrajectories: false, removeDuplicates: true, removeEmpty: true } as const;
+  const inputs = ['a'.repeat(64)];
+  assert.equal(sha256Hex(canonicalJson({ kind: 'filter', version: 1, compute: {}, params: { ...params, note: 'é∑😀' }, inputs })), 'b5e4499f944b7cc41236878cc0f00cba51177b0cbd8a2c5a3ae6e877b6021ca3');
+  assert.equal(stepKey('filter', 1, {}, params, inputs), sha256Hex(canonicalJson({ kind: 'filter', version: 1, compute: {}, params, inputs })));
+  assert.equal(stepSeed(1, 'k'.repeat(64), 0), Number.parseInt('73c2ff55', 16));
+});
+
+test('keys change when what computes a step or a step version changes', () => {
   const a = plan(TWO_ARMS);
-  const b = plan(TWO_ARMS, { ...VERSIONS, ort: '1.31.0' });
+  const b = plan(TWO_ARMS, withOrt('9.9.9'));
   const keysA = new Set(Object.keys(a.steps));
   assert.ok(Object.keys(b.steps).every((k) => !keysA.has(k)));
   const step = a.steps[keyOf(a, 'rise', 'filter', 1)];
-  assert.equal(stepKey(step.kind, step.version, VERSIONS, step.params, step.inputs), step.key);
-  assert.notEqual(stepKey(step.kind, STEP_VERSIONS.filter + 1, VERSIONS, step.params, step.inputs), step.key);
+  assert.equal(stepKey(step.kind, step.version, step.compute, step.params, step.inputs), step.key);
+  assert.notEqual(stepKey(step.kind, STEP_VERSIONS.filter + 1, step.compute, step.params, step.inputs), step.key);
+});
+
+test('a step carries the digests of the graphs it runs; changing one gradient rule moves every key that depends on training', () => {
+  const before = plan(TWO_ARMS, currentCompute());
+  const boost = before.steps[keyOf(before, 'rise', 'boost', 0)];
+  const evaluate = before.steps[keyOf(before, 'rise', 'evaluate', 0)];
+  assert.match(String(boost.compute.train_step), /^[0-9a-f]{64}$/);
+  assert.match(String(evaluate.compute.decode), /^[0-9a-f]{64}$/);
+  assert.deepEqual(before.steps[keyOf(before, 'rise', 'filter', 1)].compute, {}, 'filtering runs no graph');
+
+  const mul = GRADIENT_RULES.Mul;
+  // The same gradient, computed as dy + dy - dy: numerically identical, but another graph.
+  GRADIENT_RULES.Mul = (g, n, dOut, needs) => mul(g, n, dOut.map((dy) => (dy === null ? null : g.sub(g.add(dy, dy), dy))), needs);
+  let after: Plan;
+  try {
+    after = plan(TWO_ARMS, currentCompute());
+  } finally {
+    GRADIENT_RULES.Mul = mul;
+  }
+  const moved = after.steps[keyOf(after, 'rise', 'boost', 0)];
+  assert.notEqual(moved.compute.train_step, boost.compute.train_step);
+  assert.equal(after.steps[keyOf(after, 'rise', 'evaluate', 0)].compute.decode, evaluate.compute.decode, 'sampling graphs have no gradients');
+  // Everything descends from the boost, so no finished step of the old plan is reused.
+  const old = new Set(Object.keys(before.steps));
+  assert.ok(Object.keys(after.steps).every((k) => !old.has(k)));
+  assert.deepEqual(Object.keys(plan(TWO_ARMS, currentCompute()).steps), [...old], 'restoring the rule restores the keys');
 });
 
 test('expert and weak-to-strong arms add boosts; a policy equal to the base model shares its boost', () => {
@@ -130,13 +174,13 @@ test('aggregation feeds every iteration\'s relabeled data to the filter; initFro
 test('data files enter keys by content digest, not by path', () => {
   const spec = (dir: string) => ({ task: { kind: 'gsm8k', train: { path: `${dir}/train.jsonl` }, eval: [{ name: 'test', path: `${dir}/test.jsonl` }] } });
   const digests = (dir: string, train: string) => ({ [`${dir}/train.jsonl`]: train, [`${dir}/test.jsonl`]: 'b'.repeat(64) });
-  const here = plan(spec('/a'), VERSIONS, digests('/a', 'a'.repeat(64)));
-  const moved = plan(spec('/b'), VERSIONS, digests('/b', 'a'.repeat(64)));
-  const edited = plan(spec('/a'), VERSIONS, digests('/a', 'c'.repeat(64)));
+  const here = plan(spec('/a'), COMPUTE, digests('/a', 'a'.repeat(64)));
+  const moved = plan(spec('/b'), COMPUTE, digests('/b', 'a'.repeat(64)));
+  const edited = plan(spec('/a'), COMPUTE, digests('/a', 'c'.repeat(64)));
   assert.deepEqual(Object.keys(here.steps), Object.keys(moved.steps));
   assert.notEqual(keyOf(here, 'base', 'boost', 0), keyOf(edited, 'base', 'boost', 0));
   assert.equal(here.files['a'.repeat(64)], '/a/train.jsonl');
-  assert.throws(() => plan(spec('/a'), VERSIONS, {}), /no content digest for data file \/a\/train\.jsonl/);
+  assert.throws(() => plan(spec('/a'), COMPUTE, {}), /no content digest for data file \/a\/train\.jsonl/);
 });
 
 test('stepSeed is a uint32 of (seed, key, item) only', () => {
@@ -157,8 +201,8 @@ test('explainChanges names the param, the input and the compute version behind a
   assert.equal(changes.has('rise/1/train/'), false);
   assert.equal(changes.has('fast/1/rollout/'), false);
 
-  const upgraded = explainChanges(before, plan(TWO_ARMS, { ...VERSIONS, ort: '1.31.0' }));
-  assert.deepEqual(upgraded.get('rise/0/boost/learner'), ['compute version ort "1.30.0" → "1.31.0"']);
+  const upgraded = explainChanges(before, plan(TWO_ARMS, withOrt('9.9.9')));
+  assert.deepEqual(upgraded.get('rise/0/boost/learner'), [`computed by ort ${JSON.stringify(ORT)} → "9.9.9"`]);
   const longer = explainChanges(before, plan({ ...TWO_ARMS, iterations: 3 }));
   assert.deepEqual(longer.get('rise/3/train/'), ['new: no step at this place in the previous plan']);
 });

@@ -1,18 +1,18 @@
 /**
  * Why a step's key differs from an earlier plan's, i.e. why its cached result will not be reused: a
- * param that changed, an input that changed (and so on up the DAG), a bumped step version, or a new
- * engine or ONNX Runtime. Steps are matched by their place (arm, iteration, kind, model or eval set).
+ * param that changed, an input that changed (and so on up the DAG), a bumped step version, or a
+ * changed graph or ONNX Runtime. Steps are matched by their place (arm, iteration, kind, model or eval set).
  */
 
-import type { Json } from './hash.ts';
-import { shortKey, type ArmPlan, type Plan, type StepUse } from './plan.ts';
+import { shortKey } from '../steps/index.ts';
+import type { ArmPlan, Plan, StepUse } from './plan.ts';
 
 export function placeOf(arm: ArmPlan, use: StepUse): string {
   return [arm.name, use.iteration, use.kind, use.model ?? use.evalSet ?? ''].join('/');
 }
 
 /** Leaves of nested params as "optimizer.lr" → "0.001" (arrays are leaves). */
-export function flattenParams(value: Json, path = '', out = new Map<string, string>()): Map<string, string> {
+export function flattenParams(value: unknown, path = '', out = new Map<string, string>()): Map<string, string> {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     for (const [k, v] of Object.entries(value)) flattenParams(v, path === '' ? k : `${path}.${k}`, out);
   } else {
@@ -22,7 +22,7 @@ export function flattenParams(value: Json, path = '', out = new Map<string, stri
 }
 
 /** "optimizer.lr 0.001 → 0.002" for every leaf that differs. */
-function paramChanges(before: Json, after: Json): string[] {
+function paramChanges(before: unknown, after: unknown): string[] {
   const a = flattenParams(before);
   const b = flattenParams(after);
   const names = [...new Set([...a.keys(), ...b.keys()])];
@@ -37,7 +37,6 @@ export function explainChanges(previous: Plan, current: Plan): Map<string, strin
   const before = new Map<string, string>();
   for (const arm of previous.arms) for (const use of arm.steps) before.set(placeOf(arm, use), use.key);
 
-  const computeChanges = paramChanges(previous.computeVersions as Json, current.computeVersions as Json).map((c) => `compute version ${c}`);
   const reasons = new Map<string, string[]>();
   for (const arm of current.arms) {
     for (const use of arm.steps) {
@@ -50,7 +49,8 @@ export function explainChanges(previous: Plan, current: Plan): Map<string, strin
         reasons.set(place, ['new: no step at this place in the previous plan']);
         continue;
       }
-      const why = [...computeChanges];
+      // Plans stored before steps carried their compute fingerprint have none.
+      const why = paramChanges(old.compute ?? {}, now.compute).map((c) => `computed by ${c}`);
       if (old.version !== now.version) why.push(`${now.kind} version ${old.version} → ${now.version}`);
       why.push(...paramChanges(old.params, now.params));
       if (old.inputs.length !== now.inputs.length) why.push(`inputs ${old.inputs.length} → ${now.inputs.length}`);

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { currentComputeVersions } from '../../src/spec/compute-versions.ts';
+import { currentCompute } from '../../src/plan/compute.ts';
 import { loadSpec } from '../../src/spec/load.ts';
-import { planExperiment } from '../../src/spec/plan.ts';
+import { planExperiment } from '../../src/plan/plan.ts';
 import { failStep, finishStep, openStore, startStep } from '../../src/store/index.ts';
 
 const spec = 'experiments/quickstart.json';
@@ -21,7 +21,7 @@ test('rise plan marks the steps the store has finished or failed', async () => {
   const home = mkdtempSync(join(tmpdir(), 'rise-plan-store-'));
   try {
     plan(home);
-    const p = planExperiment(await loadSpec(spec), { computeVersions: currentComputeVersions() });
+    const p = planExperiment(await loadSpec(spec), { compute: currentCompute() });
     const [boost, evaluate] = p.arms[0].steps;
     const store = openStore({ home });
     startStep(store, p.steps[boost.key]);

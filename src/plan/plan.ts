@@ -1,0 +1,209 @@
+/**
+ * A spec compiles to a plan: a DAG of steps, each keyed by the SHA-256 of the canonical JSON of
+ * {kind, the kind's version, what computes it, params, input keys} — a Merkle key, so the whole plan is
+ * known before anything runs, and a step whose key is in the store is done.
+ *
+ * A step's params hold exactly what changes its result, so arms that agree on a step share it: the
+ * boost of the same model on the same data, the iteration-1 rollouts of arms that differ only in
+ * training. Knobs that a step's inputs already pin (the model a rollout samples from) are inputs, not
+ * params; knobs that do not matter under the chosen options (tau with uniform weighting) are left out.
+ * Data files enter by content digest, not path, so moving a file reuses finished work. What computes a
+ * step (see compute.ts) enters by the digests of the graphs it runs.
+ */
+
+import type { ArmSpec, BoostSpec, ExperimentSpec, ModelSpec, TaskSpec } from '../spec/types.ts';
+import { STEP_VERSIONS, type ProblemSetParams, type Step, type StepCompute, type StepKind, type StepParams } from '../steps/index.ts';
+import type { ComputeFingerprint } from './compute.ts';
+import { canonicalJson, sha256Hex } from './hash.ts';
+
+/** Which model a boost step trains: the learner, the expert, or a fixed rollout policy. */
+export type ModelRole = 'learner' | 'expert' | 'policy';
+
+/** A step's place in one arm. One step (one key) may have places in several arms. */
+export interface StepUse {
+  key: string;
+  kind: StepKind;
+  /** 0 = the boost and the boosted model's evaluation. */
+  iteration: number;
+  /** For boost steps. */
+  model?: ModelRole;
+  /** For evaluate steps. */
+  evalSet?: string;
+}
+
+export interface ArmPlan {
+  name: string;
+  /** In dependency order: every step comes after its inputs. */
+  steps: StepUse[];
+}
+
+export interface Plan {
+  experiment: string;
+  /** Every distinct step, by key. */
+  steps: Record<string, Step>;
+  arms: ArmPlan[];
+  /** Content digest → path of every data file the plan reads, for whoever loads or ingests them. */
+  files: Record<string, string>;
+}
+
+export interface PlanOptions {
+  compute: ComputeFingerprint;
+  /** SHA-256 of every data file a file-based task reads, by path as it appears in the spec. */
+  dataDigests?: Record<string, string>;
+}
+
+export function stepKey(kind: StepKind, version: number, compute: StepCompute, params: StepParams[StepKind], inputs: readonly string[]): string {
+  return sha256Hex(canonicalJson({ kind, version, compute, params, inputs }));
+}
+
+/**
+ * The seed of item `item` (a problem, a sample, a shuffle) of a step: a function of the arm's seed,
+ * the step's key and the index only, so a recomputed step draws the same numbers, however its work is
+ * sharded or resumed. A uint32.
+ */
+export function stepSeed(seed: number, key: string, item = 0): number {
+  return Number.parseInt(sha256Hex(canonicalJson([seed, key, item])).slice(0, 8), 16);
+}
+
+class PlanBuilder {
+  readonly steps: Record<string, Step> = {};
+  readonly files: Record<string, string> = {};
+  constructor(readonly options: PlanOptions) {}
+
+  add<K extends StepKind>(kind: K, params: StepParams[K], compute: StepCompute, inputs: string[]): string {
+    const version = STEP_VERSIONS[kind];
+    const key = stepKey(kind, version, compute, params, inputs);
+    // A copy, so the plan never aliases the spec it came from.
+    this.steps[key] ??= structuredClone({ key, kind, version, compute, params, inputs } as Step);
+    return key;
+  }
+
+  /** What identifies a problem set's content: generation knobs, or a file's digest. */
+  problems(task: TaskSpec, which: 'train' | number): ProblemSetParams {
+    if (task.kind === 'arithmetic') {
+      const set = which === 'train' ? task.train : task.eval[which];
+      const name = which === 'train' ? undefined : task.eval[which].name;
+      const { count, ops, min, max, operators, seed } = set;
+      // The set's name feeds the derived generation seed only when no explicit seed is given.
+      return { kind: 'arithmetic', role: which === 'train' ? 'train' : 'eval', ...(seed === null && name !== undefined ? { name } : {}), count, ops, min, max, operators, seed };
+    }
+    const { path, count } = which === 'train' ? task.train : task.eval[which];
+    const sha256 = this.options.dataDigests?.[path];
+    if (sha256 === undefined) throw new Error(`plan: no content digest for data file ${path} (pass it in options.dataDigests)`);
+    this.files[sha256] = path;
+    return { kind: task.kind, sha256, count };
+  }
+}
+
+function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
+  const steps: StepUse[] = [];
+  const use = (u: StepUse) => {
+    steps.push(u);
+    return u.key;
+  };
+  const { rollout, relabel, filter, train, evaluate, task } = config;
+  const { compute } = b.options;
+  const reward = { kind: task.kind, unparsableReward: task.unparsableReward };
+  const sampling = { temperature: rollout.temperature, topP: rollout.topP, maxTokens: rollout.maxTokens, degenerate: rollout.degenerate };
+  const trainSet = b.problems(task, 'train');
+  /** The model spec behind each model-producing step's key, for the graphs of the steps that read it. */
+  const modelOf = new Map<string, ModelSpec>();
+
+  const boosted = (role: ModelRole, model: ModelSpec, boost: BoostSpec) => {
+    const params = { seed: config.seed, model: { kind: model.kind, config: model.config }, boost, train: trainSet, instruction: config.instruction };
+    const key = use({ key: b.add('boost', params, compute.training(model, boost), []), kind: 'boost', iteration: 0, model: role });
+    modelOf.set(key, model);
+    return key;
+  };
+  const learner = boosted('learner', config.model, config.boost);
+  const usesExpert = relabel.strategy === 'expert' || rollout.policy === 'expert';
+  const expert = usesExpert && config.expert !== null ? boosted('expert', config.expert, config.expert.boost ?? config.boost) : null;
+  const policy =
+    typeof rollout.policy === 'object' ? boosted('policy', rollout.policy, rollout.policy.boost ?? config.boost) : rollout.policy === 'expert' ? expert : null;
+  const sampler = (key: string) => compute.sampling(modelOf.get(key)!);
+
+  const evaluateModel = (iteration: number, model: string) => {
+    task.eval.forEach((set, i) => {
+      const params = {
+        seed: config.seed,
+        task: reward,
+        set: b.problems(task, i),
+        // Generated evaluation sets drop the training prompts, so they depend on the training set too.
+        ...(task.kind === 'arithmetic' ? { train: trainSet } : {}),
+        evaluate,
+        feedback: config.feedback,
+        instruction: config.instruction,
+      };
+      use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name });
+    });
+  };
+  evaluateModel(0, learner);
+
+  let current = learner;
+  const collected: string[] = [];
+  for (let iteration = 1; iteration <= config.iterations; iteration++) {
+    // Inputs: [the model that samples attempt 1].
+    const attempt1 = policy ?? current;
+    const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction };
+    const rolloutKey = use({ key: b.add('rollout', rolloutParams, sampler(attempt1), [attempt1]), kind: 'rollout', iteration });
+    // Inputs: [rollout, the model that samples the candidates].
+    const relabeler = relabel.strategy === 'expert' ? expert! : attempt1;
+    const relabelParams = {
+      seed: config.seed,
+      task: reward,
+      train: trainSet,
+      episodesPerProblem: rollout.samples,
+      strategy: relabel.strategy,
+      samples: relabel.samples,
+      turns: rollout.turns,
+      stopOnSuccess: rollout.stopOnSuccess,
+      contextWindow: rollout.contextWindow,
+      ...sampling,
+      feedback: config.feedback,
+      instruction: config.instruction,
+    };
+    const relabelKey = use({ key: b.add('relabel', relabelParams, sampler(relabeler), [rolloutKey, relabeler]), kind: 'relabel', iteration });
+    collected.push(relabelKey);
+    // Inputs: the relabeled episodes of this iteration, or of every iteration so far when aggregating.
+    const filterKey = use({ key: b.add('filter', filter, {}, train.aggregate ? [...collected] : [relabelKey]), kind: 'filter', iteration });
+    const multiTurn = train.format === 'multiTurn';
+    const optimizer = { epochs: train.epochs, lr: train.lr, batchSize: train.batchSize, warmup: train.warmup, minLrRatio: train.minLrRatio, weightDecay: train.weightDecay, clipNorm: train.clipNorm };
+    const trainParams = {
+      seed: config.seed,
+      weighting: train.weighting,
+      ...(train.weighting === 'rwr' ? { tau: train.tau } : {}),
+      format: train.format,
+      normalize: train.normalize,
+      // Single-turn examples are the first question alone: no earlier attempts, no retry message.
+      ...(multiTurn ? { contextWindow: rollout.contextWindow, feedback: config.feedback } : {}),
+      instruction: config.instruction,
+      optimizer,
+    };
+    // Inputs: [filtered examples, the model training starts from].
+    const init = train.initFrom === 'base' ? learner : current;
+    current = use({ key: b.add('train', trainParams, compute.training(config.model, optimizer), [filterKey, init]), kind: 'train', iteration });
+    modelOf.set(current, config.model);
+    evaluateModel(iteration, current);
+  }
+  return { name, steps };
+}
+
+/** The plan of every arm of a validated spec; throws if a data file's digest is missing. */
+export function planExperiment(spec: ExperimentSpec, options: PlanOptions): Plan {
+  const b = new PlanBuilder(options);
+  const arms = Object.entries(spec.arms).map(([name, config]) => planArm(b, name, config));
+  return { experiment: spec.name, steps: b.steps, arms, files: b.files };
+}
+
+/** The arms using each step, for every step. */
+export function stepArms(plan: Plan): Map<string, string[]> {
+  const users = new Map<string, string[]>();
+  for (const arm of plan.arms) {
+    for (const { key } of arm.steps) {
+      const list = users.get(key) ?? [];
+      if (!list.includes(arm.name)) list.push(arm.name);
+      users.set(key, list);
+    }
+  }
+  return users;
+}

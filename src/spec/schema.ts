@@ -1,0 +1,642 @@
+/**
+ * The experiment spec's one knob model: every field's type, range, default and description, written
+ * with TypeBox. validate.ts compiles it with ajv; types.ts derives the TypeScript types from it;
+ * `npm run generate` publishes it as schemas/experiment.schema.json (for editors) and docs/spec.md.
+ *
+ * Most fields have a default, so they are `Type.Optional` here (a spec file may leave them out) and
+ * required in the validated spec (types.ts). The emitted JSON Schema is shaped for useful errors and
+ * editor hints, which TypeBox's own builders do not always give, so a few helpers below build the
+ * exact keywords: `enum` lists (not `anyOf` of consts), nullable types as `"type": [t, "null"]` (not
+ * `anyOf`, whose errors would come from every branch), shared shapes as `$defs` with `$ref`s, and
+ * `if`/`then`/`else` where a selector (the task kind, the policy's JSON type) picks the shape.
+ */
+
+import { Type, type SchemaOptions, type Static, type TInteger, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { EXAMPLE_FORMATS, TOKEN_NORMALIZATIONS, WEIGHTINGS } from '../rise/examples.ts';
+import { FILTER_CRITERIA } from '../rise/filter.ts';
+import { TIE_BREAKS } from '../rise/metrics.ts';
+import { OPERATORS, TASK_KINDS, type TaskKind } from '../tasks/index.ts';
+
+export { EXAMPLE_FORMATS, FILTER_CRITERIA, OPERATORS, TASK_KINDS, TIE_BREAKS, TOKEN_NORMALIZATIONS, WEIGHTINGS };
+export const RELABEL_STRATEGIES = ['self', 'expert'] as const;
+export const INIT_FROM = ['base', 'previous'] as const;
+/** The rollout policies named by a string; an object is a model of its own. */
+export const POLICY_NAMES = ['learner', 'expert'] as const;
+export const MODEL_KINDS = ['builtin'] as const;
+
+/** Keys of the experiment as a whole, which an arm cannot override. */
+export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'arms'] as const;
+
+/** Arithmetic evaluation-set knobs that null leaves to the training set's value. */
+export const INHERITED_KNOBS = ['ops', 'min', 'max', 'operators'] as const;
+
+const SEED_MAX = 4294967295;
+const NAME = { pattern: '^[a-z0-9-]+$', maxLength: 64 };
+
+/** `{"enum": [...]}`: editors list the values, and one error names them all. */
+function Enum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, enum: [...values] });
+}
+
+/** `schema` or null, as `"type": [t, "null"]` beside the schema's other keywords. */
+function Nullable<T extends TSchema>(schema: T): TUnsafe<Static<T> | null> {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [schema.type, 'null'] });
+}
+
+/**
+ * An object schema without `"type"`: a shared shape whose referrers say the type (some as
+ * `["object", "null"]`, which a `"type": "object"` here would contradict), or a conditional branch.
+ */
+function Shape<P extends TProperties>(properties: P, options: SchemaOptions = {}): TUnsafe<Static<TObject<P>>> {
+  const { type: _, ...shape } = Type.Object(properties, options);
+  return Type.Unsafe<Static<TObject<P>>>(shape);
+}
+
+const DEF_NAME = Symbol('$defs name');
+type Def<T extends TSchema> = T & { readonly [DEF_NAME]: string };
+const DEFS: Record<string, TSchema> = {};
+
+/** Publishes `schema` once under `$defs`, for `ref`. */
+function def<T extends TSchema>(name: string, schema: T): Def<T> {
+  DEFS[name] = schema;
+  return Object.assign(schema, { [DEF_NAME]: name });
+}
+
+/** A `$ref` to a shared shape; `options` (description, default, a nullable type) sit beside it. */
+function ref<T extends TSchema>(target: Def<T>, options: SchemaOptions = {}): TUnsafe<Static<T>> {
+  return Type.Unsafe<Static<T>>({ ...options, $ref: `#/$defs/${target[DEF_NAME]}` });
+}
+
+/** A `$ref` to an object shape, or null (the default). */
+function refOrNull<T extends TSchema>(target: Def<T>, description: string): TUnsafe<Static<T> | null> {
+  return Type.Unsafe<Static<T> | null>({ description, type: ['object', 'null'], default: null, $ref: `#/$defs/${target[DEF_NAME]}` });
+}
+
+/** A seed knob: null derives one from the experiment seed. */
+function Seed(description: string) {
+  return Type.Optional(Nullable(Type.Integer({ description, minimum: 0, maximum: SEED_MAX, default: null })));
+}
+
+const EvalSetName = def(
+  'evalSetName',
+  Type.String({
+    description: 'Names the set in metrics and reports (e.g. "in-dist", "ood"): lowercase letters, digits and hyphens, unique within the task.',
+    ...NAME,
+  }),
+);
+
+const DataPath = def(
+  'dataPath',
+  Type.String({
+    description:
+      "A JSONL file, relative to the spec file's directory (or absolute). Steps are keyed by the file's content, not its path, so moving it reuses finished work and editing it does not.",
+    minLength: 1,
+  }),
+);
+
+const OpsCount = Type.Integer({ minimum: 1, maximum: 16 });
+
+export const ArithmeticSetSchema = def(
+  'arithmeticSet',
+  Type.Object(
+    {
+      count: Type.Optional(Type.Integer({ description: 'Problems in the set.', minimum: 1, default: 2000 })),
+      ops: Type.Optional(
+        Type.Array(OpsCount, { description: 'Operations per problem, chosen uniformly from this list.', minItems: 1, uniqueItems: true, default: [2, 3] }),
+      ),
+      min: Type.Optional(Type.Integer({ description: 'Smallest operand.', default: 1 })),
+      max: Type.Optional(Type.Integer({ description: 'Largest operand (at least min).', default: 20 })),
+      operators: Type.Optional(
+        Type.Array(Enum(OPERATORS), { description: 'Operators to draw from.', minItems: 1, uniqueItems: true, default: [...OPERATORS] }),
+      ),
+      seed: Seed("Generation seed; null = derived from the experiment seed and the set's role (and name), so the training and evaluation sets differ."),
+    },
+    {
+      description: 'Seeded multi-step arithmetic problems ("Start with 23, plus 7, times 4."); operations apply left to right to a running value.',
+      additionalProperties: false,
+    },
+  ),
+);
+
+export const ArithmeticEvalSetSchema = def(
+  'arithmeticEvalSet',
+  Type.Object(
+    {
+      name: ref(EvalSetName),
+      count: Type.Optional(Type.Integer({ description: 'Problems in the set (before removing training prompts).', minimum: 1, default: 300 })),
+      ops: Type.Optional(
+        Nullable(
+          Type.Array(OpsCount, {
+            description: "Operations per problem, chosen uniformly from this list; null = the training set's (e.g. [4] for out-of-distribution).",
+            minItems: 1,
+            uniqueItems: true,
+            default: null,
+          }),
+        ),
+      ),
+      min: Type.Optional(Nullable(Type.Integer({ description: "Smallest operand; null = the training set's.", default: null }))),
+      max: Type.Optional(Nullable(Type.Integer({ description: "Largest operand; null = the training set's.", default: null }))),
+      operators: Type.Optional(
+        Nullable(Type.Array(Enum(OPERATORS), { description: "Operators to draw from; null = the training set's.", minItems: 1, uniqueItems: true, default: null })),
+      ),
+      seed: Seed("Generation seed; null = derived from the experiment seed and the set's name."),
+    },
+    { description: "A generated evaluation set; knobs left null are the training set's.", additionalProperties: false },
+  ),
+);
+
+const FileCount = Type.Optional(
+  Nullable(Type.Integer({ description: 'Use only the first count problems of the file; null = all.', minimum: 1, default: null })),
+);
+
+export const FileSetSchema = def(
+  'fileSet',
+  Type.Object(
+    { path: ref(DataPath), count: FileCount },
+    {
+      description: "Problems from a JSONL file in the suite's format (gsm8k: {question, answer}; math: {problem, solution}; mbpp: {text, code, test_list}).",
+      additionalProperties: false,
+    },
+  ),
+);
+
+export const FileEvalSetSchema = def(
+  'fileEvalSet',
+  Type.Object({ name: ref(EvalSetName), path: ref(DataPath), count: FileCount }, { description: 'An evaluation set read from a JSONL file.', additionalProperties: false }),
+);
+
+const ModelKind = def(
+  'modelKind',
+  Enum(MODEL_KINDS, {
+    description:
+      '"builtin": a Llama-style decoder with a character tokenizer, trained from scratch by the boost. Hugging Face checkpoints ({"kind": "hf", "path"}) are planned, not supported yet.',
+  }),
+);
+
+export const BuiltinConfigSchema = def(
+  'builtinConfig',
+  Shape(
+    {
+      layers: Type.Optional(Type.Integer({ description: 'Transformer blocks.', minimum: 1, default: 4 })),
+      dim: Type.Optional(
+        Type.Integer({ description: 'Residual width; divisible by heads, with an even head size (dim / heads) for rotary positions.', minimum: 2, default: 128 }),
+      ),
+      heads: Type.Optional(Type.Integer({ description: 'Attention (query) heads.', minimum: 1, default: 4 })),
+      kvHeads: Type.Optional(
+        Nullable(Type.Integer({ description: 'Key/value heads (grouped-query attention); must divide heads. null = heads.', minimum: 1, default: null })),
+      ),
+      hidden: Type.Optional(
+        Nullable(Type.Integer({ description: 'SwiGLU hidden width; null = 8/3 · dim rounded up to a multiple of 32.', minimum: 1, default: null })),
+      ),
+      context: Type.Optional(
+        Type.Integer({
+          description:
+            'Longest sequence (prompt, earlier attempts, retry messages and the generated attempt) the model is trained and decoded with, in tokens (characters for the built-in tokenizer).',
+          minimum: 8,
+          default: 256,
+        }),
+      ),
+      ropeTheta: Type.Optional(Type.Number({ description: 'Rotary position embedding base.', exclusiveMinimum: 0, default: 10000 })),
+      normEps: Type.Optional(Type.Number({ description: 'RMSNorm epsilon.', exclusiveMinimum: 0, default: 0.00001 })),
+      tiedEmbeddings: Type.Optional(Type.Boolean({ description: 'Share the input embedding with the output projection.', default: true })),
+      seed: Seed('Initialisation seed; null = derived from the experiment seed.'),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+/**
+ * AdamW with linear warmup and a cosine decay, as the boost and every iteration's training use it;
+ * only the epochs (their meaning and range) and the default lr and batch size differ.
+ */
+export function optimizerKnobs(epochs: TInteger, lr: number, batchSize: number) {
+  return {
+    epochs: Type.Optional(epochs),
+    lr: Type.Optional(Type.Number({ description: 'Peak learning rate (AdamW).', exclusiveMinimum: 0, default: lr })),
+    batchSize: Type.Optional(Type.Integer({ description: 'Examples per optimizer step.', minimum: 1, default: batchSize })),
+    warmup: Type.Optional(
+      Type.Number({ description: 'Fraction of the steps spent warming the learning rate up linearly from 0.', minimum: 0, maximum: 1, default: 0.05 }),
+    ),
+    minLrRatio: Type.Optional(
+      Type.Number({ description: 'After warmup the learning rate follows a cosine down to lr × minLrRatio.', minimum: 0, maximum: 1, default: 0.1 }),
+    ),
+    weightDecay: Type.Optional(Type.Number({ description: 'AdamW decoupled weight decay.', minimum: 0, default: 0.1 })),
+    clipNorm: Type.Optional(Type.Number({ description: 'Gradients are scaled so their global L2 norm is at most this.', exclusiveMinimum: 0, default: 1.0 })),
+  };
+}
+
+export const BoostSchema = def(
+  'boost',
+  Shape(
+    {
+      ...optimizerKnobs(
+        Type.Integer({ description: 'Passes over the training solutions (0 = no boost: the model as initialised).', minimum: 0, default: 3 }),
+        0.003,
+        64,
+      ),
+      pack: Type.Optional(
+        Type.Integer({
+          description:
+            'Solved problems per boost conversation: 1 = single-turn SFT as in the paper. A model trained from scratch on single exchanges cannot handle the longer contexts of turn 2 and later; packing unrelated solved problems into one chat (no retry message, no correction) teaches it the chat format over the whole context.',
+          minimum: 1,
+          default: 1,
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const modelKnobs = {
+  kind: Type.Optional(ref(ModelKind, { default: 'builtin' })),
+  config: Type.Optional(ref(BuiltinConfigSchema, { description: 'Architecture of the built-in model.', type: 'object', default: {} })),
+};
+
+export const ModelSchema = def('model', Shape(modelKnobs, { additionalProperties: false }));
+
+export const PolicyModelSchema = def(
+  'policyModel',
+  Shape(
+    {
+      ...modelKnobs,
+      boost: Type.Optional(refOrNull(BoostSchema, "This model's own boost; null = the top-level boost.")),
+    },
+    { description: 'A model other than the learner, boosted once on the training data and then fixed.', additionalProperties: false },
+  ),
+);
+
+/** The fields every task kind has; `train` and `eval` take their shape from the kind (see `TaskSchema`). */
+const TaskCommonSchema = Type.Object({
+  kind: Type.Optional(
+    Enum(TASK_KINDS, {
+      description:
+        'Which suite and answer checker: "arithmetic" (built-in, generated from seeded knobs), "gsm8k" (numeric answer after ####), "math" (last \\boxed{...}, normalised LaTeX), "mbpp" (a Python program, rewarded when all tests pass in a sandbox). The last three read JSONL files.',
+      default: 'arithmetic',
+    }),
+  ),
+  train: Type.Optional(
+    Type.Unknown({
+      description:
+        'Training problems, used by boost (their worked solutions) and by every rollout. Arithmetic: generation knobs (default: 2000 problems of 2-3 operations); gsm8k/math/mbpp: {path, count}, required.',
+    }),
+  ),
+  eval: Type.Optional(
+    Type.Unknown({
+      description:
+        'Held-out evaluation sets, each evaluated after the boost and after every iteration. Arithmetic sets inherit the training knobs they leave null (so in-distribution is the default and out-of-distribution sets change one knob); training prompts are removed from generated sets. gsm8k/math/mbpp: [{name, path, count}], required. Arithmetic default: [{"name": "in-dist"}].',
+    }),
+  ),
+  unparsableReward: Type.Optional(
+    Type.Number({
+      description:
+        'Reward of a response with no extractable answer (a wrong answer gets 0, a correct one 1). The reference GSM8K setup uses -1, so reward-weighted regression pushes away from malformed answers harder than from wrong ones.',
+      minimum: -1,
+      maximum: 0,
+      default: 0,
+    }),
+  ),
+});
+
+const ArithmeticTaskBranch = Shape({
+  train: Type.Optional(ref(ArithmeticSetSchema, { default: {} })),
+  eval: Type.Optional(Type.Array(ref(ArithmeticEvalSetSchema), { minItems: 1, default: [{ name: 'in-dist' }] })),
+});
+
+const FileTaskBranch = Shape({
+  train: ref(FileSetSchema),
+  eval: Type.Array(ref(FileEvalSetSchema), { minItems: 1 }),
+});
+
+type TaskCommon = Omit<Static<typeof TaskCommonSchema>, 'kind' | 'train' | 'eval'>;
+export type FileTaskKind = Exclude<TaskKind, 'arithmetic'>;
+/** `task` as a spec file may write it: the kind selects the shape of `train` and `eval`. */
+export type TaskInput =
+  | (TaskCommon & { kind?: 'arithmetic' } & Static<typeof ArithmeticTaskBranch>)
+  | (TaskCommon & { kind: FileTaskKind } & Static<typeof FileTaskBranch>);
+
+export const TaskSchema = Type.Unsafe<TaskInput>({
+  ...TaskCommonSchema,
+  description: 'The problem suite, its training and evaluation sets, and how unparsable answers are rewarded.',
+  additionalProperties: false,
+  default: {},
+  if: { properties: { kind: { const: 'arithmetic' satisfies TaskKind } } },
+  then: ArithmeticTaskBranch,
+  else: FileTaskBranch,
+});
+
+export const DegenerateSchema = Type.Object(
+  {
+    maxWordRepeats: Type.Optional(
+      Type.Integer({
+        description: 'A sample in which one whitespace-separated word occurs more than this many times is degenerate (reference: 150).',
+        minimum: 1,
+        default: 150,
+      }),
+    ),
+    maxTokenChars: Type.Optional(
+      Type.Integer({
+        description: 'A sample containing a whitespace-separated token longer than this many characters is degenerate (reference: 300).',
+        minimum: 1,
+        default: 300,
+      }),
+    ),
+    maxResamples: Type.Optional(
+      Type.Integer({
+        description: 'Redraws before giving up; a sample still degenerate is kept, marked, and its example dropped by the filter.',
+        minimum: 0,
+        default: 4,
+      }),
+    ),
+  },
+  { description: 'Degenerate samples (runaway generations) are dropped and redrawn, in rollout and relabel alike.', additionalProperties: false, default: {} },
+);
+
+const PolicyName = Enum(POLICY_NAMES);
+const PolicyModelRef = ref(PolicyModelSchema);
+
+/** A string names a policy, an object is a model: the JSON type selects which rule applies. */
+export const RolloutPolicySchema = Type.Unsafe<Static<typeof PolicyName> | Static<typeof PolicyModelRef>>({
+  description:
+    'Who samples attempt 1: "learner" (on-policy, the current iteration\'s model), "expert" (the top-level expert), or a model spec {kind, config, boost} boosted once and then fixed — weak-to-strong: rollouts from one model train another. relabel.strategy "self" samples from this same policy.',
+  type: ['string', 'object'],
+  default: 'learner',
+  if: { type: 'string' },
+  then: PolicyName,
+  else: PolicyModelRef,
+});
+
+export const RolloutSchema = Type.Object(
+  {
+    turns: Type.Optional(
+      Type.Integer({ description: 'Turns per episode: one on-policy attempt plus up to turns - 1 relabeled ones (reference: 2).', minimum: 1, maximum: 32, default: 2 }),
+    ),
+    samples: Type.Optional(Type.Integer({ description: 'Independent episodes collected per training problem in each iteration.', minimum: 1, default: 1 })),
+    temperature: Type.Optional(Type.Number({ description: 'Sampling temperature of rollout and relabel samples (0 = greedy).', minimum: 0, default: 1.0 })),
+    topP: Type.Optional(
+      Type.Number({
+        description: 'Nucleus sampling: keep the smallest set of tokens whose probability reaches topP (1 = off).',
+        exclusiveMinimum: 0,
+        maximum: 1,
+        default: 1.0,
+      }),
+    ),
+    maxTokens: Type.Optional(
+      Type.Integer({ description: "Most tokens generated per attempt, the stop token included; must be below the model's context.", minimum: 1, default: 64 }),
+    ),
+    stopOnSuccess: Type.Optional(
+      Type.Boolean({
+        description:
+          'End an episode at its first correct turn, so no trajectory teaches correct → wrong (a model should keep a right answer, not revise it away). false runs every turn.',
+        default: true,
+      }),
+    ),
+    contextWindow: Type.Optional(
+      Nullable(
+        Type.Integer({
+          description:
+            'Previous attempts kept in the context when sampling turn t > 1 (the instruction and the first question are always kept); training examples are rendered with the same window, so they match what the policy saw. null = the whole history. Matters only when turns > 2.',
+          minimum: 0,
+          default: null,
+        }),
+      ),
+    ),
+    degenerate: Type.Optional(DegenerateSchema),
+    policy: Type.Optional(RolloutPolicySchema),
+  },
+  {
+    description:
+      'Data collection: attempt 1 is sampled on-policy for every training problem; the relabel step then extends wrong attempts with improved turns.',
+    additionalProperties: false,
+    default: {},
+  },
+);
+
+export const RelabelSchema = Type.Object(
+  {
+    strategy: Type.Optional(
+      Enum(RELABEL_STRATEGIES, {
+        description: '"self": candidates from the rollout policy itself (self-distillation); "expert": from the expert model (distillation; needs `expert`).',
+        default: 'self',
+      }),
+    ),
+    samples: Type.Optional(Type.Integer({ description: 'Candidates drawn per state (reference: 16).', minimum: 1, default: 16 })),
+  },
+  {
+    description:
+      'Improving wrong attempts: while the best attempt at a state is wrong and turns remain, draw candidates for the next turn conditioned on the whole history and keep the best by reward (first maximum wins).',
+    additionalProperties: false,
+    default: {},
+  },
+);
+
+export const FilterSchema = Type.Object(
+  {
+    criteria: Type.Optional(
+      Enum(FILTER_CRITERIA, {
+        description:
+          'Which turns become examples: "all"; "better" (r_i > r_{i-1}); "best" (r_i ≥ every earlier reward); "success" (r_i = 1, the filtered-only ablation).',
+        default: 'all',
+      }),
+    ),
+    onlySuccessTrajectories: Type.Optional(Type.Boolean({ description: 'Keep only trajectories whose last attempt is correct.', default: false })),
+    removeDuplicates: Type.Optional(
+      Type.Boolean({ description: 'Drop an example identical to one already kept, and an attempt repeating an earlier attempt of its episode.', default: true }),
+    ),
+    removeEmpty: Type.Optional(Type.Boolean({ description: 'Drop attempts that are empty after trimming whitespace.', default: true })),
+  },
+  {
+    description:
+      'Turns trajectories into per-turn examples (the conversation up to attempt i; only attempt i carries loss) and drops some, recording the rule that dropped each.',
+    additionalProperties: false,
+    default: {},
+  },
+);
+
+export const TrainSchema = Type.Object(
+  {
+    weighting: Type.Optional(
+      Enum(WEIGHTINGS, { description: '"rwr": example weight exp(r / tau), so wrong attempts are imitated with smaller weight; "uniform": plain SFT.', default: 'rwr' }),
+    ),
+    tau: Type.Optional(
+      Type.Number({
+        description: 'RWR temperature; 0.4 gives weights ≈ 12.2 / 1 / 0.08 for rewards 1 / 0 / -1. Ignored with uniform weighting.',
+        exclusiveMinimum: 0,
+        default: 0.4,
+      }),
+    ),
+    format: Type.Optional(
+      Enum(EXAMPLE_FORMATS, {
+        description:
+          '"multiTurn": the state before attempt i plus attempt i (RISE); "singleTurn": the first question alone plus attempt i (the single-turn SFT ablation on the same improved responses).',
+        default: 'multiTurn',
+      }),
+    ),
+    initFrom: Type.Optional(
+      Enum(INIT_FROM, {
+        description: 'Where each iteration\'s training starts: "base" (the boosted model) or "previous" (the last iteration\'s model).',
+        default: 'base',
+      }),
+    ),
+    aggregate: Type.Optional(Type.Boolean({ description: 'Train on the data of every iteration so far, not only the latest one.', default: true })),
+    normalize: Type.Optional(
+      Enum(TOKEN_NORMALIZATIONS, {
+        description:
+          'How an example\'s weight spreads over its target tokens: "example" (the RISE loss: mean over examples of weight × mean token NLL, so long attempts do not outweigh short ones) or "token" (the weight on every target token).',
+        default: 'example',
+      }),
+    ),
+    ...optimizerKnobs(Type.Integer({ description: 'Passes over the examples.', minimum: 1, default: 2 }), 0.001, 32),
+  },
+  { description: 'Fine-tuning on the filtered examples (reward-weighted regression by default).', additionalProperties: false, default: {} },
+);
+
+export const EvaluateSchema = Type.Object(
+  {
+    turns: Type.Optional(
+      Type.Integer({
+        description: "Sequential turns k for m1@tk and p1@tk (5 in the paper's tables; 10 for the more-turns ablation).",
+        minimum: 1,
+        maximum: 64,
+        default: 5,
+      }),
+    ),
+    parallelK: Type.Optional(
+      Type.Integer({
+        description: 'Independent turn-1 samples for the parallel baseline mk@t1 (same compute as k turns); sample 0 also starts the sequential chain.',
+        minimum: 1,
+        maximum: 64,
+        default: 5,
+      }),
+    ),
+    contextWindow: Type.Optional(
+      Nullable(
+        Type.Integer({
+          description:
+            'Most recent attempts kept in the context (the instruction and the first question are always kept), so test contexts look like the 2-turn training contexts; 1 = the reference. null = the whole history.',
+          minimum: 0,
+          default: 1,
+        }),
+      ),
+    ),
+    tieBreak: Type.Optional(
+      Enum(TIE_BREAKS, {
+        description: 'Majority-vote ties: "latest" answer wins, "earliest", or "random" (seeded). Unparsable answers do not vote.',
+        default: 'latest',
+      }),
+    ),
+    temperature: Type.Optional(Type.Number({ description: 'Sampling temperature at evaluation (0 = greedy).', minimum: 0, default: 1.0 })),
+    topP: Type.Optional(Type.Number({ description: 'Nucleus sampling at evaluation (1 = off).', exclusiveMinimum: 0, maximum: 1, default: 1.0 })),
+    maxTokens: Type.Optional(
+      Type.Integer({ description: 'Most tokens generated per attempt at evaluation, the stop token included.', minimum: 1, default: 64 }),
+    ),
+  },
+  {
+    description:
+      "Evaluation of the boosted model and of every iteration's model on each evaluation set: sequential turns with the retry message after every turn whatever the answer (m1@tk, p1@tk) and parallel turn-1 samples (mk@t1).",
+    additionalProperties: false,
+    default: {},
+  },
+);
+
+/** Everything an arm may override: the experiment's knobs without its name, description and arms. */
+export const armKnobs = {
+  seed: Type.Optional(
+    Type.Integer({
+      description:
+        'Root of all randomness: problem generation, initialisation, data shuffles and every sample derive from it and the step key, so a recomputed step gives the same result on the same hardware.',
+      minimum: 0,
+      maximum: SEED_MAX,
+      default: 1,
+    }),
+  ),
+  task: Type.Optional(TaskSchema),
+  model: Type.Optional(ref(ModelSchema, { description: 'The learner: the model boosted, trained by RISE and evaluated.', type: 'object', default: {} })),
+  expert: Type.Optional(
+    refOrNull(
+      PolicyModelSchema,
+      'A second model for relabel.strategy "expert" (distillation) or rollout.policy "expert": boosted on the same training data with its own `boost` (null = the top-level boost), then fixed. null = no expert.',
+    ),
+  ),
+  boost: Type.Optional(
+    ref(BoostSchema, {
+      description:
+        "Single-turn SFT on the training problems' worked solutions before iteration 1, so the model is good enough to be corrected (with the built-in model: training from scratch). Iteration 0 evaluates the boosted model.",
+      type: 'object',
+      default: {},
+    }),
+  ),
+  iterations: Type.Optional(
+    Type.Integer({
+      description:
+        'RISE iterations after the boost (0 = boost and evaluate only: the prompting-only baseline). Each runs rollout, relabel, filter, train and evaluate.',
+      minimum: 0,
+      maximum: 100,
+      default: 2,
+    }),
+  ),
+  rollout: Type.Optional(RolloutSchema),
+  relabel: Type.Optional(RelabelSchema),
+  filter: Type.Optional(FilterSchema),
+  train: Type.Optional(TrainSchema),
+  evaluate: Type.Optional(EvaluateSchema),
+  feedback: Type.Optional(
+    Type.String({
+      description: 'The fixed retry message sent after a wrong attempt (the question is repeated after it on its own line). No other feedback reaches the model.',
+      default: 'The answer is incorrect. Please try again.',
+    }),
+  ),
+  instruction: Type.Optional(
+    Nullable(
+      Type.String({
+        description: 'Optional system instruction rendered before the first question, identically in boost, rollout, training and evaluation. null = none.',
+        default: null,
+      }),
+    ),
+  ),
+};
+
+/** Checked only as an object here: validate.ts checks an arm merged onto the base, with the base's rules. */
+const ArmOverridesSchema = Type.Unsafe<Record<string, unknown>>({
+  description: 'Overrides of the base: a partial experiment spec without name, description and arms.',
+  type: 'object',
+});
+
+/** The JSON Schema of a spec file, `$defs` included: what ajv compiles and editors read. */
+export const EXPERIMENT_SCHEMA = Type.Object(
+  {
+    $schema: Type.Optional(
+      Type.String({
+        description:
+          'Editor hint only (e.g. "../schemas/experiment.schema.json" gives completion and inline docs); ignored by rise and dropped from the validated spec.',
+      }),
+    ),
+    name: Type.Optional(
+      Type.String({ description: 'Names the experiment and its runs (workflow ids rise/<name>/<run>/<arm>): lowercase letters, digits and hyphens.', ...NAME, default: 'experiment' }),
+    ),
+    description: Type.Optional(
+      Type.String({
+        description: 'Free text for people: what the experiment asks and why its arms and budgets are what they are. Not part of any step.',
+        default: '',
+      }),
+    ),
+    ...armKnobs,
+    arms: Type.Optional(
+      Type.Unsafe<Record<string, Static<typeof ArmOverridesSchema>>>({
+        description:
+          'Ablations: arm name → overrides of any field above except name and description (e.g. {"filter": {"criteria": "success"}}). Objects merge key by key onto the base; arrays, numbers, strings and null replace. Each arm is validated after merging, with the same rules as the base, and errors name the arm\'s path. Steps that come out identical in several arms (the boost; iteration-1 rollouts when arms differ only in training) run once. {} = one arm, named "base", running the base as it is.',
+        type: 'object',
+        default: {},
+        propertyNames: NAME,
+        additionalProperties: ArmOverridesSchema,
+      }),
+    ),
+  },
+  {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'RISE experiment',
+    description:
+      'One RISE (Recursive Introspection) experiment: a task, a model, the boost (SFT) before iteration 1, and the knobs of every iteration (rollout, relabel, filter, train, evaluate). Every field has a default, so {} is a valid experiment (the built-in arithmetic task and model); the only required fields are the name of an evaluation set and the path of a file-based problem set. Unknown keys are errors. `arms` declares ablations as overrides merged onto this base.',
+    additionalProperties: false,
+    $defs: DEFS,
+  },
+);

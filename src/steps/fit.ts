@@ -1,0 +1,17 @@
+/** What a step that trains a model (boost, train) records. */
+
+import type { ModelConfig } from '../engine/config.ts';
+import type { ArtifactRef } from '../store/index.ts';
+
+export interface ModelRef {
+  /** Checkpoint directory, relative to the store's home. */
+  dir: string;
+  config: ModelConfig;
+}
+
+export interface FitOutputs {
+  model: ModelRef;
+  train: { steps: number; firstLoss: number | null; lastLoss: number | null };
+  /** `number[]`: the loss of every optimizer step. */
+  losses: ArtifactRef;
+}

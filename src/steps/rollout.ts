@@ -1,0 +1,22 @@
+/**
+ * Rollout: attempt 1 of every episode, sampled from the step's input model (the current learner, or a
+ * fixed policy model). The relabel step continues these episodes.
+ */
+
+import type { EpisodeOutputs, SamplingParams } from './episodes.ts';
+import type { ProblemSetParams, RewardParams } from './problems.ts';
+
+export const ROLLOUT_VERSION = 1;
+
+export interface RolloutParams extends SamplingParams {
+  seed: number;
+  /** A fixed policy is the same input every iteration; the iteration makes each draw new samples. */
+  iteration: number;
+  task: RewardParams;
+  train: ProblemSetParams;
+  /** Episodes per problem. */
+  samples: number;
+  instruction: string | null;
+}
+
+export type RolloutOutputs = EpisodeOutputs;
