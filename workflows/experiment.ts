@@ -28,7 +28,8 @@ import {
 import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
 import type { ArmPlan, Plan, StepUse } from '../src/plan/plan.ts';
-import { shortKey, type RunStepState, type StepKind } from '../src/steps/kinds.ts';
+import { shortKey, type StepKind } from '../src/steps/kinds.ts';
+import type { StepState } from '../src/store/steps.ts';
 import { toActivityOptions, type StepActivityConfigs } from '../src/temporal/activity-options.ts';
 import { applicationMessage } from '../src/temporal/failures.ts';
 import { RISE_ARM, RISE_EXPERIMENT, RISE_ITERATION, RISE_STATUS, RISE_STEP } from '../src/temporal/search-attributes.ts';
@@ -51,6 +52,9 @@ export interface IterationInput extends ExperimentInput {
 }
 
 export type ArmState = 'pending' | 'running' | 'done' | 'failed';
+
+/** A step's state as one run sees it: `cached` is a step that was done before the run reached it. */
+export type RunStepState = StepState | 'cached';
 
 export interface StepProgress {
   key: string;

@@ -10,7 +10,7 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
-import { stepArms, type Plan } from '../plan/plan.ts';
+import { planFromJson, stepArms, type Plan } from '../plan/plan.ts';
 import { type StepKind } from '../steps/index.ts';
 import { getStep, readEpisodes, readExamples, readMetrics, type RunRecord, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
@@ -51,7 +51,7 @@ function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
     }
     return;
   }
-  const plan = run.plan as Plan | null;
+  const plan = planFromJson(run.plan);
   if (plan === null) throw new UsageError(`run ${run.id} has no recorded plan, so its steps are unknown`);
   if (what === 'examples') {
     for (const s of doneSteps(store, plan, ['filter'])) {

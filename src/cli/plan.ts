@@ -10,8 +10,9 @@ import type { Command } from 'commander';
 import { currentCompute } from '../plan/compute.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
 import { explainChanges, flattenParams, placeOf } from '../plan/stale.ts';
-import { planExperiment, stepArms, type Plan, type StepUse } from '../plan/plan.ts';
-import { shortKey, type StepState } from '../steps/index.ts';
+import { planExperiment, planFromJson, stepArms, type Plan, type StepUse } from '../plan/plan.ts';
+import { shortKey } from '../steps/index.ts';
+import type { StepState } from '../store/index.ts';
 import { UsageError } from './errors.ts';
 import { loadSpecForCli, registerValidateCommand } from './validate.ts';
 
@@ -89,11 +90,15 @@ async function readPlan(file: string): Promise<Plan> {
   } catch (err) {
     throw new UsageError(`--against ${file}: cannot read a plan (${(err as Error).message})`);
   }
-  const plan = value as Partial<Plan>;
-  if (typeof plan.steps !== 'object' || plan.steps === null || !Array.isArray(plan.arms)) {
-    throw new UsageError(`--against ${file}: not a plan; write one with \`rise plan SPEC --json > ${file}\``);
-  }
-  return plan as Plan;
+  const plan = (() => {
+    try {
+      return planFromJson(value);
+    } catch {
+      return null;
+    }
+  })();
+  if (plan === null) throw new UsageError(`--against ${file}: not a plan; write one with \`rise plan SPEC --json > ${file}\``);
+  return plan;
 }
 
 interface PlanCommandOptions {

@@ -7,7 +7,7 @@
 
 import type { Command } from 'commander';
 import { replayKeys, parseReplayFrom } from '../plan/replay.ts';
-import { type Plan } from '../plan/plan.ts';
+import { planFromJson } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
 import { dependents, markStale, setRunStatus } from '../store/index.ts';
 import { UsageError } from './errors.ts';
@@ -20,23 +20,23 @@ interface ReplayOptions extends RunOptions {
 }
 
 async function replay(id: string, options: ReplayOptions): Promise<void> {
-  const { run, keys } = await withStore(async (store) => {
+  const { run, plan, keys } = await withStore(async (store) => {
     const run = findRun(store, id);
-    if (run.plan === null || run.workflowId === null) throw new UsageError(`run ${id} has no recorded plan; re-run its spec instead`);
+    const plan = planFromJson(run.plan);
+    if (plan === null || run.workflowId === null) throw new UsageError(`run ${id} has no recorded plan; re-run its spec instead`);
     let keys: string[];
     try {
-      keys = replayKeys(run.plan as Plan, parseReplayFrom(options.from), options.arm);
+      keys = replayKeys(plan, parseReplayFrom(options.from), options.arm);
     } catch (err) {
       throw new UsageError((err as Error).message);
     }
-    return { run, keys };
+    return { run, plan, keys };
   });
   const { isRunning, startExperiment } = await import('../client/start.ts');
   const { store, temporal } = await openStoreAndTemporal();
   try {
     const workflowId = run.workflowId!;
     if (await isRunning(temporal.client, workflowId)) throw new UsageError(`run ${id} is still running (workflow ${workflowId}); replay it once it has stopped`);
-    const plan = run.plan as Plan;
     // Steps of other runs built on these (another spec sharing them) are stale too, or they would keep
     // results made from the old ones.
     const elsewhere = dependents(store, keys).filter((k) => !keys.includes(k));

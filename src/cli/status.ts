@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { formatTable } from '../report/markdown.ts';
 import { iterationLabel } from '../report/data.ts';
-import { stepArms, type Plan } from '../plan/plan.ts';
+import { planFromJson, stepArms } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
 import { doneOutputs } from '../steps/outputs.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
@@ -39,7 +39,7 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   out(`run ${run.id}: experiment ${run.experiment}, ${run.status}`);
   out(`  started ${time(run.createdAt)}${run.finishedAt ? `, finished ${time(run.finishedAt)}` : ''}${run.workflowId ? `, workflow ${run.workflowId}` : ''}`);
   if (run.error) out(`  error: ${run.error}`);
-  const plan = run.plan as Plan | null;
+  const plan = planFromJson(run.plan);
   if (plan === null) return;
   const sharing = stepArms(plan);
   const failures: string[] = [];

@@ -207,3 +207,17 @@ export function stepArms(plan: Plan): Map<string, string[]> {
   }
   return users;
 }
+
+/**
+ * A plan read back from JSON (a run's stored plan, a file written by `rise plan --json`), or null when
+ * there is none. The plan was written by `planExperiment`; the shape check catches a file that is
+ * something else.
+ */
+export function planFromJson(value: unknown): Plan | null {
+  if (value === null || value === undefined) return null;
+  const plan = value as Partial<Plan>;
+  if (typeof plan.experiment !== 'string' || typeof plan.steps !== 'object' || plan.steps === null || !Array.isArray(plan.arms) || typeof plan.files !== 'object') {
+    throw new Error('not a plan (expected experiment, steps, arms and files, as `rise plan --json` writes them)');
+  }
+  return plan as Plan;
+}

@@ -7,11 +7,11 @@
  * timings or losses, and metrics appear as their evaluations finish.
  */
 
-import type { ModelRole, Plan, StepUse } from '../plan/plan.ts';
-import type { StepKind, StepState } from '../steps/index.ts';
+import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/plan.ts';
+import type { StepKind } from '../steps/index.ts';
 import { doneOutputs } from '../steps/outputs.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
-import { getJson, getStep, readMetrics, type RunRecord, type Store } from '../store/index.ts';
+import { getJson, getStep, readMetrics, type RunRecord, type StepState, type Store } from '../store/index.ts';
 
 export interface RunSummary {
   id: string;
@@ -127,7 +127,7 @@ export function readRunMetrics(store: Store, run: RunRecord): RunMetrics {
 
 export async function loadRunReport(store: Store, run: RunRecord): Promise<RunReport> {
   const spec = run.spec as ExperimentSpec;
-  const plan = run.plan as Plan | null;
+  const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
   const training: TrainingCurve[] = [];
   for (const uses of plan ? distinctSteps(plan) : []) {

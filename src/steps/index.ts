@@ -20,7 +20,7 @@ import { ROLLOUT_VERSION } from './rollout.ts';
 import type { TrainOutputs, TrainParams } from './train.ts';
 import { TRAIN_VERSION } from './train.ts';
 
-export { STEP_KINDS, shortKey, type RunStepState, type StepKind, type StepState } from './kinds.ts';
+export { STEP_KINDS, shortKey, type StepKind } from './kinds.ts';
 export type { BoostOutputs, BoostParams, EvaluateOutputs, EvaluateParams, FilterOutputs, FilterParams, RelabelOutputs, RelabelParams, RolloutOutputs, RolloutParams, TrainOutputs, TrainParams };
 export type { EpisodeOutputs, SamplingParams } from './episodes.ts';
 export type { FitOutputs, ModelRef } from './fit.ts';

@@ -14,13 +14,3 @@ const SHORT_KEY_LENGTH = 12;
 export function shortKey(key: string): string {
   return key.slice(0, SHORT_KEY_LENGTH);
 }
-
-/**
- * Where a step stands, in the store and everywhere it is shown: `pending` (never attempted, or marked
- * stale by a replay), `running` (an attempt holds it), `done` (a result is stored), `failed` (the last
- * attempt failed; a rerun retries it).
- */
-export type StepState = 'pending' | 'running' | 'done' | 'failed';
-
-/** A step's state as one run sees it: `cached` is a step that was done before the run reached it. */
-export type RunStepState = StepState | 'cached';

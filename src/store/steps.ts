@@ -10,11 +10,17 @@
 
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { writeTx, type Db, type Store, type Tx } from './db.ts';
-import type { StepState } from '../steps/kinds.ts';
 import { stepInputs, stepResults, steps } from './schema.ts';
 
 
 /** A step as the plan describes it; `inputs` are the keys of the steps it reads. */
+/**
+ * Where a step stands, in the store and everywhere it is shown: `pending` (never attempted, or marked
+ * stale by a replay), `running` (an attempt holds it), `done` (a result is stored), `failed` (the last
+ * attempt failed; a rerun retries it).
+ */
+export type StepState = 'pending' | 'running' | 'done' | 'failed';
+
 export interface PlannedStep {
   key: string;
   kind: string;
