@@ -14,7 +14,7 @@ import type { StepInput, StepOutcome } from './types.ts';
 
 export async function boost(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'boost', async (run) => {
-    const { key, params: p } = run.step;
+    const { params: p } = run.step;
     const tokenizer = builtinTokenizer();
     const config = builtinModelConfig(p.model.config, p.seed);
     const init = { config, tokenizer, params: initParameters(config) };
@@ -25,7 +25,7 @@ export async function boost(ctx: StepContext, input: StepInput): Promise<StepOut
       pack: p.boost.pack,
       seed: hashSeed(p.seed, 'boost-pack'),
     });
-    return fitModel(ctx, run, init, examples, p.boost, stepSeed(p.seed, key));
+    return fitModel(ctx, run, init, examples, p.boost, stepSeed(p.seed, run.step));
   });
   return outcome(input, result);
 }

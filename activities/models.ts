@@ -11,7 +11,7 @@ import type { ModelConfig } from '../src/engine/config.ts';
 import type { NamedTensor } from '../src/engine/tensor.ts';
 import type { Tokenizer } from '../src/engine/tokenizer.ts';
 import { shortKey, type ModelRef } from '../src/steps/index.ts';
-import { doneOutputs } from '../src/steps/outputs.ts';
+import { doneOutputs } from '../src/steps/stored.ts';
 import { getStep } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 

@@ -6,6 +6,7 @@
 import { episodeAccuracy } from '../src/rise/episode.ts';
 import { collectEpisodes } from '../src/rise/rollout.ts';
 import { stepSeed } from '../src/plan/plan.ts';
+import { storedParams } from '../src/steps/stored.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
 import { inLedgerBatches, storedEpisodes } from './episodes.ts';
@@ -21,7 +22,9 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
     const [rolloutKey, relabelerKey] = inputs;
     const relabeler = policyOf(ctx, await loadModel(ctx, relabelerKey), p.strategy === 'expert' ? 'expert' : 'learner');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
-    const problems = rolloutProblems(await problemSet(p.train, p.seed, input.files), p.episodesPerProblem);
+    // The problems are the rollout's: its params name the training set and the episodes per problem.
+    const sampled = storedParams(ctx.store, rolloutKey, 'rollout');
+    const problems = rolloutProblems(await problemSet(sampled.train, sampled.seed, input.files), sampled.samples);
     const start = new Map(storedEpisodes(ctx, rolloutKey).map((e) => [e.problemId, e]));
     const options = {
       task,
@@ -30,7 +33,7 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
       relabeler: { strategy: p.strategy, policy: relabeler, samples: p.samples },
       rollout: { turns: p.turns, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: p.stopOnSuccess, contextWindow: p.contextWindow, degenerate: p.degenerate },
       prompting: { instruction: p.instruction, feedback: p.feedback },
-      seed: stepSeed(p.seed, key),
+      seed: stepSeed(p.seed, run.step),
       start,
     };
     const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);

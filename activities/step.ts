@@ -53,7 +53,7 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
   let attempt: StepAttempt | undefined;
   while (attempt === undefined) {
     const claim = claimStep(ctx.store, planned, lease, input.runId);
-    // Written by this kind's activity under this key, so the outputs are this kind's (see src/steps/outputs.ts).
+    // Written by this kind's activity under this key, so the outputs are this kind's (see src/steps/stored.ts).
     if (claim.kind === 'done') return { outputs: claim.outputs as StepOutputs[K], cached: true };
     if (claim.kind === 'claimed') attempt = claim.attempt;
     else {

@@ -8,7 +8,7 @@ import { buildExamples } from '../src/rise/examples.ts';
 import type { TurnExample } from '../src/rise/filter.ts';
 import { CompactTemplate } from '../src/rise/template.ts';
 import { stepSeed } from '../src/plan/plan.ts';
-import { doneOutputs } from '../src/steps/outputs.ts';
+import { doneOutputs } from '../src/steps/stored.ts';
 import { getJson } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import { fitModel } from './fit.ts';
@@ -23,7 +23,7 @@ export class EmptyDatasetError extends Error {
 
 export async function train(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'train', async (run) => {
-    const { key, params: p, inputs } = run.step;
+    const { params: p, inputs } = run.step;
     const [filterKey, initKey] = inputs;
     const filtered = doneOutputs(ctx.store, filterKey, 'filter');
     if (filtered === undefined) throw new Error(`train: its filter step ${filterKey.slice(0, 12)} has no result`);
@@ -45,7 +45,7 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
         `no training examples: ${turns.length} survived filtering (dropped per rule: ${JSON.stringify(filtered.dropped)}), ${built.tooLong.length} longer than the model context`,
       );
     }
-    const fitted = await fitModel(ctx, run, init, built.examples, p.optimizer, stepSeed(p.seed, key));
+    const fitted = await fitModel(ctx, run, init, built.examples, p.optimizer, stepSeed(p.seed, run.step));
     return { ...fitted, examples: built.examples.length, tooLong: built.tooLong.length };
   });
   return outcome(input, result);

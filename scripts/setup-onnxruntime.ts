@@ -13,9 +13,15 @@ import { fileURLToPath } from 'node:url';
 
 const flag = process.env.ONNXRUNTIME_NODE_INSTALL?.trim();
 if (flag && flag !== 'skip') {
-  const script = fileURLToPath(new URL('../node_modules/onnxruntime-node/script/install.js', import.meta.url));
+  const dir = fileURLToPath(new URL('../node_modules/onnxruntime-node/', import.meta.url));
   console.error(`rise: ONNXRUNTIME_NODE_INSTALL=${flag}: running onnxruntime-node's install script`);
-  const { status, error } = spawnSync(process.execPath, [script], { stdio: 'inherit' });
+  // As npm runs a dependency's script: in its folder, with its package.json as npm_package_json. From
+  // rise's own (the root's), the script takes itself for a development checkout of onnxruntime and quits.
+  const { status, error } = spawnSync(process.execPath, ['script/install.js'], {
+    cwd: dir,
+    env: { ...process.env, npm_package_json: `${dir}package.json` },
+    stdio: 'inherit',
+  });
   if (error) throw error;
   process.exitCode = status ?? 1;
 }

@@ -1,7 +1,8 @@
 /**
- * Runs a command (the test runner) with one Temporal dev server up for its whole duration:
+ * Runs a command (the test runner) with one Temporal dev server up for its whole duration; scripts/test.ts
+ * runs the integration suite this way:
  *
- *   node --import tsx scripts/test-with-temporal.ts node --import tsx --test test/*\/*.test.ts
+ *   node --import tsx scripts/test-with-temporal.ts node --import tsx --test test/workflows/*.test.ts
  *
  * Starts the server (temp database, free port; installs the pinned Temporal CLI first if missing), passes
  * its address to the command as RISE_TEST_TEMPORAL_ADDRESS (see test/temporal/server.ts), stops it when

@@ -9,7 +9,7 @@ import { formatTable } from '../report/markdown.ts';
 import { iterationLabel } from '../report/data.ts';
 import { planFromJson, stepArms } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
-import { doneOutputs } from '../steps/outputs.ts';
+import { doneOutputs } from '../steps/stored.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
 import { findRun, withStore } from './runs.ts';
 

@@ -57,12 +57,24 @@ export function stepKey(kind: StepKind, version: number, compute: StepCompute, p
 }
 
 /**
- * The seed of item `item` (a problem, a sample, a shuffle) of a step: a function of the arm's seed,
- * the step's key and the index only, so a recomputed step draws the same numbers, however its work is
- * sharded or resumed. A uint32.
+ * Hashed into every seed key in place of what computes the step. These are the versions that step keys
+ * carried when seeds were first derived from them (and the committed results were drawn); holding them
+ * fixed keeps every finished study reproducible bit for bit, whatever computes it now.
  */
-export function stepSeed(seed: number, key: string, item = 0): number {
-  return Number.parseInt(sha256Hex(canonicalJson([seed, key, item])).slice(0, 8), 16);
+const SEED_SALT = { engine: 1, ort: '1.30.0', checkpoint: 1 };
+
+/** A step's seed key (see `Step.seedKey`): `stepKey` with a fixed salt for what computes the step, over the inputs' seed keys. */
+export function seedKey(kind: StepKind, version: number, params: StepParams[StepKind], inputSeedKeys: readonly string[]): string {
+  return sha256Hex(canonicalJson({ kind, version, computeVersions: SEED_SALT, params, inputs: inputSeedKeys }));
+}
+
+/**
+ * The seed of item `item` (a problem, a sample, a shuffle) of a step: a function of the arm's seed,
+ * the step's seed key and the index only, so a recomputed step draws the same numbers, however its work
+ * is sharded or resumed, and whatever engine computes it. A uint32.
+ */
+export function stepSeed(seed: number, step: Pick<Step, 'seedKey'>, item = 0): number {
+  return Number.parseInt(sha256Hex(canonicalJson([seed, step.seedKey, item])).slice(0, 8), 16);
 }
 
 class PlanBuilder {
@@ -73,8 +85,9 @@ class PlanBuilder {
   add<K extends StepKind>(kind: K, params: StepParams[K], compute: StepCompute, inputs: string[]): string {
     const version = STEP_VERSIONS[kind];
     const key = stepKey(kind, version, compute, params, inputs);
+    const seeds = seedKey(kind, version, params, inputs.map((input) => this.steps[input].seedKey));
     // A copy, so the plan never aliases the spec it came from.
-    this.steps[key] ??= structuredClone({ key, kind, version, compute, params, inputs } as Step);
+    this.steps[key] ??= structuredClone({ key, seedKey: seeds, kind, version, compute, params, inputs } as Step);
     return key;
   }
 
@@ -151,8 +164,6 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     const relabelParams = {
       seed: config.seed,
       task: reward,
-      train: trainSet,
-      episodesPerProblem: rollout.samples,
       strategy: relabel.strategy,
       samples: relabel.samples,
       turns: rollout.turns,

@@ -9,7 +9,7 @@
 
 import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/plan.ts';
 import type { StepKind } from '../steps/index.ts';
-import { doneOutputs } from '../steps/outputs.ts';
+import { doneOutputs } from '../steps/stored.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
 import { getJson, getStep, readMetrics, type RunRecord, type StepState, type Store } from '../store/index.ts';
 

@@ -18,14 +18,14 @@ import { nearest } from './suggest.ts';
 type Schema = SchemaObject;
 
 /** The schema with its local `$ref` followed (the referring schema's own keywords win). */
-function resolve(schema: Schema, root: Schema): Schema {
+export function resolveSchema(schema: Schema, root: Schema): Schema {
   const ref = schema.$ref;
   if (typeof ref !== 'string' || !ref.startsWith('#/')) return schema;
   let target: unknown = root;
   for (const segment of pointerSegments(ref.slice(1))) target = isPlainObject(target) ? target[segment] : undefined;
   if (!isPlainObject(target)) return schema;
   const { $ref: _, ...own } = schema;
-  return { ...resolve(target as Schema, root), ...own };
+  return { ...resolveSchema(target as Schema, root), ...own };
 }
 
 function range(s: Schema): string {
@@ -63,8 +63,8 @@ function describeType(type: string, s: Schema): string {
 }
 
 /** What a schema accepts, in words: "an integer >= 1 or null", "one of "self", "expert"". */
-function expectation(schema: Schema, root: Schema): string {
-  const s = resolve(schema, root);
+export function expectation(schema: Schema, root: Schema): string {
+  const s = resolveSchema(schema, root);
   if (s.const !== undefined) return JSON.stringify(s.const);
   if (Array.isArray(s.enum)) return `one of ${s.enum.map((v) => JSON.stringify(v)).join(', ')}`;
   const types: string[] = s.type === undefined ? [] : [s.type].flat();
@@ -92,7 +92,7 @@ function keyHomes(root: Schema): Map<string, string[]> {
   const homes = new Map<string, string[]>();
   // The depth bound only guards against a recursive $ref, which the schema does not have today.
   const visit = (raw: Schema, pointer: string, depth: number) => {
-    const s = resolve(raw, root);
+    const s = resolveSchema(raw, root);
     if (depth > 8) return;
     for (const part of [s, s.then, s.else]) {
       if (!isPlainObject(part) || !isPlainObject(part.properties)) continue;
@@ -131,15 +131,17 @@ const VALUE_KEYWORDS = new Set([
 function issueOf(e: ErrorObject, root: Schema): SpecIssue {
   const parent = (e.parentSchema ?? {}) as Schema;
   const at = e.instancePath;
-  const found = `found ${describeValue(e.data)}`;
+  // Only when the message uses it: for an unknown key `e.data` is the whole parent object, and
+  // serialising it once per unknown key made a spec with thousands of them quadratic.
+  const found = () => `found ${describeValue(e.data)}`;
   if (e.keyword === 'additionalProperties') {
     const key = String(e.params.additionalProperty);
-    const known = Object.keys(resolve(parent, root).properties ?? {});
+    const known = Object.keys(resolveSchema(parent, root).properties ?? {});
     return { path: childPointer(at, key), message: unknownKeyMessage(key, e.instancePath, known, root) };
   }
   if (e.keyword === 'required') {
     const key = String(e.params.missingProperty);
-    const property = (resolve(parent, root).properties?.[key] ?? {}) as Schema;
+    const property = (resolveSchema(parent, root).properties?.[key] ?? {}) as Schema;
     return { path: childPointer(at, key), message: `required but missing; expected ${expectation(property, root)}` };
   }
   if (e.propertyName !== undefined) {
@@ -156,9 +158,9 @@ function issueOf(e: ErrorObject, root: Schema): SpecIssue {
     const strings = allowed.filter((v): v is string => typeof v === 'string');
     const suggestion = typeof e.data === 'string' ? nearest(e.data, strings) : null;
     const hint = suggestion === null ? '' : `; did you mean ${JSON.stringify(suggestion)}?`;
-    return { path: at, message: `expected ${expectation(parent, root)}; ${found}${hint}` };
+    return { path: at, message: `expected ${expectation(parent, root)}; ${found()}${hint}` };
   }
-  return { path: at, message: `${e.message ?? e.keyword}; ${found}` };
+  return { path: at, message: `${e.message ?? e.keyword}; ${found()}` };
 }
 
 /** Drops the errors of a conditional branch chosen by a selector that is itself invalid. */

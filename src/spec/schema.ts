@@ -15,10 +15,9 @@ import { Type, type SchemaOptions, type Static, type TInteger, type TObject, typ
 import { EXAMPLE_FORMATS, TOKEN_NORMALIZATIONS, WEIGHTINGS } from '../rise/examples.ts';
 import { FILTER_CRITERIA } from '../rise/filter.ts';
 import { TIE_BREAKS } from '../rise/metrics.ts';
+import { RELABEL_STRATEGIES } from '../rise/relabel.ts';
 import { OPERATORS, TASK_KINDS, type TaskKind } from '../tasks/index.ts';
 
-export { EXAMPLE_FORMATS, FILTER_CRITERIA, OPERATORS, TASK_KINDS, TIE_BREAKS, TOKEN_NORMALIZATIONS, WEIGHTINGS };
-export const RELABEL_STRATEGIES = ['self', 'expert'] as const;
 export const INIT_FROM = ['base', 'previous'] as const;
 /** The rollout policies named by a string; an object is a model of its own. */
 export const POLICY_NAMES = ['learner', 'expert'] as const;
@@ -26,9 +25,6 @@ export const MODEL_KINDS = ['builtin'] as const;
 
 /** Keys of the experiment as a whole, which an arm cannot override. */
 export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'arms'] as const;
-
-/** Arithmetic evaluation-set knobs that null leaves to the training set's value. */
-export const INHERITED_KNOBS = ['ops', 'min', 'max', 'operators'] as const;
 
 const SEED_MAX = 4294967295;
 const NAME = { pattern: '^[a-z0-9-]+$', maxLength: 64 };
@@ -62,7 +58,7 @@ function def<T extends TSchema>(name: string, schema: T): Def<T> {
   return Object.assign(schema, { [DEF_NAME]: name });
 }
 
-/** A `$ref` to a shared shape; `options` (description, default, a nullable type) sit beside it. */
+/** A `$ref` to a shared shape; `options` (description, default, type) sit beside it and win over the shape's. */
 function ref<T extends TSchema>(target: Def<T>, options: SchemaOptions = {}): TUnsafe<Static<T>> {
   return Type.Unsafe<Static<T>>({ ...options, $ref: `#/$defs/${target[DEF_NAME]}` });
 }

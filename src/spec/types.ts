@@ -16,7 +16,8 @@ export type { FileTaskKind } from './schema.ts';
  */
 export type Filled<T> = T extends readonly (infer U)[] ? Filled<U>[] : T extends object ? { [K in keyof T]-?: Filled<T[K]> } : T;
 
-type InheritedKnob = (typeof S.INHERITED_KNOBS)[number];
+/** Arithmetic evaluation-set knobs a spec may leave null, meaning the training set's value. */
+type InheritedKnob = 'ops' | 'min' | 'max' | 'operators';
 
 export type ArithmeticSet = Filled<Static<typeof S.ArithmeticSetSchema>>;
 /** Knobs the schema lets an evaluation set leave null are resolved to the training set's. */
@@ -45,14 +46,6 @@ export type RelabelSpec = Filled<Static<typeof S.RelabelSchema>>;
 export type FilterSpec = Filled<Static<typeof S.FilterSchema>>;
 export type TrainSpec = Filled<Static<typeof S.TrainSchema>>;
 export type EvaluateSpec = Filled<Static<typeof S.EvaluateSchema>>;
-
-export type RelabelStrategy = RelabelSpec['strategy'];
-export type FilterCriteria = FilterSpec['criteria'];
-export type Weighting = TrainSpec['weighting'];
-export type ExampleFormat = TrainSpec['format'];
-export type InitFrom = TrainSpec['initFrom'];
-export type TokenNormalization = TrainSpec['normalize'];
-export type TieBreak = EvaluateSpec['tieBreak'];
 
 /** Everything one arm runs with: the base with the arm's overrides merged in. */
 export type ArmSpec = Omit<Filled<Static<TObject<typeof S.armKnobs>>>, 'task'> & { task: TaskSpec };

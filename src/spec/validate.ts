@@ -97,10 +97,11 @@ export function validateSpec(json: unknown): ExperimentSpec {
   const deep = tooDeep(json);
   if (deep !== null) throw new SpecError([deep]);
   const { arms: rawArms, ...rawBase } = json;
-  // The whole document once, for the arms' names and shapes; the arms' contents are checked merged, below.
-  const whole = validator()(structuredClone(json)) ? [] : schemaIssues(validator().errors ?? [], EXPERIMENT_SCHEMA).filter((i) => i.path.startsWith('/arms'));
+  // The arms' names and shapes, on their own; their contents are checked merged onto the base, below.
+  const armsOnly = { arms: structuredClone(rawArms) };
+  const armsIssues = validator()(armsOnly) ? [] : schemaIssues(validator().errors ?? [], EXPERIMENT_SCHEMA);
   const base = resolveConfig(rawBase);
-  const issues = [...base.issues, ...whole];
+  const issues = [...base.issues, ...armsIssues];
   const seen = new Set(base.issues.map((i) => `${i.path}\n${i.message}`));
 
   const arms: Record<string, ArmSpec> = {};

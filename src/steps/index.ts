@@ -55,8 +55,14 @@ export type StepCompute = Record<string, string | number>;
 /** One step of a plan, of kind K. */
 export type Step<K extends StepKind = StepKind> = {
   [Kind in K]: {
-    /** 64 hex digits: the hash of everything below. */
+    /** 64 hex digits: the hash of what the step computes from (everything below): its cache key. */
     key: string;
+    /**
+     * What the step's random numbers derive from: the hash of its kind, version, params and its inputs'
+     * seed keys. It leaves out `compute`, so the same experiment under a new engine or ONNX Runtime draws
+     * the same random streams (and a comparison across engines compares like with like).
+     */
+    seedKey: string;
     kind: Kind;
     version: number;
     compute: StepCompute;

@@ -5,16 +5,13 @@
 
 import type { RelabelStrategy } from '../rise/relabel.ts';
 import type { EpisodeOutputs, SamplingParams } from './episodes.ts';
-import type { ProblemSetParams, PromptParams, RewardParams } from './problems.ts';
+import type { PromptParams, RewardParams } from './problems.ts';
 
 export const RELABEL_VERSION = 1;
 
 export interface RelabelParams extends SamplingParams, PromptParams {
   seed: number;
   task: RewardParams;
-  /** The rollout's problems (its input key pins them too; repeated so the step reads them typed). */
-  train: ProblemSetParams;
-  episodesPerProblem: number;
   strategy: RelabelStrategy;
   /** Candidates per state; the best by reward becomes the attempt. */
   samples: number;

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { GRADIENT_RULES } from '../../src/engine/autodiff.ts';
 import { currentCompute, type ComputeFingerprint } from '../../src/plan/compute.ts';
 import { canonicalJson, sha256Hex } from '../../src/plan/hash.ts';
 import { planExperiment, stepArms, stepKey, stepSeed, type Plan, type StepUse } from '../../src/plan/plan.ts';
 import { explainChanges } from '../../src/plan/stale.ts';
+import { loadSpec } from '../../src/spec/load.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { STEP_VERSIONS, type StepKind } from '../../src/steps/index.ts';
 
@@ -97,7 +99,7 @@ test('keys are the same as the hand-written SHA-256 they replaced computed', () 
   const inputs = ['a'.repeat(64)];
   assert.equal(sha256Hex(canonicalJson({ kind: 'filter', version: 1, compute: {}, params: { ...params, note: 'é∑😀' }, inputs })), 'b5e4499f944b7cc41236878cc0f00cba51177b0cbd8a2c5a3ae6e877b6021ca3');
   assert.equal(stepKey('filter', 1, {}, params, inputs), sha256Hex(canonicalJson({ kind: 'filter', version: 1, compute: {}, params, inputs })));
-  assert.equal(stepSeed(1, 'k'.repeat(64), 0), Number.parseInt('73c2ff55', 16));
+  assert.equal(stepSeed(1, { seedKey: 'k'.repeat(64) }, 0), Number.parseInt('73c2ff55', 16));
 });
 
 test('keys change when what computes a step or a step version changes', () => {
@@ -134,6 +136,21 @@ test('a step carries the digests of the graphs it runs; changing one gradient ru
   const old = new Set(Object.keys(before.steps));
   assert.ok(Object.keys(after.steps).every((k) => !old.has(k)));
   assert.deepEqual(Object.keys(plan(TWO_ARMS, currentCompute()).steps), [...old], 'restoring the rule restores the keys');
+});
+
+test('seed keys follow params and inputs but not what computes a step, so a new engine draws the same numbers', () => {
+  const a = plan(TWO_ARMS);
+  const seedKeys = (p: Plan) => p.arms.flatMap((arm) => arm.steps.map((u) => p.steps[u.key].seedKey));
+  const upgraded = plan(TWO_ARMS, withOrt('9.9.9'));
+  assert.notDeepEqual(Object.keys(upgraded.steps), Object.keys(a.steps));
+  assert.deepEqual(seedKeys(upgraded), seedKeys(a));
+  // A changed param moves the seed keys of its step and everything downstream, as it moves their keys.
+  const other = plan({ ...TWO_ARMS, arms: { ...TWO_ARMS.arms, fast: { train: { lr: 0.003 } } } });
+  const seedOf = (p: Plan, kind: StepKind, iteration: number) => p.steps[keyOf(p, 'fast', kind, iteration)].seedKey;
+  assert.equal(seedOf(other, 'rollout', 1), seedOf(a, 'rollout', 1));
+  for (const kind of ['train', 'evaluate'] as const) assert.notEqual(seedOf(other, kind, 1), seedOf(a, kind, 1));
+  assert.notEqual(seedOf(other, 'rollout', 2), seedOf(a, 'rollout', 2));
+  assert.equal(new Set(seedKeys(a)).size, Object.keys(a.steps).length, 'distinct steps have distinct seed keys');
 });
 
 test('expert and weak-to-strong arms add boosts; a policy equal to the base model shares its boost', () => {
@@ -185,8 +202,8 @@ test('data files enter keys by content digest, not by path', () => {
 
 test('stepSeed is a uint32 of (seed, key, item) only', () => {
   const key = 'f'.repeat(64);
-  assert.equal(stepSeed(1, key, 7), stepSeed(1, key, 7));
-  const seeds = new Set([stepSeed(1, key, 0), stepSeed(1, key, 1), stepSeed(2, key, 0), stepSeed(1, 'e'.repeat(64), 0)]);
+  assert.equal(stepSeed(1, { seedKey: key }, 7), stepSeed(1, { seedKey: key }, 7));
+  const seeds = new Set([stepSeed(1, { seedKey: key }, 0), stepSeed(1, { seedKey: key }, 1), stepSeed(2, { seedKey: key }, 0), stepSeed(1, { seedKey: 'e'.repeat(64) }, 0)]);
   assert.equal(seeds.size, 4);
   for (const s of seeds) assert.ok(Number.isInteger(s) && s >= 0 && s < 2 ** 32);
 });
@@ -205,4 +222,14 @@ test('explainChanges names the param, the input and the compute version behind a
   assert.deepEqual(upgraded.get('rise/0/boost/learner'), [`computed by ort ${JSON.stringify(ORT)} → "9.9.9"`]);
   const longer = explainChanges(before, plan({ ...TWO_ARMS, iterations: 3 }));
   assert.deepEqual(longer.get('rise/3/train/'), ['new: no step at this place in the previous plan']);
+});
+
+test('the committed quickstart results were drawn with these seed keys, so they reproduce', async () => {
+  const committed = JSON.parse(readFileSync('results/quickstart/metrics.json', 'utf8')) as { steps: { key: string; kind: string; iteration: number; label: string }[] };
+  const p = planExperiment(await loadSpec('experiments/quickstart.json'), { compute: COMPUTE });
+  const placed = p.arms[0].steps.map((u) => ({ seedKey: p.steps[u.key].seedKey, kind: u.kind, iteration: u.iteration, label: u.model ?? u.evalSet ?? '' }));
+  assert.deepEqual(
+    placed,
+    committed.steps.map((s) => ({ seedKey: s.key, kind: s.kind, iteration: s.iteration, label: s.label || '' })),
+  );
 });

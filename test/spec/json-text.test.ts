@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { JsonSyntaxError, parseJson } from '../../src/spec/json-text.ts';
+import { JsonDepthError, JsonSyntaxError, MAX_DEPTH, parseJson } from '../../src/spec/json-text.ts';
 
 test('parses what JSON.parse parses, to the same value', () => {
   const texts = [
@@ -24,6 +24,22 @@ test('locates values by JSON pointer, falling back to the nearest ancestor', () 
   assert.deepEqual(parsed.locate('/a/b~1c'), { line: 3, column: 5 });
   assert.deepEqual(parsed.locate('/a/b~1c/1'), { line: 4, column: 7 });
   assert.deepEqual(parsed.locate('/a/missing/deeper'), { line: 2, column: 3 });
+});
+
+test('counts lines only at real line breaks: CRLF is one, an escaped \\n in a string none', () => {
+  const parsed = parseJson('{\r\n  "a": "x\\ny",\r\n\t"b": [\n1]\n}');
+  assert.deepEqual(parsed.locate('/a'), { line: 2, column: 3 });
+  assert.deepEqual(parsed.locate('/b'), { line: 3, column: 2 });
+  assert.deepEqual(parsed.locate('/b/0'), { line: 4, column: 1 });
+});
+
+test(`nests up to ${MAX_DEPTH} levels; a container deeper than that is a JsonDepthError at its bracket`, () => {
+  const nested = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
+  assert.doesNotThrow(() => parseJson(nested(MAX_DEPTH)));
+  assert.throws(
+    () => parseJson(` ${nested(100_000)}`),
+    (err) => err instanceof JsonDepthError && err.pointer === '/0'.repeat(MAX_DEPTH) && err.location.line === 1 && err.location.column === MAX_DEPTH + 2,
+  );
 });
 
 test('reports duplicate keys with both places, keeping the last value as JSON.parse does', () => {

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UsageError } from '../../src/cli/errors.ts';
+import { loadSpecForCli } from '../../src/cli/validate.ts';
 import { formatIssue, SpecError, type SpecIssue } from '../../src/spec/issues.ts';
 import { loadSpec } from '../../src/spec/load.ts';
 import { nearest } from '../../src/spec/suggest.ts';
@@ -155,4 +157,40 @@ test('data files must exist, relative to the spec file', async () => {
 test('a "__proto__" key is an unknown key, not a prototype', () => {
   const issues = issuesOf(JSON.parse('{"__proto__": {"iterations": 5}}'));
   assert.deepEqual(issues.map((i) => i.path), ['/__proto__']);
+});
+
+// Each level adds "/a" or "/0" to the path of the container one level too deep: the root is level 1,
+// "task" level 2, so the 101st level is "task" plus 99 more.
+const TOO_DEEP_OBJECT = `/task${'/a'.repeat(99)}: nesting deeper than 100 levels`;
+const TOO_DEEP_ARRAY = `/task${'/0'.repeat(99)}: nesting deeper than 100 levels`;
+
+test('a spec nested 5,000 levels deep is one issue at the first level too deep, not a stack overflow', async () => {
+  const objects = `{"name": "x", "task": ${'{"a": '.repeat(5000)}1${'}'.repeat(5000)}}`;
+  const arrays = `{"name": "x", "task": ${'['.repeat(5000)}1${']'.repeat(5000)}}`;
+  const objectsFile = specFile(objects);
+  assert.deepEqual(await loadIssues(objectsFile), [`${objectsFile}:1:${objects.indexOf('{"a"') + 99 * 6 + 1}: ${TOO_DEEP_OBJECT}`]);
+  const arraysFile = specFile(arrays);
+  assert.deepEqual(await loadIssues(arraysFile), [`${arraysFile}:1:${arrays.indexOf('[') + 99 + 1}: ${TOO_DEEP_ARRAY}`]);
+  await assert.rejects(loadSpecForCli(arraysFile), (err) => err instanceof UsageError && err.message.endsWith(TOO_DEEP_ARRAY));
+});
+
+test('a value nested too deep for validateSpec is an issue too', () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 5000; i++) deep = { a: deep };
+  assert.deepEqual(issuesOf({ task: deep }).map((issue) => formatIssue(issue)), [TOO_DEEP_OBJECT]);
+  // The root and "arms" are two levels; `levels` more make the arm.
+  const arm = (levels: number): unknown => (levels === 1 ? {} : [arm(levels - 1)]);
+  assert.deepEqual(issuesOf({ arms: { x: arm(98) } }).map((i) => formatIssue(i)), ['/arms/x: expected an object; found [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[...']);
+  assert.deepEqual(issuesOf({ arms: { x: arm(99) } }).map((i) => formatIssue(i)), [`/arms/x${'/0'.repeat(98)}: nesting deeper than 100 levels`]);
+});
+
+test('20,000 unknown keys are all reported, each at its line', { timeout: 60_000 }, async (t) => {
+  const keys = Array.from({ length: 20_000 }, (_, i) => `k${i}`);
+  const file = specFile(`{\n  "rollout": {\n${keys.map((k) => `    "${k}": 1`).join(',\n')}\n  }\n}\n`);
+  const started = performance.now();
+  const issues = await loadIssues(file);
+  t.diagnostic(`20,000 unknown keys located and reported in ${Math.round(performance.now() - started)} ms`);
+  assert.equal(issues.length, keys.length);
+  assert.match(issues[0], /:3:5: \/rollout\/k0: unknown key \(expected one of: turns, /);
+  assert.match(issues[19_999], /:20002:5: \/rollout\/k19999: unknown key /);
 });

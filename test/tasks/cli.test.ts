@@ -77,19 +77,20 @@ describe('rise score', () => {
       const wrong = kind === 'gsm8k' ? '#### 123456' : 'so $x = \\boxed{123456}$';
       // Right, wrong and unparsable responses, so that equal results cannot come from a trivial score.
       const responses = problems.map((p, i) => [p.solution!, wrong, 'no idea'][i % 3]);
-      const results = async (form: 'bare' | 'dataset') => {
-        const file = join(dir, `${kind}-${form}.jsonl`);
-        const out = join(dir, `${kind}-${form}.scored.jsonl`);
-        await writeFile(file, jsonl(problems.map((p, i) => ({ response: responses[i], reference: form === 'bare' ? p.reference : p.solution }))));
-        const { code, stdout, stderr } = await rise('score', '--task', kind, file, '--out', out);
-        assert.equal(code, 0, stderr);
-        return { summary: stdout.split('\n')[0], lines: (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l)) };
-      };
-      const bare = await results('bare');
-      const dataset = await results('dataset');
-      assert.match(bare.summary, new RegExp(`n=${problems.length} correct=${Math.ceil(problems.length / 3)} unparsable=${Math.floor(problems.length / 3)}`));
-      assert.deepEqual(dataset, bare);
-      assert.deepEqual(dataset.lines.map((l) => l.reference), problems.map((p) => p.reference), 'the final answer is what is echoed back');
+      // Each response twice in one file (one CLI run): against the bare answer, then against the dataset's field.
+      const file = join(dir, `${kind}-forms.jsonl`);
+      await writeFile(file, jsonl(problems.flatMap((p, i) => [p.reference, p.solution].map((reference) => ({ response: responses[i], reference })))));
+      const { code, stdout, stderr } = await rise('score', '--task', kind, file);
+      assert.equal(code, 0, stderr);
+      const third = problems.length / 3;
+      assert.match(stdout, new RegExp(`n=${2 * problems.length} correct=${2 * Math.ceil(third)} unparsable=${2 * Math.floor(third)}`));
+      const scored = (await readFile(join(dir, `${kind}-forms.scored.jsonl`), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { line: number; reward: number; extracted: string | null; reference: string });
+      const results = (form: 0 | 1) => scored.filter((_, i) => i % 2 === form).map(({ line: _line, ...result }) => result);
+      assert.deepEqual(results(1), results(0));
+      assert.deepEqual(results(1).map((r) => r.reference), problems.map((p) => p.reference), 'the final answer is echoed back');
     });
   }
 

@@ -16,7 +16,7 @@ import { isCorrect } from '../../src/rise/episode.ts';
 import { metricValue } from '../../src/rise/metrics.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import type { StepKind } from '../../src/steps/index.ts';
-import { doneOutputs } from '../../src/steps/outputs.ts';
+import { doneOutputs } from '../../src/steps/stored.ts';
 import { readEpisodes } from '../../src/store/index.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { useTestEnvironment } from '../temporal/server.ts';

@@ -1,0 +1,74 @@
+/**
+ * The test suites, split so that most changes can be checked in a minute or two:
+ *
+ *   npm run test:unit          node --import tsx scripts/test.ts unit
+ *   npm run test:integration   node --import tsx scripts/test.ts integration
+ *   npm test                   node --import tsx scripts/test.ts all
+ *
+ * A test file is a unit test unless INTEGRATION below lists it: unit tests start no Temporal server (nor a
+ * CLI run that starts one) and train nothing for long. The integration files run under one Temporal dev
+ * server for the whole run (scripts/test-with-temporal.ts). `all` runs both, integration even when a unit
+ * test failed, so one run reports every failure; it exits non-zero when either failed.
+ */
+
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { constants } from 'node:os';
+
+/** Test files (relative to the repo root) that belong to the integration suite, with the reason. */
+const INTEGRATION: Record<string, string> = {
+  'test/engine/learning.test.ts': 'trains until the loss falls',
+  'test/temporal/cli.test.ts': '`rise server` starts dev servers',
+  'test/temporal/devserver.test.ts': 'starts dev servers',
+  'test/temporal/workflow.test.ts': 'Temporal',
+  'test/workflows/cli.test.ts': 'Temporal',
+  'test/workflows/experiment.test.ts': 'Temporal',
+  'test/workflows/recovery.test.ts': 'Temporal, and workers killed mid-step',
+  'test/workflows/rise.test.ts': 'Temporal, and whole RISE experiments',
+};
+
+const SUITES = ['unit', 'integration', 'all'] as const;
+type Suite = (typeof SUITES)[number];
+
+const suite = process.argv[2] as Suite;
+if (!SUITES.includes(suite) || process.argv.length > 3) {
+  console.error(`usage: node --import tsx scripts/test.ts ${SUITES.join('|')}`);
+  process.exit(2);
+}
+
+const files = readdirSync('test', { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.test.ts'))
+  .map((f) => `test/${f}`)
+  .sort();
+// A listed file that was renamed or moved would otherwise quietly join the unit suite.
+const missing = Object.keys(INTEGRATION).filter((f) => !files.includes(f));
+if (missing.length > 0) {
+  console.error(`scripts/test.ts: INTEGRATION lists files that do not exist: ${missing.join(', ')}`);
+  process.exit(2);
+}
+const unit = files.filter((f) => !(f in INTEGRATION));
+const integration = files.filter((f) => f in INTEGRATION);
+
+const nodeTest = [process.execPath, '--import', 'tsx', '--test', '--test-concurrency=1'];
+
+let child: ReturnType<typeof spawn> | null = null;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child?.kill(signal));
+
+function run([command, ...args]: string[]): Promise<number> {
+  return new Promise((resolvePromise) => {
+    child = spawn(command, args, { stdio: 'inherit' });
+    child.on('error', (err) => {
+      console.error(`scripts/test.ts: could not run ${command}: ${err.message}`);
+      resolvePromise(127);
+    });
+    child.on('exit', (code, signal) => resolvePromise(code ?? 128 + (signal !== null ? (constants.signals[signal] ?? 0) : 0)));
+  });
+}
+
+let status = 0;
+if (suite !== 'integration') status = await run([...nodeTest, ...unit]);
+if (suite !== 'unit') {
+  const integrationStatus = await run([process.execPath, '--import', 'tsx', 'scripts/test-with-temporal.ts', ...nodeTest, ...integration]);
+  status ||= integrationStatus;
+}
+process.exit(status);
