@@ -41,7 +41,8 @@
  */
 
 import { DEFAULT_STEP_ACTIVITY_CONFIGS } from './src/temporal/activity-options.ts';
-import { resolveTemporalConfig, type Env, type TemporalConfig, type TemporalDefaults } from './src/temporal/config.ts';
+import { resolveTemporalConfig, type TemporalConfig, type TemporalDefaults } from './src/temporal/config.ts';
+import type { Env } from './src/util/env.ts';
 
 export const TEMPORAL_DEFAULTS: TemporalDefaults = {
   namespace: 'default', // TEMPORAL_NAMESPACE

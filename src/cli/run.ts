@@ -179,7 +179,7 @@ export function registerRunCommands(program: Command): void {
   program
     .command('worker')
     .description('run a standalone worker: the workflows and every step activity, over the store at $RISE_HOME')
-    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE or "rise")')
+    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS)')
     .option('--concurrency <n>', 'activities run at once', positiveInt, 2)
     .action(async (options: WorkerOptions) => {
       await runWorker(options);

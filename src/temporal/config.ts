@@ -15,9 +15,8 @@ import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { Duration } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { STEP_KINDS, type StepKind } from '../steps/kinds.ts';
+import type { Env } from '../util/env.ts';
 import { CANCELLATION_TYPES, type CancellationType, type StepActivityConfig, type StepActivityConfigs } from './activity-options.ts';
-
-export type Env = Readonly<Record<string, string | undefined>>;
 
 export type DevServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
 

@@ -94,7 +94,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   // Every arm's learner starts from the one shared boost.
   assert.match(md, /\| boost \| boost learner \| rise, expert, success-only, uniform, single-turn, weak-to-strong \| 125 \|/);
   assert.match(md, /\| boost \| 0 \| learner \| rise, expert/);
-  assert.match(md, /\| relabel \| 2 \|  \| weak-to-strong \| missing \| 0 \| – \|/);
+  assert.match(md, /\| relabel \| 2 \|  \| weak-to-strong \| pending \| 0 \| – \|/);
   assert.match(md, /\| evaluate \| \d+ \| \d+ \| [\d.]+ \|/);
   assert.match(md, /### uniform\n\n- `` \/train\/weighting: "rwr" → "uniform" ``/);
   assert.match(md, /### rise\n\nSame as the base\./);
