@@ -539,7 +539,7 @@ export const armKnobs = {
   seed: Type.Optional(
     Type.Integer({
       description:
-        'Root of all randomness: problem generation, initialisation, data shuffles and every sample derive from it and the step key, so a recomputed step gives the same result on the same hardware.',
+        'Root of all randomness: problem generation, initialisation, data shuffles and every sample derive from it and the params and inputs of the step (not from what computes it), so a recomputed step gives the same result on the same hardware.',
       minimum: 0,
       maximum: SEED_MAX,
       default: 1,
