@@ -11,8 +11,20 @@
  * step (see compute.ts) enters by the digests of the graphs it runs.
  */
 
-import type { ArmSpec, BoostSpec, ExperimentSpec, ModelSpec, TaskSpec } from '../spec/types.ts';
-import { STEP_VERSIONS, type ProblemSetParams, type Step, type StepCompute, type StepKind, type StepParams } from '../steps/index.ts';
+import type { ArmSpec, BoostSpec, ExperimentSpec, ModelSpec, OptimizerSpec, TaskSpec } from '../spec/types.ts';
+import {
+  STEP_VERSIONS,
+  type BoostParams,
+  type EvaluateParams,
+  type ProblemSetParams,
+  type RelabelParams,
+  type RolloutParams,
+  type Step,
+  type StepCompute,
+  type StepKind,
+  type StepParams,
+  type TrainParams,
+} from '../steps/index.ts';
 import type { ComputeFingerprint } from './compute.ts';
 import { canonicalJson, sha256Hex } from './hash.ts';
 
@@ -123,7 +135,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   const modelOf = new Map<string, ModelSpec>();
 
   const boosted = (role: ModelRole, model: ModelSpec, boost: BoostSpec) => {
-    const params = { seed: config.seed, model: { kind: model.kind, config: model.config }, boost, train: trainSet, instruction: config.instruction };
+    const params = { seed: config.seed, model: { kind: model.kind, config: model.config }, boost, train: trainSet, instruction: config.instruction } satisfies BoostParams;
     const key = use({ key: b.add('boost', params, compute.training(model, boost), []), kind: 'boost', iteration: 0, model: role });
     modelOf.set(key, model);
     return key;
@@ -146,7 +158,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
         evaluate,
         feedback: config.feedback,
         instruction: config.instruction,
-      };
+      } satisfies EvaluateParams;
       use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name });
     });
   };
@@ -157,7 +169,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   for (let iteration = 1; iteration <= config.iterations; iteration++) {
     // Inputs: [the model that samples attempt 1].
     const attempt1 = policy ?? current;
-    const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction };
+    const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction } satisfies RolloutParams;
     const rolloutKey = use({ key: b.add('rollout', rolloutParams, sampler(attempt1), [attempt1]), kind: 'rollout', iteration });
     // Inputs: [rollout, the model that samples the candidates].
     const relabeler = relabel.strategy === 'expert' ? expert! : attempt1;
@@ -172,13 +184,13 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
       ...sampling,
       feedback: config.feedback,
       instruction: config.instruction,
-    };
+    } satisfies RelabelParams;
     const relabelKey = use({ key: b.add('relabel', relabelParams, sampler(relabeler), [rolloutKey, relabeler]), kind: 'relabel', iteration });
     collected.push(relabelKey);
     // Inputs: the relabeled episodes of this iteration, or of every iteration so far when aggregating.
     const filterKey = use({ key: b.add('filter', filter, {}, train.aggregate ? [...collected] : [relabelKey]), kind: 'filter', iteration });
     const multiTurn = train.format === 'multiTurn';
-    const optimizer = { epochs: train.epochs, lr: train.lr, batchSize: train.batchSize, warmup: train.warmup, minLrRatio: train.minLrRatio, weightDecay: train.weightDecay, clipNorm: train.clipNorm };
+    const optimizer = { epochs: train.epochs, lr: train.lr, batchSize: train.batchSize, warmup: train.warmup, minLrRatio: train.minLrRatio, weightDecay: train.weightDecay, clipNorm: train.clipNorm } satisfies OptimizerSpec;
     const trainParams = {
       seed: config.seed,
       weighting: train.weighting,
@@ -189,7 +201,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
       ...(multiTurn ? { contextWindow: rollout.contextWindow, feedback: config.feedback } : {}),
       instruction: config.instruction,
       optimizer,
-    };
+    } satisfies TrainParams;
     // Inputs: [filtered examples, the model training starts from].
     const init = train.initFrom === 'base' ? learner : current;
     current = use({ key: b.add('train', trainParams, compute.training(config.model, optimizer), [filterKey, init]), kind: 'train', iteration });
