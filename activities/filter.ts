@@ -5,6 +5,7 @@
  */
 
 import { filterEpisodes } from '../src/rise/filter.ts';
+import { filterOrigins } from '../src/steps/filter.ts';
 import { putJson, recordExamples } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import { storedEpisodes } from './episodes.ts';
@@ -14,10 +15,7 @@ import type { StepInput, StepOutcome } from './types.ts';
 export async function filter(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'filter', async (run) => {
     const { key, params, inputs } = run.step;
-    // Inputs are the relabel steps of the iterations up to this one, in order; the origin names the
-    // iteration an example came from.
-    const first = input.iteration - inputs.length + 1;
-    const pool = inputs.flatMap((k, i) => storedEpisodes(ctx, k).map((episode) => ({ episode, origin: `iter-${first + i}` })));
+    const pool = filterOrigins(input.iteration, inputs).flatMap(({ relabel, origin }) => storedEpisodes(ctx, relabel).map((episode) => ({ episode, origin })));
     run.progress({ done: 0, total: pool.length, unit: 'episodes' });
     const { kept, dropped, counts } = filterEpisodes(pool, params);
     recordExamples(ctx.store, key, [

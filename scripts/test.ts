@@ -9,11 +9,24 @@
  * CLI run that starts one) and train nothing for long. The integration files run under one Temporal dev
  * server for the whole run (scripts/test-with-temporal.ts). `all` runs both, integration even when a unit
  * test failed, so one run reports every failure; it exits non-zero when either failed.
+ *
+ * No test may read or write the store of the person running them (`.rise/` under the repo, or their
+ * RISE_HOME), and a test must pass whatever is there: `npm run quickstart && npm test` once failed because a
+ * test ran `rise plan` against the default home and expected no store. So every test process gets RISE_HOME
+ * set to a fresh temporary directory that already holds a populated store (a finished quickstart run, made
+ * with the product's own code), never the user's: a test that uses the inherited home instead of its own
+ * (`tempHome(t)`; the CLI helpers give each command one) sees exactly what a user's `.rise/` holds after the
+ * quickstart, and fails here rather than on their machine. After the suites that home must be unchanged
+ * (nothing written, created or removed there), else the run fails naming what changed; then it is removed
+ * (test/workflows/helpers.ts `underPopulatedHome`). So the order of `npm run quickstart` and `npm test`
+ * cannot matter, and every run of the suite shows it; test/repo/isolation.test.ts shows it for a CLI test
+ * file on its own.
  */
 
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { underPopulatedHome } from '../test/workflows/helpers.ts';
 
 /** Test files (relative to the repo root) that belong to the integration suite, with the reason. */
 const INTEGRATION: Record<string, string> = {
@@ -23,6 +36,8 @@ const INTEGRATION: Record<string, string> = {
   'test/temporal/workflow.test.ts': 'Temporal',
   'test/workflows/cli.test.ts': 'Temporal',
   'test/workflows/experiment.test.ts': 'Temporal',
+  'test/workflows/export.test.ts': 'Temporal, and a run to export',
+  'test/workflows/pause.test.ts': 'Temporal, and `rise pause` / `rise replay` runs',
   'test/workflows/recovery.test.ts': 'Temporal, and workers killed mid-step',
   'test/workflows/rise.test.ts': 'Temporal, and whole RISE experiments',
 };
@@ -54,9 +69,9 @@ const nodeTest = [process.execPath, '--import', 'tsx', '--test', '--test-concurr
 let child: ReturnType<typeof spawn> | null = null;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => child?.kill(signal));
 
-function run([command, ...args]: string[]): Promise<number> {
+function run([command, ...args]: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolvePromise) => {
-    child = spawn(command, args, { stdio: 'inherit' });
+    child = spawn(command, args, { stdio: 'inherit', env });
     child.on('error', (err) => {
       console.error(`scripts/test.ts: could not run ${command}: ${err.message}`);
       resolvePromise(127);
@@ -65,10 +80,13 @@ function run([command, ...args]: string[]): Promise<number> {
   });
 }
 
-let status = 0;
-if (suite !== 'integration') status = await run([...nodeTest, ...unit]);
-if (suite !== 'unit') {
-  const integrationStatus = await run([process.execPath, '--import', 'tsx', 'scripts/test-with-temporal.ts', ...nodeTest, ...integration]);
-  status ||= integrationStatus;
-}
+const status = await underPopulatedHome('scripts/test.ts', async (env) => {
+  let suitesStatus = 0;
+  if (suite !== 'integration') suitesStatus = await run([...nodeTest, ...unit], env);
+  if (suite !== 'unit') {
+    const integrationStatus = await run([process.execPath, '--import', 'tsx', 'scripts/test-with-temporal.ts', ...nodeTest, ...integration], env);
+    suitesStatus ||= integrationStatus;
+  }
+  return suitesStatus;
+});
 process.exit(status);

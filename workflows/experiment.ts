@@ -15,15 +15,20 @@ import {
   condition,
   defineQuery,
   defineSignal,
-  executeChild,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  startChild,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityInterfaceFor,
+  type ChildWorkflowOptions,
+  type Workflow,
+  type WorkflowResultType,
+  type WithWorkflowArgs,
 } from '@temporalio/workflow';
 import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
@@ -64,10 +69,38 @@ export interface StepProgress {
   seconds?: number;
 }
 
-export interface IterationProgress {
+/** Who paused a run and when: the sender's `user@host` (`unknown` when the signal named no one) and the time, epoch ms. */
+export interface PauseInfo {
+  by: string;
+  at: number;
+}
+
+/**
+ * The optional argument of the `pause` and `resume` signals: who sends it (`rise pause` sends
+ * `user@host`). A parent passes `at` on to its children, so the whole run reports one pause time; a
+ * signal with no argument (the Temporal CLI or UI) still pauses, by `unknown`, at the workflow's clock.
+ */
+export interface PauseSignalArgs {
+  by?: string;
+  at?: number;
+}
+
+/**
+ * Which execution answered a progress query: a replay reuses the workflow ids, so until a new child has
+ * started, its id still names the last run's closed one. A follower compares `parent` with the parent's
+ * `execution` (Temporal run ids).
+ */
+export interface Execution {
+  execution: string;
+  parent: string | null;
+}
+
+export interface IterationProgress extends Execution {
   arm: string;
   iteration: number;
+  /** `pause !== null`. */
   paused: boolean;
+  pause: PauseInfo | null;
   steps: StepProgress[];
 }
 
@@ -77,18 +110,24 @@ export interface ArmProgress {
   iterations: number;
 }
 
-export interface ArmWorkflowProgress {
+export interface ArmWorkflowProgress extends Execution {
   arm: string;
+  /** `pause !== null`. */
   paused: boolean;
+  pause: PauseInfo | null;
   /** The iteration running now (or the last one started), and its workflow id for its own `progress` query. */
   iteration: number;
   current: string | null;
+  /** The iterations whose workflows have closed in this execution (done or failed), in order. */
+  finished: number[];
 }
 
-export interface ExperimentProgress {
+export interface ExperimentProgress extends Execution {
   runId: string;
   experiment: string;
+  /** `pause !== null`. */
   paused: boolean;
+  pause: PauseInfo | null;
   arms: ArmProgress[];
 }
 
@@ -102,8 +141,8 @@ export const armProgressQuery = defineQuery<ArmWorkflowProgress>('progress');
 export const iterationProgressQuery = defineQuery<IterationProgress>('progress');
 export const metricsQuery = defineQuery<MetricsSnapshot>('metrics');
 /** Take effect between steps; a parent passes them on to its running children. */
-export const pauseSignal = defineSignal('pause');
-export const resumeSignal = defineSignal('resume');
+export const pauseSignal = defineSignal<[PauseSignalArgs?]>('pause');
+export const resumeSignal = defineSignal<[PauseSignalArgs?]>('resume');
 
 export function experimentWorkflowId(experiment: string, runId: string): string {
   return `rise/${experiment}/${runId}`;
@@ -123,18 +162,58 @@ function stepLabel(use: StepUse): string {
   return use.kind;
 }
 
-function pausable(children: () => string[]): { paused: () => boolean; waitWhilePaused: () => Promise<void> } {
-  let paused = false;
-  const set = async (value: boolean) => {
-    paused = value;
+function execution(): Execution {
+  const info = workflowInfo();
+  return { execution: info.runId, parent: info.parent?.runId ?? null };
+}
+
+/** Who sent a pause signal and when, from whatever argument it carried (none, from the Temporal CLI or UI). */
+function pauseFrom(arg: unknown): PauseInfo {
+  const a = typeof arg === 'object' && arg !== null ? (arg as Record<string, unknown>) : {};
+  const by = typeof arg === 'string' ? arg : a.by;
+  return {
+    by: typeof by === 'string' && by.trim() !== '' ? by.trim() : 'unknown',
+    // The workflow's clock: deterministic on replay.
+    at: typeof a.at === 'number' && Number.isFinite(a.at) ? a.at : Date.now(),
+  };
+}
+
+interface Pausable {
+  paused: () => boolean;
+  pause: () => PauseInfo | null;
+  waitWhilePaused: () => Promise<void>;
+}
+
+function pausable(children: () => string[]): Pausable {
+  let pause: PauseInfo | null = null;
+  const set = async (value: boolean, arg: unknown) => {
+    // A second pause keeps the first one's sender and time: the run has been held since then.
+    if (!value) pause = null;
+    else pause ??= pauseFrom(arg);
     upsertSearchAttributes([{ key: RISE_STATUS, value: value ? 'paused' : 'running' }]);
     const signal = value ? pauseSignal : resumeSignal;
+    const forwarded: PauseSignalArgs = pause ?? { by: pauseFrom(arg).by };
     // A child that has just finished cannot take the signal; that is fine.
-    await Promise.all(children().map((id) => getExternalWorkflowHandle(id).signal(signal).catch(() => undefined)));
+    await Promise.all(children().map((id) => getExternalWorkflowHandle(id).signal(signal, forwarded).catch(() => undefined)));
   };
-  setHandler(pauseSignal, () => set(true));
-  setHandler(resumeSignal, () => set(false));
-  return { paused: () => paused, waitWhilePaused: () => condition(() => !paused) };
+  setHandler(pauseSignal, (arg?: PauseSignalArgs) => set(true, arg));
+  setHandler(resumeSignal, (arg?: PauseSignalArgs) => set(false, arg));
+  return { paused: () => pause !== null, pause: () => pause, waitWhilePaused: () => condition(() => pause === null) };
+}
+
+/** The patch under which a child that starts while its parent is paused is sent the pause once it has started. */
+const PAUSE_STARTED_CHILD = 'rise-pause-started-child';
+
+/**
+ * Runs a child workflow to its result (the commands of `executeChild`). A pause that came while the child
+ * was being started was forwarded to a workflow that did not exist yet, or not forwarded at all (a pause
+ * before the experiment started its arms): once the child has started, a parent paused now pauses it.
+ */
+async function runChild<T extends Workflow>(control: Pausable, workflow: T, options: WithWorkflowArgs<T, Omit<ChildWorkflowOptions, 'typeInfo'> & { typeInfo?: undefined }>): Promise<WorkflowResultType<T>> {
+  const child = await startChild(workflow, options);
+  const pause = control.pause();
+  if (pause !== null && patched(PAUSE_STARTED_CHILD)) await child.signal(pauseSignal, pause).catch(() => undefined);
+  return child.result();
 }
 
 const { recordRun } = proxyActivities<Pick<RiseActivities, 'recordRun'>>({
@@ -152,13 +231,15 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     iterations: Math.max(0, ...a.steps.map((s) => s.iteration)),
   }));
   const running = new Set<string>();
-  const control = pausable(() => [...running]);
-  setHandler(experimentProgressQuery, () => ({ runId, experiment: plan.experiment, paused: control.paused(), arms }));
-  setHandler(metricsQuery, () => metrics);
+  // Before the pause handlers: a pause sent before this first workflow task is handled as they are set,
+  // and this must not overwrite its status.
   upsertSearchAttributes([
     { key: RISE_EXPERIMENT, value: plan.experiment },
     { key: RISE_STATUS, value: 'running' },
   ]);
+  const control = pausable(() => [...running]);
+  setHandler(experimentProgressQuery, () => ({ ...execution(), runId, experiment: plan.experiment, paused: control.paused(), pause: control.pause(), arms }));
+  setHandler(metricsQuery, () => metrics);
   const render = () =>
     setCurrentDetails(['| arm | state | iterations |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iterations} |`)].join('\n'));
   render();
@@ -170,7 +251,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
       arms[i].state = 'running';
       render();
       try {
-        metrics[arm.name] = await executeChild(armWorkflow, {
+        metrics[arm.name] = await runChild(control, armWorkflow, {
           workflowId: childId,
           args: [{ ...input, arm }],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
@@ -211,10 +292,13 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
   const metrics: ArmMetrics = {};
   let current: string | null = null;
   let at = 0;
-  const control = pausable(() => (current ? [current] : []));
-  setHandler(armProgressQuery, () => ({ arm: arm.name, paused: control.paused(), iteration: at, current }));
-  setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
+  const finished: number[] = [];
+  // Before the pause handlers: a pause sent before this first workflow task is handled as they are set,
+  // and this must not overwrite its status.
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
+  const control = pausable(() => (current ? [current] : []));
+  setHandler(armProgressQuery, () => ({ ...execution(), arm: arm.name, paused: control.paused(), pause: control.pause(), iteration: at, current, finished }));
+  setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
   for (const iteration of iterations) {
     await control.waitWhilePaused();
     current = iterationWorkflowId(id, iteration);
@@ -222,7 +306,7 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
     upsertSearchAttributes([{ key: RISE_ITERATION, value: iteration }]);
     setCurrentDetails(`iteration ${iteration} of ${last}`);
     try {
-      metrics[iteration] = await executeChild(iterationWorkflow, {
+      metrics[iteration] = await runChild(control, iterationWorkflow, {
         workflowId: current,
         args: [{ runId: input.runId, plan, activities: input.activities, arm: arm.name, iteration, uses: arm.steps.filter((s) => s.iteration === iteration) }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
@@ -236,6 +320,8 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
     } catch (err) {
       upsertSearchAttributes([{ key: RISE_STATUS, value: 'failed' }]);
       throw err;
+    } finally {
+      finished.push(iteration);
     }
     current = null;
   }
@@ -245,12 +331,14 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
 
 export async function iterationWorkflow(input: IterationInput): Promise<IterationMetrics> {
   const { plan, arm, iteration, uses } = input;
+  // Before the pause handlers: a pause sent before this first workflow task is handled as they are set,
+  // and this must not overwrite its status.
+  upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
   const control = pausable(() => []);
   const steps: StepProgress[] = uses.map((u) => ({ key: u.key, kind: u.kind, label: stepLabel(u), state: 'pending' }));
   const metrics: IterationMetrics = {};
-  setHandler(iterationProgressQuery, () => ({ arm, iteration, paused: control.paused(), steps }));
+  setHandler(iterationProgressQuery, () => ({ ...execution(), arm, iteration, paused: control.paused(), pause: control.pause(), steps }));
   setHandler(metricsQuery, () => ({ [arm]: { [iteration]: metrics } }));
-  upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
   const render = () =>
     setCurrentDetails(
       [

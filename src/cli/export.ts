@@ -1,9 +1,13 @@
 /**
  * `rise export RUN --what rollouts|examples|metrics --format jsonl|csv`: a run's data as flat rows other
  * tools read. Rollouts: every sample drawn in the run's rollout and relabel steps (one row per sample,
- * `chosen` marking each turn's attempt); examples: every filter decision with its drop rule; metrics:
- * every metric of every arm, iteration and evaluation set. A step shared by arms is exported once, with
- * the arms that use it.
+ * `chosen` marking each turn's attempt); examples: every filter decision with its drop rule, the
+ * conversation and target it trains on, the sample it came from, and its weight under each train step
+ * that reads it (see export-examples.ts); metrics: every metric of every arm, iteration and evaluation
+ * set. A step shared by arms is exported once, with the arms that use it.
+ *
+ * JSONL nests an example's `messages` ([{role, content}]); CSV flattens them into `context`, one text
+ * with a `[role]` line before each message.
  */
 
 import { createWriteStream } from 'node:fs';
@@ -11,16 +15,18 @@ import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { planFromJson, stepArms, type Plan } from '../plan/plan.ts';
+import type { Message } from '../rise/conversation.ts';
 import { type StepKind } from '../steps/index.ts';
-import { getStep, readEpisodes, readExamples, readMetrics, type RunRecord, type Store } from '../store/index.ts';
+import { getStep, readEpisodes, readMetrics, type RunRecord, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
+import { contextText, exampleRows } from './export-examples.ts';
 import { findRun, withStore } from './runs.ts';
 
 const WHAT = ['rollouts', 'examples', 'metrics'] as const;
 const FORMATS = ['jsonl', 'csv'] as const;
 type What = (typeof WHAT)[number];
 type Format = (typeof FORMATS)[number];
-type Row = Record<string, string | number | boolean | null>;
+type Row = Record<string, string | number | boolean | null | Message[]>;
 
 function oneOf<T extends string>(values: readonly T[]) {
   return (value: string): T => {
@@ -54,11 +60,8 @@ function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
   const plan = planFromJson(run.plan);
   if (plan === null) throw new UsageError(`run ${run.id} has no recorded plan, so its steps are unknown`);
   if (what === 'examples') {
-    for (const s of doneSteps(store, plan, ['filter'])) {
-      for (const e of readExamples(store, s.key)) {
-        yield { step: s.key, arms: s.arms, iteration: s.iteration, origin: e.origin, problemId: e.problemId, turn: e.turn, reward: e.reward, kept: !e.dropped, dropRule: e.dropRule };
-      }
-    }
+    // An interface has no index signature, so each row is copied into a Row; its key order is the column order.
+    for (const row of exampleRows(store, plan, doneSteps(store, plan, ['filter']), stepArms(plan))) yield { ...row };
     return;
   }
   for (const s of doneSteps(store, plan, ['rollout', 'relabel'])) {
@@ -90,6 +93,11 @@ function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
   }
 }
 
+/** A row for CSV: messages flattened into one `context` cell, in their column's place. */
+function csvRow(row: Row): Record<string, string | number | boolean | null> {
+  return Object.fromEntries(Object.entries(row).map(([k, v]) => (Array.isArray(v) ? [k === 'messages' ? 'context' : k, contextText(v)] : [k, v])));
+}
+
 async function exportRun(id: string, options: { what: What; format: Format; out?: string }): Promise<void> {
   await withStore(async (store) => {
     const run = findRun(store, id);
@@ -97,7 +105,7 @@ async function exportRun(id: string, options: { what: What; format: Format; out?
     let header = true;
     let count = 0;
     for (const row of rows(store, run, options.what)) {
-      const line = options.format === 'jsonl' ? `${JSON.stringify(row)}\n` : stringify([row], { header, cast: { boolean: (b) => String(b) } });
+      const line = options.format === 'jsonl' ? `${JSON.stringify(row)}\n` : stringify([csvRow(row)], { header, cast: { boolean: (b) => String(b) } });
       header = false;
       count++;
       if (!sink.write(line)) await once(sink, 'drain');
@@ -113,7 +121,7 @@ async function exportRun(id: string, options: { what: What; format: Format; out?
 export function registerExportCommand(program: Command): void {
   program
     .command('export')
-    .description('write a run\'s rollouts (every sample), examples (every filter decision) or metrics as JSONL or CSV')
+    .description('write a run\'s rollouts (every sample), examples (every filter decision, with its text and weight) or metrics as JSONL or CSV')
     .argument('<run>', 'run id (as `rise run` printed it)')
     .requiredOption('--what <what>', `one of ${WHAT.join(', ')}`, oneOf(WHAT))
     .option('--format <format>', `one of ${FORMATS.join(', ')}`, oneOf(FORMATS), 'jsonl')

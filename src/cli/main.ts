@@ -12,6 +12,7 @@ import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerReportCommands } from './report.ts';
 import { registerExportCommand } from './export.ts';
+import { registerPauseCommands } from './pause.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerRunCommands } from './run.ts';
 import { registerStatusCommand } from './status.ts';
@@ -39,6 +40,7 @@ export function createProgram(): Command {
   registerRunCommands(program);
   registerStatusCommand(program);
   registerReplayCommand(program);
+  registerPauseCommands(program);
   registerExportCommand(program);
   registerServerCommand(program);
   registerReportCommands(program);

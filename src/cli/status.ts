@@ -1,7 +1,9 @@
 /**
  * `rise status [RUN]`: the runs in the store, or one run step by step — what is done (and in how many
- * seconds), what failed and why, what is still to run — with its metrics so far. Reads the store only,
- * so it works with no Temporal server up and shows what a failed run left.
+ * seconds), what failed and why, what is still to run — with its metrics so far. Reads the store, so it
+ * works with no Temporal server up and shows what a failed run left; for a run the store has as running
+ * it also asks Temporal (without starting a server) whether the run is paused, by whom and since when,
+ * and says so when it could not ask.
  */
 
 import type { Command } from 'commander';
@@ -11,24 +13,59 @@ import { planFromJson, stepArms } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
-import { findRun, withStore } from './runs.ts';
+import type { LiveState } from '../client/start.ts';
+import { findRun, reachTemporal, withStore } from './runs.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const time = (d: Date | null) => (d === null ? '' : d.toISOString().replace('T', ' ').slice(0, 19));
 
-function listAll(store: Store): void {
+/** The Temporal view of the runs the store has as running, by run id; a string: why Temporal could not be asked. */
+async function liveStates(runs: RunRecord[]): Promise<Map<string, LiveState> | string> {
+  const open = runs.filter((r) => r.status === 'running' && r.workflowId !== null);
+  const states = new Map<string, LiveState>();
+  if (open.length === 0) return states;
+  let temporal;
+  try {
+    temporal = await reachTemporal();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  try {
+    const { liveState } = await import('../client/start.ts');
+    for (const run of open) states.set(run.id, await liveState(temporal.client, run.workflowId!));
+    return states;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await temporal.close();
+  }
+}
+
+/** `paused by alice@host since 2025-01-02 03:04:05`, or the store's status when Temporal does not say paused. */
+function statusText(run: RunRecord, live: LiveState | undefined): string {
+  if (live?.state !== 'paused') return run.status;
+  if (live.pause === null) return `paused (by whom and since when unknown: ${live.why ?? 'not recorded'})`;
+  return `paused by ${live.pause.by} since ${time(new Date(live.pause.at))}`;
+}
+
+const uncheckedNote = (why: string) => `(could not check Temporal for a pause: ${why})`;
+
+async function listAll(store: Store): Promise<void> {
   const runs = listRuns(store);
   if (runs.length === 0) {
     out(`no runs in ${store.home}`);
     return;
   }
+  const live = await liveStates(runs);
+  const states = typeof live === 'string' ? new Map<string, LiveState>() : live;
   out(
     formatTable({
       title: 'runs',
       columns: [{ name: 'run' }, { name: 'experiment' }, { name: 'status' }, { name: 'started' }, { name: 'finished' }, { name: 'error' }],
-      rows: runs.map((r) => [r.id, r.experiment, r.status, time(r.createdAt), time(r.finishedAt), (r.error ?? '').slice(0, 80)]),
+      rows: runs.map((r) => [r.id, r.experiment, statusText(r, states.get(r.id)), time(r.createdAt), time(r.finishedAt), (r.error ?? '').slice(0, 80)]),
     }),
   );
+  if (typeof live === 'string') out(`\n${uncheckedNote(live)}`);
 }
 
 function stepLabel(kind: string, model?: string, evalSet?: string): string {
@@ -36,8 +73,12 @@ function stepLabel(kind: string, model?: string, evalSet?: string): string {
 }
 
 async function showRun(store: Store, run: RunRecord): Promise<void> {
-  out(`run ${run.id}: experiment ${run.experiment}, ${run.status}`);
+  const live = await liveStates([run]);
+  const state = typeof live === 'string' ? undefined : live.get(run.id);
+  out(`run ${run.id}: experiment ${run.experiment}, ${statusText(run, state)}`);
   out(`  started ${time(run.createdAt)}${run.finishedAt ? `, finished ${time(run.finishedAt)}` : ''}${run.workflowId ? `, workflow ${run.workflowId}` : ''}`);
+  if (typeof live === 'string') out(`  ${uncheckedNote(live)}`);
+  if (state?.state === 'paused') out(`  no step starts until \`rise resume ${run.id}\``);
   if (run.error) out(`  error: ${run.error}`);
   const plan = planFromJson(run.plan);
   if (plan === null) return;
@@ -84,7 +125,7 @@ export function registerStatusCommand(program: Command): void {
     .argument('[run]', 'run id (as `rise run` printed it); omitted: every run')
     .action(async (id: string | undefined) => {
       await withStore(async (store) => {
-        if (id === undefined) listAll(store);
+        if (id === undefined) await listAll(store);
         else await showRun(store, findRun(store, id));
       });
     });

@@ -5,7 +5,7 @@
  */
 
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { experimentWorkflow, experimentWorkflowId } from '../../workflows/experiment.ts';
+import { experimentProgressQuery, experimentWorkflow, experimentWorkflowId, type PauseInfo } from '../../workflows/experiment.ts';
 import { canonicalJson } from '../plan/hash.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
@@ -37,6 +37,39 @@ export async function isRunning(client: Client, workflowId: string): Promise<boo
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return false;
     throw err;
+  }
+}
+
+/** A run's workflow as Temporal sees it now: closed (or never started), running, or paused (by whom and since when, when a worker said). */
+export type LiveState =
+  | { state: 'closed' }
+  | { state: 'running' }
+  | { state: 'paused'; pause: PauseInfo | null; why?: string };
+
+/** How long `liveState` waits for a worker to answer who paused a run. */
+const PAUSE_QUERY_MS = 5_000;
+
+/**
+ * Whether a run's experiment workflow is running, and whether it is paused. The pause itself is read
+ * from the search attribute RiseStatus (no worker needed); who paused it and when from the `progress`
+ * query, which a worker answers: without one in time, `pause` is null and `why` says so.
+ */
+export async function liveState(client: Client, workflowId: string, queryMs = PAUSE_QUERY_MS): Promise<LiveState> {
+  const handle = client.workflow.getHandle(workflowId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { state: 'closed' };
+    throw err;
+  }
+  if (description.status.name !== 'RUNNING') return { state: 'closed' };
+  if (description.typedSearchAttributes.get(RISE_STATUS) !== 'paused') return { state: 'running' };
+  try {
+    const progress = await client.connection.withDeadline(Date.now() + queryMs, () => handle.query(experimentProgressQuery));
+    return { state: 'paused', pause: progress.pause ?? null, ...(progress.pause ? {} : { why: 'its workflow code predates recording who paused it' }) };
+  } catch (err) {
+    return { state: 'paused', pause: null, why: `no worker answered the progress query (${(err as Error).message.split('\n')[0]})` };
   }
 }
 

@@ -85,3 +85,31 @@ export function episodeAccuracy(episodes: readonly Episode[]): { episodes: numbe
     finalAccuracy: episodes.filter((e) => correct(e.turns.at(-1))).length / n,
   };
 }
+
+/** What an example needs of an episode: its prompt and, per turn, the samples and which one was chosen. */
+export interface EpisodeTurns<S> {
+  prompt: string;
+  turns: readonly { turn: number; chosen: number; samples: readonly S[] }[];
+}
+
+export interface TurnAttempt<S> {
+  /** The chosen attempts of the turns before this one, in order (as `turnExamples` reads them). */
+  previous: string[];
+  /** Index into the turn's samples of its attempt. */
+  chosen: number;
+  /** The turn's attempt: the example's target. */
+  sample: S;
+}
+
+/** Turn `turn` (1-based) of an episode as an example sees it; undefined when the episode has no such turn. */
+export function turnAttempt<S extends { text: string }>(episode: EpisodeTurns<S>, turn: number): TurnAttempt<S> | undefined {
+  const at = episode.turns.findIndex((t) => t.turn === turn);
+  if (at < 0) return undefined;
+  const chosenOf = (t: EpisodeTurns<S>['turns'][number]) => {
+    const s = t.samples[t.chosen];
+    if (s === undefined) throw new Error(`turn ${t.turn}: chosen sample ${t.chosen} does not exist`);
+    return s;
+  };
+  const { chosen } = episode.turns[at];
+  return { previous: episode.turns.slice(0, at).map((t) => chosenOf(t).text), chosen, sample: chosenOf(episode.turns[at]) };
+}

@@ -63,16 +63,29 @@ export function renderTarget(template: ChatTemplate, conversation: Conversation)
   return { tokens, mask };
 }
 
-export interface ExampleOptions {
-  template: ChatTemplate;
+/** How an example's state is rendered: the framing, the format, and the window over earlier attempts. */
+export interface ExampleRendering {
   prompting: Prompting;
+  format: ExampleFormat;
+  /** Multi-turn only: the most recent attempts shown, or null for all. */
+  contextWindow: number | null;
+}
+
+/**
+ * The conversation an example's target follows (it ends with a user message): the state before the
+ * attempt under `multiTurn`, the first question alone under `singleTurn`.
+ */
+export function exampleState(example: { prompt: string; previous: readonly string[] }, o: ExampleRendering): Conversation {
+  const ctx = episodeContext(o.prompting, { prompt: example.prompt });
+  return o.format === 'multiTurn' ? stateConversation(ctx, example.previous, o.contextWindow) : stateConversation(ctx, []);
+}
+
+export interface ExampleOptions extends ExampleRendering {
+  template: ChatTemplate;
   weighting: Weighting;
   /** RWR temperature: w = exp(r / tau); unused under uniform weighting. */
   tau?: number;
-  format: ExampleFormat;
   normalize: TokenNormalization;
-  /** The rollout's context window, so multi-turn examples show what the policy saw. */
-  contextWindow: number | null;
   /** The model context; longer examples are dropped (and reported), since the trainer cannot take them. */
   maxLength: number;
 }
@@ -96,9 +109,7 @@ export function buildExamples(turns: readonly TurnExample[], o: ExampleOptions):
   const rendered: { turn: TurnExample; tokens: number[]; mask: number[]; weight: number }[] = [];
   const tooLong: TurnExample[] = [];
   for (const e of turns) {
-    const ctx = episodeContext(o.prompting, e);
-    const state = o.format === 'multiTurn' ? stateConversation(ctx, e.previous, o.contextWindow) : stateConversation(ctx, []);
-    const { tokens, mask } = renderTarget(o.template, withResponse(state, e.attempt));
+    const { tokens, mask } = renderTarget(o.template, withResponse(exampleState(e, o), e.attempt));
     if (tokens.length > o.maxLength) {
       tooLong.push(e);
       continue;

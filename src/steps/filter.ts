@@ -17,3 +17,12 @@ export interface FilterOutputs {
   /** `TurnExample[]`: the kept examples, for the train step. */
   examples: ArtifactRef;
 }
+
+/**
+ * A filter step's inputs are the relabel steps of consecutive iterations ending at its own (one when it
+ * does not aggregate); an example's origin names the iteration its episode came from.
+ */
+export function filterOrigins(iteration: number, inputs: readonly string[]): { relabel: string; origin: string }[] {
+  const first = iteration - inputs.length + 1;
+  return inputs.map((relabel, i) => ({ relabel, origin: `iter-${first + i}` }));
+}

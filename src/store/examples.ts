@@ -2,6 +2,10 @@
  * Training examples a filter step produced, kept and dropped alike, with the rule that dropped each, so a
  * report can explain the size of every training set. Keyed by (step, generation, origin, problem, turn) and
  * inserted with ON CONFLICT DO NOTHING, so a retried step can record them again harmlessly.
+ *
+ * A row names its example; the text is in the ledger (the episode `origin` names, turn `turn`) and the
+ * weight belongs to each train step that reads the filter (its weighting and tau), so neither is stored
+ * here: `rise export --what examples` joins them (src/cli/export-examples.ts).
  */
 
 import { and, asc, eq, sql } from 'drizzle-orm';
@@ -15,9 +19,6 @@ export interface ExampleRecord {
   reward: number;
   /** Where the episode came from when data of several iterations is aggregated; '' by default. */
   origin?: string;
-  /** w_e, for kept examples. */
-  weight?: number | null;
-  tokens?: number | null;
   /** The rule that dropped the example; absent or null when it was kept. */
   dropRule?: string | null;
 }
@@ -27,13 +28,11 @@ export interface StoredExample {
   turn: number;
   reward: number;
   origin: string;
-  weight: number | null;
-  tokens: number | null;
   dropped: boolean;
   dropRule: string | null;
 }
 
-/** Well under SQLite's 32,766 bound parameters at 10 columns a row. */
+/** Well under SQLite's 32,766 bound parameters at 8 columns a row. */
 const ROWS_PER_INSERT = 2000;
 
 /** Records examples in one transaction (the step must have been started); returns how many were new. */
@@ -48,8 +47,6 @@ export function recordExamples(store: Store, stepKey: string, batch: readonly Ex
       problemId: e.problemId,
       turn: e.turn,
       reward: e.reward,
-      weight: e.weight ?? null,
-      tokens: e.tokens ?? null,
       dropped: e.dropRule != null,
       dropRule: e.dropRule ?? null,
     }));
@@ -70,8 +67,6 @@ export function readExamples(store: Store, stepKey: string): StoredExample[] {
       turn: examples.turn,
       reward: examples.reward,
       origin: examples.origin,
-      weight: examples.weight,
-      tokens: examples.tokens,
       dropped: examples.dropped,
       dropRule: examples.dropRule,
     })

@@ -199,9 +199,8 @@ export const examples = sqliteTable(
     problemId: text('problem_id').notNull(),
     turn: integer('turn').notNull(),
     reward: real('reward').notNull(),
-    /** w_e; null for dropped examples, which are never weighted. */
-    weight: real('weight'),
-    tokens: integer('tokens'),
+    // No weight or token count: both depend on the train step that reads the filter (its weighting and
+    // tau, its model's tokenizer), and one filter step can feed several arms' train steps.
     dropped: integer('dropped', { mode: 'boolean' }).notNull(),
     dropRule: text('drop_rule'),
   },

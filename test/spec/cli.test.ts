@@ -1,25 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { formatPlan } from '../../src/cli/plan.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import { currentCompute } from '../../src/plan/compute.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
+import { rise as cli } from '../workflows/helpers.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = join(ROOT, 'bin/rise.js');
-
-function rise(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: ROOT, maxBuffer: 16 * 2 ** 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+/** `rise ARGS` from the repo root, each with a fresh empty RISE_HOME (never the user's `.rise/`). */
+const rise = (...args: string[]) => cli(args);
 
 function tempFile(name: string, text: string): string {
   const file = join(mkdtempSync(join(tmpdir(), 'rise-cli-')), name);

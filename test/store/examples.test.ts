@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { MIGRATIONS_DIR, openStore } from '../../src/store/db.ts';
 import { readExamples, recordExamples, type ExampleRecord } from '../../src/store/examples.ts';
 import { finishStep, markStale, startStep } from '../../src/store/steps.ts';
-import { exampleCounts, plannedStep, started, tempStore } from './helpers.ts';
+import { exampleCounts, plannedStep, started, tempHome, tempStore } from './helpers.ts';
 
 const batch: ExampleRecord[] = [
-  { problemId: 'p1', turn: 1, reward: 0, weight: 1, tokens: 12, origin: 'iter-1' },
-  { problemId: 'p1', turn: 2, reward: 1, weight: Math.exp(1 / 0.4), tokens: 9, origin: 'iter-1' },
+  { problemId: 'p1', turn: 1, reward: 0, origin: 'iter-1' },
+  { problemId: 'p1', turn: 2, reward: 1, origin: 'iter-1' },
   { problemId: 'p2', turn: 1, reward: -1, origin: 'iter-1', dropRule: 'empty' },
   { problemId: 'p2', turn: 2, reward: 0, origin: 'iter-1', dropRule: 'repeatedAttempt' },
   { problemId: 'p1', turn: 2, reward: 1, origin: 'iter-2', dropRule: 'duplicateExample' },
@@ -29,8 +35,7 @@ test('kept and dropped examples are recorded with their drop rule', (t) => {
       ['', 'p3', 1, true, 'criteria'],
     ],
   );
-  assert.equal(back[1].weight, Math.exp(1 / 0.4));
-  assert.equal(back[2].weight, null);
+  assert.deepEqual(back.map((e) => e.reward), [0, 1, -1, 0, 1, 0]);
   assert.deepEqual(exampleCounts(store, key), { kept: 2, dropped: { empty: 1, repeatedAttempt: 1, duplicateExample: 1, criteria: 1 } });
 });
 
@@ -57,4 +62,29 @@ test('the dropped flag and the drop rule cannot disagree', (t) => {
   );
   assert.throws(() => insert.run(key, 'a', 1, null), /CHECK constraint/);
   assert.throws(() => insert.run(key, 'b', 0, 'criteria'), /CHECK constraint/);
+});
+
+test('a store made before the examples lost their weight and tokens columns migrates with its examples', (t) => {
+  // The store as migrations 0000 and 0001 left it, with an example that has a weight and a token count.
+  const home = tempHome(t);
+  const old = path.join(home, 'migrations');
+  fs.mkdirSync(path.join(old, 'meta'), { recursive: true });
+  for (const f of ['0000_init.sql', '0001_run_plan_step_lease.sql']) fs.cpSync(path.join(MIGRATIONS_DIR, f), path.join(old, f));
+  const journal = JSON.parse(fs.readFileSync(path.join(MIGRATIONS_DIR, 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] };
+  const upTo = journal.entries.findIndex((e) => e.tag === '0001_run_plan_step_lease');
+  fs.writeFileSync(path.join(old, 'meta', '_journal.json'), JSON.stringify({ ...journal, entries: journal.entries.slice(0, upTo + 1) }));
+  const sqlite = new Database(path.join(home, 'rise.db'));
+  migrate(drizzle({ client: sqlite }), { migrationsFolder: old });
+  sqlite.prepare(`INSERT INTO steps (key, kind, params, state, generation, attempts) VALUES ('filter-1', 'filter', '{}', 'running', 0, 1)`).run();
+  sqlite.prepare(`INSERT INTO examples (step_key, generation, origin, problem_id, turn, reward, weight, tokens, dropped, drop_rule) VALUES ('filter-1', 0, 'iter-1', 'p1', 2, 1, 12.18, 9, 0, NULL)`).run();
+  sqlite.close();
+
+  const store = openStore({ home });
+  try {
+    assert.deepEqual(readExamples(store, 'filter-1'), [{ problemId: 'p1', turn: 2, reward: 1, origin: 'iter-1', dropped: false, dropRule: null }]);
+    const columns = (store.sqlite.prepare(`SELECT name FROM pragma_table_info('examples')`).all() as { name: string }[]).map((c) => c.name);
+    assert.ok(!columns.includes('weight') && !columns.includes('tokens'), columns.join(', '));
+  } finally {
+    store.close();
+  }
 });

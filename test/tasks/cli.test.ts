@@ -1,26 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateArithmetic, loadProblems } from '../../src/tasks/index.ts';
+import { rise as cli } from '../workflows/helpers.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/rise.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../../src/tasks/fixtures/${name}`, import.meta.url));
 
-function rise(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+/** `rise ARGS`, with a fresh empty RISE_HOME (never the user's `.rise/`). */
+const rise = (...args: string[]) => cli(args);
 
 const jsonl = (rows: unknown[]) => rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
 

@@ -20,8 +20,11 @@ interface Result {
   stderr: string;
 }
 
-/** Runs `rise ARGS` with `env` added; `onStdout` may act on the output so far (e.g. send a signal). */
-function rise(args: string[], env: Record<string, string>, onStdout?: (stdout: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Result> {
+/**
+ * Runs `rise ARGS` with `env` added; `onStdout` may act on the output so far (e.g. send a signal). `env`
+ * must name the RISE_HOME: `rise server` keeps its state there, never in the user's `.rise/`.
+ */
+function rise(args: string[], env: Record<string, string> & { RISE_HOME: string }, onStdout?: (stdout: string, kill: (s: NodeJS.Signals) => void) => void): Promise<Result> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
