@@ -98,8 +98,6 @@ export interface Execution {
 export interface IterationProgress extends Execution {
   arm: string;
   iteration: number;
-  /** `pause !== null`. */
-  paused: boolean;
   pause: PauseInfo | null;
   steps: StepProgress[];
 }
@@ -112,8 +110,6 @@ export interface ArmProgress {
 
 export interface ArmWorkflowProgress extends Execution {
   arm: string;
-  /** `pause !== null`. */
-  paused: boolean;
   pause: PauseInfo | null;
   /** The iteration running now (or the last one started), and its workflow id for its own `progress` query. */
   iteration: number;
@@ -125,8 +121,6 @@ export interface ArmWorkflowProgress extends Execution {
 export interface ExperimentProgress extends Execution {
   runId: string;
   experiment: string;
-  /** `pause !== null`. */
-  paused: boolean;
   pause: PauseInfo | null;
   arms: ArmProgress[];
 }
@@ -179,7 +173,6 @@ function pauseFrom(arg: unknown): PauseInfo {
 }
 
 interface Pausable {
-  paused: () => boolean;
   pause: () => PauseInfo | null;
   waitWhilePaused: () => Promise<void>;
 }
@@ -198,7 +191,7 @@ function pausable(children: () => string[]): Pausable {
   };
   setHandler(pauseSignal, (arg?: PauseSignalArgs) => set(true, arg));
   setHandler(resumeSignal, (arg?: PauseSignalArgs) => set(false, arg));
-  return { paused: () => pause !== null, pause: () => pause, waitWhilePaused: () => condition(() => pause === null) };
+  return { pause: () => pause, waitWhilePaused: () => condition(() => pause === null) };
 }
 
 /** The patch under which a child that starts while its parent is paused is sent the pause once it has started. */
@@ -238,7 +231,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     { key: RISE_STATUS, value: 'running' },
   ]);
   const control = pausable(() => [...running]);
-  setHandler(experimentProgressQuery, () => ({ ...execution(), runId, experiment: plan.experiment, paused: control.paused(), pause: control.pause(), arms }));
+  setHandler(experimentProgressQuery, () => ({ ...execution(), runId, experiment: plan.experiment, pause: control.pause(), arms }));
   setHandler(metricsQuery, () => metrics);
   const render = () =>
     setCurrentDetails(['| arm | state | iterations |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iterations} |`)].join('\n'));
@@ -297,7 +290,7 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
   // and this must not overwrite its status.
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
   const control = pausable(() => (current ? [current] : []));
-  setHandler(armProgressQuery, () => ({ ...execution(), arm: arm.name, paused: control.paused(), pause: control.pause(), iteration: at, current, finished }));
+  setHandler(armProgressQuery, () => ({ ...execution(), arm: arm.name, pause: control.pause(), iteration: at, current, finished }));
   setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
   for (const iteration of iterations) {
     await control.waitWhilePaused();
@@ -337,7 +330,7 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   const control = pausable(() => []);
   const steps: StepProgress[] = uses.map((u) => ({ key: u.key, kind: u.kind, label: stepLabel(u), state: 'pending' }));
   const metrics: IterationMetrics = {};
-  setHandler(iterationProgressQuery, () => ({ ...execution(), arm, iteration, paused: control.paused(), pause: control.pause(), steps }));
+  setHandler(iterationProgressQuery, () => ({ ...execution(), arm, iteration, pause: control.pause(), steps }));
   setHandler(metricsQuery, () => ({ [arm]: { [iteration]: metrics } }));
   const render = () =>
     setCurrentDetails(

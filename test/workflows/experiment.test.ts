@@ -81,14 +81,14 @@ describe('experiments on the dev server', () => {
       await launch.handle.signal(pauseSignal);
       const held = await waitFor('the iteration to hold between steps', async () => {
         const p = await env.client.workflow.getHandle(iteration).query(iterationProgressQuery);
-        return p.paused && !p.steps.some((s) => s.state === 'running') ? p : undefined;
+        return p.pause !== null && !p.steps.some((s) => s.state === 'running') ? p : undefined;
       });
       const doneWhenHeld = held.steps.filter((s) => s.state !== 'pending').length;
       await sleep(1500);
       const still = await env.client.workflow.getHandle(iteration).query(iterationProgressQuery);
       assert.equal(still.steps.filter((s) => s.state !== 'pending').length, doneWhenHeld, 'no step started while paused');
       assert.ok(doneWhenHeld < still.steps.length || still.iteration === 0, 'paused before the end');
-      assert.equal((await launch.handle.query(experimentProgressQuery)).paused, true);
+      assert.equal((await launch.handle.query(experimentProgressQuery)).pause !== null, true);
       assert.equal((await launch.handle.describe()).typedSearchAttributes.get(RISE_STATUS), 'paused');
 
       await launch.handle.signal(resumeSignal);

@@ -110,9 +110,9 @@ describe('pause and resume on the dev server', () => {
       await waitFor('the run to hold between steps', async () => {
         const at = await env.client.workflow.getHandle(armId).query(armProgressQuery).catch(() => undefined);
         if (at === undefined) return undefined;
-        if (at.current === null) return at.paused ? true : undefined;
+        if (at.current === null) return at.pause !== null ? true : undefined;
         const p = await env.client.workflow.getHandle(at.current).query(iterationProgressQuery).catch(() => undefined);
-        return p?.paused && !p.steps.some((s) => s.state === 'running') ? true : undefined;
+        return p !== undefined && p.pause !== null && !p.steps.some((s) => s.state === 'running') ? true : undefined;
       });
       const settledWhenHeld = settledSteps(context.store, plan);
 
