@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { ExampleRow } from '../../src/cli/export-examples.ts';
 import { planFromJson, stepArms } from '../../src/plan/plan.ts';
 import { getRun, openStore, readEpisodes, type LedgerEpisode } from '../../src/store/index.ts';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
@@ -28,32 +29,7 @@ const SPEC = {
 };
 const TAU = 0.4;
 
-interface Message {
-  role: string;
-  content: string;
-}
-
-interface Row {
-  step: string;
-  arms: string;
-  iteration: number;
-  origin: string;
-  problemId: string;
-  turn: number;
-  reward: number;
-  kept: boolean;
-  dropRule: string | null;
-  train: string | null;
-  trainArms: string | null;
-  weight: number | null;
-  relabel: string;
-  sample: number;
-  requestId: string | null;
-  candidate: number | null;
-  source: string | null;
-  messages: Message[];
-  target: string;
-}
+type Row = ExampleRow;
 
 const COLUMNS = ['step', 'arms', 'iteration', 'origin', 'problemId', 'turn', 'reward', 'kept', 'dropRule'];
 const NEW_COLUMNS = ['train', 'trainArms', 'weight', 'relabel', 'sample', 'requestId', 'candidate', 'source'];
