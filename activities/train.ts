@@ -9,6 +9,7 @@ import type { TurnExample } from '../src/rise/filter.ts';
 import { CompactTemplate } from '../src/rise/template.ts';
 import { stepSeed } from '../src/plan/plan.ts';
 import { doneOutputs } from '../src/steps/stored.ts';
+import { trainRendering } from '../src/steps/train.ts';
 import { getJson } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import { fitModel } from './fit.ts';
@@ -30,14 +31,11 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
     const turns = await getJson<TurnExample[]>(ctx.store, filtered.examples);
     const init = await loadModel(ctx, initKey);
     const built = buildExamples(turns, {
+      ...trainRendering(p),
       template: new CompactTemplate(init.tokenizer),
-      // Single-turn examples show no earlier attempt, so no retry message and no window.
-      prompting: { instruction: p.instruction, feedback: p.feedback ?? '' },
       weighting: p.weighting,
       tau: p.tau,
-      format: p.format,
       normalize: p.normalize,
-      contextWindow: p.contextWindow ?? null,
       maxLength: init.config.context,
     });
     if (built.examples.length === 0) {

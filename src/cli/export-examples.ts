@@ -16,11 +16,11 @@
 
 import type { Plan } from '../plan/plan.ts';
 import type { Message } from '../rise/conversation.ts';
-import { exampleWeight } from '../rise/examples.ts';
 import { turnAttempt } from '../rise/episode.ts';
-import { exampleState, type ExampleRendering } from '../rise/examples.ts';
-import { shortKey, stepOfKind, type Step, type TrainParams } from '../steps/index.ts';
+import { exampleState, exampleWeight, type ExampleRendering } from '../rise/examples.ts';
+import { shortKey, stepOfKind, type Step } from '../steps/index.ts';
 import { filterOrigins } from '../steps/filter.ts';
+import { trainRendering } from '../steps/train.ts';
 import { readEpisodes, readExamples, type LedgerEpisode, type LedgerSample, type Store } from '../store/index.ts';
 
 export interface ExampleRow {
@@ -60,11 +60,6 @@ export interface FilterUse {
   arms: string;
 }
 
-/** How train step `p` renders its examples (activities/train.ts). */
-function trainRendering(p: TrainParams): ExampleRendering {
-  return { prompting: { instruction: p.instruction, feedback: p.feedback ?? '' }, format: p.format, contextWindow: p.contextWindow ?? null };
-}
-
 /** The train steps of the plan that read filter `key`, in plan order. */
 function trainSteps(plan: Plan, key: string): Step<'train'>[] {
   return Object.values(plan.steps)
@@ -96,7 +91,6 @@ export function* exampleRows(store: Store, plan: Plan, filters: readonly FilterU
   for (const f of filters) {
     const filter = stepOfKind(plan.steps[f.key], 'filter');
     const relabelOf = new Map(filterOrigins(f.iteration, filter.inputs).map(({ relabel, origin }) => [origin, relabel]));
-    if (filter.inputs.length === 1) relabelOf.set('', filter.inputs[0]);
     const readers = trainSteps(plan, f.key);
     const examples = readExamples(store, f.key);
     const texts = examples.map((e) => {

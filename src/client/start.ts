@@ -4,7 +4,7 @@
  * is alive). A new run gets a row in the store (spec, plan, arms) and a workflow `rise/<experiment>/<run>`.
  */
 
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { experimentProgressQuery, experimentWorkflow, experimentWorkflowId, type PauseInfo } from '../../workflows/experiment.ts';
 import { canonicalJson } from '../plan/hash.ts';
 import type { Plan } from '../plan/plan.ts';
@@ -30,14 +30,20 @@ export interface LaunchOptions {
   activities: StepActivityConfigs;
 }
 
-/** Whether the workflow is running now (false when it closed or was never started; other errors are thrown). */
-export async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+/** The workflow's description while it runs; null when it closed or was never started (other errors are thrown). */
+async function describeRunning(client: Client, workflowId: string): Promise<WorkflowExecutionDescription | null> {
   try {
-    return (await client.workflow.getHandle(workflowId).describe()).status.name === 'RUNNING';
+    const description = await client.workflow.getHandle(workflowId).describe();
+    return description.status.name === 'RUNNING' ? description : null;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return false;
+    if (err instanceof WorkflowNotFoundError) return null;
     throw err;
   }
+}
+
+/** Whether the workflow is running now. */
+export async function isRunning(client: Client, workflowId: string): Promise<boolean> {
+  return (await describeRunning(client, workflowId)) !== null;
 }
 
 /** A run's workflow as Temporal sees it now: closed (or never started), running, or paused (by whom and since when, when a worker said). */
@@ -55,17 +61,11 @@ const PAUSE_QUERY_MS = 5_000;
  * query, which a worker answers: without one in time, `pause` is null and `why` says so.
  */
 export async function liveState(client: Client, workflowId: string, queryMs = PAUSE_QUERY_MS): Promise<LiveState> {
-  const handle = client.workflow.getHandle(workflowId);
-  let description;
-  try {
-    description = await handle.describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return { state: 'closed' };
-    throw err;
-  }
-  if (description.status.name !== 'RUNNING') return { state: 'closed' };
+  const description = await describeRunning(client, workflowId);
+  if (description === null) return { state: 'closed' };
   if (description.typedSearchAttributes.get(RISE_STATUS) !== 'paused') return { state: 'running' };
   try {
+    const handle = client.workflow.getHandle(workflowId);
     const progress = await client.connection.withDeadline(Date.now() + queryMs, () => handle.query(experimentProgressQuery));
     return { state: 'paused', pause: progress.pause ?? null, ...(progress.pause ? {} : { why: 'its workflow code predates recording who paused it' }) };
   } catch (err) {

@@ -3,7 +3,7 @@
  * (single-turn), weighted, and fitted from the boosted model or the previous iteration's.
  */
 
-import type { ExampleFormat, TokenNormalization, Weighting } from '../rise/examples.ts';
+import type { ExampleFormat, ExampleRendering, TokenNormalization, Weighting } from '../rise/examples.ts';
 import type { OptimizerSpec } from '../spec/types.ts';
 import type { FitOutputs } from './fit.ts';
 
@@ -27,4 +27,9 @@ export interface TrainOutputs extends FitOutputs {
   examples: number;
   /** Examples longer than the model's context, left out. */
   tooLong: number;
+}
+
+/** How a train step renders its examples; single-turn ones show no earlier attempt, so no retry message and no window. */
+export function trainRendering(p: TrainParams): ExampleRendering {
+  return { prompting: { instruction: p.instruction, feedback: p.feedback ?? '' }, format: p.format, contextWindow: p.contextWindow ?? null };
 }
