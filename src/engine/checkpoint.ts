@@ -41,8 +41,10 @@ const TOKENIZER_FILE = 'tokenizer.json';
 const OPTIMIZER_FILE = 'optimizer.safetensors';
 const META_FILE = 'meta.json';
 
+type OptionalConfigKey = 'qkvBias' | 'ropeScaling';
+
 /** Typed as a record over ModelConfig's keys, so adding a config field without listing it here fails to compile. */
-const MODEL_CONFIG_FIELDS: Record<keyof ModelConfig, 'number' | 'boolean'> = {
+const MODEL_CONFIG_FIELDS: Record<Exclude<keyof ModelConfig, OptionalConfigKey>, 'number' | 'boolean'> = {
   vocabSize: 'number',
   layers: 'number',
   dim: 'number',
@@ -54,6 +56,15 @@ const MODEL_CONFIG_FIELDS: Record<keyof ModelConfig, 'number' | 'boolean'> = {
   normEps: 'number',
   tiedEmbeddings: 'boolean',
   seed: 'number',
+};
+
+/** The architecture extensions: absent, or exactly this shape. */
+const OPTIONAL_CONFIG_FIELDS: Record<OptionalConfigKey, (v: unknown) => boolean> = {
+  qkvBias: (v) => v === true,
+  ropeScaling: (v) =>
+    isPlainObject(v) &&
+    v.kind === 'llama3' &&
+    ['factor', 'lowFreqFactor', 'highFreqFactor', 'originalContext'].every((k) => typeof v[k] === 'number' && Number.isFinite(v[k])),
 };
 
 /** Validates everything before touching the disk, so an inconsistent checkpoint is never written. */
@@ -178,7 +189,10 @@ function parseConfigFile(json: unknown, where: string): ModelConfig {
 function checkConfig(value: unknown, where: string): ModelConfig {
   if (!isPlainObject(value)) throw new Error(`${where}: must be an object`);
   for (const key of Object.keys(value)) {
-    if (!Object.hasOwn(MODEL_CONFIG_FIELDS, key)) throw new Error(`${where}: unknown field "${key}"`);
+    if (!Object.hasOwn(MODEL_CONFIG_FIELDS, key) && !Object.hasOwn(OPTIONAL_CONFIG_FIELDS, key)) throw new Error(`${where}: unknown field "${key}"`);
+  }
+  for (const [key, valid] of Object.entries(OPTIONAL_CONFIG_FIELDS)) {
+    if (key in value && !valid(value[key])) throw new Error(`${where}: "${key}" is malformed, got ${JSON.stringify(value[key])}`);
   }
   for (const [key, type] of Object.entries(MODEL_CONFIG_FIELDS)) {
     const v = value[key];

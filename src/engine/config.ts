@@ -18,6 +18,24 @@ export interface ModelConfig {
   tiedEmbeddings: boolean;
   /** Seed of the deterministic initialisation. */
   seed: number;
+  /**
+   * Architecture extensions of imported families, absent for the plain decoder so that a built-in
+   * model's config (and with it every step key and seed derived from it) stays what it always was.
+   */
+  /** Qwen2: the Q, K and V projections carry a bias (`layers.i.bqkv`). */
+  qkvBias?: true;
+  /** Llama 3.1+: rotary frequencies rescaled for long contexts. */
+  ropeScaling?: RopeScaling;
+}
+
+/** Llama 3's rotary frequency scaling (`rope_scaling.rope_type: "llama3"` in a Hugging Face config). */
+export interface RopeScaling {
+  kind: 'llama3';
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  /** The context the model was pre-trained with before scaling. */
+  originalContext: number;
 }
 
 export type ModelConfigInput = Partial<ModelConfig> & Pick<ModelConfig, 'vocabSize'>;
@@ -39,6 +57,8 @@ export function resolveModelConfig(input: ModelConfigInput): ModelConfig {
     normEps: input.normEps ?? 1e-5,
     tiedEmbeddings: input.tiedEmbeddings ?? true,
     seed: input.seed ?? 0,
+    ...(input.qkvBias === true ? { qkvBias: true as const } : {}),
+    ...(input.ropeScaling !== undefined ? { ropeScaling: { ...input.ropeScaling } } : {}),
   };
   const positive: (keyof ModelConfig)[] = ['vocabSize', 'layers', 'dim', 'heads', 'kvHeads', 'hidden', 'context'];
   for (const key of positive) {

@@ -10,7 +10,7 @@ import { sizeOf, type NamedTensor } from './tensor.ts';
 export interface ParameterSpec {
   name: string;
   shape: number[];
-  init: 'normal' | 'ones';
+  init: 'normal' | 'ones' | 'zeros';
   /** Standard deviation of the 'normal' initialisation; 0 for 'ones'. */
   std: number;
   /** AdamW weight decay applies to matrices only; decaying norm gains would pull them towards zero. */
@@ -33,6 +33,7 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
     decay: true,
   });
   const norm = (name: string): ParameterSpec => ({ name, shape: [dim], init: 'ones', std: 0, decay: false });
+  const bias = (name: string, size: number): ParameterSpec => ({ name, shape: [size], init: 'zeros', std: 0, decay: false });
 
   const specs: ParameterSpec[] = [matrix('tok_emb', vocabSize, dim)];
   for (let i = 0; i < config.layers; i++) {
@@ -40,6 +41,7 @@ export function parameterSpecs(config: ModelConfig): ParameterSpec[] {
     specs.push(
       norm(`${p}attn_norm`),
       matrix(`${p}wqkv`, dim, (heads + 2 * kvHeads) * hd),
+      ...(config.qkvBias ? [bias(`${p}bqkv`, (heads + 2 * kvHeads) * hd)] : []),
       matrix(`${p}wo`, heads * hd, dim, residualStd),
       norm(`${p}mlp_norm`),
       matrix(`${p}w_gate_up`, dim, 2 * hidden),
@@ -60,7 +62,7 @@ export function initParameters(config: ModelConfig): NamedTensor[] {
     const data = new Float32Array(sizeOf(spec.shape));
     if (spec.init === 'ones') {
       data.fill(1);
-    } else {
+    } else if (spec.init === 'normal') {
       const rng = new Rng(config.seed, 'init', spec.name);
       for (let i = 0; i < data.length; i++) data[i] = rng.normal() * spec.std;
     }
