@@ -4,6 +4,7 @@
 
 import { join } from 'node:path';
 import type { SessionOptions } from '../src/engine/session.ts';
+import { modelsHome } from '../src/models/store.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 
 export interface StepContext {
@@ -17,6 +18,8 @@ export interface StepContext {
   modelsDir: string;
   /** Where training keeps its resumable checkpoints: `$RISE_HOME/checkpoints/<step key>/g<generation>`. */
   checkpointsDir: string;
+  /** The model store pretrained models are read from (shared by every store on the machine). */
+  modelsHome: string;
 }
 
 export interface StepContextOptions {
@@ -25,6 +28,8 @@ export interface StepContextOptions {
   session?: SessionOptions;
   generationBatchSize?: number;
   ledgerBatch?: number;
+  /** The model store (default: $RISE_MODELS, else ~/.cache/rise/models). */
+  modelsHome?: string;
 }
 
 export function createStepContext(options: StepContextOptions = {}): StepContext {
@@ -37,5 +42,6 @@ export function createStepContext(options: StepContextOptions = {}): StepContext
     ledgerBatch: options.ledgerBatch ?? options.generationBatchSize ?? 64,
     modelsDir: join(store.home, 'models'),
     checkpointsDir: join(store.home, 'checkpoints'),
+    modelsHome: options.modelsHome ?? modelsHome(),
   };
 }

@@ -2,14 +2,19 @@
  * Models that steps produce and read. A boost or train step saves its model as a checkpoint directory
  * under the store's home, named by step key and generation (a replayed step writes a new one, the old
  * stays as history), and records the path and config in its outputs; a step that samples from a model
- * finds it through the key of the step that produced it.
+ * finds it through the key of the step that produced it. A model trained from a stored pretrained model
+ * names that model in its checkpoint; under LoRA the checkpoint holds only the adapters.
  */
 
 import { join, relative, resolve } from 'node:path';
-import { loadCheckpoint, saveCheckpoint } from '../src/engine/checkpoint.ts';
+import { saveCheckpoint } from '../src/engine/checkpoint.ts';
 import type { ModelConfig } from '../src/engine/config.ts';
+import type { LoraConfig } from '../src/engine/lora.ts';
 import type { NamedTensor } from '../src/engine/tensor.ts';
 import type { Tokenizer } from '../src/engine/tokenizer.ts';
+import { derivedMeta, loadCheckpointModel, loadPretrained, type RunnableModel } from '../src/models/load.ts';
+import { chatTemplateFor } from '../src/rise/chat-template.ts';
+import type { ChatTemplate } from '../src/rise/template.ts';
 import { shortKey, type ModelRef } from '../src/steps/index.ts';
 import { doneOutputs } from '../src/steps/stored.ts';
 import { getStep } from '../src/store/index.ts';
@@ -20,16 +25,43 @@ export class ModelFileError extends Error {
   override name = 'ModelFileError';
 }
 
-export interface LoadedModel {
-  config: ModelConfig;
-  params: NamedTensor[];
-  tokenizer: Tokenizer;
+export interface LoadedModel extends RunnableModel {
+  /** How the model's conversations become tokens: its own chat template, or the built-in format. */
+  template: ChatTemplate;
 }
 
-export async function saveModel(ctx: StepContext, key: string, generation: number, model: LoadedModel): Promise<ModelRef> {
+/** What a fit saves: full weights, or the adapters over the stored model `base`. */
+export interface TrainedModel {
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+  params: NamedTensor[];
+  lora: LoraConfig | null;
+  base: string | null;
+}
+
+function withTemplate(model: RunnableModel, config: ModelConfig = model.config): LoadedModel {
+  return { ...model, config, template: chatTemplateFor(model.tokenizer, model.stop) };
+}
+
+export async function saveModel(ctx: StepContext, key: string, generation: number, model: TrainedModel): Promise<ModelRef> {
   const dir = join(ctx.modelsDir, key, `g${generation}`);
-  await saveCheckpoint(dir, { config: model.config, tokenizer: model.tokenizer, params: model.params });
+  await saveCheckpoint(dir, {
+    config: model.config,
+    tokenizer: model.tokenizer,
+    params: model.params,
+    ...(model.lora !== null ? { lora: model.lora } : {}),
+    ...(model.base !== null ? { meta: derivedMeta(model.base) } : {}),
+  });
   return { dir: relative(ctx.store.home, dir), config: model.config };
+}
+
+/** A stored pretrained model, with the config (context) the step runs it with. */
+export async function pretrainedModel(ctx: StepContext, digest: string, config: ModelConfig): Promise<LoadedModel> {
+  try {
+    return withTemplate(await loadPretrained(digest, ctx.modelsHome), config);
+  } catch (err) {
+    throw new ModelFileError((err as Error).message);
+  }
 }
 
 /** The model produced by the boost or train step `key`. */
@@ -39,10 +71,8 @@ export async function loadModel(ctx: StepContext, key: string): Promise<LoadedMo
     const step = getStep(ctx.store, key);
     throw new ModelFileError(`model of step ${shortKey(key)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
   }
-  const dir = resolve(ctx.store.home, ref.dir);
   try {
-    const ckpt = await loadCheckpoint(dir);
-    return { config: ckpt.config, params: ckpt.params, tokenizer: ckpt.tokenizer };
+    return withTemplate(await loadCheckpointModel(resolve(ctx.store.home, ref.dir), ctx.modelsHome));
   } catch (err) {
     throw new ModelFileError(`model of step ${shortKey(key)}: ${(err as Error).message}`);
   }

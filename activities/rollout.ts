@@ -6,7 +6,6 @@
 import { episodeAccuracy } from '../src/rise/episode.ts';
 import { EnginePolicy } from '../src/rise/policy.ts';
 import { collectEpisodes } from '../src/rise/rollout.ts';
-import { CompactTemplate } from '../src/rise/template.ts';
 import { stepSeed } from '../src/plan/plan.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
@@ -22,7 +21,7 @@ export function policyOf(ctx: StepContext, model: LoadedModel, name: string): En
     config: model.config,
     params: model.params,
     tokenizer: model.tokenizer,
-    template: new CompactTemplate(model.tokenizer),
+    template: model.template,
     batchSize: ctx.generationBatchSize,
     session: ctx.session,
   });

@@ -6,9 +6,9 @@
 
 import { buildExamples } from '../src/rise/examples.ts';
 import type { TurnExample } from '../src/rise/filter.ts';
-import { CompactTemplate } from '../src/rise/template.ts';
 import { stepSeed } from '../src/plan/plan.ts';
 import { doneOutputs } from '../src/steps/stored.ts';
+import { loraOf } from '../src/steps/models.ts';
 import { trainRendering } from '../src/steps/train.ts';
 import { getJson } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
@@ -32,7 +32,7 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
     const init = await loadModel(ctx, initKey);
     const built = buildExamples(turns, {
       ...trainRendering(p),
-      template: new CompactTemplate(init.tokenizer),
+      template: init.template,
       weighting: p.weighting,
       tau: p.tau,
       normalize: p.normalize,
@@ -43,7 +43,7 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
         `no training examples: ${turns.length} survived filtering (dropped per rule: ${JSON.stringify(filtered.dropped)}), ${built.tooLong.length} longer than the model context`,
       );
     }
-    const fitted = await fitModel(ctx, run, init, built.examples, p.optimizer, stepSeed(p.seed, run.step));
+    const fitted = await fitModel(ctx, run, init, built.examples, p.optimizer, stepSeed(p.seed, run.step), loraOf(p.lora ?? null));
     return { ...fitted, examples: built.examples.length, tooLong: built.tooLong.length };
   });
   return outcome(input, result);

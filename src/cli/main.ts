@@ -12,6 +12,8 @@ import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerReportCommands } from './report.ts';
 import { registerExportCommand } from './export.ts';
+import { registerGenerateCommand } from './generate.ts';
+import { registerModelCommands } from './model.ts';
 import { registerPauseCommands } from './pause.ts';
 import { registerReplayCommand } from './replay.ts';
 import { registerRunCommands } from './run.ts';
@@ -22,6 +24,8 @@ import { storeStatus } from './store-status.ts';
 import { registerServerCommand } from './server.ts';
 
 const EXIT_USAGE = 2;
+/** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store. */
+const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -43,6 +47,8 @@ export function createProgram(): Command {
   registerPauseCommands(program);
   registerExportCommand(program);
   registerServerCommand(program);
+  registerModelCommands(program);
+  registerGenerateCommand(program);
   registerReportCommands(program);
   return program;
 }
@@ -60,8 +66,8 @@ export async function main(argv: readonly string[] = process.argv): Promise<numb
       // Commander has already printed the message or the help text.
       return err.exitCode === 0 ? 0 : EXIT_USAGE;
     }
-    // TemporalSetupError by name: the Temporal client is loaded only by the commands that need it.
-    if (err instanceof DataError || err instanceof UsageError || (err instanceof Error && err.name === 'TemporalSetupError')) {
+    // By name: these modules are loaded only by the commands that need them.
+    if (err instanceof DataError || err instanceof UsageError || (err instanceof Error && USER_ERRORS.has(err.name))) {
       process.stderr.write(`rise: ${err.message}\n`);
       return EXIT_USAGE;
     }

@@ -7,7 +7,6 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { digestDataFiles } from '../spec/data-files.ts';
 import { explainChanges, flattenParams, placeOf } from '../plan/stale.ts';
 import { planExperiment, planFromJson, stepArms, type Plan, type StepUse } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
@@ -117,8 +116,8 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
     .action(async (file: string, options: PlanCommandOptions) => {
       const spec = await loadSpecForCli(file);
       // Loaded here, not at startup: it brings in ONNX Runtime and the engine, which `rise validate` never needs.
-      const { currentCompute } = await import('../plan/compute.ts');
-      const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec) });
+      const { planInputs } = await import('../plan/inputs.ts');
+      const plan = planExperiment(spec, await planInputs(spec));
       if (options.json) {
         process.stdout.write(`${JSON.stringify(plan, null, 2)}\n`);
         return;

@@ -6,7 +6,6 @@
  */
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { digestDataFiles } from '../spec/data-files.ts';
 import { planExperiment } from '../plan/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
 import { applicationMessage } from '../temporal/failures.ts';
@@ -65,8 +64,8 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
 
 async function runExperiment(file: string, options: RunOptions): Promise<void> {
   const spec = await loadSpecForCli(file);
-  const { currentCompute } = await import('../plan/compute.ts');
-  const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec) });
+  const { planInputs } = await import('../plan/inputs.ts');
+  const plan = planExperiment(spec, await planInputs(spec));
   const { startOrAttach } = await import('../client/start.ts');
   const { store, temporal } = await openStoreAndTemporal();
   try {

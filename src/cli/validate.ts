@@ -28,15 +28,20 @@ function describeTask(arm: ArmSpec): string {
   return `${task.kind} (train ${train}; eval ${evals})`;
 }
 
+function describeModel({ model, train }: ExperimentSpec): string {
+  const tuning = train.lora === null ? 'full fine-tuning' : `LoRA rank ${train.lora.rank}`;
+  if (model.kind === 'pretrained') return `pretrained ${model.name}, context ${model.context ?? "the model's"}, ${tuning}`;
+  return `builtin ${model.config.layers} layers × ${model.config.dim} dim, context ${model.config.context}`;
+}
+
 function summarize(file: string, spec: ExperimentSpec): string {
-  const { config } = spec.model;
   const arms = Object.keys(spec.arms);
   const iterations = [...new Set(Object.values(spec.arms).map((a) => a.iterations))].join('/');
   return [
     `${file}: valid`,
     `  experiment ${spec.name}, seed ${spec.seed}`,
     `  task ${describeTask(spec)}`,
-    `  model builtin ${config.layers} layers × ${config.dim} dim, context ${config.context}; ${iterations} iterations`,
+    `  model ${describeModel(spec)}; ${iterations} iterations`,
     `  ${arms.length} arm${arms.length === 1 ? '' : 's'}: ${arms.join(', ')}`,
   ].join('\n');
 }

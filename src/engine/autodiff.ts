@@ -153,17 +153,17 @@ export const GRADIENT_RULES: Record<string, Rule> = {
   Expand: (g, n, [dy]) => [unbroadcast(g, dy!, n.inputs[0]!)],
   Gather: (g, n, [dy]) => {
     const [table, indices] = n.inputs as Value[];
-    if (intAttr(n, 'axis') !== 0) throw new Error('Gather gradient is defined for axis 0 (embedding lookup)');
-    const [rows, width] = table.shape;
-    if (table.shape.length !== 2 || typeof rows !== 'number' || typeof width !== 'number') {
-      throw new Error('Gather gradient is defined for a [rows, width] table of static size (embedding lookup)');
+    if (intAttr(n, 'axis') !== 0) throw new Error('Gather gradient is defined for axis 0 (row lookup)');
+    const width = table.shape[1];
+    if (table.shape.length !== 2 || typeof width !== 'number') {
+      throw new Error(`Gather gradient is defined for a [rows, width] table of static width (row lookup), got [${table.shape}]`);
     }
-    // Rows looked up more than once receive the sum of their gradients, computed as onehot(indices)ᵀ · dy.
-    // ScatterND with add would do it with less arithmetic, but its multi-threaded CPU kernel adds in thread
-    // order, so training would not be bit-exact from run to run.
-    const flat = g.unsqueeze(g.reshape(indices, [-1]), [1]);
-    const oneHot = g.cast(g.equal(flat, g.ints([...Array(rows).keys()])), dy!.dtype);
-    return [g.matMul(g.transpose(oneHot, [1, 0]), g.reshape(dy!, [-1, width])), null];
+    // Rows looked up more than once receive the sum of their gradients: a scatter-add of dy's rows,
+    // O(lookups × width). ONNX Runtime's CPU ScatterElements adds in index order on one thread, so the
+    // sum is bit-exact from run to run (its ScatterND splits the work over threads and is not).
+    const rows = g.reshape(dy!, [-1, width]);
+    const at = g.expandLike(g.unsqueeze(g.reshape(indices, [-1]), [1]), rows);
+    return [g.scatterElementsAdd(g.zerosLike(table), at, rows, 0), null];
   },
   GatherElements: (g, n, [dy]) => {
     const [x, indices] = n.inputs as Value[];

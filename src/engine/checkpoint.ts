@@ -1,10 +1,13 @@
 /**
  * A checkpoint is a directory:
  *   model.safetensors      parameters, in parameterSpecs order
- *   config.json            { format, version, model: ModelConfig }
+ *   config.json            { format, version, model: ModelConfig, lora?: LoraConfig }
  *   tokenizer.json         tokenizer.toJSON()
  *   optimizer.safetensors  optional AdamW state; the step count is in its metadata
  *   meta.json              optional free-form JSON object (step, metrics, …)
+ * A LoRA checkpoint (config.json has `lora`) holds adapters.safetensors (the adapters, in loraSpecs
+ * order) instead of model.safetensors, and its optimizer state is the adapters'. It does not hold the
+ * base parameters: whoever saves it keeps a reference to the base model beside it.
  * Saving builds the directory beside the target and renames it into place, so a reader sees either the
  * old checkpoint or the new one, never a mix or a half-written file.
  */
@@ -13,10 +16,12 @@ import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { isPlainObject } from '../util/objects.ts';
 import { resolveModelConfig, type ModelConfig } from './config.ts';
+import { loraSpecs, resolveLoraConfig, type LoraConfig } from './lora.ts';
 import { parameterSpecs } from './parameters.ts';
 import { readSafetensors, writeSafetensors } from './safetensors.ts';
 import type { NamedTensor } from './tensor.ts';
-import { tokenizerFromJSON, type Tokenizer } from './tokenizer.ts';
+import type { Tokenizer } from './tokenizer.ts';
+import { tokenizerFromJSON } from './tokenizer-json.ts';
 
 export const CHECKPOINT_FORMAT = 'rise-checkpoint';
 export const CHECKPOINT_VERSION = 1;
@@ -30,12 +35,16 @@ export interface OptimizerState {
 export interface Checkpoint {
   config: ModelConfig;
   tokenizer: Tokenizer;
+  /** The model's parameters; in a LoRA checkpoint, the adapters (`lora.layers.i.<target>.a|b`). */
   params: NamedTensor[];
+  /** Set in a LoRA checkpoint, whose base parameters live elsewhere (see the file comment). */
+  lora?: LoraConfig;
   optimizer?: OptimizerState;
   meta?: Record<string, unknown>;
 }
 
 const MODEL_FILE = 'model.safetensors';
+const ADAPTERS_FILE = 'adapters.safetensors';
 const CONFIG_FILE = 'config.json';
 const TOKENIZER_FILE = 'tokenizer.json';
 const OPTIMIZER_FILE = 'optimizer.safetensors';
@@ -72,8 +81,9 @@ export async function saveCheckpoint(dir: string, checkpoint: Checkpoint): Promi
   const target = resolve(dir);
   const where = `checkpoint ${target}`;
   const config = checkConfig(checkpoint.config, `${where}: config`);
+  const lora = checkpoint.lora === undefined ? undefined : checkLora(checkpoint.lora, `${where}: lora`);
   checkVocab(checkpoint.tokenizer, config, where);
-  const params = orderParams(checkpoint.params, config, `${where}: params`);
+  const params = orderParams(checkpoint.params, config, lora, `${where}: params`);
   if (checkpoint.optimizer !== undefined) checkStep(checkpoint.optimizer.step, `${where}: optimizer`);
   if (checkpoint.meta !== undefined && !isPlainObject(checkpoint.meta)) {
     throw new Error(`${where}: meta must be a plain object`);
@@ -83,8 +93,8 @@ export async function saveCheckpoint(dir: string, checkpoint: Checkpoint): Promi
   const temp = `${target}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   await mkdir(temp);
   try {
-    await writeSafetensors(join(temp, MODEL_FILE), params);
-    await writeJSON(join(temp, CONFIG_FILE), { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: config });
+    await writeSafetensors(join(temp, lora === undefined ? MODEL_FILE : ADAPTERS_FILE), params);
+    await writeJSON(join(temp, CONFIG_FILE), { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, model: config, ...(lora === undefined ? {} : { lora }) });
     await writeJSON(join(temp, TOKENIZER_FILE), checkpoint.tokenizer.toJSON());
     if (checkpoint.optimizer !== undefined) {
       const { step, tensors } = checkpoint.optimizer;
@@ -140,7 +150,7 @@ async function directoryIdentity(path: string, where: string): Promise<string | 
 
 async function readCheckpoint(target: string, where: string): Promise<Checkpoint> {
   const configJSON = await readJSON(target, CONFIG_FILE, where);
-  const config = parseConfigFile(configJSON, `${where}: ${CONFIG_FILE}`);
+  const { config, lora } = parseConfigFile(configJSON, `${where}: ${CONFIG_FILE}`);
 
   const tokenizerJSON = await readJSON(target, TOKENIZER_FILE, where);
   let tokenizer: Tokenizer;
@@ -151,11 +161,12 @@ async function readCheckpoint(target: string, where: string): Promise<Checkpoint
   }
   checkVocab(tokenizer, config, where);
 
-  await requireFile(target, MODEL_FILE, where);
-  const model = await readSafetensors(join(target, MODEL_FILE));
-  const params = orderParams(model.tensors, config, `${where}: ${MODEL_FILE}`);
+  const file = lora === undefined ? MODEL_FILE : ADAPTERS_FILE;
+  await requireFile(target, file, where);
+  const model = await readSafetensors(join(target, file));
+  const params = orderParams(model.tensors, config, lora, `${where}: ${file}`);
 
-  const checkpoint: Checkpoint = { config, tokenizer, params };
+  const checkpoint: Checkpoint = { config, tokenizer, params, ...(lora === undefined ? {} : { lora }) };
   if (await exists(join(target, OPTIMIZER_FILE))) {
     const optimizer = await readSafetensors(join(target, OPTIMIZER_FILE));
     const stepText = optimizer.metadata.step;
@@ -171,7 +182,7 @@ async function readCheckpoint(target: string, where: string): Promise<Checkpoint
   return checkpoint;
 }
 
-function parseConfigFile(json: unknown, where: string): ModelConfig {
+function parseConfigFile(json: unknown, where: string): { config: ModelConfig; lora?: LoraConfig } {
   if (!isPlainObject(json)) throw new Error(`${where}: must hold a JSON object`);
   if (json.format !== CHECKPOINT_FORMAT) {
     throw new Error(`${where}: "format" must be "${CHECKPOINT_FORMAT}", got ${JSON.stringify(json.format)}`);
@@ -179,7 +190,27 @@ function parseConfigFile(json: unknown, where: string): ModelConfig {
   if (json.version !== CHECKPOINT_VERSION) {
     throw new Error(`${where}: unsupported "version" ${JSON.stringify(json.version)} (this build reads ${CHECKPOINT_VERSION})`);
   }
-  return checkConfig(json.model, `${where}: "model"`);
+  const config = checkConfig(json.model, `${where}: "model"`);
+  return json.lora === undefined ? { config } : { config, lora: checkLora(json.lora, `${where}: "lora"`) };
+}
+
+const LORA_FIELDS = ['rank', 'alpha', 'targets', 'dropout'];
+
+/** Exactly LoraConfig's fields, valid, with the targets in canonical order (as resolveLoraConfig leaves them). */
+function checkLora(value: unknown, where: string): LoraConfig {
+  if (!isPlainObject(value)) throw new Error(`${where}: must be an object`);
+  for (const key of Object.keys(value)) if (!LORA_FIELDS.includes(key)) throw new Error(`${where}: unknown field "${key}"`);
+  for (const key of LORA_FIELDS) if (!(key in value)) throw new Error(`${where}: "${key}" is missing`);
+  let lora: LoraConfig;
+  try {
+    lora = resolveLoraConfig(value as unknown as LoraConfig);
+  } catch (e) {
+    throw new Error(`${where}: ${(e as Error).message}`);
+  }
+  if (JSON.stringify(lora.targets) !== JSON.stringify(value.targets)) {
+    throw new Error(`${where}: "targets" must be in the order ${JSON.stringify(lora.targets)}, got ${JSON.stringify(value.targets)}`);
+  }
+  return lora;
 }
 
 /**
@@ -207,14 +238,14 @@ function checkConfig(value: unknown, where: string): ModelConfig {
   }
 }
 
-/** Checks names and shapes against the config and returns the tensors in parameterSpecs order. */
-function orderParams(params: readonly NamedTensor[], config: ModelConfig, where: string): NamedTensor[] {
+/** Checks names and shapes against the config and returns the tensors in parameterSpecs (or loraSpecs) order. */
+function orderParams(params: readonly NamedTensor[], config: ModelConfig, lora: LoraConfig | undefined, where: string): NamedTensor[] {
   const byName = new Map<string, NamedTensor>();
   for (const p of params) {
     if (byName.has(p.name)) throw new Error(`${where}: duplicate parameter "${p.name}"`);
     byName.set(p.name, p);
   }
-  const specs = parameterSpecs(config);
+  const specs = lora === undefined ? parameterSpecs(config) : loraSpecs(config, lora);
   const expected = new Set(specs.map((s) => s.name));
   const unexpected = params.filter((p) => !expected.has(p.name)).map((p) => `"${p.name}"`);
   if (unexpected.length > 0) throw new Error(`${where}: parameters not in the model config: ${unexpected.join(', ')}`);

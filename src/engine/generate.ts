@@ -1,137 +1,29 @@
 /**
- * Batched sampling with a KV cache and continuous batching: up to `batchSize` sequences decode
- * together, and a row that finishes is refilled from the queue at once. Each request samples from its
- * own PRNG stream keyed by (seed, request id), so an output never depends on which other requests
- * shared its batch or in which order the queue was served.
+ * Sampling from a model: sampling.ts's batched loop, run as one job on the process's compute thread.
+ * Every decode step feeds the whole KV cache and returns a logits row per sequence; in the thread that
+ * owns the session neither crosses threads, and the sampling arithmetic leaves the main thread free.
+ * Only finished requests come back, passed to `onResult` as they arrive.
  */
 import ort from 'onnxruntime-node';
-import { headDim, type ModelConfig } from './config.ts';
-import { Rng } from './random.ts';
-import { KvCache } from './kv-cache.ts';
+import { computeThread } from './compute-thread.ts';
+import type { ModelConfig } from './config.ts';
+import { checkRequests, DEFAULT_SAMPLING, type Generation, type GenerationRequest, type ResultHook, type SamplingOptions } from './sampling.ts';
 import { getSession, type SessionOptions } from './session.ts';
-import type { NamedTensor } from './tensor.ts';
+import { shareTensors, type NamedTensor } from './tensor.ts';
 import type { Tokenizer } from './tokenizer.ts';
-import { MASKED } from './transformer.ts';
 
-export interface GenerationRequest {
-  /** Names the request's random stream; must be unique within a call. */
-  id: string;
-  prompt: number[];
-}
-
-export interface SamplingOptions {
-  /** 0 = greedy. */
-  temperature: number;
-  topP: number;
-  /** 0 = no top-k cut. */
-  topK: number;
-  maxNewTokens: number;
-  stopTokens: number[];
-  stopStrings: string[];
-  seed: number;
-  batchSize: number;
-}
-
-export const DEFAULT_SAMPLING: SamplingOptions = {
-  temperature: 1,
-  topP: 1,
-  topK: 0,
-  maxNewTokens: 64,
-  stopTokens: [],
-  stopStrings: [],
-  seed: 0,
-  batchSize: 32,
-};
-
-export interface Generation {
-  id: string;
-  /** Generated token ids, including a stop token if one ended the sequence. */
-  tokens: number[];
-  /** Decoded text, cut before the stop token or stop string. */
-  text: string;
-  /** Log-probability of each generated token under the model (untempered softmax). */
-  logprobs: number[];
-  finishReason: 'stop' | 'length' | 'context';
-}
+export { DEFAULT_SAMPLING, sampleToken, type Generation, type GenerationRequest, type SamplingOptions } from './sampling.ts';
 
 export interface GenerateHooks {
-  /** Called as each request finishes (in finishing order), e.g. to record it in a ledger. */
-  onResult?: (g: Generation, done: number, total: number) => void | Promise<void>;
-}
-
-interface Row {
-  request: GenerationRequest;
-  rng: Rng;
-  /** Tokens in this row's cache. */
-  length: number;
-  /** The next token to feed (sampled, not yet in the cache). */
-  next: number;
-  tokens: number[];
-  logprobs: number[];
-}
-
-/** Samples one token from a logits row; returns it with its log-probability under the raw model. */
-export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
-  let maxLogit = -Infinity;
-  let argmax = 0;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > maxLogit) [maxLogit, argmax] = [logits[i], i];
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i] - maxLogit);
-  const logZ = maxLogit + Math.log(z);
-  if (o.temperature === 0) return { token: argmax, logprob: logits[argmax] - logZ };
-  if (o.topK <= 0 && o.topP >= 1) {
-    // Plain sampling needs no sorted order: one pass over the tempered weights.
-    let total = 0;
-    for (let i = 0; i < logits.length; i++) total += Math.exp((logits[i] - maxLogit) / o.temperature);
-    let u = rng.uniform() * total;
-    let choice = argmax;
-    for (let i = 0; i < logits.length; i++) {
-      u -= Math.exp((logits[i] - maxLogit) / o.temperature);
-      if (u < 0) {
-        choice = i;
-        break;
-      }
-    }
-    return { token: choice, logprob: logits[choice] - logZ };
-  }
-
-  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
-  const limit = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
-  const probs: number[] = [];
-  let total = 0;
-  for (let i = 0; i < limit; i++) {
-    const p = Math.exp((logits[order[i]] - maxLogit) / o.temperature);
-    probs.push(p);
-    total += p;
-  }
-  // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
-  let kept = probs.length;
-  if (o.topP < 1) {
-    let mass = 0;
-    for (let i = 0; i < probs.length; i++) {
-      mass += probs[i] / total;
-      if (mass >= o.topP) {
-        kept = i + 1;
-        break;
-      }
-    }
-  }
-  const keptMass = probs.slice(0, kept).reduce((a, b) => a + b, 0);
-  let u = rng.uniform() * keptMass;
-  let choice = order[kept - 1];
-  for (let i = 0; i < kept; i++) {
-    u -= probs[i];
-    if (u < 0) {
-      choice = order[i];
-      break;
-    }
-  }
-  return { token: choice, logprob: logits[choice] - logZ };
+  /**
+   * Called as each request finishes (in finishing order), e.g. to record it in a ledger; one call at a
+   * time, each awaited before the next. One that throws stops the sampling, and `generate` rejects with
+   * its error.
+   */
+  onResult?: ResultHook;
 }
 
 export class Generator {
-  private readonly kvHeads: number;
-  private readonly hd: number;
   private readonly paramFeeds: Record<string, ort.Tensor>;
 
   constructor(
@@ -140,154 +32,41 @@ export class Generator {
     readonly tokenizer: Tokenizer,
     readonly session: SessionOptions = {},
   ) {
-    this.kvHeads = config.kvHeads;
-    this.hd = headDim(config);
-    this.paramFeeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  }
-
-  private decodeSession() {
-    return getSession({ kind: 'decode', config: this.config }, this.session);
+    // Shared, the weights go to the compute thread once, not with every job.
+    this.paramFeeds = Object.fromEntries(shareTensors(params).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   }
 
   async generate(requests: GenerationRequest[], options: Partial<SamplingOptions> = {}, hooks: GenerateHooks = {}): Promise<Generation[]> {
     const o = { ...DEFAULT_SAMPLING, ...options };
-    const ids = new Set<string>();
-    for (const r of requests) {
-      if (ids.has(r.id)) throw new Error(`generate: duplicate request id "${r.id}"`);
-      ids.add(r.id);
-      if (r.prompt.length === 0) throw new Error(`generate: request "${r.id}" has an empty prompt`);
-      if (r.prompt.length >= this.config.context) {
-        throw new Error(`generate: request "${r.id}" prompt has ${r.prompt.length} tokens; the model context is ${this.config.context}`);
-      }
-    }
-    const session = await this.decodeSession();
-    const C = this.config.context;
-    const capacity = Math.max(1, Math.min(o.batchSize, requests.length));
-    const cache = new KvCache(this.config.layers, capacity, this.kvHeads, this.hd, C);
-
+    checkRequests(requests, this.config.context);
+    const session = await getSession({ kind: 'decode', config: this.config }, this.session);
     const results = new Map<string, Generation>();
-    const queue = requests.slice();
-    const rows: Row[] = [];
-
-    const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
-      const g: Generation = { id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason };
+    // The hook runs here while the thread samples on: its calls are chained, so they stay one at a time
+    // and in finishing order; the first that fails cancels the job and skips the calls after it.
+    let reported: Promise<void> = Promise.resolve();
+    let hookFailure: { error: unknown } | null = null;
+    const stop = new AbortController();
+    const onResult = (g: Generation, done: number, total: number) => {
       results.set(g.id, g);
-      await hooks.onResult?.(g, results.size, requests.length);
+      const hook = hooks.onResult;
+      if (hook === undefined) return;
+      reported = reported
+        .then(() => (hookFailure === null ? hook(g, done, total) : undefined))
+        .catch((error: unknown) => {
+          hookFailure ??= { error };
+          stop.abort();
+        });
     };
-
-    /** Accepts a sampled token for a row; returns true if the row is finished. */
-    const accept = async (row: Row, token: number, logprob: number): Promise<boolean> => {
-      row.tokens.push(token);
-      row.logprobs.push(logprob);
-      if (o.stopTokens.includes(token)) {
-        await finish(row, 'stop', this.tokenizer.decode(row.tokens.slice(0, -1)));
-        return true;
-      }
-      // Decoding the text every step is only needed to look for stop strings.
-      const text = o.stopStrings.length > 0 ? this.tokenizer.decode(row.tokens) : null;
-      const hit = text === null ? -1 : firstStop(text, o.stopStrings);
-      if (hit >= 0) {
-        await finish(row, 'stop', text!.slice(0, hit));
-        return true;
-      }
-      if (row.tokens.length >= o.maxNewTokens) {
-        await finish(row, 'length', text ?? this.tokenizer.decode(row.tokens));
-        return true;
-      }
-      if (row.length + 1 > C) {
-        await finish(row, 'context', text ?? this.tokenizer.decode(row.tokens));
-        return true;
-      }
-      row.next = token;
-      return false;
-    };
-
-    const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, n: number, s: number, past: number) => {
-      const feeds: Record<string, ort.Tensor> = {
-        ...this.paramFeeds,
-        tokens: new ort.Tensor('int64', tokens, [n, s]),
-        positions: new ort.Tensor('int64', positions, [n, s]),
-        mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
-      };
-      if (past > 0) return { ...feeds, ...cache.feeds(n) };
-      for (let l = 0; l < this.config.layers; l++) {
-        feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, this.kvHeads, 0, this.hd]);
-        feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, this.kvHeads, 0, this.hd]);
-      }
-      return feeds;
-    };
-
-    /** Prefills newly admitted requests together (right-padded; causality hides the padding). */
-    const admit = async () => {
-      const fresh: GenerationRequest[] = [];
-      while (rows.length + fresh.length < capacity && queue.length > 0) fresh.push(queue.shift()!);
-      if (fresh.length === 0) return;
-      const s = Math.max(...fresh.map((r) => r.prompt.length));
-      const n = fresh.length;
-      const tokens = new BigInt64Array(n * s);
-      const positions = new BigInt64Array(n * s);
-      fresh.forEach((r, i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
-      for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
-      const mask = new Float32Array(n * s * s);
-      for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
-      const out = await session.run(feedsFor(tokens, positions, mask, n, s, 0));
-      const logits = out.logits.data as Float32Array;
-      const V = this.config.vocabSize;
-      cache.ensure(s);
-      for (let i = 0; i < n; i++) {
-        const r = fresh[i];
-        const row: Row = { request: r, rng: new Rng(o.seed, 'generate', r.id), length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
-        const slot = rows.length;
-        cache.write(out, i, s, slot, 0, r.prompt.length);
-        const at = (i * s + r.prompt.length - 1) * V;
-        const { token, logprob } = sampleToken(logits.subarray(at, at + V), o, row.rng);
-        rows.push(row);
-        if (await accept(row, token, logprob)) release(slot);
-      }
-    };
-
-    /** Frees a slot by moving the last active row into it, so active rows stay packed at the front. */
-    const release = (slot: number) => {
-      const last = rows.length - 1;
-      if (slot !== last) {
-        cache.move(last, slot);
-        rows[slot] = rows[last];
-      }
-      rows.pop();
-    };
-
-    await admit();
-    while (rows.length > 0) {
-      const n = rows.length;
-      const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
-      const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
-      // This step writes position `length` of each row: the cache must hold it.
-      cache.ensure(Math.max(...rows.map((r) => r.length)) + 1);
-      const P = cache.capacity;
-      const mask = new Float32Array(n * (P + 1));
-      rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-      const out = await session.run(feedsFor(tokens, positions, mask, n, 1, P));
-      const logits = out.logits.data as Float32Array;
-      const V = this.config.vocabSize;
-      // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
-      for (let i = n - 1; i >= 0; i--) {
-        const row = rows[i];
-        cache.write(out, i, 1, i, row.length, 1);
-        row.length++;
-        const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), o, row.rng);
-        if (await accept(row, token, logprob)) release(i);
-      }
-      await admit();
+    let jobFailure: { error: unknown } | null = null;
+    try {
+      await computeThread.generate(session.spec, this.paramFeeds, this.tokenizer, { config: this.config, requests, options: o }, onResult, stop.signal);
+    } catch (error) {
+      jobFailure = { error };
     }
+    // Results that came before a failure were reported before it, as when the loop awaited each hook.
+    await reported;
+    const failure = hookFailure ?? jobFailure;
+    if (failure !== null) throw failure.error;
     return requests.map((r) => results.get(r.id)!);
   }
-}
-
-function firstStop(text: string, stops: string[]): number {
-  let best = -1;
-  for (const s of stops) {
-    const i = text.indexOf(s);
-    if (i >= 0 && (best < 0 || i < best)) best = i;
-  }
-  return best;
 }

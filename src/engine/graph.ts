@@ -330,6 +330,11 @@ export class Graph {
     return this.op1('Gather', [table, indices], table.dtype, shape, { axis: int(a) });
   }
 
+  /** Indices [rank, n] of the non-zero (NaN included) elements of `x`; n is known only at run time. */
+  nonZero(x: Value): Value {
+    return this.op1('NonZero', [x], 'int64', [x.shape.length, `N${this.nextId}`]);
+  }
+
   gatherElements(x: Value, indices: Value, axis: number): Value {
     const a = normAxis(axis, x.shape.length);
     return this.op1('GatherElements', [x, indices], x.dtype, indices.shape, { axis: int(a) });

@@ -13,62 +13,95 @@
  * column 0 is never a target. loss = Σ w·nll / (number of tokens with w > 0), so reward weights scale
  * each token's pull while the normaliser stays the count of trained tokens; a batch with no weighted
  * token has loss 0. nll[b] is the plain (unweighted) mean NLL over example b's weighted tokens.
+ * The output head and log-softmax run only at positions with a non-zero weight (gathered first): the
+ * [N, V] tensors dominate a step's memory and time with a large vocabulary, and prompt tokens, weighted
+ * 0, are often most of a batch.
+ *
+ * LoRA (a recipe's `lora`): forward, loss and train_step take the adapters (`lora.layers.i.<target>.a|b`,
+ * see lora.ts) as inputs besides the base parameters. Its train_step differentiates and updates the
+ * adapters only: the base parameters are frozen inputs, and m.* / v.* / new.* / new_m.* / new_v.* are
+ * named by adapter. Decoding uses `mergeLora`'s merged parameters with the plain decode graph.
  */
 import { adamw, type AdamWConfig } from './adamw.ts';
 import { gradients } from './autodiff.ts';
 import { headDim, type ModelConfig } from './config.ts';
 import { Graph, type FloatType, type Value } from './graph.ts';
-import { parameterSpecs } from './parameters.ts';
-import { causalLogits, decodeStep, parameterInputs, type Params } from './transformer.ts';
+import { loraSpecs, resolveLoraConfig, type LoraConfig } from './lora.ts';
+import { parameterSpecs, type ParameterSpec } from './parameters.ts';
+import { adapterInputs, causalHidden, causalLogits, decodeStep, outputHead, parameterInputs, type Adapters, type Params } from './transformer.ts';
 
-export function weightedNll(g: Graph, config: ModelConfig, p: Params, tokens: Value, weights: Value): { loss: Value; nll: Value } {
+export function weightedNll(g: Graph, config: ModelConfig, p: Params, tokens: Value, weights: Value, adapters?: Adapters): { loss: Value; nll: Value } {
   const inputs = g.slice(tokens, 1, 0, -1);
-  const targets = g.slice(tokens, 1, 1, Number.MAX_SAFE_INTEGER);
+  const targets = g.reshape(g.slice(tokens, 1, 1, Number.MAX_SAFE_INTEGER), [-1]);
   const w = g.slice(weights, 1, 1, Number.MAX_SAFE_INTEGER);
-  const logProbs = g.logSoftmax(causalLogits(g, config, p, inputs), -1);
-  const picked = g.gatherElements(logProbs, g.reshape(targets, [-1, 1]), 1);
-  const nllTokens = g.neg(g.reshapeLike(picked, w));
+  const flatW = g.reshape(w, [-1]);
+  // Positions whose weight is not 0 (NaN included, so a poisoned weight still poisons the loss); through
+  // bool because ONNX Runtime's NonZero has no float64 kernel.
+  const picked = g.reshape(g.nonZero(g.cast(flatW, 'bool')), [-1]);
+  const hidden = g.gather(causalHidden(g, config, p, inputs, adapters), picked);
+  const logProbs = g.logSoftmax(outputHead(g, config, p, hidden), -1);
+  const nll = g.neg(g.reshape(g.gatherElements(logProbs, g.unsqueeze(g.gather(targets, picked), [1]), 1), [-1]));
+  const pickedW = g.gather(flatW, picked);
 
   const one = g.scalar(1, w);
-  const trained = g.cast(g.greater(w, g.scalar(0, w)), w.dtype);
-  const count = g.max(g.sumAll(trained), one);
-  const loss = g.div(g.sumAll(g.mul(nllTokens, w)), count);
-  const perExample = g.div(g.reduceSum(g.mul(nllTokens, trained), [1]), g.max(g.reduceSum(trained, [1]), one));
+  const zero = g.scalar(0, w);
+  const count = g.max(g.sumAll(g.cast(g.greater(pickedW, zero), w.dtype)), one);
+  const loss = g.div(g.sumAll(g.mul(nll, pickedW)), count);
+  // Per example: the picked tokens' NLL back in place (0 elsewhere), averaged over its w > 0 tokens.
+  const trained = g.cast(g.greater(w, zero), w.dtype);
+  const placed = g.reshapeLike(g.scatterElementsAdd(g.zerosLike(flatW), picked, nll, 0), w);
+  const perExample = g.div(g.reduceSum(g.mul(placed, trained), [1]), g.max(g.reduceSum(trained, [1]), one));
   return { loss, nll: perExample };
 }
 
-export function buildForwardGraph(config: ModelConfig, dtype: FloatType = 'float32'): Graph {
+function loraAdapters(g: Graph, config: ModelConfig, lora: LoraConfig | undefined, dtype: FloatType): Adapters | undefined {
+  if (lora === undefined) return undefined;
+  const resolved = resolveLoraConfig(lora);
+  return { lora: resolved, p: adapterInputs(g, config, resolved, dtype) };
+}
+
+export function buildForwardGraph(config: ModelConfig, dtype: FloatType = 'float32', lora?: LoraConfig): Graph {
   const g = new Graph('forward');
   const p = parameterInputs(g, config, dtype);
+  const adapters = loraAdapters(g, config, lora, dtype);
   const tokens = g.input('tokens', 'int64', ['B', 'T']);
-  const logits = causalLogits(g, config, p, tokens);
+  const logits = causalLogits(g, config, p, tokens, adapters);
   g.output('logits', g.reshapeTo(logits, g.concat([g.shapeOf(tokens), g.ints([config.vocabSize])], 0), ['B', 'T', config.vocabSize]));
   return g;
 }
 
-export function buildLossGraph(config: ModelConfig, dtype: FloatType = 'float32'): Graph {
+export function buildLossGraph(config: ModelConfig, dtype: FloatType = 'float32', lora?: LoraConfig): Graph {
   const g = new Graph('loss');
   const p = parameterInputs(g, config, dtype);
+  const adapters = loraAdapters(g, config, lora, dtype);
   const tokens = g.input('tokens', 'int64', ['B', 'T']);
   const weights = g.input('weights', dtype, ['B', 'T']);
-  const { loss, nll } = weightedNll(g, config, p, tokens, weights);
+  const { loss, nll } = weightedNll(g, config, p, tokens, weights, adapters);
   g.output('loss', loss);
   g.output('nll', nll);
   return g;
 }
 
-export function buildTrainStepGraph(config: ModelConfig, opt: AdamWConfig, dtype: FloatType = 'float32'): Graph {
+/** What a train step updates: the model's parameters, or under LoRA only the adapters. */
+export function trainableSpecs(config: ModelConfig, lora?: LoraConfig): ParameterSpec[] {
+  return lora === undefined ? parameterSpecs(config) : loraSpecs(config, resolveLoraConfig(lora));
+}
+
+export function buildTrainStepGraph(config: ModelConfig, opt: AdamWConfig, dtype: FloatType = 'float32', lora?: LoraConfig): Graph {
   const g = new Graph('train_step');
-  const specs = parameterSpecs(config);
-  const p = parameterInputs(g, config, dtype);
-  const m = parameterInputs(g, config, dtype, 'm.');
-  const v = parameterInputs(g, config, dtype, 'v.');
+  const specs = trainableSpecs(config, lora);
+  const base = parameterInputs(g, config, dtype);
+  const adapters = loraAdapters(g, config, lora, dtype);
+  const p = adapters?.p ?? base;
+  const declare = (prefix: string) => new Map(specs.map((s) => [s.name, g.input(prefix + s.name, dtype, s.shape)]));
+  const m = declare('m.');
+  const v = declare('v.');
   const tokens = g.input('tokens', 'int64', ['B', 'T']);
   const weights = g.input('weights', dtype, ['B', 'T']);
   const lr = g.input('lr', dtype, []);
   const step = g.input('step', dtype, []);
 
-  const { loss, nll } = weightedNll(g, config, p, tokens, weights);
+  const { loss, nll } = weightedNll(g, config, base, tokens, weights, adapters);
   const params = specs.map((s) => p.get(s.name)!);
   const grads = gradients(g, loss, params);
   const update = adamw(
@@ -109,21 +142,24 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
   return g;
 }
 
-/** One call of a builder above: everything the graph is a function of. */
+/**
+ * One call of a builder above: everything the graph is a function of. Plain JSON data; `lora` is left
+ * out (not set to undefined) for a plain model, so a plain recipe serializes as it always has.
+ */
 export type GraphRecipe =
-  | { kind: 'forward'; config: ModelConfig }
-  | { kind: 'loss'; config: ModelConfig }
-  | { kind: 'train_step'; config: ModelConfig; optimizer: AdamWConfig }
+  | { kind: 'forward'; config: ModelConfig; lora?: LoraConfig }
+  | { kind: 'loss'; config: ModelConfig; lora?: LoraConfig }
+  | { kind: 'train_step'; config: ModelConfig; optimizer: AdamWConfig; lora?: LoraConfig }
   | { kind: 'decode'; config: ModelConfig };
 
 export function buildGraph(recipe: GraphRecipe): Graph {
   switch (recipe.kind) {
     case 'forward':
-      return buildForwardGraph(recipe.config);
+      return buildForwardGraph(recipe.config, 'float32', recipe.lora);
     case 'loss':
-      return buildLossGraph(recipe.config);
+      return buildLossGraph(recipe.config, 'float32', recipe.lora);
     case 'train_step':
-      return buildTrainStepGraph(recipe.config, recipe.optimizer);
+      return buildTrainStepGraph(recipe.config, recipe.optimizer, 'float32', recipe.lora);
     case 'decode':
       return buildDecodeGraph(recipe.config);
   }

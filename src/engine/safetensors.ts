@@ -102,6 +102,49 @@ export async function readSafetensors(path: string): Promise<SafetensorsContents
   }
 }
 
+/** One tensor's entry in a safetensors header. */
+export interface SafetensorsEntry {
+  dtype: string;
+  shape: number[];
+}
+
+/** A safetensors file opened for reading one tensor at a time, by name. */
+export interface SafetensorsReader {
+  /** Every tensor in the file, in data order. */
+  readonly entries: ReadonlyMap<string, SafetensorsEntry>;
+  /** The named tensor as float32; throws naming the file when it holds no such tensor. */
+  read(name: string): Promise<NamedTensor>;
+  close(): Promise<void>;
+}
+
+/**
+ * Reads the header now and tensors on demand, so a caller that converts a checkpoint tensor by tensor
+ * (a sharded Hugging Face model) never holds a whole file in memory.
+ */
+export async function openSafetensors(path: string): Promise<SafetensorsReader> {
+  const handle = await open(path, 'r');
+  try {
+    const fileSize = (await handle.stat()).size;
+    const headerLength = readHeaderLength(await readExactly(handle, 0, Math.min(8, fileSize), path), fileSize, path);
+    const dataStart = 8 + headerLength;
+    const header = decodeHeader(await readExactly(handle, 8, headerLength, path), fileSize - dataStart, path);
+    const byName = new Map(header.entries.map((e) => [e.name, e]));
+    return {
+      entries: new Map(header.entries.map((e) => [e.name, { dtype: e.dtype, shape: [...e.shape] }])),
+      async read(name) {
+        const e = byName.get(name);
+        if (e === undefined) throw new Error(`${path}: missing tensor "${name}"`);
+        const bytes = await readExactly(handle, dataStart + e.begin, e.end - e.begin, path);
+        return { name, shape: [...e.shape], data: toFloat32(e.dtype, bytes) };
+      },
+      close: () => handle.close(),
+    };
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
 function encodeHeader(tensors: readonly NamedTensor[], metadata: SafetensorsMetadata, source = 'safetensors'): Uint8Array {
   // No prototype, so a tensor named "__proto__" is an ordinary key.
   const json: Record<string, unknown> = Object.create(null);

@@ -3,12 +3,15 @@
  * whatever changes what a builder emits (an op, a gradient rule, a constant) changes the name, and no
  * cache can serve a stale graph. Building and serializing costs little (≈ 0.2 s for a 30-layer
  * training graph); creating the session, where ONNX Runtime optimises the graph, costs seconds, so
- * sessions are kept in memory by digest.
+ * sessions are kept in memory by digest. They live on the process's compute thread (compute-thread.ts),
+ * so a run never holds up the event loop.
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Graph } from './graph.ts';
+import { computeThread } from './compute-thread.ts';
+import type { SessionNames, SessionSpec } from './compute-messages.ts';
 import { buildGraph, type GraphRecipe } from './graphs.ts';
 import { toModelProto } from './onnx.ts';
 
@@ -48,25 +51,38 @@ function serializedRecipe(recipe: GraphRecipe): SerializedGraph {
   return graph;
 }
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+/** How ONNX Runtime runs the engine's graphs: deterministic for a given thread count. */
+export function ortSessionOptions(threads: number, device: 'cpu' | 'cuda'): ort.InferenceSession.SessionOptions {
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
+  };
+}
+
+/** A session on the compute thread: feeds go in, outputs come back as the thread's own buffers. */
+export interface Session extends SessionNames {
+  /** What the compute thread knows the session by, for jobs that run it there (generate.ts). */
+  spec: SessionSpec;
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+}
+
+const sessions = new Map<string, Promise<Session>>();
 
 /** A session for the recipe's graph, shared by everything in the process that runs the same bytes. */
-export function getSession(recipe: GraphRecipe, options: SessionOptions = {}): Promise<ort.InferenceSession> {
+export function getSession(recipe: GraphRecipe, options: SessionOptions = {}): Promise<Session> {
   const threads = options.threads ?? defaultThreads();
   const device = options.device ?? 'cpu';
   const graph = serializedRecipe(recipe);
-  const cacheKey = `${graph.digest}:${threads}:${device}`;
-  let session = sessions.get(cacheKey);
+  const key = `${graph.digest}:${threads}:${device}`;
+  let session = sessions.get(key);
   if (!session) {
-    session = ort.InferenceSession.create(graph.bytes, {
-      graphOptimizationLevel: 'all',
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
-    });
-    sessions.set(cacheKey, session);
-    session.catch(() => sessions.delete(cacheKey));
+    const spec: SessionSpec = { key, model: graph.bytes, options: ortSessionOptions(threads, device) };
+    session = computeThread.open(spec).then((names) => ({ ...names, spec, run: (feeds) => computeThread.run(spec, feeds) }));
+    sessions.set(key, session);
+    session.catch(() => sessions.delete(key));
   }
   return session;
 }

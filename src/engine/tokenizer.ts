@@ -1,7 +1,9 @@
 /**
  * Tokenizers behind one interface, so tasks, training and generation never depend on which kind a model
- * uses. Special tokens are part of every vocabulary: the chat roles and turn ends are what RISE's
- * multi-turn format is built from.
+ * uses. What every vocabulary has is the end of a sequence and padding; a beginning-of-sequence token is
+ * optional (Qwen2 has none). Chat role markers are not part of the interface: they belong to a format
+ * (the compact template's markers are the char tokenizer's own specials; a Hugging Face model spells
+ * its roles in its chat template).
  */
 
 /** Text the tokenizer cannot encode: the data, not the run, must change (non-retryable). */
@@ -9,9 +11,14 @@ export class TokenizerError extends Error {
   override name = 'TokenizerError';
 }
 
-export const SPECIAL_TOKEN_NAMES = ['pad', 'bos', 'eos', 'system', 'user', 'assistant', 'end'] as const;
-export type SpecialTokenName = (typeof SPECIAL_TOKEN_NAMES)[number];
-export type SpecialTokenIds = Record<SpecialTokenName, number>;
+/** The special tokens every tokenizer names. */
+export interface SpecialTokenIds {
+  /** Fills batches past a sequence's end; models without a padding token use their end-of-sequence token. */
+  pad: number;
+  /** Null for a model that has none. */
+  bos: number | null;
+  eos: number;
+}
 
 export interface DecodeOptions {
   /** Leave special tokens out of the text instead of rendering their strings. */
@@ -24,11 +31,17 @@ export interface Tokenizer {
   /** Special-token strings in `text` become their single ids. Adds no BOS/EOS: callers frame sequences. */
   encode(text: string): number[];
   decode(ids: ArrayLike<number>, options?: DecodeOptions): string;
+  /** The token's vocabulary entry (for byte-level BPE in its byte-mapped form, e.g. "Ġthe"). */
   tokenToString(id: number): string;
   isSpecial(id: number): boolean;
-  /** A JSON-safe description that `tokenizerFromJSON` turns back into an identical tokenizer. */
+  /** A JSON-safe description that `tokenizerFromJSON` (tokenizer-json.ts) turns back into an identical tokenizer. */
   toJSON(): TokenizerJSON;
 }
+
+/** The char tokenizer's specials: the generic three, then the compact chat format's role markers and turn end. */
+export const SPECIAL_TOKEN_NAMES = ['pad', 'bos', 'eos', 'system', 'user', 'assistant', 'end'] as const;
+export type SpecialTokenName = (typeof SPECIAL_TOKEN_NAMES)[number];
+export type CharSpecialTokenIds = Record<SpecialTokenName, number>;
 
 export interface CharTokenizerJSON {
   kind: 'char';
@@ -37,8 +50,23 @@ export interface CharTokenizerJSON {
   chars: string;
 }
 
-/** Grows into a union as tokenizer kinds are added (HF `tokenizer.json` next). */
-export type TokenizerJSON = CharTokenizerJSON;
+/** Which specials a Hugging Face tokenizer uses, by token string (as tokenizer_config.json names them). */
+export interface HfSpecialTokens {
+  pad: string;
+  bos: string | null;
+  eos: string;
+}
+
+export interface HfTokenizerJSON {
+  kind: 'huggingface';
+  /** A Hugging Face `tokenizer.json` object. */
+  tokenizer: Record<string, unknown>;
+  special: HfSpecialTokens;
+  /** The model's Jinja chat template (tokenizer_config.json's, or GGUF's tokenizer.chat_template), if it has one. */
+  chatTemplate: string | null;
+}
+
+export type TokenizerJSON = CharTokenizerJSON | HfTokenizerJSON;
 
 export const DEFAULT_SPECIAL_STRINGS: Readonly<Record<SpecialTokenName, string>> = {
   pad: '<|pad|>',
@@ -59,7 +87,7 @@ export const DEFAULT_CHARS = '\t\n' + String.fromCharCode(...Array.from({ length
  */
 export class CharTokenizer implements Tokenizer {
   readonly vocabSize: number;
-  readonly special: Readonly<SpecialTokenIds>;
+  readonly special: Readonly<CharSpecialTokenIds>;
   private readonly specialStrings: Record<SpecialTokenName, string>;
   private readonly chars: string;
   private readonly idToString: string[];
@@ -75,7 +103,7 @@ export class CharTokenizer implements Tokenizer {
   ) {
     this.specialStrings = { ...specials };
     this.chars = chars;
-    const special = {} as SpecialTokenIds;
+    const special = {} as CharSpecialTokenIds;
     this.idToString = [];
     const seen = new Map<string, string>();
     SPECIAL_TOKEN_NAMES.forEach((name, id) => {
@@ -169,31 +197,20 @@ export class CharTokenizer implements Tokenizer {
   }
 }
 
-/** Rebuilds a tokenizer from `toJSON()` output (e.g. a checkpoint's tokenizer.json), dispatching on `kind`. */
-export function tokenizerFromJSON(json: unknown): Tokenizer {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new Error(`tokenizer JSON must be an object, got ${describe(json)}`);
+/** The char tokenizer of a `CharTokenizerJSON`-shaped value, with errors naming the field that is wrong. */
+export function charTokenizerFromJSON(json: object): CharTokenizer {
+  const { specials, chars } = json as { specials?: unknown; chars?: unknown };
+  if (typeof specials !== 'object' || specials === null || Array.isArray(specials)) {
+    throw new Error(`char tokenizer JSON: "specials" must be an object, got ${describe(specials)}`);
   }
-  const { kind } = json as { kind?: unknown };
-  if (kind === undefined) throw new Error('tokenizer JSON has no "kind" field');
-  switch (kind) {
-    case 'char': {
-      const { specials, chars } = json as { specials?: unknown; chars?: unknown };
-      if (typeof specials !== 'object' || specials === null || Array.isArray(specials)) {
-        throw new Error(`char tokenizer JSON: "specials" must be an object, got ${describe(specials)}`);
-      }
-      const unknownKeys = Object.keys(specials).filter((k) => !(SPECIAL_TOKEN_NAMES as readonly string[]).includes(k));
-      if (unknownKeys.length > 0) {
-        throw new Error(`char tokenizer JSON: unknown special token(s) ${unknownKeys.map((k) => `"${k}"`).join(', ')}`);
-      }
-      if (typeof chars !== 'string') {
-        throw new Error(`char tokenizer JSON: "chars" must be a string, got ${describe(chars)}`);
-      }
-      return new CharTokenizer(specials as Record<SpecialTokenName, string>, chars);
-    }
-    default:
-      throw new Error(`tokenizer kind ${JSON.stringify(kind)} is not supported (supported: "char")`);
+  const unknownKeys = Object.keys(specials).filter((k) => !(SPECIAL_TOKEN_NAMES as readonly string[]).includes(k));
+  if (unknownKeys.length > 0) {
+    throw new Error(`char tokenizer JSON: unknown special token(s) ${unknownKeys.map((k) => `"${k}"`).join(', ')}`);
   }
+  if (typeof chars !== 'string') {
+    throw new Error(`char tokenizer JSON: "chars" must be a string, got ${describe(chars)}`);
+  }
+  return new CharTokenizer(specials as Record<SpecialTokenName, string>, chars);
 }
 
 function describe(value: unknown): string {

@@ -3,14 +3,20 @@
  * rate schedule, epochs with a seeded shuffle, evaluation loss, checkpoints and progress callbacks
  * (which activities turn into heartbeats). Parameters and AdamW moments live in JS memory and make a
  * round trip through the session each step.
+ *
+ * Under LoRA (`Trainer.withLora`) the trainable tensors are the adapters: they and their moments make
+ * the round trip, while the base parameters are frozen inputs wrapped once and fed to every run.
+ * Checkpoints then hold the adapters, their optimizer state and the LoRA config, not the base model.
  */
 import ort from 'onnxruntime-node';
 import { DEFAULT_ADAMW, type AdamWConfig } from './adamw.ts';
 import type { ModelConfig } from './config.ts';
+import { trainableSpecs } from './graphs.ts';
+import { initLoraAdapters, resolveLoraConfig, type LoraConfig } from './lora.ts';
 import { parameterSpecs } from './parameters.ts';
 import { Rng } from './random.ts';
 import { getSession, type SessionOptions } from './session.ts';
-import type { NamedTensor } from './tensor.ts';
+import { shareTensors, type NamedTensor } from './tensor.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -95,14 +101,39 @@ export interface FitResult {
 
 export class NonFiniteLossError extends Error {}
 
+/** A LoRA fit's frozen side: the adapters' config and the base parameters they adapt. */
+export interface LoraBase {
+  lora: LoraConfig;
+  base: NamedTensor[];
+}
+
+export interface LoraTrainerOptions {
+  optimizer?: AdamWConfig;
+  session?: SessionOptions;
+  /** Adapters to continue from; fresh ones (B = 0, A seeded by `seed`) when absent. */
+  adapters?: NamedTensor[];
+  seed?: number;
+}
+
+function checkNames(tensors: NamedTensor[], expected: { name: string; shape: number[] }[], what: string): void {
+  if (tensors.length !== expected.length || expected.some((s, i) => s.name !== tensors[i].name || s.shape.join() !== tensors[i].shape.join())) {
+    throw new Error(`Trainer: ${what} do not match the model config (names, shapes or order differ)`);
+  }
+}
+
 function tensor(t: NamedTensor): ort.Tensor {
   return new ort.Tensor('float32', t.data, t.shape);
 }
 
 export class Trainer {
+  /** What training updates: the model's parameters, or under LoRA the adapters (in `loraSpecs` order). */
   readonly params: NamedTensor[];
+  /** Set under LoRA: the frozen base and the adapters' config. */
+  readonly lora: LoraBase | undefined;
   private m: NamedTensor[];
   private v: NamedTensor[];
+  /** The frozen base parameters as session feeds, made once. */
+  private readonly frozen: Record<string, ort.Tensor> = {};
   /** Optimizer steps taken so far (AdamW's bias correction uses step + 1). */
   step = 0;
 
@@ -113,11 +144,15 @@ export class Trainer {
     readonly optimizer: AdamWConfig = DEFAULT_ADAMW,
     readonly session: SessionOptions = {},
     state?: { step: number; m: NamedTensor[]; v: NamedTensor[] },
+    lora?: LoraBase,
   ) {
-    const specs = parameterSpecs(config);
-    if (params.length !== specs.length || specs.some((s, i) => s.name !== params[i].name)) {
-      throw new Error('Trainer: parameters do not match the model config (names or order differ)');
+    if (lora !== undefined) {
+      checkNames(lora.base, parameterSpecs(config), 'base parameters');
+      this.lora = { lora: resolveLoraConfig(lora.lora), base: lora.base };
+      // Frozen weights cross to the compute thread once, not with every step.
+      for (const p of shareTensors(lora.base)) this.frozen[p.name] = tensor(p);
     }
+    checkNames(params, trainableSpecs(config, this.lora?.lora), lora === undefined ? 'parameters' : 'LoRA adapters');
     this.params = params.map((p) => ({ ...p, data: p.data.slice() }));
     const zeros = () => params.map((p) => ({ name: p.name, shape: p.shape, data: new Float32Array(p.data.length) }));
     this.m = state?.m ?? zeros();
@@ -126,12 +161,25 @@ export class Trainer {
   }
 
   /**
-   * A trainer restored from a checkpoint directory written by `fit`, including its optimizer state;
-   * `fit` with the same examples and options then continues where the checkpoint was taken.
+   * A trainer of LoRA adapters over frozen `base` parameters. The base is kept by reference, not
+   * copied, and must not change while the trainer uses it.
    */
-  static async resume(dir: string, pad: number, optimizer: AdamWConfig = DEFAULT_ADAMW, session: SessionOptions = {}): Promise<Trainer> {
+  static withLora(config: ModelConfig, base: NamedTensor[], lora: LoraConfig, pad: number, o: LoraTrainerOptions = {}): Trainer {
+    const resolved = resolveLoraConfig(lora);
+    const adapters = o.adapters ?? initLoraAdapters(config, resolved, o.seed ?? 0);
+    return new Trainer(config, adapters, pad, o.optimizer, o.session, undefined, { lora: resolved, base });
+  }
+
+  /**
+   * A trainer restored from a checkpoint directory written by `fit`, including its optimizer state;
+   * `fit` with the same examples and options then continues where the checkpoint was taken. A LoRA
+   * checkpoint holds only the adapters: its frozen `base` parameters must be given again.
+   */
+  static async resume(dir: string, pad: number, optimizer: AdamWConfig = DEFAULT_ADAMW, session: SessionOptions = {}, base?: NamedTensor[]): Promise<Trainer> {
     const ckpt = await loadCheckpoint(dir);
     if (!ckpt.optimizer) throw new Error(`${dir}: checkpoint has no optimizer state to resume from`);
+    if (ckpt.lora !== undefined && base === undefined) throw new Error(`${dir}: a LoRA checkpoint holds adapters only; resuming needs the base parameters`);
+    if (ckpt.lora === undefined && base !== undefined) throw new Error(`${dir}: not a LoRA checkpoint, yet base parameters were given`);
     const named = new Map(ckpt.optimizer.tensors.map((t) => [t.name, t]));
     const moment = (prefix: string) =>
       ckpt.params.map((p) => {
@@ -139,11 +187,21 @@ export class Trainer {
         if (!t) throw new Error(`${dir}: optimizer state lacks ${prefix}.${p.name}`);
         return { ...t, name: p.name };
       });
-    return new Trainer(ckpt.config, ckpt.params, pad, optimizer, session, { step: ckpt.optimizer.step, m: moment('m'), v: moment('v') });
+    const state = { step: ckpt.optimizer.step, m: moment('m'), v: moment('v') };
+    const lora = ckpt.lora === undefined ? undefined : { lora: ckpt.lora, base: base! };
+    return new Trainer(ckpt.config, ckpt.params, pad, optimizer, session, state, lora);
   }
 
+  /** Under LoRA the checkpoint holds the adapters (as its params) and the LoRA config, not the base. */
   async save(dir: string, tokenizer: Tokenizer, meta: Record<string, unknown> = {}): Promise<void> {
-    await saveCheckpoint(dir, { config: this.config, tokenizer, params: this.params, optimizer: this.optimizerState(), meta: { ...meta, step: this.step } });
+    await saveCheckpoint(dir, {
+      config: this.config,
+      tokenizer,
+      params: this.params,
+      ...(this.lora === undefined ? {} : { lora: this.lora.lora }),
+      optimizer: this.optimizerState(),
+      meta: { ...meta, step: this.step },
+    });
   }
 
   /** AdamW moments named `m.<param>` / `v.<param>`, for optimizer checkpoints. */
@@ -155,11 +213,23 @@ export class Trainer {
   }
 
   private trainSession() {
-    return getSession({ kind: 'train_step', config: this.config, optimizer: this.optimizer }, this.session);
+    return getSession({ kind: 'train_step', config: this.config, optimizer: this.optimizer, ...this.loraRecipe() }, this.session);
   }
 
   private lossSession() {
-    return getSession({ kind: 'loss', config: this.config }, this.session);
+    return getSession({ kind: 'loss', config: this.config, ...this.loraRecipe() }, this.session);
+  }
+
+  /** A plain model's recipes carry no `lora` key at all, so they serialize as they always have. */
+  private loraRecipe(): { lora?: LoraConfig } {
+    return this.lora === undefined ? {} : { lora: this.lora.lora };
+  }
+
+  /** The frozen base (under LoRA) and the current trainable tensors, as feeds. */
+  private parameterFeeds(): Record<string, ort.Tensor> {
+    const feeds = { ...this.frozen };
+    for (const p of this.params) feeds[p.name] = tensor(p);
+    return feeds;
   }
 
   private checkLength(examples: Example[]): void {
@@ -178,13 +248,13 @@ export class Trainer {
     const batch = collate(examples, this.pad);
     const session = await this.trainSession();
     const feeds: Record<string, ort.Tensor> = {
+      ...this.parameterFeeds(),
       tokens: new ort.Tensor('int64', batch.tokens, [batch.rows, batch.length]),
       weights: new ort.Tensor('float32', batch.weights, [batch.rows, batch.length]),
       lr: new ort.Tensor('float32', Float32Array.of(lr), []),
       step: new ort.Tensor('float32', Float32Array.of(this.step + 1), []),
     };
     this.params.forEach((p, i) => {
-      feeds[p.name] = tensor(p);
       feeds[`m.${p.name}`] = tensor(this.m[i]);
       feeds[`v.${p.name}`] = tensor(this.v[i]);
     });
@@ -215,10 +285,10 @@ export class Trainer {
       const chunk = examples.slice(i, i + batchSize);
       const batch = collate(chunk, this.pad);
       const feeds: Record<string, ort.Tensor> = {
+        ...this.parameterFeeds(),
         tokens: new ort.Tensor('int64', batch.tokens, [batch.rows, batch.length]),
         weights: new ort.Tensor('float32', batch.weights, [batch.rows, batch.length]),
       };
-      for (const p of this.params) feeds[p.name] = tensor(p);
       const out = await session.run(feeds);
       // Recombine per-batch means into one mean over all trained tokens.
       const trained = chunk.reduce((n, e) => n + e.weights.slice(1).filter((w) => w > 0).length, 0);

@@ -9,6 +9,7 @@
  */
 import { headDim, type ModelConfig } from './config.ts';
 import type { FloatType, Graph, Value } from './graph.ts';
+import { loraName, loraScale, loraSpecs, type LoraConfig, type LoraTarget } from './lora.ts';
 import type { Dim } from './shape.ts';
 import { parameterSpecs } from './parameters.ts';
 
@@ -22,6 +23,39 @@ export function parameterInputs(g: Graph, config: ModelConfig, dtype: FloatType 
   return new Map(parameterSpecs(config).map((s) => [s.name, g.input(prefix + s.name, dtype, s.shape)]));
 }
 
+/** Low-rank adapters of a LoRA graph: their config and their inputs (named as in `loraSpecs`). */
+export interface Adapters {
+  lora: LoraConfig;
+  p: Params;
+}
+
+/** Declares every adapter as a graph input, in `loraSpecs` order. */
+export function adapterInputs(g: Graph, config: ModelConfig, lora: LoraConfig, dtype: FloatType = 'float32', prefix = ''): Params {
+  return new Map(loraSpecs(config, lora).map((s) => [s.name, g.input(prefix + s.name, dtype, s.shape)]));
+}
+
+/**
+ * Rotary inverse frequencies θ^(−2i/hd), i < hd/2, rescaled by Llama 3's rule when the config asks:
+ * wavelengths longer than originalContext/lowFreqFactor are stretched by `factor`, shorter than
+ * originalContext/highFreqFactor kept, and those between interpolated smoothly (Hugging Face's
+ * `_compute_llama3_parameters`).
+ */
+export function rotaryFrequencies(config: ModelConfig): Float64Array {
+  const hd = headDim(config);
+  const inv = Float64Array.from({ length: hd / 2 }, (_, i) => config.ropeTheta ** ((-2 * i) / hd));
+  const s = config.ropeScaling;
+  if (s === undefined) return inv;
+  const lowFreqWavelen = s.originalContext / s.lowFreqFactor;
+  const highFreqWavelen = s.originalContext / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen > lowFreqWavelen) return f / s.factor;
+    if (wavelen < highFreqWavelen) return f;
+    const smooth = (s.originalContext / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * (f / s.factor) + smooth * f;
+  });
+}
+
 /** cos and sin tables [context, headDim] for rotary positions ("rotate half" layout). */
 function ropeTables(g: Graph, config: ModelConfig, dtype: FloatType): { cos: Value; sin: Value } {
   const hd = headDim(config);
@@ -29,9 +63,10 @@ function ropeTables(g: Graph, config: ModelConfig, dtype: FloatType): { cos: Val
   const n = config.context * hd;
   const cos = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   const sin = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
+  const frequencies = rotaryFrequencies(config);
   for (let pos = 0; pos < config.context; pos++) {
     for (let i = 0; i < half; i++) {
-      const angle = pos * config.ropeTheta ** ((-2 * i) / hd);
+      const angle = pos * frequencies[i];
       for (const j of [i, i + half]) {
         cos[pos * hd + j] = Math.cos(angle);
         sin[pos * hd + j] = Math.sin(angle);
@@ -101,13 +136,30 @@ export interface AttentionContext {
   keysValues(layer: number, k: Value, v: Value): { k: Value; v: Value }[];
 }
 
+/**
+ * Adds each targeted block's low-rank update (x·A)·scale·B to the blocks of a fused projection's output
+ * (`sizes` on axis 1, one target or none per block); without a targeted block the output is untouched.
+ */
+function adapted(g: Graph, x: Value, y: Value, layer: number, blocks: [LoraTarget, number][], adapters: Adapters | undefined): Value {
+  const targeted = blocks.filter(([t]) => adapters?.lora.targets.includes(t));
+  if (adapters === undefined || targeted.length === 0) return y;
+  const scale = g.scalar(loraScale(adapters.lora), x);
+  const delta = (t: LoraTarget, out: Value) =>
+    g.add(out, g.matMul(g.mul(g.matMul(x, adapters.p.get(loraName(layer, t, 'a'))!), scale), adapters.p.get(loraName(layer, t, 'b'))!));
+  if (blocks.length === 1) return delta(blocks[0][0], y);
+  const parts = g.split(y, 1, blocks.map(([, size]) => size));
+  return g.concat(parts.map((part, j) => (targeted.includes(blocks[j]) ? delta(blocks[j][0], part) : part)), 1);
+}
+
 /** The decoder body: token ids [B, T] → final hidden states [B·T, D]. */
-export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value, attn: AttentionContext): Value {
+export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value, attn: AttentionContext, adapters?: Adapters): Value {
   const { dim, heads, kvHeads } = config;
   const hd = headDim(config);
   const qkvHeads = heads + 2 * kvHeads;
   const scale = g.scalar(1 / Math.sqrt(hd), p.get('norm')!);
   const qkvShape = g.concat([g.shapeOf(tokens), g.ints([qkvHeads, hd])], 0);
+  const qkvBlocks: [LoraTarget, number][] = [['q', heads * hd], ['k', kvHeads * hd], ['v', kvHeads * hd]];
+  const gateUpBlocks: [LoraTarget, number][] = [['gate', config.hidden], ['up', config.hidden]];
 
   let x = g.reshape(g.gather(p.get('tok_emb')!, tokens), [-1, dim]);
   for (let i = 0; i < config.layers; i++) {
@@ -115,18 +167,21 @@ export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value,
 
     // Attention block: one MatMul for Q, K and V, then [B, T, h, hd] → [B, h, T, hd].
     const h = rmsNorm(g, x, w('attn_norm'), config.normEps);
-    const qkv = g.transpose(g.reshapeTo(g.matMul(h, w('wqkv')), qkvShape, [tokens.shape[0], tokens.shape[1], qkvHeads, hd]), [0, 2, 1, 3]);
+    let projected = adapted(g, h, g.matMul(h, w('wqkv')), i, qkvBlocks, adapters);
+    if (config.qkvBias) projected = g.add(projected, w('bqkv'));
+    const qkv = g.transpose(g.reshapeTo(projected, qkvShape, [tokens.shape[0], tokens.shape[1], qkvHeads, hd]), [0, 2, 1, 3]);
     const [q0, k0, v0] = g.split(qkv, 1, [heads, kvHeads, kvHeads]);
     // Scaling q rather than the scores touches hd values per query instead of Tk.
     const q = g.mul(rotary(g, q0, attn.cos, attn.sin), scale);
     const context = attention(g, q, attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0), attn.mask);
     const merged = g.reshape(g.transpose(context, [0, 2, 1, 3]), [-1, heads * hd]);
-    x = g.add(x, g.matMul(merged, w('wo')));
+    x = g.add(x, adapted(g, merged, g.matMul(merged, w('wo')), i, [['o', dim]], adapters));
 
     // MLP block: one MatMul for SwiGLU's gate and up projections.
     const m = rmsNorm(g, x, w('mlp_norm'), config.normEps);
-    const [gate, up] = g.split(g.matMul(m, w('w_gate_up')), 1, [config.hidden, config.hidden]);
-    x = g.add(x, g.matMul(g.mul(silu(g, gate), up), w('w_down')));
+    const [gate, up] = g.split(adapted(g, m, g.matMul(m, w('w_gate_up')), i, gateUpBlocks, adapters), 1, [config.hidden, config.hidden]);
+    const gated = g.mul(silu(g, gate), up);
+    x = g.add(x, adapted(g, gated, g.matMul(gated, w('w_down')), i, [['down', dim]], adapters));
   }
   return rmsNorm(g, x, p.get('norm')!, config.normEps);
 }
@@ -137,8 +192,8 @@ export function outputHead(g: Graph, config: ModelConfig, p: Params, hidden: Val
   return g.matMul(hidden, head);
 }
 
-/** The full causal pass over tokens [B, T]: logits [B·T, V]. */
-export function causalLogits(g: Graph, config: ModelConfig, p: Params, tokens: Value): Value {
+/** The full causal pass over tokens [B, T]: final hidden states [B·T, D] (`outputHead` makes logits). */
+export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters): Value {
   const dtype = p.get('norm')!.dtype as FloatType;
   const { cos, sin } = ropeTables(g, config, dtype);
   const T = g.dimOf(tokens, 1);
@@ -146,13 +201,24 @@ export function causalLogits(g: Graph, config: ModelConfig, p: Params, tokens: V
   const square = g.concat([T, T], 0);
   const upper = g.trilu(g.onesOfShape(square, dtype, [tokens.shape[1], tokens.shape[1]]), true, 1);
   const mask = g.mul(upper, g.scalar(MASKED, dtype));
-  const hidden = decoder(g, config, p, tokens, {
-    cos: g.slice(cos, 0, 0, T, tokens.shape[1]),
-    sin: g.slice(sin, 0, 0, T, tokens.shape[1]),
-    mask,
-    keysValues: (_layer, k, v) => [{ k, v }],
-  });
-  return outputHead(g, config, p, hidden);
+  return decoder(
+    g,
+    config,
+    p,
+    tokens,
+    {
+      cos: g.slice(cos, 0, 0, T, tokens.shape[1]),
+      sin: g.slice(sin, 0, 0, T, tokens.shape[1]),
+      mask,
+      keysValues: (_layer, k, v) => [{ k, v }],
+    },
+    adapters,
+  );
+}
+
+/** The full causal pass over tokens [B, T]: logits [B·T, V]. */
+export function causalLogits(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters): Value {
+  return outputHead(g, config, p, causalHidden(g, config, p, tokens, adapters));
 }
 
 export interface DecodeInputs {

@@ -9,15 +9,15 @@ import ort from 'onnxruntime-node';
 import { CHECKPOINT_VERSION } from '../engine/checkpoint.ts';
 import { buildGraph, type GraphRecipe } from '../engine/graphs.ts';
 import { serializeGraph } from '../engine/session.ts';
-import type { ModelSpec, OptimizerSpec } from '../spec/types.ts';
+import type { LoraSpec, OptimizerSpec } from '../spec/types.ts';
 import type { StepCompute } from '../steps/index.ts';
-import { adamwOf, builtinModelConfig } from '../steps/models.ts';
+import { adamwOf, loraOf, modelConfigOf, type ModelParams } from '../steps/models.ts';
 
 export interface ComputeFingerprint {
   /** A step that samples from `model` (rollout, relabel, evaluate). */
-  sampling(model: ModelSpec): StepCompute;
-  /** A step that trains `model` with `optimizer` and saves a checkpoint (boost, train). */
-  training(model: ModelSpec, optimizer: OptimizerSpec): StepCompute;
+  sampling(model: ModelParams): StepCompute;
+  /** A step that trains `model` with `optimizer` (and adapters) and saves a checkpoint (boost, train). */
+  training(model: ModelParams, optimizer: OptimizerSpec, lora: LoraSpec | null): StepCompute;
 }
 
 /**
@@ -38,13 +38,16 @@ export function currentCompute(): ComputeFingerprint {
     return d;
   };
   // Graphs do not depend on the initialisation seed; 0 stands for any.
-  const config = (model: ModelSpec) => builtinModelConfig(model.config, 0);
+  const config = (model: ModelParams) => modelConfigOf(model, 0);
   return {
     sampling: (model) => ({ ort: runtime, decode: digest({ kind: 'decode', config: config(model) }) }),
-    training: (model, optimizer) => ({
-      ort: runtime,
-      checkpoint: CHECKPOINT_VERSION,
-      train_step: digest({ kind: 'train_step', config: config(model), optimizer: adamwOf(optimizer) }),
-    }),
+    training: (model, optimizer, lora) => {
+      const adapters = loraOf(lora);
+      return {
+        ort: runtime,
+        checkpoint: CHECKPOINT_VERSION,
+        train_step: digest({ kind: 'train_step', config: config(model), optimizer: adamwOf(optimizer), ...(adapters !== null ? { lora: adapters } : {}) }),
+      };
+    },
   };
 }

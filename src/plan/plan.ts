@@ -12,6 +12,7 @@
  */
 
 import type { ArmSpec, BoostSpec, ExperimentSpec, ModelSpec, OptimizerSpec, TaskSpec } from '../spec/types.ts';
+import { modelParams, type ModelParams, type ResolvedModel } from '../steps/models.ts';
 import {
   STEP_VERSIONS,
   type BoostParams,
@@ -62,6 +63,8 @@ export interface PlanOptions {
   compute: ComputeFingerprint;
   /** SHA-256 of every data file a file-based task reads, by path as it appears in the spec. */
   dataDigests?: Record<string, string>;
+  /** Every pretrained model the spec names, found in the model store, by name as it appears in the spec. */
+  models?: Record<string, ResolvedModel>;
 }
 
 export function stepKey(kind: StepKind, version: number, compute: StepCompute, params: StepParams[StepKind], inputs: readonly string[]): string {
@@ -132,11 +135,13 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   const sampling = { temperature: rollout.temperature, topP: rollout.topP, maxTokens: rollout.maxTokens, degenerate: rollout.degenerate };
   const trainSet = b.problems(task, 'train');
   /** The model spec behind each model-producing step's key, for the graphs of the steps that read it. */
-  const modelOf = new Map<string, ModelSpec>();
+  const modelOf = new Map<string, ModelParams>();
+  const lora = train.lora === null ? {} : { lora: train.lora };
 
-  const boosted = (role: ModelRole, model: ModelSpec, boost: BoostSpec) => {
-    const params = { seed: config.seed, model: { kind: model.kind, config: model.config }, boost, train: trainSet, instruction: config.instruction } satisfies BoostParams;
-    const key = use({ key: b.add('boost', params, compute.training(model, boost), []), kind: 'boost', iteration: 0, model: role });
+  const boosted = (role: ModelRole, spec: ModelSpec, boost: BoostSpec) => {
+    const model = modelParams(spec, b.options.models);
+    const params = { seed: config.seed, model, boost, train: trainSet, instruction: config.instruction, ...lora } satisfies BoostParams;
+    const key = use({ key: b.add('boost', params, compute.training(model, boost, train.lora), []), kind: 'boost', iteration: 0, model: role });
     modelOf.set(key, model);
     return key;
   };
@@ -201,11 +206,13 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
       ...(multiTurn ? { contextWindow: rollout.contextWindow, feedback: config.feedback } : {}),
       instruction: config.instruction,
       optimizer,
+      ...lora,
     } satisfies TrainParams;
     // Inputs: [filtered examples, the model training starts from].
     const init = train.initFrom === 'base' ? learner : current;
-    current = use({ key: b.add('train', trainParams, compute.training(config.model, optimizer), [filterKey, init]), kind: 'train', iteration });
-    modelOf.set(current, config.model);
+    const learnerModel = modelOf.get(learner)!;
+    current = use({ key: b.add('train', trainParams, compute.training(learnerModel, optimizer, train.lora), [filterKey, init]), kind: 'train', iteration });
+    modelOf.set(current, learnerModel);
     evaluateModel(iteration, current);
   }
   return { name, steps };

@@ -5,6 +5,7 @@
 
 export * from './conversation.ts';
 export * from './template.ts';
+export * from './chat-template.ts';
 export * from './policy.ts';
 export * from './progress.ts';
 export * from './episode.ts';

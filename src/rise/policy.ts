@@ -17,7 +17,8 @@ import type { NamedTensor } from '../engine/tensor.ts';
 import type { Tokenizer } from '../engine/tokenizer.ts';
 import type { Conversation } from './conversation.ts';
 import type { ProgressHook } from './progress.ts';
-import { CompactTemplate, type ChatTemplate } from './template.ts';
+import { chatTemplateFor } from './chat-template.ts';
+import type { ChatTemplate } from './template.ts';
 
 export interface SamplingParams {
   /** 0 = greedy. */
@@ -88,7 +89,7 @@ export class EnginePolicy implements Policy {
 
   constructor(private readonly o: EnginePolicyOptions) {
     this.name = o.name ?? 'engine';
-    this.template = o.template ?? new CompactTemplate(o.tokenizer);
+    this.template = o.template ?? chatTemplateFor(o.tokenizer);
     this.generator = new Generator(o.config, o.params, o.tokenizer, o.session);
     this.batchSize = o.batchSize ?? 64;
   }

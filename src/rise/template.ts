@@ -10,11 +10,12 @@
  *   <|bos|>[<|system|>{instruction}<|end|>]<|user|>{problem}<|end|><|assistant|>{attempt}<|end|><|user|>{feedback}\n{problem}<|end|><|assistant|>
  *
  * Each role marker and `<|end|>` is one special token; `<|end|>` closes every message and is the stop token
- * of generation, so a trained model learns where its answer ends. A Hugging Face `chat_template` would be
- * another implementation of the same interface.
+ * of generation, so a trained model learns where its answer ends. The markers are the char tokenizer's own
+ * specials, not part of the generic tokenizer interface. A Hugging Face `chat_template` is the other
+ * implementation of the interface (`JinjaChatTemplate`, chat-template.ts).
  */
 
-import type { Tokenizer } from '../engine/tokenizer.ts';
+import type { SpecialTokenIds, Tokenizer } from '../engine/tokenizer.ts';
 import type { Conversation, Role } from './conversation.ts';
 
 /** Where one message lies in a rendered sequence (token indices, end exclusive). */
@@ -48,11 +49,16 @@ export interface ChatTemplate {
   renderPrompt(conversation: Conversation): number[];
 }
 
+/** A tokenizer with the compact format's markers, each a single special token (the char tokenizer). */
+export interface CompactTokenizer extends Tokenizer {
+  readonly special: Readonly<SpecialTokenIds> & Readonly<Record<'bos' | Role | 'end', number>>;
+}
+
 export class CompactTemplate implements ChatTemplate {
   readonly name = 'compact';
   readonly stopTokens: readonly number[];
 
-  constructor(readonly tokenizer: Tokenizer) {
+  constructor(readonly tokenizer: CompactTokenizer) {
     this.stopTokens = [tokenizer.special.end];
   }
 

@@ -22,22 +22,43 @@ function modelShapeIssues(config: BuiltinModelConfig, at: string): SpecIssue[] {
   return issues;
 }
 
-/** Every model in the arm with where its config is, and whether it samples rollout/relabel attempts. */
+/** Every model in the arm with where it is, and whether it samples rollout/relabel attempts. */
 function models(spec: ArmSpec): { at: string; model: ModelSpec; label: string }[] {
-  const out = [{ at: '/model/config', model: spec.model, label: "the model's" }];
-  if (spec.expert !== null) out.push({ at: '/expert/config', model: spec.expert, label: "the expert's" });
-  if (typeof spec.rollout.policy === 'object') out.push({ at: '/rollout/policy/config', model: spec.rollout.policy, label: "the rollout policy's" });
+  const out = [{ at: '/model', model: spec.model, label: "the model's" }];
+  if (spec.expert !== null) out.push({ at: '/expert', model: spec.expert, label: "the expert's" });
+  if (typeof spec.rollout.policy === 'object') out.push({ at: '/rollout/policy', model: spec.rollout.policy, label: "the rollout policy's" });
   return out;
 }
 
-function budgetIssue(path: string, maxTokens: number, context: number, label: string): SpecIssue[] {
-  if (maxTokens < context) return [];
+/** A pretrained model is named; a built-in one has no name or context of its own (its config says it). */
+function modelKindIssues(model: ModelSpec, at: string): SpecIssue[] {
+  if (model.kind === 'pretrained') {
+    return model.name === null ? [{ path: `${at}/name`, message: 'expected the name of a model in the model store (`rise model ls`) for kind "pretrained"; found null' }] : [];
+  }
+  return (['name', 'context'] as const)
+    .filter((key) => model[key] !== null)
+    .map((key) => ({ path: `${at}/${key}`, message: `expected null: the built-in model takes its ${key === 'name' ? 'architecture' : 'context'} from "config" (use kind "pretrained" for a stored model); found ${describeValue(model[key])}` }));
+}
+
+/** The context a model is known to have before the plan resolves stored models; null when not yet known. */
+function knownContext(model: ModelSpec): number | null {
+  return model.kind === 'builtin' ? model.config.context : model.context;
+}
+
+function budgetIssue(path: string, maxTokens: number, context: number | null, label: string): SpecIssue[] {
+  if (context === null || maxTokens < context) return [];
   return [{ path, message: `expected fewer tokens than ${label} context (${context}), leaving room for the prompt; found ${maxTokens}` }];
 }
 
 export function crossFieldIssues(spec: ArmSpec): SpecIssue[] {
   const issues: SpecIssue[] = [];
-  for (const { at, model } of models(spec)) issues.push(...modelShapeIssues(model.config, at));
+  for (const { at, model } of models(spec)) {
+    issues.push(...modelKindIssues(model, at));
+    if (spec.train.lora !== null && model.kind === 'builtin') {
+      issues.push({ path: '/train/lora', message: `expected null: LoRA adapts a pretrained model's frozen weights, and ${at.slice(1)} is the built-in model, trained in full; found an object` });
+    }
+    if (model.kind === 'builtin') issues.push(...modelShapeIssues(model.config, `${at}/config`));
+  }
 
   if (spec.relabel.strategy === 'expert' && spec.expert === null) {
     issues.push({ path: '/relabel/strategy', message: `"expert" relabeling needs an expert model; found "expert": null` });
@@ -46,9 +67,9 @@ export function crossFieldIssues(spec: ArmSpec): SpecIssue[] {
     issues.push({ path: '/rollout/policy', message: `"expert" rollouts need an expert model; found "expert": null` });
   }
   for (const { model, label } of models(spec)) {
-    issues.push(...budgetIssue('/rollout/maxTokens', spec.rollout.maxTokens, model.config.context, label));
+    issues.push(...budgetIssue('/rollout/maxTokens', spec.rollout.maxTokens, knownContext(model), label));
   }
-  issues.push(...budgetIssue('/evaluate/maxTokens', spec.evaluate.maxTokens, spec.model.config.context, "the model's"));
+  issues.push(...budgetIssue('/evaluate/maxTokens', spec.evaluate.maxTokens, knownContext(spec.model), "the model's"));
 
   const { task } = spec;
   if (task.kind === 'arithmetic') {

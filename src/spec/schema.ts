@@ -16,12 +16,13 @@ import { EXAMPLE_FORMATS, TOKEN_NORMALIZATIONS, WEIGHTINGS } from '../rise/examp
 import { FILTER_CRITERIA } from '../rise/filter.ts';
 import { TIE_BREAKS } from '../rise/metrics.ts';
 import { RELABEL_STRATEGIES } from '../rise/relabel.ts';
+import { LORA_TARGETS } from '../engine/lora.ts';
 import { OPERATORS, TASK_KINDS, type TaskKind } from '../tasks/index.ts';
 
 export const INIT_FROM = ['base', 'previous'] as const;
 /** The rollout policies named by a string; an object is a model of its own. */
 export const POLICY_NAMES = ['learner', 'expert'] as const;
-export const MODEL_KINDS = ['builtin'] as const;
+export const MODEL_KINDS = ['builtin', 'pretrained'] as const;
 
 /** Keys of the experiment as a whole, which an arm cannot override. */
 export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'arms'] as const;
@@ -165,7 +166,7 @@ const ModelKind = def(
   'modelKind',
   Enum(MODEL_KINDS, {
     description:
-      '"builtin": a Llama-style decoder with a character tokenizer, trained from scratch by the boost. Hugging Face checkpoints ({"kind": "hf", "path"}) are planned, not supported yet.',
+      '"builtin": a Llama-style decoder with a character tokenizer, trained from scratch by the boost. "pretrained": a model from the model store (`rise model pull NAME`, `rise model import PATH` for a Hugging Face directory or a GGUF file), named by `name`, with its own tokenizer and chat template.',
   }),
 );
 
@@ -245,7 +246,27 @@ export const BoostSchema = def(
 
 const modelKnobs = {
   kind: Type.Optional(ref(ModelKind, { default: 'builtin' })),
-  config: Type.Optional(ref(BuiltinConfigSchema, { description: 'Architecture of the built-in model.', type: 'object', default: {} })),
+  config: Type.Optional(ref(BuiltinConfigSchema, { description: 'Architecture of the built-in model (kind "builtin" only).', type: 'object', default: {} })),
+  name: Type.Optional(
+    Nullable(
+      Type.String({
+        description:
+          'Kind "pretrained": the model\'s name in the model store (e.g. "smollm2-135m-instruct") or its digest. Steps are keyed by the digest the name stands for when the run is planned, so re-pointing a name never reuses work done with other weights.',
+        minLength: 1,
+        default: null,
+      }),
+    ),
+  ),
+  context: Type.Optional(
+    Nullable(
+      Type.Integer({
+        description:
+          'Kind "pretrained": longest sequence (prompt, earlier attempts, retry messages and the generated attempt) trained and decoded, in tokens; at most the model\'s own. null = the model\'s own.',
+        minimum: 8,
+        default: null,
+      }),
+    ),
+  ),
 };
 
 export const ModelSchema = def('model', Shape(modelKnobs, { additionalProperties: false }));
@@ -448,6 +469,33 @@ export const FilterSchema = Type.Object(
   },
 );
 
+export const LoraSchema = def(
+  'lora',
+  Shape(
+    {
+      rank: Type.Optional(Type.Integer({ description: 'Rank r of each adapter (A: in × r, B: r × out).', minimum: 1, maximum: 1024, default: 16 })),
+      alpha: Type.Optional(Type.Number({ description: 'Scale numerator: the adapter adds (alpha / rank) · x·A·B.', exclusiveMinimum: 0, default: 32 })),
+      targets: Type.Optional(
+        Type.Array(Enum(LORA_TARGETS), {
+          description: 'Projections that get an adapter: attention q, k, v, o and the MLP gate, up, down.',
+          minItems: 1,
+          uniqueItems: true,
+          default: [...LORA_TARGETS],
+        }),
+      ),
+      dropout: Type.Optional(
+        Type.Number({
+          description: "Dropout on an adapter's input during training. Only 0 for now: a mask must come from a seeded stream to keep training reproducible, which is not built yet.",
+          minimum: 0,
+          maximum: 0,
+          default: 0,
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+);
+
 export const TrainSchema = Type.Object(
   {
     weighting: Type.Optional(
@@ -474,6 +522,12 @@ export const TrainSchema = Type.Object(
       }),
     ),
     aggregate: Type.Optional(Type.Boolean({ description: 'Train on the data of every iteration so far, not only the latest one.', default: true })),
+    lora: Type.Optional(
+      refOrNull(
+        LoraSchema,
+        'Low-rank adapters: every fine-tuning of the model (the boost and each iteration) trains only adapters on the frozen weights, and checkpoints hold only the adapters. null = full fine-tuning (every weight; sensible for the built-in model and small pretrained ones).',
+      ),
+    ),
     normalize: Type.Optional(
       Enum(TOKEN_NORMALIZATIONS, {
         description:

@@ -34,6 +34,7 @@ export type TaskSpec = ArithmeticTaskSpec | FileTaskSpec;
 export type BuiltinModelConfig = Filled<Static<typeof S.BuiltinConfigSchema>>;
 export type ModelSpec = Filled<Static<typeof S.ModelSchema>>;
 export type BoostSpec = Filled<Static<typeof S.BoostSchema>>;
+export type LoraSpec = Filled<Static<typeof S.LoraSchema>>;
 /** AdamW with warmup and a cosine schedule, as the boost and the iterations' training both use it. */
 export type OptimizerSpec = Filled<Static<TObject<ReturnType<typeof S.optimizerKnobs>>>>;
 /** A model other than the learner (expert, weak-to-strong rollout policy), boosted once then fixed. */

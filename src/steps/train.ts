@@ -4,7 +4,7 @@
  */
 
 import type { ExampleFormat, ExampleRendering, TokenNormalization, Weighting } from '../rise/examples.ts';
-import type { OptimizerSpec } from '../spec/types.ts';
+import type { LoraSpec, OptimizerSpec } from '../spec/types.ts';
 import type { FitOutputs } from './fit.ts';
 
 export const TRAIN_VERSION = 1;
@@ -21,6 +21,8 @@ export interface TrainParams {
   feedback?: string;
   instruction: string | null;
   optimizer: OptimizerSpec;
+  /** Adapters trained instead of every weight; absent = full fine-tuning. */
+  lora?: LoraSpec;
 }
 
 export interface TrainOutputs extends FitOutputs {

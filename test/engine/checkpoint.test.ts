@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCheckpoint, saveCheckpoint, type Checkpoint } from '../../src/engine/checkpoint.ts';
 import { resolveModelConfig } from '../../src/engine/config.ts';
+import { initLoraAdapters } from '../../src/engine/lora.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { serializeSafetensors } from '../../src/engine/safetensors.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
@@ -208,5 +209,30 @@ test('loading names what is missing or wrong', async () => {
 
     await writeFile(join(root, 'file'), 'x');
     await assert.rejects(loadCheckpoint(join(root, 'file')), /file: not a directory/);
+  });
+});
+
+test('a LoRA checkpoint stores adapters under its config and names a malformed LoRA config', async () => {
+  await withTempDir(async (root) => {
+    const dir = join(root, 'ckpt');
+    const lora = { rank: 2, alpha: 4, targets: ['q' as const, 'down' as const], dropout: 0 };
+    const adapters = initLoraAdapters(config, lora, 1);
+    await assert.rejects(saveCheckpoint(dir, { config, tokenizer, params: initParameters(config), lora }), /params: parameters not in the model config: "tok_emb"/);
+    await saveCheckpoint(dir, { config, tokenizer, params: [...adapters].reverse(), lora });
+    assert.deepEqual((await readdir(dir)).sort(), ['adapters.safetensors', 'config.json', 'tokenizer.json']);
+    const loaded = await loadCheckpoint(dir);
+    assert.deepEqual(loaded.lora, lora);
+    assert.deepEqual(loaded.params, adapters);
+
+    const cases: [unknown, RegExp][] = [
+      [{ ...lora, dropout: 0.1 }, /config\.json: "lora": lora config: "dropout" must be 0/],
+      [{ ...lora, targets: ['down', 'q'] }, /"lora": "targets" must be in the order \["q","down"\]/],
+      [{ ...lora, scale: 2 }, /"lora": unknown field "scale"/],
+      [{ rank: 2, alpha: 4, targets: ['q'] }, /"lora": "dropout" is missing/],
+    ];
+    for (const [value, error] of cases) {
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ format: 'rise-checkpoint', version: 1, model: config, lora: value }));
+      await assert.rejects(loadCheckpoint(dir), error);
+    }
   });
 });

@@ -1,15 +1,54 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
+import { packTensors } from '../../src/engine/compute-messages.ts';
+import { ComputeThread } from '../../src/engine/compute-thread.ts';
 import { resolveModelConfig } from '../../src/engine/config.ts';
+import { Graph } from '../../src/engine/graph.ts';
 import { buildGraph, type GraphRecipe } from '../../src/engine/graphs.ts';
 import { toModelProto } from '../../src/engine/onnx.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
-import { getSession, serializeGraph } from '../../src/engine/session.ts';
+import { getSession, ortSessionOptions, serializeGraph } from '../../src/engine/session.ts';
+import { isShared, shareTensors } from '../../src/engine/tensor.ts';
 
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const config = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 16, heads: 2, context: 16 });
 const decode: GraphRecipe = { kind: 'decode', config };
+
+/** A decode step over three prompt tokens, with the model's initial weights. */
+function decodeFeeds(): Record<string, ort.Tensor> {
+  const s = 3;
+  const mask = new Float32Array(s * s);
+  for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[q * s + k] = -1e9;
+  const feeds: Record<string, ort.Tensor> = {
+    tokens: new ort.Tensor('int64', BigInt64Array.of(3n, 7n, 1n), [1, s]),
+    positions: new ort.Tensor('int64', BigInt64Array.of(0n, 1n, 2n), [1, s]),
+    mask: new ort.Tensor('float32', mask, [1, 1, s, s]),
+  };
+  for (let l = 0; l < config.layers; l++) {
+    for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.dim / config.heads]);
+  }
+  for (const p of initParameters(config)) feeds[p.name] = new ort.Tensor('float32', p.data, p.shape);
+  return feeds;
+}
+
+const bytesOf = (t: ort.Tensor) => {
+  const d = t.data as Float32Array;
+  return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+};
+
+/** y = x · W · W · …: `count` MatMuls of n×n, long enough to see whether the event loop is held. */
+function matMulChain(n: number, count: number): Uint8Array {
+  const g = new Graph('chain');
+  const w = g.input('w', 'float32', [n, n]);
+  let y = g.input('x', 'float32', [n, n]);
+  for (let i = 0; i < count; i++) y = g.matMul(y, w);
+  g.output('y', y);
+  return toModelProto(g);
+}
 
 test('a graph is named by the SHA-256 of its serialized bytes', () => {
   const graph = serializeGraph(buildGraph(decode));
@@ -24,13 +63,150 @@ test('sessions are shared by recipe and thread count, and run the graph', async 
   const s2 = await getSession(decode, { threads: 2 });
   assert.notEqual(s2, s1);
   assert.ok(s2.outputNames.includes('logits'));
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const name of s1.inputNames) {
-    if (name === 'tokens' || name === 'positions') feeds[name] = new ort.Tensor('int64', BigInt64Array.of(1n), [1, 1]);
-    else if (name === 'mask') feeds[name] = new ort.Tensor('float32', Float32Array.of(0), [1, 1, 1, 1]);
-    else if (name.startsWith('past_')) feeds[name] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.dim / config.heads]);
+  assert.ok(s1.inputNames.includes('tokens'));
+  const out = await s1.run(decodeFeeds());
+  assert.deepEqual(out.logits.dims, [1, 3, config.vocabSize]);
+});
+
+test('the compute thread computes exactly what ONNX Runtime computes on the calling thread', async () => {
+  for (const threads of [1, 2]) {
+    const inThread: ort.InferenceSession = await ort.InferenceSession.create(serializeGraph(buildGraph(decode)).bytes, ortSessionOptions(threads, 'cpu'));
+    const expected: Record<string, ort.Tensor> = await inThread.run(decodeFeeds());
+    const actual = await (await getSession(decode, { threads })).run(decodeFeeds());
+    assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort());
+    for (const name of Object.keys(expected)) {
+      assert.equal(actual[name].type, expected[name].type, name);
+      assert.deepEqual(actual[name].dims, expected[name].dims, name);
+      assert.ok(bytesOf(actual[name]).equals(bytesOf(expected[name])), `${name} differs bit for bit (${threads} threads)`);
+    }
+    await inThread.release();
   }
+});
+
+test('the event loop keeps turning while a long run is in flight', async () => {
+  const n = 512;
+  const spec = { key: 'chain', model: matMulChain(n, 60), options: ortSessionOptions(1, 'cpu') };
+  const thread = new ComputeThread();
+  await thread.open(spec);
+  // Entries of 1/n keep every product at exactly 1, with no overflow or denormals to slow a MatMul.
+  const w = new Float32Array(n * n).fill(1 / n);
+  const x = new Float32Array(n * n).fill(1);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 10);
+  const started = performance.now();
+  const out = await thread.run(spec, { w: new ort.Tensor('float32', w, [n, n]), x: new ort.Tensor('float32', x, [n, n]) });
+  const elapsed = performance.now() - started;
+  clearInterval(timer);
+  await thread.stop();
+  assert.ok((out.y.data as Float32Array).every((v) => v === 1));
+  assert.ok(elapsed >= 150, `the run took ${elapsed.toFixed(0)} ms, too short to tell`);
+  assert.ok(ticks >= elapsed / 10 / 3, `a 10 ms timer ticked ${ticks} times during a ${elapsed.toFixed(0)} ms run`);
+});
+
+test('feeds cross as copies of just their bytes, transferred; shared weights cross once', () => {
+  const [weight] = shareTensors([{ name: 'w', shape: [4], data: Float32Array.of(1, 2, 3, 4) }]);
+  assert.ok(isShared(weight.data));
+  assert.equal(shareTensors([weight])[0], weight, 'sharing is marking: the same tensor');
+  const big = new Float32Array(100).fill(5);
+  const view = big.subarray(10, 14);
+  const sab = new Float32Array(new SharedArrayBuffer(8)).fill(6);
+  const feeds = {
+    w: new ort.Tensor('float32', weight.data, weight.shape),
+    view: new ort.Tensor('float32', view, [4]),
+    sab: new ort.Tensor('float32', sab, [2]),
+  };
+  const seen = new Set<ArrayBufferView>();
+  const resident = (data: ArrayBufferView) => (isShared(data) ? { id: 7, send: !seen.has(data) && seen.add(data) !== undefined } : undefined);
+
+  const first = packTensors(feeds, resident, false);
+  assert.deepEqual(first.tensors.w, { type: 'float32', dims: [4], resident: 7 });
+  assert.equal(first.adopt.length, 1);
+  const [id, adopted] = first.adopt[0] as [number, Float32Array];
+  assert.equal(id, 7);
+  assert.notEqual(adopted, weight.data, 'the thread gets its own copy');
+  assert.deepEqual([...adopted], [1, 2, 3, 4]);
+  const copied = (first.tensors.view as { data: Float32Array }).data;
+  assert.equal(copied.buffer.byteLength, 16, 'only the view is copied, not the buffer under it');
+  assert.deepEqual([...copied], [5, 5, 5, 5]);
+  const unshared = (first.tensors.sab as { data: Float32Array }).data;
+  assert.ok(unshared.buffer instanceof ArrayBuffer, 'onnxruntime-node refuses SharedArrayBuffer-backed feeds');
+  assert.deepEqual([...unshared], [6, 6]);
+  assert.deepEqual(new Set(first.transfer), new Set([adopted.buffer, copied.buffer, unshared.buffer]));
+  assert.equal(view.length, 4, "the caller's arrays are not detached");
+
+  const second = packTensors(feeds, resident, false);
+  assert.deepEqual(second.adopt, [], 'a weight the thread holds is not sent again');
+  assert.deepEqual(second.tensors.w, { type: 'float32', dims: [4], resident: 7 });
+});
+
+test('the thread keeps the shared weights it was sent, and is sent them once', async () => {
+  const n = 4;
+  const spec = { key: 'one-matmul', model: matMulChain(n, 1), options: ortSessionOptions(1, 'cpu') };
+  const thread = new ComputeThread();
+  const [w] = shareTensors([{ name: 'w', shape: [n, n], data: new Float32Array(n * n).fill(1) }]);
+  const x = new ort.Tensor('float32', new Float32Array(n * n).fill(1), [n, n]);
+  const run = async () => (await thread.run(spec, { w: new ort.Tensor('float32', w.data, w.shape), x })).y.data as Float32Array;
+  assert.ok((await run()).every((v) => v === n));
+  // Breaking the contract (changing shared data) shows the second run used the thread's first copy.
+  w.data.fill(2);
+  assert.ok((await run()).every((v) => v === n), 'the weights were not sent again');
+  await thread.stop();
+  assert.ok((await run()).every((v) => v === 2 * n), 'a fresh thread is sent them again');
+  await thread.stop();
+});
+
+test('a failing run rejects with ONNX Runtime message, and the thread serves the next run', async () => {
+  const session = await getSession(decode, { threads: 1 });
+  const { tokens: _, ...missing } = decodeFeeds();
+  await assert.rejects(session.run(missing), /tokens/);
+  await assert.rejects(session.run({ ...decodeFeeds(), mask: new ort.Tensor('float32', new Float32Array(9), [3, 3]) }), /mask/);
+  assert.deepEqual((await session.run(decodeFeeds())).logits.dims, [1, 3, config.vocabSize]);
+});
+
+test('a thread that dies rejects the runs in flight, and the next run starts a fresh one', async () => {
+  const thread = new ComputeThread(new URL('./crashing-compute-worker.ts', import.meta.url));
+  const spec = { key: 'x', model: new Uint8Array(0), options: {} };
+  const feeds = { x: new ort.Tensor('float32', Float32Array.of(1), [1]) };
+  await assert.rejects(thread.run(spec, feeds), /simulated crash/);
+  await assert.rejects(thread.run(spec, feeds), /simulated crash/, 'opened again on a fresh thread, which dies the same way');
+});
+
+test('stopping the thread rejects a run in flight; the next run starts a fresh thread', async () => {
+  const n = 512;
+  const spec = { key: 'chain', model: matMulChain(n, 60), options: ortSessionOptions(1, 'cpu') };
+  const thread = new ComputeThread();
+  const feeds = { w: new ort.Tensor('float32', new Float32Array(n * n), [n, n]), x: new ort.Tensor('float32', new Float32Array(n * n), [n, n]) };
+  await thread.open(spec);
+  const inFlight = assert.rejects(thread.run(spec, feeds), /compute thread stopped/);
+  await thread.stop();
+  await inFlight;
+  assert.deepEqual((await thread.run(spec, feeds)).y.dims, [n, n]);
+  await thread.stop();
+});
+
+/** Runs `code` (an ES module) in a fresh Node process and returns what it printed; fails if it does not exit. */
+function runChild(args: string[], code: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...args, '--input-type=module', '-e', code], { cwd: ROOT, timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${error.message}\n${stderr}`));
+      else resolve(stdout.trim());
+    });
+  });
+}
+
+const childRun = `
+  const { default: ort } = await import('onnxruntime-node');
+  const { resolveModelConfig } = await import(${JSON.stringify(new URL('../../src/engine/config.ts', import.meta.url).href)});
+  const { initParameters } = await import(${JSON.stringify(new URL('../../src/engine/parameters.ts', import.meta.url).href)});
+  const { getSession } = await import(${JSON.stringify(new URL('../../src/engine/session.ts', import.meta.url).href)});
+  const config = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 16, heads: 2, context: 16 });
+  const feeds = { tokens: new ort.Tensor('int64', BigInt64Array.of(1n, 2n), [1, 2]) };
   for (const p of initParameters(config)) feeds[p.name] = new ort.Tensor('float32', p.data, p.shape);
-  const out = await s1.run(feeds);
-  assert.deepEqual(out.logits.dims, [1, 1, config.vocabSize]);
+  const out = await (await getSession({ kind: 'forward', config }, { threads: 1 })).run(feeds);
+  console.log(out.logits.dims.join('x'));
+`;
+
+test('the thread loads its TypeScript under --import tsx and under tsx register(), and lets the process exit', async () => {
+  assert.equal(await runChild(['--import', 'tsx'], childRun), '1x2x16');
+  assert.equal(await runChild([], `import { register } from 'tsx/esm/api'; register(); ${childRun}`), '1x2x16');
 });

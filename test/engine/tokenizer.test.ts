@@ -4,8 +4,8 @@ import {
   CharTokenizer,
   DEFAULT_CHARS,
   SPECIAL_TOKEN_NAMES,
-  tokenizerFromJSON,
 } from '../../src/engine/tokenizer.ts';
+import { tokenizerFromJSON } from '../../src/engine/tokenizer-json.ts';
 
 test('vocabulary: specials first with fixed ids, then tab, newline and printable ASCII', () => {
   const tok = new CharTokenizer();

@@ -106,3 +106,19 @@ test('the embedding gradient (rows looked up many times) is bit-exact from run t
   }
   assert.equal(results.size, 1);
 });
+
+test('train steps on two threads are bit-exact from run to run (full fine-tuning and LoRA)', async () => {
+  const wide = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 64, heads: 4, kvHeads: 2, context: 16, seed: 4 });
+  const lora = { rank: 4, alpha: 8, targets: ['q' as const, 'v' as const, 'down' as const], dropout: 0 };
+  const runs = async (make: () => Trainer) => {
+    const results = new Set<string>();
+    for (let run = 0; run < 3; run++) {
+      const trainer = make();
+      for (let s = 0; s < 3; s++) await trainer.trainStep(examples.slice(s * 3, s * 3 + 4), 1e-2);
+      results.add(trainer.params.map((p) => Buffer.from(p.data.buffer, p.data.byteOffset, p.data.byteLength).toString('base64')).join());
+    }
+    return results.size;
+  };
+  assert.equal(await runs(() => new Trainer(wide, initParameters(wide), tokenizer.special.pad, undefined, { threads: 2 })), 1);
+  assert.equal(await runs(() => Trainer.withLora(wide, initParameters(wide), lora, tokenizer.special.pad, { session: { threads: 2 } })), 1);
+});

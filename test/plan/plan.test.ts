@@ -12,11 +12,11 @@ import { validateSpec } from '../../src/spec/validate.ts';
 import { STEP_VERSIONS, type StepKind } from '../../src/steps/index.ts';
 
 const COMPUTE = currentCompute();
-const ORT = String(COMPUTE.sampling(validateSpec({}).model).ort);
+const ORT = String(COMPUTE.sampling({ kind: 'builtin', config: validateSpec({}).model.config }).ort);
 
 /** This build's fingerprint as if ONNX Runtime were another version. */
 function withOrt(ort: string): ComputeFingerprint {
-  return { sampling: (m) => ({ ...COMPUTE.sampling(m), ort }), training: (m, o) => ({ ...COMPUTE.training(m, o), ort }) };
+  return { sampling: (m) => ({ ...COMPUTE.sampling(m), ort }), training: (m, o, l) => ({ ...COMPUTE.training(m, o, l), ort }) };
 }
 
 function plan(json: unknown, compute = COMPUTE, dataDigests?: Record<string, string>): Plan {

@@ -45,6 +45,7 @@ const under = (file: string, ...dirs: string[]) => dirs.some((dir) => file.start
 const LAYERS: readonly (readonly [name: string, places: readonly string[]])[] = [
   ['util', ['src/util']],
   ['engine', ['src/engine']],
+  ['models', ['src/models']],
   ['tasks', ['src/tasks']],
   ['algorithm', ['src/rise']],
   ['spec', ['src/spec']],

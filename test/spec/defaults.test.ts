@@ -20,6 +20,8 @@ const DEFAULT_ARM: ArmSpec = {
   model: {
     kind: 'builtin',
     config: { layers: 4, dim: 128, heads: 4, kvHeads: null, hidden: null, context: 256, ropeTheta: 10000, normEps: 1e-5, tiedEmbeddings: true, seed: null },
+    name: null,
+    context: null,
   },
   expert: null,
   boost: { epochs: 3, lr: 3e-3, batchSize: 64, warmup: 0.05, minLrRatio: 0.1, weightDecay: 0.1, clipNorm: 1, pack: 1 },
@@ -43,6 +45,7 @@ const DEFAULT_ARM: ArmSpec = {
     format: 'multiTurn',
     initFrom: 'base',
     aggregate: true,
+    lora: null,
     normalize: 'example',
     epochs: 2,
     lr: 1e-3,

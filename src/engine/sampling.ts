@@ -1,0 +1,301 @@
+/**
+ * Batched sampling with a KV cache and continuous batching: up to `batchSize` sequences decode
+ * together, and a row that finishes is refilled from the queue at once. Each request samples from its
+ * own PRNG stream keyed by (seed, request id), so an output never depends on which other requests
+ * shared its batch or in which order the queue was served.
+ *
+ * The loop runs wherever the decode graph runs: on the compute thread (generate.ts sends it there as
+ * one job), so the cache and the logits never cross threads.
+ */
+import ort from 'onnxruntime-node';
+import { headDim, type ModelConfig } from './config.ts';
+import { Rng } from './random.ts';
+import { KvCache } from './kv-cache.ts';
+import type { Tokenizer } from './tokenizer.ts';
+import { MASKED } from './transformer.ts';
+
+export interface GenerationRequest {
+  /** Names the request's random stream; must be unique within a call. */
+  id: string;
+  prompt: number[];
+}
+
+export interface SamplingOptions {
+  /** 0 = greedy. */
+  temperature: number;
+  topP: number;
+  /** 0 = no top-k cut. */
+  topK: number;
+  maxNewTokens: number;
+  stopTokens: number[];
+  stopStrings: string[];
+  seed: number;
+  batchSize: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingOptions = {
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  maxNewTokens: 64,
+  stopTokens: [],
+  stopStrings: [],
+  seed: 0,
+  batchSize: 32,
+};
+
+export interface Generation {
+  id: string;
+  /** Generated token ids, including a stop token if one ended the sequence. */
+  tokens: number[];
+  /** Decoded text, cut before the stop token or stop string. */
+  text: string;
+  /** Log-probability of each generated token under the model (untempered softmax). */
+  logprobs: number[];
+  finishReason: 'stop' | 'length' | 'context';
+}
+
+/** Called as each request finishes (in finishing order); a hook that throws stops the sampling. */
+export type ResultHook = (g: Generation, done: number, total: number) => void | Promise<void>;
+
+/**
+ * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask` and
+ * `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
+ */
+export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
+
+export interface DecodingModel {
+  config: ModelConfig;
+  tokenizer: Tokenizer;
+  decode: DecodeRun;
+}
+
+interface Row {
+  request: GenerationRequest;
+  rng: Rng;
+  /** Tokens in this row's cache. */
+  length: number;
+  /** The next token to feed (sampled, not yet in the cache). */
+  next: number;
+  tokens: number[];
+  logprobs: number[];
+}
+
+/** Tempered weights of the row being sampled, kept so the draw does not recompute them. */
+let weights = new Float64Array(0);
+
+/** Samples one token from a logits row; returns it with its log-probability under the raw model. */
+export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+  let maxLogit = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > maxLogit) [maxLogit, argmax] = [logits[i], i];
+  const plain = o.temperature !== 0 && o.topK <= 0 && o.topP >= 1;
+  if (plain && weights.length < logits.length) weights = new Float64Array(logits.length);
+  // At temperature 1 the tempered weights are the softmax's own terms (x / 1 is x exactly): one pass.
+  const keep = plain && o.temperature === 1;
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) {
+    const w = Math.exp(logits[i] - maxLogit);
+    if (keep) weights[i] = w;
+    z += w;
+  }
+  const logZ = maxLogit + Math.log(z);
+  if (o.temperature === 0) return { token: argmax, logprob: logits[argmax] - logZ };
+  if (plain) {
+    // Plain sampling needs no sorted order: one pass over the tempered weights.
+    let total = z;
+    if (!keep) {
+      total = 0;
+      for (let i = 0; i < logits.length; i++) total += weights[i] = Math.exp((logits[i] - maxLogit) / o.temperature);
+    }
+    let u = rng.uniform() * total;
+    let choice = argmax;
+    for (let i = 0; i < logits.length; i++) {
+      u -= weights[i];
+      if (u < 0) {
+        choice = i;
+        break;
+      }
+    }
+    return { token: choice, logprob: logits[choice] - logZ };
+  }
+
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  const limit = o.topK > 0 ? Math.min(o.topK, order.length) : order.length;
+  const probs: number[] = [];
+  let total = 0;
+  for (let i = 0; i < limit; i++) {
+    const p = Math.exp((logits[order[i]] - maxLogit) / o.temperature);
+    probs.push(p);
+    total += p;
+  }
+  // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
+  let kept = probs.length;
+  if (o.topP < 1) {
+    let mass = 0;
+    for (let i = 0; i < probs.length; i++) {
+      mass += probs[i] / total;
+      if (mass >= o.topP) {
+        kept = i + 1;
+        break;
+      }
+    }
+  }
+  const keptMass = probs.slice(0, kept).reduce((a, b) => a + b, 0);
+  let u = rng.uniform() * keptMass;
+  let choice = order[kept - 1];
+  for (let i = 0; i < kept; i++) {
+    u -= probs[i];
+    if (u < 0) {
+      choice = order[i];
+      break;
+    }
+  }
+  return { token: choice, logprob: logits[choice] - logZ };
+}
+
+/** Rejects a call whose requests cannot be sampled, naming the request. */
+export function checkRequests(requests: readonly GenerationRequest[], context: number): void {
+  const ids = new Set<string>();
+  for (const r of requests) {
+    if (ids.has(r.id)) throw new Error(`generate: duplicate request id "${r.id}"`);
+    ids.add(r.id);
+    if (r.prompt.length === 0) throw new Error(`generate: request "${r.id}" has an empty prompt`);
+    if (r.prompt.length >= context) {
+      throw new Error(`generate: request "${r.id}" prompt has ${r.prompt.length} tokens; the model context is ${context}`);
+    }
+  }
+}
+
+/** Samples a response to every request (checked by `checkRequests`); the results are in request order. */
+export async function sampleBatch(model: DecodingModel, requests: GenerationRequest[], o: SamplingOptions, onResult?: ResultHook): Promise<Generation[]> {
+  const { config, tokenizer, decode } = model;
+  const kvHeads = config.kvHeads;
+  const hd = headDim(config);
+  const C = config.context;
+  const V = config.vocabSize;
+  const capacity = Math.max(1, Math.min(o.batchSize, requests.length));
+  const cache = new KvCache(config.layers, capacity, kvHeads, hd, C);
+
+  const results = new Map<string, Generation>();
+  const queue = requests.slice();
+  const rows: Row[] = [];
+
+  const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
+    const g: Generation = { id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason };
+    results.set(g.id, g);
+    await onResult?.(g, results.size, requests.length);
+  };
+
+  /** Accepts a sampled token for a row; returns true if the row is finished. */
+  const accept = async (row: Row, token: number, logprob: number): Promise<boolean> => {
+    row.tokens.push(token);
+    row.logprobs.push(logprob);
+    if (o.stopTokens.includes(token)) {
+      await finish(row, 'stop', tokenizer.decode(row.tokens.slice(0, -1)));
+      return true;
+    }
+    // Decoding the text every step is only needed to look for stop strings.
+    const text = o.stopStrings.length > 0 ? tokenizer.decode(row.tokens) : null;
+    const hit = text === null ? -1 : firstStop(text, o.stopStrings);
+    if (hit >= 0) {
+      await finish(row, 'stop', text!.slice(0, hit));
+      return true;
+    }
+    if (row.tokens.length >= o.maxNewTokens) {
+      await finish(row, 'length', text ?? tokenizer.decode(row.tokens));
+      return true;
+    }
+    if (row.length + 1 > C) {
+      await finish(row, 'context', text ?? tokenizer.decode(row.tokens));
+      return true;
+    }
+    row.next = token;
+    return false;
+  };
+
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, n: number, s: number, past: number) => {
+    const feeds: Record<string, ort.Tensor> = {
+      tokens: new ort.Tensor('int64', tokens, [n, s]),
+      positions: new ort.Tensor('int64', positions, [n, s]),
+      mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
+    };
+    if (past > 0) return { ...feeds, ...cache.feeds(n) };
+    for (let l = 0; l < config.layers; l++) {
+      feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, kvHeads, 0, hd]);
+      feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, kvHeads, 0, hd]);
+    }
+    return feeds;
+  };
+
+  /** Frees a slot by moving the last active row into it, so active rows stay packed at the front. */
+  const release = (slot: number) => {
+    const last = rows.length - 1;
+    if (slot !== last) {
+      cache.move(last, slot);
+      rows[slot] = rows[last];
+    }
+    rows.pop();
+  };
+
+  /** Prefills newly admitted requests together (right-padded; causality hides the padding). */
+  const admit = async () => {
+    const fresh: GenerationRequest[] = [];
+    while (rows.length + fresh.length < capacity && queue.length > 0) fresh.push(queue.shift()!);
+    if (fresh.length === 0) return;
+    const s = Math.max(...fresh.map((r) => r.prompt.length));
+    const n = fresh.length;
+    const tokens = new BigInt64Array(n * s);
+    const positions = new BigInt64Array(n * s);
+    fresh.forEach((r, i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
+    for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
+    const mask = new Float32Array(n * s * s);
+    for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
+    const out = await decode(feedsFor(tokens, positions, mask, n, s, 0));
+    const logits = out.logits.data as Float32Array;
+    cache.ensure(s);
+    for (let i = 0; i < n; i++) {
+      const r = fresh[i];
+      const row: Row = { request: r, rng: new Rng(o.seed, 'generate', r.id), length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
+      const slot = rows.length;
+      cache.write(out, i, s, slot, 0, r.prompt.length);
+      const at = (i * s + r.prompt.length - 1) * V;
+      const { token, logprob } = sampleToken(logits.subarray(at, at + V), o, row.rng);
+      rows.push(row);
+      if (await accept(row, token, logprob)) release(slot);
+    }
+  };
+
+  await admit();
+  while (rows.length > 0) {
+    const n = rows.length;
+    const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
+    const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
+    // This step writes position `length` of each row: the cache must hold it.
+    cache.ensure(Math.max(...rows.map((r) => r.length)) + 1);
+    const P = cache.capacity;
+    const mask = new Float32Array(n * (P + 1));
+    rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
+    const out = await decode(feedsFor(tokens, positions, mask, n, 1, P));
+    const logits = out.logits.data as Float32Array;
+    // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
+    for (let i = n - 1; i >= 0; i--) {
+      const row = rows[i];
+      cache.write(out, i, 1, i, row.length, 1);
+      row.length++;
+      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), o, row.rng);
+      if (await accept(row, token, logprob)) release(i);
+    }
+    await admit();
+  }
+  return requests.map((r) => results.get(r.id)!);
+}
+
+function firstStop(text: string, stops: string[]): number {
+  let best = -1;
+  for (const s of stops) {
+    const i = text.indexOf(s);
+    if (i >= 0 && (best < 0 || i < best)) best = i;
+  }
+  return best;
+}
