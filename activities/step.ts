@@ -76,7 +76,7 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
     } catch {
       lost = true; // the store is unwritable: stop rather than compute what cannot be recorded
     }
-  }, RENEW_MS);
+  }, Math.min(RENEW_MS, (activity.info.heartbeatTimeoutMs || Infinity) / 3)); // a heartbeat timeout set shorter must hold too
   const run: StepRun<K> = {
     step,
     attempt,

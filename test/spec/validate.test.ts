@@ -22,6 +22,11 @@ function issuesOf(json: unknown): SpecIssue[] {
 
 // Each row: a spec, and the one issue it must produce, as `rise validate` prints it (path: message).
 const INVALID: [string, unknown, string | RegExp][] = [
+  ['pretrained model without a name', { model: { kind: 'pretrained' } }, /^\/model\/name: expected the name of a model in the model store .*found null$/],
+  ['built-in model with a name', { model: { name: 'smollm2-135m-instruct' } }, /^\/model\/name: expected null: the built-in model takes its architecture from "config"/],
+  ['LoRA on the built-in model', { train: { lora: { rank: 8 } } }, /^\/train\/lora: expected null: LoRA adapts a pretrained model's frozen weights, and model is the built-in model/],
+  ['LoRA dropout', { model: { kind: 'pretrained', name: 'm' }, train: { lora: { dropout: 0.1 } } }, '/train/lora/dropout: expected a number from 0 to 0; found 0.1'],
+  ['unknown LoRA target', { model: { kind: 'pretrained', name: 'm' }, train: { lora: { targets: ['qkv'] } } }, /^\/train\/lora\/targets\/0: expected one of "q", "k", "v", "o", "gate", "up", "down"; found "qkv"/],
   ['misspelt key', { rollout: { temprature: 0.7 } }, '/rollout/temprature: unknown key; did you mean "temperature"?'],
   ['snake_case key', { train: { batch_size: 8 } }, '/train/batch_size: unknown key; did you mean "batchSize"?'],
   ['key in the wrong section', { criteria: 'success' }, '/criteria: unknown key; "criteria" belongs in "filter"'],
@@ -42,7 +47,7 @@ const INVALID: [string, unknown, string | RegExp][] = [
   ['eval set without name', { task: { eval: [{ count: 5 }] } }, '/task/eval/0/name: required but missing; expected a string matching ^[a-z0-9-]+$ of at most 64 characters'],
   ['duplicate ops', { task: { train: { ops: [2, 2] } } }, '/task/train/ops: expected an array of at least 1 item without duplicates; found 2 twice (items 0 and 1)'],
   ['unknown operator', { task: { train: { operators: ['+', '/'] } } }, '/task/train/operators/1: expected one of "+", "-", "*"; found "/"'],
-  ['hf model', { model: { kind: 'hf' } }, '/model/kind: expected one of "builtin"; found "hf"'],
+  ['hf model', { model: { kind: 'hf' } }, '/model/kind: expected one of "builtin", "pretrained"; found "hf"'],
   ['policy of the wrong type', { rollout: { policy: 3 } }, '/rollout/policy: expected a string or an object; found 3'],
   ['misspelt policy', { rollout: { policy: 'lerner' } }, '/rollout/policy: expected one of "learner", "expert"; found "lerner"; did you mean "learner"?'],
   ['bad policy model', { rollout: { policy: { confg: {} } } }, '/rollout/policy/confg: unknown key; did you mean "config"?'],
