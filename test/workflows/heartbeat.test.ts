@@ -7,13 +7,16 @@
  * activity out (with retries off here, the run fails).
  *
  * Observed at the server: the boost activity's last heartbeat time (its pending-activity description,
- * polled while it runs) and the iteration's history (one attempt, completed, no timeout).
+ * polled while it runs) and the iteration's history (one attempt, completed, no timeout). Between progress
+ * reports a step heartbeats three times per heartbeat timeout (activities/step.ts), so the short timeout
+ * here holds as the default one does.
  */
 
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { optionalTsToMs, tsToMs } from '@temporalio/common/lib/time.js';
 import { createStepContext } from '../../activities/index.ts';
 import { startOrAttach } from '../../src/client/start.ts';
@@ -55,12 +58,12 @@ describe('heartbeats keep flowing during a long training step', () => {
       seed: 1,
       task: {
         kind: 'gsm8k',
-        train: { path: join(FIXTURES, 'gsm8k-train.jsonl'), count: null },
+        train: { path: join(FIXTURES, 'gsm8k-train.jsonl'), count: 6 },
         eval: [{ name: 'test', path: join(FIXTURES, 'gsm8k-test.jsonl'), count: 1 }],
       },
       model: { kind: 'pretrained', name: SMOLLM2, context: 512 },
-      // All twelve worked solutions in one batch: a single optimizer step, so nothing reports progress until it ends.
-      boost: { epochs: 1, lr: 1e-4, batchSize: 12 },
+      // Six worked solutions in one batch: a single optimizer step of many seconds, so nothing reports progress until it ends.
+      boost: { epochs: 1, lr: 1e-4, batchSize: 6 },
       iterations: 0,
       train: { lora: { rank: 8, alpha: 16 } },
       evaluate: { turns: 1, parallelK: 1, maxTokens: 4 },
@@ -84,7 +87,10 @@ describe('heartbeats keep flowing during a long training step', () => {
         const pending = await iteration
           .describe()
           .then((d) => d.raw.pendingActivities ?? [])
-          .catch(() => []); // not started yet
+          .catch((err: unknown) => {
+            if (err instanceof WorkflowNotFoundError) return []; // not started yet
+            throw err;
+          });
         const boost = pending.find((a) => a.activityType?.name === 'boost');
         const at = optionalTsToMs(boost?.lastHeartbeatTime);
         if (boost && at !== undefined && at !== seen.at(-1)?.at) {
@@ -121,17 +127,14 @@ describe('heartbeats keep flowing during a long training step', () => {
     assert.ok(completedEvent, 'the boost activity completed');
     assert.equal(startedEvent.activityTaskStartedEventAttributes?.attempt, 1);
 
-    // Before its one optimizer step ended (progress done = 0) the boost kept heartbeating, every gap under the timeout.
-    const beforeStep = seen.filter((h) => h.done === 0);
+    // Until its one optimizer step ended (progress done = 0) the boost reported no progress, yet kept heartbeating.
     const activityStart = tsToMs(startedEvent.eventTime);
     const stepEnd = seen.find((h) => h.done >= 1)?.at ?? tsToMs(completedEvent.eventTime);
+    const during = seen.filter((h) => h.done === 0 && h.at > activityStart);
     const stretch = stepEnd - activityStart;
-    t.diagnostic(`boost: ${(stretch / 1000).toFixed(1)} s until its first optimizer step ended; ${beforeStep.length} heartbeats recorded meanwhile, at +${beforeStep.map((h) => ((h.at - activityStart) / 1000).toFixed(1)).join(', +')} s`);
-    assert.ok(stretch > 3 * HEARTBEAT_TIMEOUT_MS, `the stretch without progress (${stretch} ms) outlasts the heartbeat timeout several times, so only a free event loop can keep the activity alive`);
-    const times = [activityStart, ...beforeStep.map((h) => h.at), stepEnd];
-    const gaps = times.slice(1).map((at, i) => at - times[i]);
-    assert.ok(beforeStep.length >= 3, `heartbeats recorded during the step: ${beforeStep.length}`);
-    // Polled every 200 ms, a gap can look that much longer than it was.
-    assert.ok(Math.max(...gaps) < HEARTBEAT_TIMEOUT_MS + 200, `longest gap between heartbeats ${Math.max(...gaps)} ms`);
+    t.diagnostic(`boost: ${(stretch / 1000).toFixed(1)} s until its optimizer step ended; heartbeats recorded at +${during.map((h) => ((h.at - activityStart) / 1000).toFixed(1)).join(', +')} s`);
+    assert.ok(stretch > 3 * HEARTBEAT_TIMEOUT_MS, `the stretch without progress (${stretch} ms) outlasts the heartbeat timeout several times`);
+    // The server keeps only the latest heartbeat, polled here, so some may go unseen: at least one per two timeouts must show.
+    assert.ok(during.length >= Math.floor(stretch / (2 * HEARTBEAT_TIMEOUT_MS)), `${during.length} heartbeats recorded in ${stretch} ms without progress`);
   });
 });
