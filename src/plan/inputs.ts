@@ -1,9 +1,11 @@
 /**
  * What a plan reads from outside the spec, gathered by whoever plans (the CLI, the benchmarks): the
- * content digest of every data file, the stored model every pretrained-model name stands for now, and
+ * content digest of every data file, the stored model every pretrained model's name stands for now (or its
+ * path was imported as), and
  * the fingerprint of this build's compute. planExperiment itself stays a pure function of these.
  */
 
+import { importOnce } from '../models/convert.ts';
 import { findModel, modelsHome, ModelStoreError } from '../models/store.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
 import type { ExperimentSpec, ModelSpec } from '../spec/types.ts';
@@ -16,14 +18,18 @@ function modelSpecs(spec: ExperimentSpec): ModelSpec[] {
   return Object.values(spec.arms).flatMap((arm) => [arm.model, ...(arm.expert !== null ? [arm.expert] : []), ...(typeof arm.rollout.policy === 'object' ? [arm.rollout.policy] : [])]);
 }
 
-/** The stored model behind each pretrained-model name the spec uses; an unknown name is an error that says how to get it. */
-export function resolveStoredModels(spec: ExperimentSpec, home = modelsHome()): Record<string, ResolvedModel> {
+/**
+ * The stored model behind each pretrained model the spec uses, by name or path as the spec writes it: a
+ * name is looked up (an unknown one is an error that says how to get it), a path imported once.
+ */
+export async function resolveStoredModels(spec: ExperimentSpec, home = modelsHome()): Promise<Record<string, ResolvedModel>> {
   const models: Record<string, ResolvedModel> = {};
   for (const model of modelSpecs(spec)) {
-    if (model.kind !== 'pretrained' || model.name === null || model.name in models) continue;
+    const ref = model.name ?? model.path;
+    if (model.kind !== 'pretrained' || ref === null || ref in models) continue;
     try {
-      const stored = findModel(home, model.name);
-      models[model.name] = { digest: stored.card.digest, config: stored.config };
+      const stored = model.name !== null ? findModel(home, model.name) : await importOnce(home, ref);
+      models[ref] = { digest: stored.card.digest, config: stored.config };
     } catch (err) {
       if (err instanceof ModelStoreError) throw new ModelResolutionError(err.message);
       throw err;
@@ -33,5 +39,5 @@ export function resolveStoredModels(spec: ExperimentSpec, home = modelsHome()): 
 }
 
 export async function planInputs(spec: ExperimentSpec): Promise<PlanOptions> {
-  return { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: resolveStoredModels(spec) };
+  return { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: await resolveStoredModels(spec) };
 }

@@ -63,7 +63,7 @@ export interface PlanOptions {
   compute: ComputeFingerprint;
   /** SHA-256 of every data file a file-based task reads, by path as it appears in the spec. */
   dataDigests?: Record<string, string>;
-  /** Every pretrained model the spec names, found in the model store, by name as it appears in the spec. */
+  /** Every pretrained model of the spec, found in (or imported into) the model store, by name or path as the spec writes it. */
   models?: Record<string, ResolvedModel>;
 }
 

@@ -33,11 +33,17 @@ function models(spec: ArmSpec): { at: string; model: ModelSpec; label: string }[
 /** A pretrained model is named; a built-in one has no name or context of its own (its config says it). */
 function modelKindIssues(model: ModelSpec, at: string): SpecIssue[] {
   if (model.kind === 'pretrained') {
-    return model.name === null ? [{ path: `${at}/name`, message: 'expected the name of a model in the model store (`rise model ls`) for kind "pretrained"; found null' }] : [];
+    if (model.name === null && model.path === null) {
+      return [{ path: `${at}/name`, message: 'expected the name of a model in the model store (`rise model ls`), or a `path` to import, for kind "pretrained"; found null' }];
+    }
+    if (model.name !== null && model.path !== null) {
+      return [{ path: `${at}/path`, message: `expected null when "name" is given (a model is named or imported, not both); found ${describeValue(model.path)}` }];
+    }
+    return [];
   }
-  return (['name', 'context'] as const)
+  return (['name', 'path', 'context'] as const)
     .filter((key) => model[key] !== null)
-    .map((key) => ({ path: `${at}/${key}`, message: `expected null: the built-in model takes its ${key === 'name' ? 'architecture' : 'context'} from "config" (use kind "pretrained" for a stored model); found ${describeValue(model[key])}` }));
+    .map((key) => ({ path: `${at}/${key}`, message: `expected null: the built-in model takes its ${key === 'context' ? 'context' : 'architecture'} from "config" (use kind "pretrained" for a stored model); found ${describeValue(model[key])}` }));
 }
 
 /** The context a model is known to have before the plan resolves stored models; null when not yet known. */

@@ -1,7 +1,7 @@
 /**
  * Reading a spec file: parse (syntax errors at file:line:column), validate, locate every issue in the
- * file, resolve data paths against the spec's directory and check that the files exist, so a typo in
- * a path fails at `rise validate`, not hours into a run.
+ * file, resolve data and model paths against the spec's directory and check that they exist, so a typo
+ * in a path fails at `rise validate`, not hours into a run.
  */
 
 import { readFile, stat } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { JsonDepthError, JsonSyntaxError, parseJson, TOO_DEEP, type ParsedJson }
 import { SpecError, type SpecIssue } from './issues.ts';
 import { dataFiles } from './data-files.ts';
 import { childPointer } from './pointer.ts';
-import type { ArmSpec, ExperimentSpec } from './types.ts';
+import type { ArmSpec, ExperimentSpec, ModelSpec } from './types.ts';
 import { validateSpec } from './validate.ts';
 
 function filesOf(config: ArmSpec, prefix: string) {
@@ -21,6 +21,27 @@ function located(issues: SpecIssue[], parsed: ParsedJson): SpecIssue[] {
   return issues
     .map((issue) => ({ ...issue, location: issue.location ?? parsed.locate(issue.path) }))
     .sort((a, b) => a.location.line - b.location.line || a.location.column - b.location.column);
+}
+
+/** Every pretrained model of every arm that names a path to import, with where it is in the file. */
+function modelPaths(spec: ExperimentSpec): { pointer: string; model: ModelSpec & { path: string } }[] {
+  const arms: [string, ArmSpec][] = [['', spec], ...Object.entries(spec.arms).map(([name, arm]): [string, ArmSpec] => [childPointer('/arms', name), arm])];
+  return arms.flatMap(([prefix, arm]) =>
+    [
+      { pointer: `${prefix}/model`, model: arm.model as ModelSpec },
+      ...(arm.expert !== null ? [{ pointer: `${prefix}/expert`, model: arm.expert as ModelSpec }] : []),
+      ...(typeof arm.rollout.policy === 'object' ? [{ pointer: `${prefix}/rollout/policy`, model: arm.rollout.policy as ModelSpec }] : []),
+    ].filter((m): m is { pointer: string; model: ModelSpec & { path: string } } => m.model.path !== null),
+  );
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function isFile(path: string): Promise<boolean> {
@@ -68,6 +89,10 @@ export async function loadSpec(file: string): Promise<ExperimentSpec> {
     if (checked.has(absolute)) continue;
     checked.add(absolute);
     if (!(await isFile(absolute))) missing.push({ path: entry.path, message: `expected a JSONL file; found no file at ${absolute}` });
+  }
+  for (const { pointer, model } of modelPaths(spec)) {
+    model.path = isAbsolute(model.path) ? model.path : resolve(base, model.path);
+    if (!(await exists(model.path))) missing.push({ path: `${pointer}/path`, message: `expected a Hugging Face checkpoint directory or a GGUF file; found nothing at ${model.path}` });
   }
   if (duplicates.length + missing.length > 0) throw new SpecError(located([...duplicates, ...missing], parsed), file);
   return spec;

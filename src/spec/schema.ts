@@ -257,6 +257,16 @@ const modelKnobs = {
       }),
     ),
   ),
+  path: Type.Optional(
+    Nullable(
+      Type.String({
+        description:
+          'Kind "pretrained", instead of `name`: a Hugging Face checkpoint directory or a GGUF file (relative to the spec file), imported into the model store when the run is planned (once per content: the same files find the same stored model).',
+        minLength: 1,
+        default: null,
+      }),
+    ),
+  ),
   context: Type.Optional(
     Nullable(
       Type.Integer({

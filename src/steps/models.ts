@@ -28,13 +28,14 @@ export class ModelResolutionError extends Error {
   override name = 'ModelResolutionError';
 }
 
-/** A spec's model as step params; pretrained models by the digest `resolved` gives for their name. */
+/** A spec's model as step params; pretrained models by the digest `resolved` gives for their name (or path). */
 export function modelParams(spec: ModelSpec, resolved: Readonly<Record<string, ResolvedModel>> | undefined): ModelParams {
   if (spec.kind === 'builtin') return { kind: 'builtin', config: spec.config };
-  const model = spec.name === null ? undefined : resolved?.[spec.name];
-  if (model === undefined) throw new ModelResolutionError(`plan: model "${spec.name}" was not resolved (pass it in options.models)`);
+  const ref = spec.name ?? spec.path;
+  const model = ref === null ? undefined : resolved?.[ref];
+  if (model === undefined) throw new ModelResolutionError(`plan: model "${ref}" was not resolved (pass it in options.models)`);
   if (spec.context !== null && spec.context > model.config.context) {
-    throw new ModelResolutionError(`model "${spec.name}" has a context of ${model.config.context} tokens; the spec asks for ${spec.context}`);
+    throw new ModelResolutionError(`model "${ref}" has a context of ${model.config.context} tokens; the spec asks for ${spec.context}`);
   }
   return { kind: 'pretrained', digest: model.digest, config: { ...model.config, context: spec.context ?? model.config.context } };
 }

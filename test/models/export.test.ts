@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { saveCheckpoint } from '../../src/engine/checkpoint.ts';
@@ -12,7 +12,7 @@ import { Rng } from '../../src/engine/random.ts';
 import { readSafetensors } from '../../src/engine/safetensors.ts';
 import type { NamedTensor } from '../../src/engine/tensor.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
-import { importModel } from '../../src/models/convert.ts';
+import { importModel, importOnce } from '../../src/models/convert.ts';
 import { exportModel, hfTensors } from '../../src/models/export.ts';
 import { derivedMeta } from '../../src/models/load.ts';
 import { addModel, loadStoredModel, type StoredModel } from '../../src/models/store.ts';
@@ -201,4 +201,29 @@ test('refuses an occupied --out, a directory that is no checkpoint, a missing ba
   await assert.rejects(exportModel(scratch, join(parent, 'd'), { home: f.home }), /its tokenizer is rise's char tokenizer, which Hugging Face tools cannot load/);
 
   assert.deepEqual(readdirSync(parent).sort(), ['empty', 'occupied'], 'no temp directory or partial export is left');
+});
+
+test('a spec path is imported once per content: the same files find the same stored model without converting again', async () => {
+  const source = tempDir();
+  const { stored } = await storeTinyModel(source);
+  const dir = join(tempDir(), 'hf');
+  await exportModel(stored.card.digest, dir, { home: source });
+
+  const home = tempDir();
+  const first = await importOnce(home, dir);
+  const converted = readdirSync(join(home, 'imports'));
+  assert.equal(converted.length, 1);
+  // A second import of the same content is answered from the record: the stored entry is not rewritten.
+  const before = statSync(join(home, first.card.digest)).mtimeMs;
+  const second = await importOnce(home, dir);
+  assert.equal(second.card.digest, first.card.digest);
+  assert.equal(statSync(join(home, first.card.digest)).mtimeMs, before);
+  assert.deepEqual(readdirSync(join(home, 'imports')), converted);
+
+  // Changed content is another source: a new import, a new record.
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, rms_norm_eps: 1e-6 }));
+  const third = await importOnce(home, dir);
+  assert.notEqual(third.card.digest, first.card.digest);
+  assert.equal(readdirSync(join(home, 'imports')).length, 2);
 });

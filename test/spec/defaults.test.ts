@@ -23,6 +23,7 @@ const DEFAULT_ARM: ArmSpec = {
     kind: 'builtin',
     config: { layers: 4, dim: 128, heads: 4, kvHeads: null, hidden: null, context: 256, ropeTheta: 10000, normEps: 1e-5, tiedEmbeddings: true, seed: null },
     name: null,
+    path: null,
     context: null,
   },
   expert: null,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError } from '../../src/cli/errors.ts';
 import { loadSpecForCli } from '../../src/cli/validate.ts';
 import { formatIssue, SpecError, type SpecIssue } from '../../src/spec/issues.ts';
@@ -24,6 +24,8 @@ function issuesOf(json: unknown): SpecIssue[] {
 const INVALID: [string, unknown, string | RegExp][] = [
   ['pretrained model without a name', { model: { kind: 'pretrained' } }, /^\/model\/name: expected the name of a model in the model store .*found null$/],
   ['built-in model with a name', { model: { name: 'smollm2-135m-instruct' } }, /^\/model\/name: expected null: the built-in model takes its architecture from "config"/],
+  ['pretrained model named and imported', { model: { kind: 'pretrained', name: 'm', path: './m' } }, '/model/path: expected null when "name" is given (a model is named or imported, not both); found "./m"'],
+  ['built-in model with a path', { model: { path: './m.gguf' } }, /^\/model\/path: expected null: the built-in model takes its architecture from "config"/],
   ['LoRA on the built-in model', { train: { lora: { rank: 8 } } }, /^\/train\/lora: expected null: LoRA adapts a pretrained model's frozen weights, and model is the built-in model/],
   ['LoRA dropout', { model: { kind: 'pretrained', name: 'm' }, train: { lora: { dropout: 0.1 } } }, '/train/lora/dropout: expected a number from 0 to 0; found 0.1'],
   ['unknown LoRA target', { model: { kind: 'pretrained', name: 'm' }, train: { lora: { targets: ['qkv'] } } }, /^\/train\/lora\/targets\/0: expected one of "q", "k", "v", "o", "gate", "up", "down"; found "qkv"/],
@@ -157,6 +159,18 @@ test('data files must exist, relative to the spec file', async () => {
   assert.equal(issues.length, 2);
   assert.match(issues[0], /\/task\/train\/path: expected a JSONL file; found no file at .*rise-spec-.*\/train\.jsonl$/);
   assert.match(issues[1], /\/task\/eval\/0\/path: expected a JSONL file; found no file at \/nonexistent\/test\.jsonl$/);
+});
+
+test('a pretrained model path must exist, relative to the spec file; it is made absolute', async () => {
+  const missing = specFile(JSON.stringify({ model: { kind: 'pretrained', path: 'models/tiny' }, arms: { b: { model: { path: '/nonexistent/m.gguf' } } } }, null, 2));
+  const issues = await loadIssues(missing);
+  assert.equal(issues.length, 2);
+  assert.match(issues[0], /\/model\/path: expected a Hugging Face checkpoint directory or a GGUF file; found nothing at .*rise-spec-.*\/models\/tiny$/);
+  assert.match(issues[1], /\/arms\/b\/model\/path: expected a Hugging Face checkpoint directory or a GGUF file; found nothing at \/nonexistent\/m\.gguf$/);
+
+  const file = specFile(JSON.stringify({ model: { kind: 'pretrained', path: 'model.gguf' } }));
+  writeFileSync(join(dirname(file), 'model.gguf'), 'GGUF');
+  assert.equal((await loadSpec(file)).model.path, join(dirname(file), 'model.gguf'));
 });
 
 test('a "__proto__" key is an unknown key, not a prototype', () => {

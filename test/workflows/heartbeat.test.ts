@@ -68,7 +68,7 @@ describe('heartbeats keep flowing during a long training step', () => {
       train: { lora: { rank: 8, alpha: 16 } },
       evaluate: { turns: 1, parallelK: 1, maxTokens: 4 },
     });
-    const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: resolveStoredModels(spec, modelsHome()) });
+    const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: await resolveStoredModels(spec, modelsHome()) });
     const context = createStepContext({ home: tempHome(t), modelsHome: modelsHome() });
     t.after(() => context.store.close());
     const taskQueue = uniqueTaskQueue('heartbeat');

@@ -72,7 +72,7 @@ function tinyChatSpec(name: string, model = MODEL): ExperimentSpec {
 }
 
 async function planWith(spec: ExperimentSpec, modelsHome: string): Promise<Plan> {
-  return planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: resolveStoredModels(spec, modelsHome) });
+  return planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: await resolveStoredModels(spec, modelsHome) });
 }
 
 describe('a pretrained model with LoRA through the product path', () => {
