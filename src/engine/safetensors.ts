@@ -85,20 +85,13 @@ export async function writeSafetensors(
 
 /** Reads tensor by tensor, so a file larger than one Buffer can hold still loads. */
 export async function readSafetensors(path: string): Promise<SafetensorsContents> {
-  const handle = await open(path, 'r');
+  const reader = await openSafetensors(path);
   try {
-    const fileSize = (await handle.stat()).size;
-    const headerLength = readHeaderLength(await readExactly(handle, 0, Math.min(8, fileSize), path), fileSize, path);
-    const dataStart = 8 + headerLength;
-    const header = decodeHeader(await readExactly(handle, 8, headerLength, path), fileSize - dataStart, path);
     const tensors: NamedTensor[] = [];
-    for (const e of header.entries) {
-      const bytes = await readExactly(handle, dataStart + e.begin, e.end - e.begin, path);
-      tensors.push({ name: e.name, shape: e.shape, data: toFloat32(e.dtype, bytes) });
-    }
-    return { tensors, metadata: header.metadata };
+    for (const name of reader.entries.keys()) tensors.push(await reader.read(name));
+    return { tensors, metadata: reader.metadata };
   } finally {
-    await handle.close();
+    await reader.close();
   }
 }
 
@@ -112,6 +105,7 @@ export interface SafetensorsEntry {
 export interface SafetensorsReader {
   /** Every tensor in the file, in data order. */
   readonly entries: ReadonlyMap<string, SafetensorsEntry>;
+  readonly metadata: SafetensorsMetadata;
   /** The named tensor as float32; throws naming the file when it holds no such tensor. */
   read(name: string): Promise<NamedTensor>;
   close(): Promise<void>;
@@ -131,6 +125,7 @@ export async function openSafetensors(path: string): Promise<SafetensorsReader> 
     const byName = new Map(header.entries.map((e) => [e.name, e]));
     return {
       entries: new Map(header.entries.map((e) => [e.name, { dtype: e.dtype, shape: [...e.shape] }])),
+      metadata: header.metadata,
       async read(name) {
         const e = byName.get(name);
         if (e === undefined) throw new Error(`${path}: missing tensor "${name}"`);
