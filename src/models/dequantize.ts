@@ -151,41 +151,37 @@ function scaleMin(src: DataView, at: number, j: number): [scale: number, min: nu
 }
 
 /**
- * d, dmin: f16, 12 bytes of scales, 128 bytes of nibbles. Eight sub-blocks of 32; each 32 bytes of
- * nibbles serve two sub-blocks (low nibbles, then high): (d·scale)·q − dmin·min.
+ * Q4_K and Q5_K: d, dmin (f16), 12 bytes of 6-bit scales and mins, for Q5_K 32 bytes of fifth bits (bit s
+ * of byte l for value l of sub-block s), then 128 bytes of nibbles. Eight sub-blocks of 32; each 32 bytes
+ * of nibbles serve two sub-blocks (low nibbles, then high): (d·scale)·q − dmin·min.
  */
-function q4_k(src: DataView, out: Float32Array): void {
-  for (let b = 0, o = 0; o < out.length; b += 144, o += 256) {
+function kQuant(src: DataView, out: Float32Array, fifthBits: boolean): void {
+  const blockBytes = fifthBits ? 176 : 144;
+  const nibbles = fifthBits ? 48 : 16;
+  for (let b = 0, o = 0; o < out.length; b += blockBytes, o += 256) {
     const d = half(src, b);
     const dmin = half(src, b + 2);
     for (let s = 0; s < 8; s++) {
       const [scale, min] = scaleMin(src, b + 4, s);
       const step = fround(d * scale);
       const offset = fround(dmin * min);
-      const codes = b + 16 + 32 * (s >> 1);
-      const shift = 4 * (s & 1);
-      for (let l = 0; l < 32; l++) out[o + 32 * s + l] = fround(step * ((src.getUint8(codes + l) >> shift) & 15)) - offset;
-    }
-  }
-}
-
-/** Q4_K with a fifth bit per value: 32 bytes after the scales, bit s of byte l for value l of sub-block s. */
-function q5_k(src: DataView, out: Float32Array): void {
-  for (let b = 0, o = 0; o < out.length; b += 176, o += 256) {
-    const d = half(src, b);
-    const dmin = half(src, b + 2);
-    for (let s = 0; s < 8; s++) {
-      const [scale, min] = scaleMin(src, b + 4, s);
-      const step = fround(d * scale);
-      const offset = fround(dmin * min);
-      const codes = b + 48 + 32 * (s >> 1);
+      const codes = b + nibbles + 32 * (s >> 1);
       const shift = 4 * (s & 1);
       for (let l = 0; l < 32; l++) {
-        const q = ((src.getUint8(codes + l) >> shift) & 15) | (((src.getUint8(b + 16 + l) >> s) & 1) << 4);
+        const low = (src.getUint8(codes + l) >> shift) & 15;
+        const q = fifthBits ? low | (((src.getUint8(b + 16 + l) >> s) & 1) << 4) : low;
         out[o + 32 * s + l] = fround(step * q) - offset;
       }
     }
   }
+}
+
+function q4_k(src: DataView, out: Float32Array): void {
+  kQuant(src, out, false);
+}
+
+function q5_k(src: DataView, out: Float32Array): void {
+  kQuant(src, out, true);
 }
 
 /**
