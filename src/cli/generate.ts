@@ -65,7 +65,7 @@ export function registerGenerateCommand(program: Command): void {
       const seconds = (Date.now() - started) / 1000;
       process.stdout.write(`${out.text}\n`);
       process.stderr.write(
-        `rise: ${out.tokens.length} tokens in ${seconds.toFixed(1)} s (${(out.tokens.length / seconds).toFixed(1)} tokens/s, prompt ${ids.length} tokens); finished: ${out.finishReason}\n`,
+        `rise: ${out.tokens.length} tokens after a ${ids.length}-token prompt in ${seconds.toFixed(1)} s (the session's start included; \`npm run bench:models\` measures speed); finished: ${out.finishReason}\n`,
       );
     });
 }
