@@ -56,7 +56,9 @@ export type Request =
   /** Stops the generation job `id` before its next decode step; the job then fails. Not answered. */
   | { kind: 'cancel'; id: number }
   /** Resident arrays the main thread no longer holds; not answered. */
-  | { kind: 'release'; residents: number[] };
+  | { kind: 'release'; residents: number[] }
+  /** Cancel the generation jobs, finish the run in progress and exit, unanswered (see ComputeThread.stop). */
+  | { kind: 'close' };
 
 export type Reply =
   /** A generation job answers `null` once all its results are sent. */

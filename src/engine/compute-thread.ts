@@ -7,6 +7,7 @@
  * it dies are rejected, never left hanging.
  */
 import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import {
@@ -41,6 +42,9 @@ function bootstrap(entry: URL): string {
   const tsx = import.meta.resolve('tsx/esm/api');
   return `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
 }
+
+/** How long a stopping thread may take to finish its run before it is terminated. */
+const STOP_GRACE_MS = 60_000;
 
 export class ComputeThread {
   private worker: Worker | null = null;
@@ -123,12 +127,22 @@ export class ComputeThread {
     return done.then(() => undefined);
   }
 
-  /** Stops the thread; requests in flight are rejected. A later request starts a fresh thread. */
+  /**
+   * Stops the thread; requests in flight are rejected at once. A later request starts a fresh thread.
+   * Terminating a thread while ONNX Runtime runs in it aborts the whole process (a native exception in
+   * the teardown), so the thread is asked to finish its run and exit by itself; only one that has not
+   * done so after STOP_GRACE_MS is terminated.
+   */
   async stop(): Promise<void> {
     const worker = this.worker;
     if (worker === null) return;
     this.lost(worker, new Error('compute thread stopped'));
-    await worker.terminate();
+    worker.ref();
+    const exited = once(worker, 'exit');
+    worker.postMessage({ kind: 'close' } satisfies Request);
+    const grace = setTimeout(() => void worker.terminate(), STOP_GRACE_MS);
+    await exited;
+    clearTimeout(grace);
   }
 
   /** Posts the request (throwing if it cannot be cloned) and promises its reply. */

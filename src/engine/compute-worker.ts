@@ -21,6 +21,8 @@ const sessions = new Map<string, Promise<ort.InferenceSession>>();
 const residents = new Map<number, ort.Tensor.DataType>();
 /** Tokenizers by the digest of their JSON, built on first use. */
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
+/** Set by 'close': nobody waits for replies any more. */
+let closed = false;
 /** The generation jobs in progress, by request id, and whether each was asked to stop. */
 const jobs = new Map<number, { cancelled: boolean }>();
 
@@ -45,7 +47,7 @@ function tokenizer(ref: TokenizerRef): Tokenizer {
 
 type Served = { value: SessionNames | WireTensors | null; transfer: ArrayBuffer[] };
 
-async function serve(request: Exclude<Request, { kind: 'release' | 'cancel' }>): Promise<Served> {
+async function serve(request: Exclude<Request, { kind: 'release' | 'cancel' | 'close' }>): Promise<Served> {
   switch (request.kind) {
     case 'open': {
       if (!sessions.has(request.key)) {
@@ -100,12 +102,19 @@ port.on('message', async (request: Request) => {
     if (state !== undefined) state.cancelled = true;
     return;
   }
+  if (request.kind === 'close') {
+    // With the port closed and the jobs stopping, the thread exits once the run in progress returns.
+    for (const state of jobs.values()) state.cancelled = true;
+    closed = true;
+    port.close();
+    return;
+  }
   if (request.kind === 'run' || request.kind === 'generate') for (const [id, data] of request.adopt) residents.set(id, data);
   if (request.kind === 'generate' && request.tokenizer.json !== undefined) tokenizers.set(request.tokenizer.digest, { json: request.tokenizer.json });
   try {
     const { value, transfer } = await serve(request);
-    port.postMessage({ id: request.id, ok: true, value } satisfies Reply, transfer);
+    if (!closed) port.postMessage({ id: request.id, ok: true, value } satisfies Reply, transfer);
   } catch (error) {
-    port.postMessage({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) } satisfies Reply);
+    if (!closed) port.postMessage({ id: request.id, ok: false, message: error instanceof Error ? error.message : String(error) } satisfies Reply);
   }
 });
