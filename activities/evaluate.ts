@@ -1,17 +1,18 @@
 /**
  * Evaluate: a model on one evaluation set — parallel turn-1 samples and a sequential chain of turns per
- * problem, recorded in the ledger as they finish, then the metrics table over all of them. The step is
- * shared by every arm and run that evaluates the same model on the same set; each run's metrics rows are
- * written whether the step was computed now or earlier.
+ * problem, recorded in the ledger as they finish. The step is shared by every arm and run that
+ * evaluates the same model on the same set; each run's metric rows are computed from the recorded
+ * answers under the arm's tie rule and written whether the step was computed now or earlier.
  */
 
-import { hashSeed } from '../src/engine/random.ts';
-import { episodeRecord, evaluatePolicy, traceEpisode } from '../src/rise/evaluate.ts';
-import { HEADLINE_METRICS, computeMetrics } from '../src/rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, HEADLINE_METRICS } from '../src/rise/metrics.ts';
+import { evaluatePolicy, traceEpisode } from '../src/rise/evaluate.ts';
+import { evaluationSeed, recordedMetrics } from '../src/steps/evaluation.ts';
+import { stepOfKind } from '../src/steps/index.ts';
 import { upsertMetrics } from '../src/store/index.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
-import { inLedgerBatches, storedEpisodes } from './episodes.ts';
+import { inLedgerBatches } from './episodes.ts';
 import { loadModel } from './models.ts';
 import { evaluationProblems } from './problems.ts';
 import { policyOf } from './rollout.ts';
@@ -20,22 +21,20 @@ import type { StepInput, StepOutcome } from './types.ts';
 
 export async function evaluate(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'evaluate', async (run) => {
-    const { key, params: p, inputs } = run.step;
-    // One seed per set, not per model: every model is compared on the same random streams.
-    const seed = hashSeed(p.seed, 'evaluate', JSON.stringify(p.set));
+    const { params: p, inputs } = run.step;
     const policy = policyOf(ctx, await loadModel(ctx, inputs[0]), 'model');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
     const problems = await evaluationProblems(p, input.files);
-    const options = { task, evaluate: p.evaluate, prompting: { instruction: p.instruction, feedback: p.feedback }, seed };
+    const options = { task, evaluate: p.evaluate, prompting: { instruction: p.instruction, feedback: p.feedback }, seed: evaluationSeed(p) };
     const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => {
       const { traces } = await evaluatePolicy(policy, batch, options, progress);
       const prompts = new Map(batch.map((b) => [b.id, b.prompt]));
       return traces.map((t) => traceEpisode(t, prompts.get(t.problemId)!));
     });
-    const records = storedEpisodes(ctx, key).map(episodeRecord);
-    return { resumed, table: computeMetrics(records, { tieBreak: p.evaluate.tieBreak, seed }) };
+    return { resumed, problems: problems.length };
   });
-  const { table } = result.outputs;
+  const tieBreak = input.use.tieBreak ?? DEFAULT_TIE_BREAK;
+  const table = recordedMetrics(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params)[tieBreak];
   upsertMetrics(
     ctx.store,
     table.rows.map((r) => ({
@@ -46,7 +45,7 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
       name: r.name,
       k: r.k,
       value: r.value,
-      details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable },
+      details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable, tieBreak },
       stepKey: input.step.key,
     })),
   );

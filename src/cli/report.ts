@@ -6,24 +6,29 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { comparisonTable, compareRuns } from '../report/compare.ts';
 import { loadRunReport, readRunMetrics } from '../report/data.ts';
 import { loadChartLibrary, renderHtml } from '../report/html.ts';
 import { formatTable, renderMarkdown } from '../report/markdown.ts';
-import { HEADLINE_METRICS } from '../rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, HEADLINE_METRICS, TIE_BREAKS, type TieBreak } from '../rise/metrics.ts';
 import { UsageError } from './errors.ts';
 import { findRun, withStore } from './runs.ts';
 
 interface ReportOptions {
   out?: string;
   json?: boolean;
+  tieBreak?: TieBreak;
 }
 
 interface CompareOptions {
   metrics: string;
   json?: boolean;
+  tieBreak: TieBreak;
 }
+
+const tieBreakOption = (what: string) =>
+  new Option('--tie-break <rule>', `majority-vote ties ${what}: expected credit, latest, earliest or random (seeded); recomputed from the stored answers`).choices(TIE_BREAKS);
 
 function parseMetrics(list: string): string[] | undefined {
   if (list === 'all') return undefined;
@@ -38,10 +43,12 @@ export function registerReportCommands(program: Command): void {
     .description('write report.md and a self-contained report.html for a run: accuracy per turn, turns vs parallel samples, training loss, step timings, the spec and each arm\'s changes')
     .argument('<run>', 'run id (as `rise run` printed it)')
     .option('--out <dir>', 'directory for report.md and report.html (default: $RISE_HOME/reports/<run>/, RISE_HOME being .rise unless set)')
-    .option('--json', 'print the report\'s data (metrics, training losses, step timings, spec) as JSON instead of writing files')
+    .option('--json', 'print the report\'s data (metrics, transitions, training losses, step timings, spec) as JSON instead of writing files')
+    .addOption(tieBreakOption('(default: the rule in the run\'s spec)'))
     .action(async (id: string, options: ReportOptions) => {
       await withStore(async (store) => {
-        const report = await loadRunReport(store, findRun(store, id));
+        const run = findRun(store, id);
+        const report = await loadRunReport(store, run, options.tieBreak);
         if (options.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
           return;
@@ -62,13 +69,14 @@ export function registerReportCommands(program: Command): void {
     .argument('<runs...>', 'two or more run ids; the first is the reference')
     .option('--metrics <names>', 'comma-separated metric names, or "all"', HEADLINE_METRICS.join(','))
     .option('--json', 'print the comparison as JSON')
+    .addOption(tieBreakOption('for every run').default(DEFAULT_TIE_BREAK))
     .action(async (ids: string[], options: CompareOptions) => {
       if (ids.length < 2) throw new UsageError('compare needs at least two run ids');
       const repeated = ids.find((id, i) => ids.indexOf(id) !== i);
       if (repeated !== undefined) throw new UsageError(`run ${repeated} is named twice`);
       const metrics = parseMetrics(options.metrics);
       await withStore(async (store) => {
-        const runs = ids.map((id) => ({ id, ...readRunMetrics(store, findRun(store, id)) }));
+        const runs = ids.map((id) => ({ id, ...readRunMetrics(store, findRun(store, id), options.tieBreak) }));
         const comparison = compareRuns(runs, metrics);
         if (options.json) {
           process.stdout.write(`${JSON.stringify(comparison, null, 2)}\n`);

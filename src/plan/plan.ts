@@ -26,6 +26,7 @@ import {
   type StepParams,
   type TrainParams,
 } from '../steps/index.ts';
+import type { TieBreak } from '../rise/metrics.ts';
 import type { ComputeFingerprint } from './compute.ts';
 import { canonicalJson, sha256Hex } from './hash.ts';
 
@@ -42,6 +43,8 @@ export interface StepUse {
   model?: ModelRole;
   /** For evaluate steps. */
   evalSet?: string;
+  /** For evaluate steps: the arm's majority-vote tie rule, which its metrics use (not part of the step). */
+  tieBreak?: TieBreak;
 }
 
 export interface ArmPlan {
@@ -152,6 +155,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     typeof rollout.policy === 'object' ? boosted('policy', rollout.policy, rollout.policy.boost ?? config.boost) : rollout.policy === 'expert' ? expert : null;
   const sampler = (key: string) => compute.sampling(modelOf.get(key)!);
 
+  const { tieBreak, ...evaluateKnobs } = evaluate;
   const evaluateModel = (iteration: number, model: string) => {
     task.eval.forEach((set, i) => {
       const params = {
@@ -160,11 +164,11 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
         set: b.problems(task, i),
         // Generated evaluation sets drop the training prompts, so they depend on the training set too.
         ...(task.kind === 'arithmetic' ? { train: trainSet } : {}),
-        evaluate,
+        evaluate: evaluateKnobs,
         feedback: config.feedback,
         instruction: config.instruction,
       } satisfies EvaluateParams;
-      use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name });
+      use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name, tieBreak });
     });
   };
   evaluateModel(0, learner);

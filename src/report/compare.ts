@@ -5,6 +5,7 @@
  */
 
 import { iterationLabel, type RunMetrics } from './data.ts';
+import type { TieBreak } from '../rise/metrics.ts';
 import { MISSING, percent, type Table } from './tables.ts';
 
 export interface ComparedRun extends RunMetrics {
@@ -18,10 +19,14 @@ export interface ComparisonPoint {
   metric: string;
   /** By run, in the order the runs were given; null where that run lacks the point. */
   values: (number | null)[];
+  /** Tied problems by run (0 for metrics that do not vote); null where that run lacks the point or the count. */
+  ties: (number | null)[];
 }
 
 export interface Comparison {
   runs: string[];
+  /** The tie rule of every run's values (each run's metrics are recomputed under it). */
+  tieBreak: TieBreak;
   points: ComparisonPoint[];
   /** Points measured by one run only. */
   unmatched: number;
@@ -34,8 +39,13 @@ function rank(values: Iterable<string>): Map<string, number> {
   return order;
 }
 
-/** `metrics` limits the comparison to those names, in that order; all metrics otherwise. */
+/**
+ * `metrics` limits the comparison to those names, in that order; all metrics otherwise. The runs' metrics
+ * must be under one tie rule (`readRunMetrics` with the same rule), or the differences would mix rules.
+ */
 export function compareRuns(runs: readonly ComparedRun[], metrics?: readonly string[]): Comparison {
+  const rules = [...new Set(runs.map((run) => run.tieBreak))];
+  if (rules.length !== 1) throw new Error(`runs compared under different tie rules (${rules.join(', ')}): recompute them under one`);
   const wanted = metrics === undefined ? undefined : new Set(metrics);
   const all = runs.flatMap((run, r) => run.metrics.filter((m) => wanted?.has(m.name) ?? true).map((m) => ({ r, m })));
   const points = new Map<string, ComparisonPoint>();
@@ -43,10 +53,11 @@ export function compareRuns(runs: readonly ComparedRun[], metrics?: readonly str
     const id = JSON.stringify([m.arm, m.iteration, m.evalSet, m.name]);
     let point = points.get(id);
     if (!point) {
-      point = { arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, values: runs.map(() => null) };
+      point = { arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, values: runs.map(() => null), ties: runs.map(() => null) };
       points.set(id, point);
     }
     point.values[r] = m.value;
+    point.ties[r] = m.ties;
   }
 
   const arms = rank(runs.flatMap((run) => run.arms));
@@ -60,7 +71,7 @@ export function compareRuns(runs: readonly ComparedRun[], metrics?: readonly str
       sets.get(a.evalSet)! - sets.get(b.evalSet)! ||
       names.get(a.metric)! - names.get(b.metric)!,
   );
-  return { runs: runs.map((run) => run.id), points: matched, unmatched: points.size - matched.length };
+  return { runs: runs.map((run) => run.id), tieBreak: rules[0], points: matched, unmatched: points.size - matched.length };
 }
 
 const delta = (value: number | null, first: number | null) => {
@@ -73,7 +84,7 @@ const delta = (value: number | null, first: number | null) => {
 export function comparisonTable(comparison: Comparison): Table {
   const [first, ...later] = comparison.runs;
   return {
-    title: 'Runs side by side (%; Δ in percentage points)',
+    title: `Runs side by side (%; Δ in percentage points; majority-vote ties: ${comparison.tieBreak})`,
     columns: [
       { name: 'arm' },
       { name: 'model' },
@@ -81,6 +92,7 @@ export function comparisonTable(comparison: Comparison): Table {
       { name: 'metric' },
       ...comparison.runs.map((id) => ({ name: id, numeric: true })),
       ...later.map((id) => ({ name: `Δ ${id} − ${first}`, numeric: true })),
+      ...comparison.runs.map((id) => ({ name: `ties ${id}`, numeric: true })),
     ],
     rows: comparison.points.map((p) => [
       p.arm,
@@ -89,6 +101,7 @@ export function comparisonTable(comparison: Comparison): Table {
       p.metric,
       ...p.values.map((v) => percent(v ?? undefined)),
       ...p.values.slice(1).map((v) => delta(v, p.values[0])),
+      ...p.ties.map((t) => (t === null ? MISSING : String(t))),
     ]),
   };
 }

@@ -1,14 +1,21 @@
 /**
  * What a report shows about one run, read from the store into one plain JSON model (`RunReport`) that
- * the markdown, HTML and `--json` renderings share: the spec, every metric point, the training loss of
- * every boost and train step, and the timing of every step in the plan.
+ * the markdown, HTML and `--json` renderings share: the spec, every metric point, the turn-to-turn
+ * transitions, the training loss of every boost and train step, and the timing of every step in the plan.
+ *
+ * Metrics are recomputed from the answers in the ledger (src/steps/evaluation.ts) under one tie rule for
+ * every arm, so arms compare like with like whatever rule each run was launched with; each point also
+ * carries its value under every other rule. Runs recorded before plans were stored report the metric
+ * rows they wrote.
  *
  * A run still in progress, or one that failed, reports what is done so far: steps not done have no
  * timings or losses, and metrics appear as their evaluations finish.
  */
 
 import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/plan.ts';
-import type { StepKind } from '../steps/index.ts';
+import { DEFAULT_TIE_BREAK, TIE_BREAKS, type MetricsTable, type TieBreak, type Transition } from '../rise/metrics.ts';
+import { recordedMetrics } from '../steps/evaluation.ts';
+import { stepOfKind, type StepKind } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
 import { getJson, getStep, readMetrics, type RunRecord, type StepState, type Store } from '../store/index.ts';
@@ -30,9 +37,23 @@ export interface MetricPoint {
   evalSet: string;
   name: string;
   k: number;
+  /** Under the report's tie rule. */
   value: number;
+  /** Credit summed over the problems (fractional where expected credit split a tie). */
   correct: number | null;
   problems: number | null;
+  /** Problems whose vote tied (always 0 for m1@t1 and p1@tk); null where the store does not say. */
+  ties: number | null;
+  /** The value under every tie rule; null for metric rows of a run recorded without its plan. */
+  byRule: Record<TieBreak, number> | null;
+}
+
+/** Between consecutive sequential turns of one model on one eval set (metrics.ts). */
+export interface TransitionPoint extends Transition {
+  arm: string;
+  iteration: number;
+  evalSet: string;
+  problems: number;
 }
 
 /** The losses of one boost or train step, which several arms may share. */
@@ -71,7 +92,10 @@ export interface RunReport {
   spec: ExperimentSpec;
   arms: string[];
   evalSets: string[];
+  /** The majority-vote tie rule of `metrics[].value`. */
+  tieBreak: TieBreak;
   metrics: MetricPoint[];
+  transitions: TransitionPoint[];
   training: TrainingCurve[];
   steps: StepTiming[];
   /** False for runs recorded before plans were stored: those report metrics only. */
@@ -81,6 +105,7 @@ export interface RunReport {
 interface EvalDetails {
   correct?: number;
   problems?: number;
+  ties?: number;
 }
 
 export function iterationLabel(iteration: number): string {
@@ -100,12 +125,53 @@ function distinctSteps(plan: Plan): { arm: string; use: StepUse }[][] {
   return [...byKey.values()];
 }
 
-export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'metrics'>;
+export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions'>;
 
-/** The run's metric points, with its arms and eval sets in the spec's order (then any others the metrics name). */
-export function readRunMetrics(store: Store, run: RunRecord): RunMetrics {
-  const spec = run.spec as ExperimentSpec;
-  const metrics = readMetrics(store, { runId: run.id }).map((m): MetricPoint => {
+/** The tie rule a report of the run uses unless told otherwise: the rule its spec chose. */
+export function runTieBreak(run: RunRecord): TieBreak {
+  return (run.spec as ExperimentSpec).evaluate?.tieBreak ?? DEFAULT_TIE_BREAK;
+}
+
+/**
+ * Metric points and transitions of every evaluation the run has reached (it wrote the metric rows; another
+ * run may have computed the step), recomputed from the ledger.
+ */
+function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions'> {
+  const reached = new Set(readMetrics(store, { runId: run.id }).map((m) => `${m.arm}\n${m.stepKey}`));
+  const tables = new Map<string, Record<TieBreak, MetricsTable>>();
+  const metrics: MetricPoint[] = [];
+  const transitions: TransitionPoint[] = [];
+  for (const arm of plan.arms) {
+    for (const use of arm.steps) {
+      if (use.kind !== 'evaluate' || !reached.has(`${arm.name}\n${use.key}`)) continue;
+      let byRule = tables.get(use.key);
+      if (byRule === undefined) {
+        byRule = recordedMetrics(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params);
+        tables.set(use.key, byRule);
+      }
+      const place = { arm: arm.name, iteration: use.iteration, evalSet: use.evalSet ?? '' };
+      const table = byRule[tieBreak];
+      table.rows.forEach((r, i) => {
+        metrics.push({
+          ...place,
+          name: r.name,
+          k: r.k,
+          value: r.value,
+          correct: r.correct,
+          problems: r.problems,
+          ties: r.ties,
+          byRule: Object.fromEntries(TIE_BREAKS.map((rule) => [rule, byRule[rule].rows[i].value])) as Record<TieBreak, number>,
+        });
+      });
+      for (const t of table.transitions) transitions.push({ ...place, ...t, problems: table.problems });
+    }
+  }
+  return { metrics, transitions };
+}
+
+/** The metric rows a run wrote, for runs recorded without their plan. */
+function storedRows(store: Store, run: RunRecord): MetricPoint[] {
+  return readMetrics(store, { runId: run.id }).map((m): MetricPoint => {
     const details = (m.details ?? {}) as EvalDetails;
     return {
       arm: m.arm,
@@ -116,16 +182,37 @@ export function readRunMetrics(store: Store, run: RunRecord): RunMetrics {
       value: m.value,
       correct: details.correct ?? null,
       problems: details.problems ?? null,
+      ties: details.ties ?? null,
+      byRule: null,
     };
   });
+}
+
+/**
+ * The run's metric points and transitions under `tieBreak` (default: the run's own rule), with its arms
+ * and eval sets in the spec's order (then any others the metrics name).
+ */
+export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): RunMetrics {
+  const spec = run.spec as ExperimentSpec;
+  const plan = planFromJson(run.plan);
+  const { metrics, transitions } = plan === null ? { metrics: storedRows(store, run), transitions: [] } : recomputed(store, run, plan, tieBreak);
   const arms = Object.keys(spec.arms);
   for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
   const evalSets = spec.task.eval.map((set) => set.name);
   for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
-  return { arms, evalSets, metrics };
+  return { arms, evalSets, tieBreak, metrics, transitions };
 }
 
-export async function loadRunReport(store: Store, run: RunRecord): Promise<RunReport> {
+/** The report as if made under another tie rule (the HTML page's switch); points without per-rule values stay. */
+export function underTieBreak<R extends Pick<RunReport, 'metrics' | 'tieBreak'>>(report: R, tieBreak: TieBreak): R {
+  return {
+    ...report,
+    tieBreak,
+    metrics: report.metrics.map((m) => (m.byRule === null ? m : { ...m, value: m.byRule[tieBreak], correct: m.problems === null ? null : m.byRule[tieBreak] * m.problems })),
+  };
+}
+
+export async function loadRunReport(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): Promise<RunReport> {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
@@ -169,7 +256,7 @@ export async function loadRunReport(store: Store, run: RunRecord): Promise<RunRe
       finishedAt: run.finishedAt?.toISOString() ?? null,
     },
     spec,
-    ...readRunMetrics(store, run),
+    ...readRunMetrics(store, run, tieBreak),
     training,
     steps,
     planned: plan !== null,

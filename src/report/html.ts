@@ -7,12 +7,13 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { chartSections, type ChartSection } from './charts.ts';
-import type { RunReport } from './data.ts';
+import { TIE_BREAKS, TIE_BREAK_LABELS } from '../rise/metrics.ts';
+import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
+import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
-import { runFacts } from './markdown.ts';
+import { runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
 import { ALL_SERIES } from './series.ts';
-import { headlineTables, seriesTables, timingTables, trainingTable, type Table } from './tables.ts';
+import { headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Chart.js's minified UMD build: it defines the global `Chart`. */
 export async function loadChartLibrary(): Promise<string> {
@@ -58,18 +59,52 @@ th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; } th { back
 pre { background: #f7f7f7; padding: 0.75rem; overflow: auto; } code { font-size: 0.92em; }
 `;
 
-/** Instantiates every chart; `data-charts` on <body> tells a test (or a curious reader) it finished. */
+/**
+ * Instantiates every chart and wires the tie-rule switch, which shows the one section of voted metrics
+ * made under the chosen rule; `data-charts` on <body> tells a test (or a curious reader) it finished.
+ */
 const BOOT = `
 const charts = JSON.parse(document.getElementById('report-charts').textContent);
 for (const c of charts) new Chart(document.getElementById(c.id), c.config);
+const rule = document.getElementById('tie-rule');
+rule.addEventListener('change', () => {
+  for (const section of document.querySelectorAll('[data-tie-rule]')) section.hidden = section.dataset.tieRule !== rule.value;
+});
 document.body.dataset.charts = String(charts.length);
 `;
 
+/**
+ * The metrics a tie rule decides, once per rule the report can recompute (only its own for runs recorded
+ * without their plan), each in a section the switch shows or hides; chart ids carry the rule.
+ */
+function ruleSections(report: RunReport): { html: string; charts: ChartSpec[] } {
+  const rules = report.metrics.some((m) => m.byRule !== null) ? TIE_BREAKS : [report.tieBreak];
+  const sections = rules.map((rule) => {
+    const ruled = underTieBreak(report, rule);
+    const accuracy = chartSections(ruled)
+      .filter((s) => s.topic === 'accuracy')
+      .map((s) => ({ ...s, charts: s.charts.map((c) => ({ ...c, id: `${rule}-${c.id}` })) }));
+    const html = `<section data-tie-rule="${rule}"${rule === report.tieBreak ? '' : ' hidden'}>
+<h2>Headline metrics (%)</h2>
+<p class="note">Majority-vote ties: ${escapeHtml(TIE_BREAK_LABELS[rule])}. ${escapeHtml(TIES_NOTE)}</p>
+${tablesOrNote(headlineTables(ruled), 'No metrics recorded yet.')}
+<h2>Accuracy by k</h2>
+<ul>${ALL_SERIES.map((s) => `<li><b>${escapeHtml(s.label)}</b>: ${escapeHtml(s.what)}</li>`).join('')}</ul>
+${accuracy.map(chartSection).join('\n')}
+<h3>Tables (%)</h3>
+${tablesOrNote(seriesTables(ruled), 'No metrics recorded yet.')}
+</section>`;
+    return { html, charts: accuracy.flatMap((s) => s.charts) };
+  });
+  const options = rules.map((r) => `<option value="${r}"${r === report.tieBreak ? ' selected' : ''}>${escapeHtml(TIE_BREAK_LABELS[r])}</option>`);
+  const picker = `<p><label>Majority-vote ties: <select id="tie-rule">${options.join('')}</select></label></p>`;
+  return { html: [picker, ...sections.map((s) => s.html)].join('\n'), charts: sections.flatMap((s) => s.charts) };
+}
+
 export function renderHtml(report: RunReport, chartLibrary: string): string {
-  const sections = chartSections(report);
-  const charts = sections.flatMap((s) => s.charts);
-  const accuracy = sections.filter((s) => s.topic === 'accuracy');
-  const loss = sections.filter((s) => s.topic === 'training');
+  const voted = ruleSections(report);
+  const loss = chartSections(report).filter((s) => s.topic === 'training');
+  const charts = [...voted.charts, ...loss.flatMap((s) => s.charts)];
   const diffs = armDiffs(report.spec).map(({ arm, changes }) => {
     const body = changes.length === 0 ? '<p>Same as the base.</p>' : `<ul>${changes.map((c) => `<li><code>${escapeHtml(formatChange(c))}</code></li>`).join('')}</ul>`;
     return `<h3>${escapeHtml(arm)}</h3>\n${body}`;
@@ -88,13 +123,10 @@ export function renderHtml(report: RunReport, chartLibrary: string): string {
 <h1>${escapeHtml(title)}</h1>
 <ul>${runFacts(report).map((f) => `<li>${escapeHtml(f)}</li>`).join('')}</ul>
 ${report.spec.description ? `<p>${escapeHtml(report.spec.description)}</p>` : ''}
-<h2>Headline metrics (%)</h2>
-${tablesOrNote(headlineTables(report), 'No metrics recorded yet.')}
-<h2>Accuracy by k</h2>
-<ul>${ALL_SERIES.map((s) => `<li><b>${escapeHtml(s.label)}</b>: ${escapeHtml(s.what)}</li>`).join('')}</ul>
-${accuracy.map(chartSection).join('\n')}
-<h3>Tables (%)</h3>
-${tablesOrNote(seriesTables(report), 'No metrics recorded yet.')}
+${voted.html}
+<h2>Turn-to-turn transitions</h2>
+<p class="note">${escapeHtml(TRANSITIONS_NOTE)}</p>
+${tablesOrNote(transitionTables(report), 'No evaluation with two or more turns done yet.')}
 <h2>Training</h2>
 ${loss.map(chartSection).join('\n')}
 ${tablesOrNote([trainingTable(report)], 'No training step done yet.')}

@@ -1,9 +1,10 @@
 /** `report.md`: the run's tables, the arms' differences from the base spec, and the spec itself. */
 
+import { TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import type { RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { ALL_SERIES } from './series.ts';
-import { headlineTables, seriesTables, timingTables, trainingTable, type Table } from './tables.ts';
+import { headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Pipes inside a cell would split it into two columns. */
 const cell = (text: string) => text.replaceAll('|', '\\|');
@@ -23,6 +24,11 @@ function tables(level: string, list: Table[], empty: string): string[] {
   return filled.flatMap((t) => [`${level} ${t.title}`, '', formatTable(t), '']);
 }
 
+export const TIES_NOTE =
+  '"ties" counts the problems whose vote had several answers with the most votes, which the rule decides; m1@t1 and p1@tk do not vote.';
+export const TRANSITIONS_NOTE =
+  'Problems whose answer in the sequential conversation (no oracle) was right or wrong at turn k and at turn k+1; net = wrong → right − right → wrong. Unparsable answers count as wrong. This is what RISE sets out to change: more wrong → right, fewer right → wrong.';
+
 /** Facts about the run that head both the markdown and the HTML report. */
 export function runFacts(report: RunReport): string[] {
   const { run } = report;
@@ -39,9 +45,11 @@ export function renderMarkdown(report: RunReport): string {
   const lines = [`# Run ${report.run.id}`, '', ...runFacts(report).map((f) => `- ${f}`), ''];
   if (report.spec.description) lines.push(report.spec.description, '');
 
-  lines.push('## Headline metrics (%)', '', ...tables('###', headlineTables(report), 'No metrics recorded yet.'));
-  lines.push('## Accuracy by k (%)', '', ...ALL_SERIES.map((s) => `- ${s.label}: ${s.what}`), '');
+  const rule = `Majority-vote ties: ${TIE_BREAK_LABELS[report.tieBreak]}.`;
+  lines.push('## Headline metrics (%)', '', `${rule} ${TIES_NOTE}`, '', ...tables('###', headlineTables(report), 'No metrics recorded yet.'));
+  lines.push('## Accuracy by k (%)', '', rule, '', ...ALL_SERIES.map((s) => `- ${s.label}: ${s.what}`), '');
   lines.push(...tables('###', seriesTables(report), 'No metrics recorded yet.'));
+  lines.push('## Turn-to-turn transitions', '', TRANSITIONS_NOTE, '', ...tables('###', transitionTables(report), 'No evaluation with two or more turns done yet.'));
   lines.push('## Training', '', ...tables('###', [trainingTable(report)], 'No training step done yet.'));
   lines.push('## Step timings', '', ...tables('###', timingTables(report), 'No steps planned.'));
 

@@ -21,6 +21,9 @@ export const PARALLEL: Series = { label: 'mk@t1', what: 'majority over k paralle
 
 export const ALL_SERIES = [SEQUENTIAL, ORACLE, PARALLEL] as const;
 
+/** The series that take a majority vote, whose values a tie rule can change. */
+export const VOTED_SERIES = [SEQUENTIAL, PARALLEL] as const;
+
 /** The largest k among the points (turns or parallel samples evaluated); 0 when there are none. */
 export function maxK(points: Iterable<MetricPoint>): number {
   let k = 0;

@@ -4,10 +4,10 @@
  * point not (yet) measured shows as a dash.
  */
 
-import { HEADLINE_METRICS } from '../rise/metrics.ts';
+import { HEADLINE_METRICS, isVoted } from '../rise/metrics.ts';
 import { shortKey } from '../steps/index.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
-import { ALL_SERIES, maxK } from './series.ts';
+import { ALL_SERIES, VOTED_SERIES, maxK } from './series.ts';
 
 export interface Column {
   name: string;
@@ -34,18 +34,55 @@ function modelsOn(report: RunReport, evalSet: string): { arm: string; iteration:
   );
 }
 
-/** Per eval set: the headline metrics of every arm and iteration. */
+const count = (value: number | null | undefined) => (value === null || value === undefined ? MISSING : String(value));
+
+/** Per eval set: the headline metrics of every arm and iteration, each vote followed by its tied problems. */
 export function headlineTables(report: RunReport): Table[] {
+  const columns = HEADLINE_METRICS.flatMap((name) => [
+    { name: `${name} (%)`, numeric: true, metric: name, ties: false },
+    ...(isVoted(name) ? [{ name: `${name} ties`, numeric: true, metric: name, ties: true }] : []),
+  ]);
   return report.evalSets.map((evalSet) => ({
     title: evalSet,
-    columns: [{ name: 'arm' }, { name: 'model' }, ...HEADLINE_METRICS.map((name) => ({ name: `${name} (%)`, numeric: true }))],
+    columns: [{ name: 'arm' }, { name: 'model' }, ...columns.map(({ name, numeric }) => ({ name, numeric }))],
     rows: modelsOn(report, evalSet).map(({ arm, iteration, points }) => [
       arm,
       iterationLabel(iteration),
-      ...HEADLINE_METRICS.map((name) => percent(points.get(name)?.value)),
+      ...columns.map((c) => (c.ties ? count(points.get(c.metric)?.ties) : percent(points.get(c.metric)?.value))),
     ]),
   }));
 }
+
+/** Per eval set: right/wrong between consecutive turns of every arm and iteration (no oracle). */
+export function transitionTables(report: RunReport): Table[] {
+  return report.evalSets.map((evalSet) => ({
+    title: evalSet,
+    columns: [
+      { name: 'arm' },
+      { name: 'model' },
+      { name: 'turns' },
+      { name: 'right → right', numeric: true },
+      { name: 'right → wrong', numeric: true },
+      { name: 'wrong → right', numeric: true },
+      { name: 'wrong → wrong', numeric: true },
+      { name: 'net', numeric: true },
+    ],
+    rows: report.transitions
+      .filter((t) => t.evalSet === evalSet)
+      .map((t) => [
+        t.arm,
+        iterationLabel(t.iteration),
+        `${t.turn} → ${t.turn + 1}`,
+        String(t.rightToRight),
+        String(t.rightToWrong),
+        String(t.wrongToRight),
+        String(t.wrongToWrong),
+        signed(t.wrongToRight - t.rightToWrong),
+      ]),
+  }));
+}
+
+const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
 
 /** Per eval set: each series (m1@tk, p1@tk, mk@t1) at every k, for every arm and iteration. */
 export function seriesTables(report: RunReport): Table[] {
@@ -56,9 +93,10 @@ export function seriesTables(report: RunReport): Table[] {
     return {
       title: evalSet,
       columns: [{ name: 'arm' }, { name: 'model' }, { name: 'series' }, ...ks.map((i) => ({ name: `k=${i}`, numeric: true }))],
-      rows: models.flatMap(({ arm, iteration, points }) =>
-        ALL_SERIES.map((series) => [arm, iterationLabel(iteration), series.label, ...ks.map((i) => percent(points.get(series.metric(i))?.value))]),
-      ),
+      rows: models.flatMap(({ arm, iteration, points }) => [
+        ...ALL_SERIES.map((series) => [arm, iterationLabel(iteration), series.label, ...ks.map((i) => percent(points.get(series.metric(i))?.value))]),
+        ...VOTED_SERIES.map((series) => [arm, iterationLabel(iteration), `${series.label} ties`, ...ks.map((i) => count(points.get(series.metric(i))?.ties))]),
+      ]),
     };
   });
 }

@@ -14,7 +14,7 @@
 import type { Problem, Task } from '../tasks/types.ts';
 import { episodeContext, stateConversation, type Prompting } from './conversation.ts';
 import { isCorrect, type Episode, type Sample } from './episode.ts';
-import { computeMetrics, type EvalRecord, type MetricsTable, type TieBreak } from './metrics.ts';
+import type { EvalRecord } from './metrics.ts';
 import type { Policy, SamplingParams } from './policy.ts';
 import type { ProgressHook } from './progress.ts';
 import { drawSamples, type Slot } from './sampling.ts';
@@ -30,7 +30,6 @@ export interface EvaluationKnobs {
    * question always kept); null = the whole history. 1 = test contexts look like 2-turn training ones.
    */
   contextWindow: number | null;
-  tieBreak: TieBreak;
   temperature: number;
   topP: number;
   maxTokens: number;
@@ -55,17 +54,13 @@ export interface EvalTrace {
 
 export interface EvaluationResult {
   traces: EvalTrace[];
+  /** What the metrics read (metrics.ts); a caller working in batches computes them over all its records. */
   records: EvalRecord[];
-  /**
-   * Metrics over the problems evaluated in this call. A caller working in batches computes the table
-   * over all its records with `computeMetrics`.
-   */
-  table: MetricsTable;
   /** Samples cut by maxTokens or the context rather than ending with the stop token. */
   truncated: number;
 }
 
-const toAnswer = (s: Sample) => ({ answer: s.answer, correct: isCorrect(s.reward) });
+const toAnswer = (s: Pick<Sample, 'answer' | 'reward'>) => ({ answer: s.answer, correct: isCorrect(s.reward) });
 
 export async function evaluatePolicy(policy: Policy, todo: Problem[], o: EvaluateOptions, onProgress?: ProgressHook): Promise<EvaluationResult> {
   const ev = o.evaluate;
@@ -104,7 +99,6 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
   return {
     traces,
     records,
-    table: computeMetrics(records, { tieBreak: ev.tieBreak, seed: o.seed }),
     truncated: [...all].filter((s) => s.finishReason !== 'stop').length,
   };
 }
@@ -137,7 +131,13 @@ export function traceEpisode(trace: EvalTrace, prompt: string): Episode {
   };
 }
 
+/** The parts of an evaluation episode the metrics read: an `Episode`, or the ledger's record of one. */
+export interface RecordedEvaluation {
+  problemId: string;
+  turns: readonly { samples: readonly Pick<Sample, 'answer' | 'reward'>[] }[];
+}
+
 /** What the metrics read from an evaluation episode (see `traceEpisode`). */
-export function episodeRecord(episode: Episode): EvalRecord {
+export function episodeRecord(episode: RecordedEvaluation): EvalRecord {
   return { problemId: episode.problemId, parallel: episode.turns[0].samples.map(toAnswer), sequential: episode.turns.map((t) => toAnswer(t.samples[0])) };
 }

@@ -9,16 +9,37 @@
  *          conversations are identical, so this is read off the same sequential log.
  *
  * Majority vote: unparsable answers (null) do not vote; a problem whose answers are all unparsable counts
- * as wrong; among answers tied for the most votes, `latest` picks the one that occurs last, `earliest` the
- * one that occurs first, `random` one drawn from a stream seeded by (seed, problem id, metric), so it is
- * reproducible. Each row reports how many problems had a tie and how many answers were unparsable.
+ * as wrong. When several answers share the most votes, which one "wins" is a convention that the paper
+ * does not state, and it moves headline numbers by several points (with k = 2 any two different answers
+ * tie). The default, `expected`, gives a tie among m answers 1/m credit for each right one among them:
+ * the expectation over a uniformly random pick, with no seed. `latest` and `earliest` pick the answer
+ * whose occurrence is last or first; `random` draws from a stream seeded by (seed, problem id, metric).
+ * Each row counts the problems whose vote tied, so a reader sees how much the rule could matter.
+ *
+ * Turn-to-turn transitions (right→wrong, wrong→right, … between consecutive sequential turns) are what
+ * RISE exists to change: a model that improves its answers turns wrong into right and keeps right.
  */
 
 import { Rng } from '../engine/random.ts';
 
-/** How a majority vote picks among answers tied for the most votes. */
-export const TIE_BREAKS = ['latest', 'earliest', 'random'] as const;
+/** How a majority vote credits answers tied for the most votes. */
+export const TIE_BREAKS = ['expected', 'latest', 'earliest', 'random'] as const;
 export type TieBreak = (typeof TIE_BREAKS)[number];
+export const DEFAULT_TIE_BREAK: TieBreak = 'expected';
+
+/** How tables and reports name each rule. */
+export const TIE_BREAK_LABELS: Record<TieBreak, string> = {
+  expected: 'expected credit (a tie among m answers counts 1/m per right one)',
+  latest: 'latest (the tied answer given last wins)',
+  earliest: 'earliest (the tied answer given first wins)',
+  random: 'random (a seeded draw among the tied answers)',
+};
+
+/** Whether a metric votes over more than one answer (mk@t1, m1@tk with k ≥ 2), so a tie rule can decide it. */
+export function isVoted(name: string): boolean {
+  const m = /^m(\d+)@t(\d+)$/.exec(name);
+  return m !== null && Number(m[1]) * Number(m[2]) > 1;
+}
 
 /** The metrics every table leads with: one turn, five parallel samples, five turns, five turns with the oracle. */
 export const HEADLINE_METRICS = ['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'] as const;
@@ -38,11 +59,10 @@ export interface EvalRecord {
 }
 
 export interface Vote {
-  /** The winning answer, null when every answer was unparsable. */
-  answer: string | null;
-  correct: boolean;
-  /** More than one answer had the most votes. */
-  tie: boolean;
+  /** The answers with the most votes, in order of first occurrence; empty when every answer was unparsable. */
+  top: string[];
+  /** 1 for a right vote, 0 for a wrong one; under `expected`, the share of right answers among `top`. */
+  credit: number;
   unparsable: number;
 }
 
@@ -70,20 +90,18 @@ export function majorityVote(answers: readonly AnswerRecord[], o: VoteOptions): 
       tally.set(a.answer, { votes: 1, first: i, last: i, correct: a.correct });
     }
   });
-  if (tally.size === 0) return { answer: null, correct: false, tie: false, unparsable };
+  if (tally.size === 0) return { top: [], credit: 0, unparsable };
   const most = Math.max(...[...tally.values()].map((t) => t.votes));
+  // In order of first occurrence (Map order), so no rule depends on Map internals.
   const tied = [...tally.entries()].filter(([, t]) => t.votes === most);
-  let winner = tied[0];
-  if (tied.length > 1) {
-    if (o.tieBreak === 'latest') winner = tied.reduce((a, b) => (b[1].last > a[1].last ? b : a));
-    else if (o.tieBreak === 'earliest') winner = tied.reduce((a, b) => (b[1].first < a[1].first ? b : a));
-    else {
-      // Tied in order of first occurrence, so the draw does not depend on Map internals.
-      tied.sort((a, b) => a[1].first - b[1].first);
-      winner = tied[new Rng(o.seed ?? 0, 'tie', ...(o.streamParts ?? [])).int(tied.length)];
-    }
-  }
-  return { answer: winner[0], correct: winner[1].correct, tie: tied.length > 1, unparsable };
+  const top = tied.map(([answer]) => answer);
+  const right = (t: (typeof tied)[number]) => (t[1].correct ? 1 : 0);
+  let credit: number;
+  if (o.tieBreak === 'expected') credit = tied.reduce((sum, t) => sum + right(t), 0) / tied.length;
+  else if (o.tieBreak === 'latest') credit = right(tied.reduce((a, b) => (b[1].last > a[1].last ? b : a)));
+  else if (o.tieBreak === 'earliest') credit = right(tied[0]);
+  else credit = right(tied.length === 1 ? tied[0] : tied[new Rng(o.seed ?? 0, 'tie', ...(o.streamParts ?? [])).int(tied.length)]);
+  return { top, credit, unparsable };
 }
 
 export interface MetricRow {
@@ -91,8 +109,9 @@ export interface MetricRow {
   name: string;
   family: 'parallel' | 'sequential' | 'oracle';
   k: number;
-  /** Fraction of problems correct. */
+  /** Fraction of problems correct: `correct / problems`. */
   value: number;
+  /** Credit summed over the problems; a whole number except where expected credit split a tie. */
   correct: number;
   problems: number;
   /** Problems whose vote had a tie (0 for p1@tk, which does not vote). */
@@ -103,11 +122,23 @@ export interface MetricRow {
   allUnparsable: number;
 }
 
+/** Between sequential turn `turn` and the next: how many problems kept, lost or gained a right answer. */
+export interface Transition {
+  turn: number;
+  rightToRight: number;
+  rightToWrong: number;
+  wrongToRight: number;
+  wrongToWrong: number;
+}
+
 export interface MetricsTable {
   problems: number;
   parallelK: number;
   turns: number;
+  tieBreak: TieBreak;
   rows: MetricRow[];
+  /** One per pair of consecutive turns (none with fewer than two); unparsable answers count as wrong. */
+  transitions: Transition[];
 }
 
 export interface MetricsOptions {
@@ -125,8 +156,8 @@ export function computeMetrics(records: readonly EvalRecord[], o: MetricsOptions
   const parallelK = n === 0 ? 0 : Math.min(...records.map((r) => r.parallel.length));
   const turns = n === 0 ? 0 : Math.min(...records.map((r) => r.sequential.length));
   const rows: MetricRow[] = [];
-  const row = (name: string, family: MetricRow['family'], k: number, outcomes: { correct: boolean; tie: boolean; unparsable: number; seen: number }[]) => {
-    const correct = outcomes.filter((x) => x.correct).length;
+  const row = (name: string, family: MetricRow['family'], k: number, outcomes: { credit: number; tie: boolean; unparsable: number; seen: number }[]) => {
+    const correct = outcomes.reduce((sum, x) => sum + x.credit, 0);
     rows.push({
       name,
       family,
@@ -139,10 +170,10 @@ export function computeMetrics(records: readonly EvalRecord[], o: MetricsOptions
       allUnparsable: outcomes.filter((x) => x.seen > 0 && x.unparsable === x.seen).length,
     });
   };
-  const vote = (r: EvalRecord, answers: AnswerRecord[], name: string) => ({
-    ...majorityVote(answers, { tieBreak: o.tieBreak, seed: o.seed, streamParts: [r.problemId, name] }),
-    seen: answers.length,
-  });
+  const vote = (r: EvalRecord, answers: AnswerRecord[], name: string) => {
+    const v = majorityVote(answers, { tieBreak: o.tieBreak, seed: o.seed, streamParts: [r.problemId, name] });
+    return { credit: v.credit, tie: v.top.length > 1, unparsable: v.unparsable, seen: answers.length };
+  };
   for (let k = 1; k <= parallelK; k++) {
     const name = `m${k}@t1`;
     row(name, 'parallel', k, records.map((r) => vote(r, r.parallel.slice(0, k), name)));
@@ -156,10 +187,23 @@ export function computeMetrics(records: readonly EvalRecord[], o: MetricsOptions
       const firstCorrect = r.sequential.findIndex((a) => a.correct);
       // With an oracle the conversation ends at the first correct turn: later answers are never seen.
       const seen = r.sequential.slice(0, firstCorrect >= 0 ? Math.min(k, firstCorrect + 1) : k);
-      return { correct: firstCorrect >= 0 && firstCorrect < k, tie: false, unparsable: seen.filter((a) => a.answer === null).length, seen: seen.length };
+      return { credit: firstCorrect >= 0 && firstCorrect < k ? 1 : 0, tie: false, unparsable: seen.filter((a) => a.answer === null).length, seen: seen.length };
     }));
   }
-  return { problems: n, parallelK, turns, rows };
+  return { problems: n, parallelK, turns, tieBreak: o.tieBreak, rows, transitions: turnTransitions(records, turns) };
+}
+
+/** Transitions between consecutive sequential turns 1..turns, over every problem. */
+export function turnTransitions(records: readonly EvalRecord[], turns: number): Transition[] {
+  return Array.from({ length: Math.max(0, turns - 1) }, (_, i) => {
+    const t: Transition = { turn: i + 1, rightToRight: 0, rightToWrong: 0, wrongToRight: 0, wrongToWrong: 0 };
+    for (const r of records) {
+      const [before, after] = [r.sequential[i].correct, r.sequential[i + 1].correct];
+      if (before) t[after ? 'rightToRight' : 'rightToWrong']++;
+      else t[after ? 'wrongToRight' : 'wrongToWrong']++;
+    }
+    return t;
+  });
 }
 
 /** A metric's value by name; throws if the table lacks it, so a typo cannot read as 0. */
@@ -167,20 +211,4 @@ export function metricValue(table: MetricsTable, name: string): number {
   const r = table.rows.find((x) => x.name === name);
   if (!r) throw new Error(`metrics table has no "${name}" (has ${table.rows.map((x) => x.name).join(', ')})`);
   return r.value;
-}
-
-const pct = (v: number) => (100 * v).toFixed(1);
-
-/** Markdown: one row per metric with its counts. */
-export function formatMetricsTable(table: MetricsTable): string {
-  const lines = ['| metric | value (%) | correct | problems | ties | unparsable | all unparsable |', '|---|---:|---:|---:|---:|---:|---:|'];
-  for (const r of table.rows) lines.push(`| ${r.name} | ${pct(r.value)} | ${r.correct} | ${r.problems} | ${r.ties} | ${r.unparsable} | ${r.allUnparsable} |`);
-  return lines.join('\n');
-}
-
-/** Markdown: chosen metrics (columns) for several labelled tables (rows), e.g. iterations side by side. */
-export function formatComparison(entries: readonly { label: string; table: MetricsTable }[], names: readonly string[]): string {
-  const lines = [`| model | ${names.join(' | ')} |`, `|---|${names.map(() => '---:').join('|')}|`];
-  for (const e of entries) lines.push(`| ${e.label} | ${names.map((nm) => pct(metricValue(e.table, nm))).join(' | ')} |`);
-  return lines.join('\n');
 }

@@ -580,8 +580,9 @@ export const EvaluateSchema = Type.Object(
     ),
     tieBreak: Type.Optional(
       Enum(TIE_BREAKS, {
-        description: 'Majority-vote ties: "latest" answer wins, "earliest", or "random" (seeded). Unparsable answers do not vote.',
-        default: 'latest',
+        description:
+          'Majority-vote ties (mk@t1, m1@tk): "expected" credit (a tie among m answers counts 1/m for each right one: the expectation over a uniformly random pick, no seed), "latest" or "earliest" answer wins, or "random" (seeded). Unparsable answers do not vote. Changes only the arithmetic over stored answers: no step is re-run, and `rise report --tie-break` recomputes any run under another rule.',
+        default: 'expected',
       }),
     ),
     temperature: Type.Optional(Type.Number({ description: 'Sampling temperature at evaluation (0 = greedy).', minimum: 0, default: 1.0 })),

@@ -1,13 +1,13 @@
 /**
  * Evaluate: a model on one evaluation set — parallel turn-1 samples and a sequential chain of turns per
- * problem — and the metrics table over them.
+ * problem, in the ledger. The metrics are arithmetic over those stored answers (metrics.ts), computed by
+ * whoever reads them under the tie rule they ask for, so the rule is not part of the step.
  */
 
-import type { MetricsTable } from '../rise/metrics.ts';
 import type { EvaluateSpec } from '../spec/types.ts';
 import type { ProblemSetParams, PromptParams, RewardParams } from './problems.ts';
 
-export const EVALUATE_VERSION = 1;
+export const EVALUATE_VERSION = 2;
 
 export interface EvaluateParams extends PromptParams {
   seed: number;
@@ -15,10 +15,11 @@ export interface EvaluateParams extends PromptParams {
   set: ProblemSetParams;
   /** Generated sets leave out the training prompts, so they depend on the training set too. */
   train?: ProblemSetParams;
-  evaluate: EvaluateSpec;
+  evaluate: Omit<EvaluateSpec, 'tieBreak'>;
 }
 
 export interface EvaluateOutputs {
   resumed: number;
-  table: MetricsTable;
+  /** Problems evaluated (each in the ledger under the step's key). */
+  problems: number;
 }

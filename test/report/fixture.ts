@@ -1,9 +1,9 @@
 /**
  * A run recorded in a temporary store the way the workflow records one: the real ablations spec and
  * its real plan, every step started and finished with the outputs its activity stores (seconds;
- * training summaries and loss arrays for boost and train; a metrics table for evaluate), and the
- * metric rows. Evaluation answers are synthetic but scored by the real `computeMetrics`, so the
- * families are consistent with each other (p1@tk ≥ m1@t1, rising in k) as in a real run.
+ * training summaries and loss arrays for boost and train; the answers in the ledger for evaluate), and
+ * the metric rows. Evaluation answers are synthetic but scored by the real metrics, so the families are
+ * consistent with each other (p1@tk ≥ m1@t1, rising in k) as in a real run.
  */
 
 import fs from 'node:fs';
@@ -11,12 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { Rng } from '../../src/engine/random.ts';
-import { computeMetrics, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { recordedMetrics } from '../../src/steps/evaluation.ts';
+import { stepOfKind } from '../../src/steps/index.ts';
 import { currentCompute } from '../../src/plan/compute.ts';
 import { loadSpec } from '../../src/spec/load.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
-import { createRun, finishStep, openStore, putJson, startStep, stepStatus, upsertMetrics, type Store } from '../../src/store/index.ts';
+import { createRun, finishStep, openStore, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 
 export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
 
@@ -56,6 +58,18 @@ function evalRecords(seed: string, skill: number, turns: number, samples: number
   });
 }
 
+/** As the evaluate activity records them: turn 1 holds the parallel samples, turn t ≥ 2 the chain's t-th attempt. */
+function ledgerEpisode(r: EvalRecord): LedgerEpisode {
+  const sample = (a: AnswerRecord) => ({ text: a.answer ?? 'no answer', answer: a.answer, reward: a.correct ? 1 : 0, tokens: 4, logprob: -2 });
+  return {
+    problemId: r.problemId,
+    turns: [
+      { turn: 1, kind: 'parallel', chosen: 0, samples: r.parallel.map(sample) },
+      ...r.sequential.slice(1).map((a, i) => ({ turn: i + 2, kind: 'sequential', chosen: 0, samples: [sample(a)] })),
+    ],
+  };
+}
+
 function lossCurve(seed: string, steps: number, start: number): number[] {
   const rng = new Rng(seed);
   return Array.from({ length: steps }, (_, i) => start * Math.exp(-i / 25) + 0.3 + 0.05 * rng.uniform());
@@ -81,7 +95,14 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
       if (unfinished.has(use.key)) continue;
       const armSkill = 0.3 + skill + 0.1 * use.iteration + (arm.name === 'expert' ? 0.05 : 0);
       if (use.kind === 'evaluate') {
-        const table = computeMetrics(evalRecords(`${runId}/${arm.name}/${use.key}`, armSkill, config.evaluate.turns, config.evaluate.parallelK), { tieBreak: 'latest' });
+        if (stepStatus(store, use.key) !== 'done') {
+          const records = evalRecords(`${runId}/${use.key}`, armSkill, config.evaluate.turns, config.evaluate.parallelK);
+          startStep(store, plan.steps[use.key], runId);
+          recordEpisodes(store, use.key, records.map(ledgerEpisode), runId);
+          finishStep(store, use.key, { seconds: 12.5, resumed: 0, problems: records.length });
+        }
+        const tieBreak = use.tieBreak ?? DEFAULT_TIE_BREAK;
+        const table = recordedMetrics(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params)[tieBreak];
         upsertMetrics(
           store,
           table.rows.map((r) => ({
@@ -92,14 +113,10 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
             name: r.name,
             k: r.k,
             value: r.value,
-            details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable },
+            details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable, tieBreak },
             stepKey: use.key,
           })),
         );
-        if (stepStatus(store, use.key) !== 'done') {
-          startStep(store, plan.steps[use.key], runId);
-          finishStep(store, use.key, { seconds: 12.5, table });
-        }
         continue;
       }
       if (stepStatus(store, use.key) === 'done') continue;

@@ -74,13 +74,18 @@ test('loadRunReport: metrics, a loss curve per done boost and train step, a timi
 test('renderMarkdown: headline and per-k tables with stored values, dashes where not measured, arm diffs, spec', async (t) => {
   const store = await recordedStore(t);
   const md = renderMarkdown(await reportOf(store));
-  const value = (arm: string, iteration: number, evalSet: string, name: string) =>
-    (100 * readMetrics(store, { runId: RUN, arm, iteration, evalSet }).find((m) => m.name === name)!.value).toFixed(1);
+  // The rows the run wrote, under its spec's rule (the default): the report recomputes the same from the ledger.
+  const stored = (arm: string, iteration: number, evalSet: string, name: string) => readMetrics(store, { runId: RUN, arm, iteration, evalSet }).find((m) => m.name === name)!;
+  const value = (arm: string, iteration: number, evalSet: string, name: string) => (100 * stored(arm, iteration, evalSet, name).value).toFixed(1);
+  const ties = (arm: string, iteration: number, evalSet: string, name: string) => String((stored(arm, iteration, evalSet, name).details as { ties: number }).ties);
 
   assert.match(md, /^# Run run-a\n/);
-  assert.match(md, /\| arm \| model \| m1@t1 \(%\) \| m5@t1 \(%\) \| m1@t5 \(%\) \| p1@t5 \(%\) \|/);
-  const row = ['expert', 'iteration 1', ...['m1@t1', 'm5@t1', 'm1@t5', 'p1@t5'].map((m) => value('expert', 1, 'ood', m))].join(' | ');
+  assert.ok(md.includes('Majority-vote ties: expected credit'));
+  assert.match(md, /\| arm \| model \| m1@t1 \(%\) \| m5@t1 \(%\) \| m5@t1 ties \| m1@t5 \(%\) \| m1@t5 ties \| p1@t5 \(%\) \|/);
+  const at = ['expert', 1, 'ood'] as const;
+  const row = ['expert', 'iteration 1', value(...at, 'm1@t1'), value(...at, 'm5@t1'), ties(...at, 'm5@t1'), value(...at, 'm1@t5'), ties(...at, 'm1@t5'), value(...at, 'p1@t5')].join(' | ');
   assert.ok(md.includes(`| ${row} |`), row);
+  assert.ok(Number(ties(...at, 'm5@t1')) > 0, 'the synthetic answers tie');
   // The unfinished arm has its boosted model and first iteration, nothing for the second.
   assert.ok(md.includes('| weak-to-strong | iteration 1 |'));
   assert.ok(!md.includes('| weak-to-strong | iteration 2 |'));
@@ -89,6 +94,15 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   assert.ok(md.includes(`| rise | iteration 2 | m1@tk | ${seq.join(' | ')} |`));
   const par = Array.from({ length: 10 }, (_, k) => value('rise', 0, 'in-dist', `m${k + 1}@t1`));
   assert.ok(md.includes(`| rise | boosted | mk@t1 | ${par.join(' | ')} |`));
+  const seqTies = Array.from({ length: 10 }, (_, k) => ties('rise', 2, 'in-dist', `m1@t${k + 1}`));
+  assert.ok(md.includes(`| rise | iteration 2 | m1@tk ties | ${seqTies.join(' | ')} |`));
+
+  // Transitions: the four counts of every pair of turns add up to the problems.
+  const transitions = /\| rise \| iteration 2 \| 1 → 2 \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([+-]?\d+) \|/.exec(md);
+  assert.ok(transitions, 'a transitions row');
+  const [rr, rw, wr, ww, net] = transitions.slice(1).map(Number);
+  assert.equal(rr + rw + wr + ww, stored('rise', 2, 'in-dist', 'm1@t1').details !== null ? (stored('rise', 2, 'in-dist', 'm1@t1').details as { problems: number }).problems : NaN);
+  assert.equal(net, wr - rw);
 
   assert.match(md, /## Training\n\n### Training\n\n\| step \| kind \| model \| arms \|/);
   // Every arm's learner starts from the one shared boost.
@@ -131,9 +145,14 @@ test('compareRuns: matching points side by side with differences; points of one 
   ]);
   const [a, b] = headline.points[0].values;
   const table = comparisonTable(headline);
-  assert.deepEqual(table.columns.map((c) => c.name).slice(4), ['run-a', 'run-b', 'Δ run-b − run-a']);
+  assert.match(table.title, /majority-vote ties: expected/);
+  assert.deepEqual(table.columns.map((c) => c.name).slice(4), ['run-a', 'run-b', 'Δ run-b − run-a', 'ties run-a', 'ties run-b']);
   const sign = b! > a! ? '+' : '';
-  assert.deepEqual(table.rows[0], ['rise', 'boosted', 'in-dist', 'm1@t1', (100 * a!).toFixed(1), (100 * b!).toFixed(1), `${sign}${(100 * (b! - a!)).toFixed(1)}`]);
+  assert.deepEqual(table.rows[0], ['rise', 'boosted', 'in-dist', 'm1@t1', (100 * a!).toFixed(1), (100 * b!).toFixed(1), `${sign}${(100 * (b! - a!)).toFixed(1)}`, '0', '0']);
+  const m5 = compareRuns(runs, ['m5@t1']).points[0];
+  assert.ok(m5.ties.every((n) => n !== null && n > 0), 'ties of a voted metric, per run');
+  const latest = ['run-a', 'run-b'].map((id) => ({ id, ...readRunMetrics(store, getRun(store, id)!, 'latest') }));
+  assert.throws(() => compareRuns([runs[0], latest[1]]), /different tie rules \(expected, latest\)/);
   // Every metric: m1@t1…m10@t1, m1@t2…m1@t10, p1@t1…p1@t10.
   assert.equal(compareRuns(runs).points.length, (6 * 3 * 2 - 2) * 29);
 });
@@ -181,10 +200,21 @@ test('rise report / compare: files, --json, and usage errors naming the run', as
   assert.equal(json.run.id, RUN);
   assert.ok(json.metrics.some((m) => m.name === 'p1@t10' && m.arm === 'uniform' && m.iteration === 2));
 
+  // Another tie rule is a recomputation from the ledger: the same points, values under that rule, the rule named.
+  const latest = JSON.parse(await rise(home, 'report', RUN, '--json', '--tie-break', 'latest')) as RunReport;
+  assert.equal(json.tieBreak, 'expected');
+  assert.equal(latest.tieBreak, 'latest');
+  assert.deepEqual(latest.metrics.map((m) => m.value), json.metrics.map((m) => m.byRule!.latest));
+  assert.ok(latest.metrics.some((m, i) => m.value !== json.metrics[i].value), 'ties decide some points');
+  assert.deepEqual(latest.transitions, json.transitions);
+  await rise(home, 'report', RUN, '--tie-break', 'earliest', '--out', custom);
+  assert.match(fs.readFileSync(path.join(custom, 'report.md'), 'utf8'), /Majority-vote ties: earliest/);
+  await assert.rejects(rise(home, 'report', RUN, '--tie-break', 'first'), /Allowed choices are expected, latest, earliest, random/);
+
   await assert.rejects(rise(home, 'report', 'nope'), (e: Error) => e instanceof UsageError && e.message.includes('no run "nope"') && e.message.includes('run-b'));
 
   const table = await rise(home, 'compare', RUN, 'run-b');
-  assert.match(table, /^\| arm \| model \| eval set \| metric \| run-a \| run-b \| Δ run-b − run-a \|\n\|---\|---\|---\|---\|---:\|---:\|---:\|\n\| rise \| boosted \| in-dist \| m1@t1 \|/);
+  assert.match(table, /^\| arm \| model \| eval set \| metric \| run-a \| run-b \| Δ run-b − run-a \| ties run-a \| ties run-b \|\n\|---\|---\|---\|---\|---:\|---:\|---:\|---:\|---:\|\n\| rise \| boosted \| in-dist \| m1@t1 \|/);
   assert.equal(table.trimEnd().split('\n').length, 2 + 6 * 3 * 2 * 4);
   const comparison = JSON.parse(await rise(home, 'compare', RUN, 'run-b', '--metrics', 'p1@t10', '--json')) as { runs: string[]; points: unknown[] };
   assert.deepEqual(comparison.runs, [RUN, 'run-b']);

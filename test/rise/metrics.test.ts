@@ -1,33 +1,71 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { computeMetrics, formatMetricsTable, majorityVote, metricValue, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { TIE_BREAKS, computeMetrics, isVoted, majorityVote, metricValue, turnTransitions, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
 
 /** Answers for a problem whose correct answer is "7"; null = unparsable. */
 const A = (...answers: (string | null)[]): AnswerRecord[] => answers.map((answer) => ({ answer, correct: answer === '7' }));
 
 test('majority vote: the most common parsable answer wins; unparsable answers do not vote', () => {
-  assert.deepEqual(majorityVote(A('7', '3', '7'), { tieBreak: 'latest' }), { answer: '7', correct: true, tie: false, unparsable: 0 });
-  // Two unparsable answers would outnumber "3" if they voted.
-  assert.deepEqual(majorityVote(A(null, '3', null), { tieBreak: 'latest' }), { answer: '3', correct: false, tie: false, unparsable: 2 });
-  assert.deepEqual(majorityVote(A(null, null), { tieBreak: 'latest' }), { answer: null, correct: false, tie: false, unparsable: 2 });
-  assert.deepEqual(majorityVote([], { tieBreak: 'latest' }), { answer: null, correct: false, tie: false, unparsable: 0 });
+  for (const tieBreak of TIE_BREAKS) {
+    assert.deepEqual(majorityVote(A('7', '3', '7'), { tieBreak }), { top: ['7'], credit: 1, unparsable: 0 });
+    // Two unparsable answers would outnumber "3" if they voted.
+    assert.deepEqual(majorityVote(A(null, '3', null), { tieBreak }), { top: ['3'], credit: 0, unparsable: 2 });
+    assert.deepEqual(majorityVote(A(null, '7'), { tieBreak }), { top: ['7'], credit: 1, unparsable: 1 }, 'one unparsable answer leaves the other alone');
+    assert.deepEqual(majorityVote(A(null, null), { tieBreak }), { top: [], credit: 0, unparsable: 2 }, 'all unparsable: wrong, no tie');
+    assert.deepEqual(majorityVote([], { tieBreak }), { top: [], credit: 0, unparsable: 0 });
+  }
 });
 
-test('majority vote ties: latest occurrence, earliest occurrence, or a seeded random pick', () => {
+test('majority vote ties: expected credit, latest occurrence, earliest occurrence, or a seeded random pick', () => {
   // "3" and "7" have two votes each; "7" occurs last, "3" occurs first.
   const answers = A('3', '7', '3', null, '5', '7');
-  assert.deepEqual(majorityVote(answers, { tieBreak: 'latest' }), { answer: '7', correct: true, tie: true, unparsable: 1 });
-  assert.deepEqual(majorityVote(answers, { tieBreak: 'earliest' }), { answer: '3', correct: false, tie: true, unparsable: 1 });
-  const picks = new Set<string | null>();
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected' }), { top: ['3', '7'], credit: 1 / 2, unparsable: 1 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'latest' }), { top: ['3', '7'], credit: 1, unparsable: 1 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'earliest' }), { top: ['3', '7'], credit: 0, unparsable: 1 });
+  const credits = new Set<number>();
   for (let seed = 0; seed < 40; seed++) {
     const a = majorityVote(answers, { tieBreak: 'random', seed, streamParts: ['p', 'm1@t5'] });
-    const b = majorityVote(answers, { tieBreak: 'random', seed, streamParts: ['p', 'm1@t5'] });
-    assert.deepEqual(a, b, 'random tie-breaking is reproducible');
-    assert.ok(a.answer === '3' || a.answer === '7');
-    assert.equal(a.tie, true);
-    picks.add(a.answer);
+    assert.deepEqual(a, majorityVote(answers, { tieBreak: 'random', seed, streamParts: ['p', 'm1@t5'] }), 'random tie-breaking is reproducible');
+    assert.deepEqual(a.top, ['3', '7']);
+    credits.add(a.credit);
   }
-  assert.equal(picks.size, 2, 'over many seeds both tied answers are picked');
+  assert.deepEqual([...credits].sort(), [0, 1], 'over many seeds both tied answers are picked');
+});
+
+test('expected credit on 2-, 3- and 5-way ties: 1/m when one of the m tied answers is right, 0 when none is', () => {
+  const cases: [string, AnswerRecord[], string[], number][] = [
+    ['2-way', A('7', '3'), ['7', '3'], 1 / 2],
+    ['2-way, unparsable between', A('3', null, '7', '3', '7'), ['3', '7'], 1 / 2],
+    ['3-way', A('1', '7', '2', '2', '1', '7'), ['1', '7', '2'], 1 / 3],
+    ['3-way, none right', A('1', '2', '3'), ['1', '2', '3'], 0],
+    ['5-way', A('7', '1', '2', '3', '4'), ['7', '1', '2', '3', '4'], 1 / 5],
+    ['5-way after a wrong leader drops out', A('1', '2', '3', '4', '7', null, null), ['1', '2', '3', '4', '7'], 1 / 5],
+  ];
+  for (const [what, answers, top, credit] of cases) assert.deepEqual(majorityVote(answers, { tieBreak: 'expected' }), { top, credit, unparsable: answers.filter((a) => a.answer === null).length }, what);
+});
+
+/** Every ordering of `items`. */
+function permutations<T>(items: readonly T[]): T[][] {
+  if (items.length <= 1) return [[...items]];
+  return items.flatMap((x, i) => permutations([...items.slice(0, i), ...items.slice(i + 1)]).map((rest) => [x, ...rest]));
+}
+
+test('expected credit equals the average of the latest and earliest rules over every order of the answers', () => {
+  // Reordering the answers changes which tied answer is given last (or first), so averaging a picking
+  // rule over all orders is a uniformly random pick among the tied answers: what expected credit computes.
+  const tables = [A('7', '3'), A('1', '7', '2'), A('7', '7', '3', '3', '5', null), A('7', '1', '2', '3', '4'), A('1', '2', '3', '4'), A('7', '3', '3')];
+  for (const answers of tables) {
+    const expected = majorityVote(answers, { tieBreak: 'expected' }).credit;
+    for (const rule of ['latest', 'earliest'] as const) {
+      const orders = permutations(answers);
+      const mean = orders.reduce((sum, order) => sum + majorityVote(order, { tieBreak: rule }).credit, 0) / orders.length;
+      assert.ok(Math.abs(mean - expected) < 1e-12, `${answers.map((a) => a.answer).join(',')}: mean ${mean} under ${rule}, expected credit ${expected}`);
+    }
+  }
+});
+
+test('which metrics vote: mk@t1 and m1@tk with k ≥ 2', () => {
+  assert.deepEqual(['m1@t1', 'm2@t1', 'm5@t1', 'm1@t2', 'm1@t5', 'p1@t5', 'p1@t1'].map(isVoted), [false, true, true, true, true, false, false]);
 });
 
 /*
@@ -79,7 +117,41 @@ test('metrics on a hand-worked table, tie-break latest', () => {
   // With an oracle, answers after the first correct turn are never seen: a sees 1, b 2, c 4, d 3.
   assert.equal(row('p1@t4').unparsable, 4);
   assert.equal(row('p1@t4').ties, 0);
-  assert.match(formatMetricsTable(t), /\| m3@t1 \| 50\.0 \| 2 \| 4 \| 0 \| 3 \| 0 \|/);
+  assert.equal(t.tieBreak, 'latest');
+});
+
+test('metrics on the same table, expected credit: each tie counts half', () => {
+  const t = computeMetrics(records, { tieBreak: 'expected' });
+  const v = (name: string) => metricValue(t, name);
+  const row = (name: string) => t.rows.find((r) => r.name === name)!;
+  // m2@t1: a and b tie 7/3 → ½ each; c, d wrong.
+  assert.equal(v('m2@t1'), 1 / 4);
+  assert.equal(row('m2@t1').correct, 1);
+  // m1@t4: a 3; b tie → ½; c none; d tie 5/7 → ½.
+  assert.equal(row('m1@t4').correct, 1);
+  // m1@t2: a tie → ½; b tie → ½; c none; d 5.
+  assert.equal(row('m1@t2').correct, 1);
+  // Votes without ties, and p1@tk, do not depend on the rule.
+  assert.equal(v('m3@t1'), 2 / 4);
+  assert.deepEqual([1, 2, 3, 4].map((k) => v(`p1@t${k}`)), [1 / 4, 2 / 4, 3 / 4, 3 / 4]);
+  // One half per tie: credit that is not a whole number.
+  const odd = computeMetrics([records[0], records[2]], { tieBreak: 'expected' });
+  assert.equal(odd.rows.find((r) => r.name === 'm2@t1')!.correct, 0.5);
+});
+
+test('turn-to-turn transitions count right and wrong between consecutive sequential turns', () => {
+  //        t1 t2 t3 t4
+  //   a    R  W  W  W
+  //   b    W  R  W  R
+  //   c    -  -  -  -   (unparsable = wrong)
+  //   d    W  W  R  R
+  assert.deepEqual(turnTransitions(records, 4), [
+    { turn: 1, rightToRight: 0, rightToWrong: 1, wrongToRight: 1, wrongToWrong: 2 },
+    { turn: 2, rightToRight: 0, rightToWrong: 1, wrongToRight: 1, wrongToWrong: 2 },
+    { turn: 3, rightToRight: 1, rightToWrong: 0, wrongToRight: 1, wrongToWrong: 2 },
+  ]);
+  assert.deepEqual(computeMetrics(records, { tieBreak: 'expected' }).transitions, turnTransitions(records, 4));
+  assert.deepEqual(turnTransitions(records, 1), [], 'one turn has no transition');
 });
 
 test('metrics on the same table, tie-break earliest', () => {
@@ -104,6 +176,7 @@ test('metrics with random tie-breaks are reproducible and agree with a fixed tie
   for (const name of ['m1@t1', 'm3@t1', 'm1@t3', 'p1@t4']) assert.equal(metricValue(a, name), metricValue(latest, name));
   // Each tied vote goes one way or the other: m2@t1 has ties in a (7 or 3) and b (3 or 7), so 0–2 right.
   assert.ok([0, 1, 2].includes(a.rows.find((r) => r.name === 'm2@t1')!.correct));
+  assert.deepEqual(a.transitions, latest.transitions, 'transitions do not vote');
 });
 
 test('p1@tk never decreases in k and bounds m1@tk from above', () => {
@@ -114,6 +187,6 @@ test('p1@tk never decreases in k and bounds m1@tk from above', () => {
 });
 
 test('an empty evaluation gives an empty table, not NaN', () => {
-  const t = computeMetrics([], { tieBreak: 'latest' });
-  assert.deepEqual(t, { problems: 0, parallelK: 0, turns: 0, rows: [] });
+  const t = computeMetrics([], { tieBreak: 'expected' });
+  assert.deepEqual(t, { problems: 0, parallelK: 0, turns: 0, tieBreak: 'expected', rows: [], transitions: [] });
 });

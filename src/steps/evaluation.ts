@@ -1,0 +1,23 @@
+/**
+ * An evaluate step's metrics, which are arithmetic over its answers in the ledger: the evaluate activity
+ * writes a run's metric rows with them, and reports recompute them under any tie rule from the store
+ * alone, long after the models are gone.
+ */
+
+import { hashSeed } from '../engine/random.ts';
+import { episodeRecord } from '../rise/evaluate.ts';
+import { computeMetrics, TIE_BREAKS, type MetricsTable, type TieBreak } from '../rise/metrics.ts';
+import { readEpisodes, type Store } from '../store/index.ts';
+import type { EvaluateParams } from './evaluate.ts';
+
+/** One seed per set, not per model: every model is compared on the same random streams (samples and tie draws). */
+export function evaluationSeed(p: Pick<EvaluateParams, 'seed' | 'set'>): number {
+  return hashSeed(p.seed, 'evaluate', JSON.stringify(p.set));
+}
+
+/** The metrics over every answer the ledger holds for evaluate step `key`, under each tie rule. */
+export function recordedMetrics(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>): Record<TieBreak, MetricsTable> {
+  const records = readEpisodes(store, key).map(episodeRecord);
+  const seed = evaluationSeed(params);
+  return Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed })])) as Record<TieBreak, MetricsTable>;
+}
