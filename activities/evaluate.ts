@@ -7,7 +7,7 @@
 
 import { DEFAULT_TIE_BREAK, HEADLINE_METRICS } from '../src/rise/metrics.ts';
 import { evaluatePolicy, traceEpisode } from '../src/rise/evaluate.ts';
-import { evaluationSeed, recordedMetrics } from '../src/steps/evaluation.ts';
+import { evaluationSeed, recordedEvaluation } from '../src/steps/evaluation.ts';
 import { stepOfKind } from '../src/steps/index.ts';
 import { upsertMetrics } from '../src/store/index.ts';
 import { createTask } from '../src/tasks/index.ts';
@@ -34,7 +34,7 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
     return { resumed, problems: problems.length };
   });
   const tieBreak = input.use.tieBreak ?? DEFAULT_TIE_BREAK;
-  const table = recordedMetrics(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params)[tieBreak];
+  const table = recordedEvaluation(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params).byRule[tieBreak];
   upsertMetrics(
     ctx.store,
     table.rows.map((r) => ({

@@ -13,8 +13,9 @@
  */
 
 import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/plan.ts';
-import { DEFAULT_TIE_BREAK, TIE_BREAKS, type MetricsTable, type TieBreak, type Transition } from '../rise/metrics.ts';
-import { recordedMetrics } from '../steps/evaluation.ts';
+import { DEFAULT_TIE_BREAK, TIE_BREAKS, type TieBreak, type Transition } from '../rise/metrics.ts';
+import { recordedEvaluation, type RecordedEvaluation } from '../steps/evaluation.ts';
+import { pairedDifferences, type DifferencePoint, type Evaluated } from './differences.ts';
 import { stepOfKind, type StepKind } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
@@ -96,6 +97,8 @@ export interface RunReport {
   tieBreak: TieBreak;
   metrics: MetricPoint[];
   transitions: TransitionPoint[];
+  /** The comparisons behind the paper's claims, under `tieBreak`, with standard errors (differences.ts). */
+  differences: DifferencePoint[];
   training: TrainingCurve[];
   steps: StepTiming[];
   /** False for runs recorded before plans were stored: those report metrics only. */
@@ -125,7 +128,7 @@ function distinctSteps(plan: Plan): { arm: string; use: StepUse }[][] {
   return [...byKey.values()];
 }
 
-export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions'>;
+export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions' | 'differences'>;
 
 /** The tie rule a report of the run uses unless told otherwise: the rule its spec chose. */
 export function runTieBreak(run: RunRecord): TieBreak {
@@ -136,20 +139,23 @@ export function runTieBreak(run: RunRecord): TieBreak {
  * Metric points and transitions of every evaluation the run has reached (it wrote the metric rows; another
  * run may have computed the step), recomputed from the ledger.
  */
-function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions'> {
+function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences'> {
   const reached = new Set(readMetrics(store, { runId: run.id }).map((m) => `${m.arm}\n${m.stepKey}`));
-  const tables = new Map<string, Record<TieBreak, MetricsTable>>();
+  const read = new Map<string, RecordedEvaluation>();
   const metrics: MetricPoint[] = [];
   const transitions: TransitionPoint[] = [];
+  const evaluated: Evaluated[] = [];
   for (const arm of plan.arms) {
     for (const use of arm.steps) {
       if (use.kind !== 'evaluate' || !reached.has(`${arm.name}\n${use.key}`)) continue;
-      let byRule = tables.get(use.key);
-      if (byRule === undefined) {
-        byRule = recordedMetrics(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params);
-        tables.set(use.key, byRule);
+      let evaluation = read.get(use.key);
+      if (evaluation === undefined) {
+        evaluation = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params);
+        read.set(use.key, evaluation);
       }
+      const { byRule } = evaluation;
       const place = { arm: arm.name, iteration: use.iteration, evalSet: use.evalSet ?? '' };
+      evaluated.push({ ...place, records: evaluation.records, seed: evaluation.seed, metrics: new Set(byRule[tieBreak].rows.map((r) => r.name)) });
       const table = byRule[tieBreak];
       table.rows.forEach((r, i) => {
         metrics.push({
@@ -166,7 +172,7 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
       for (const t of table.transitions) transitions.push({ ...place, ...t, problems: table.problems });
     }
   }
-  return { metrics, transitions };
+  return { metrics, transitions, differences: pairedDifferences(evaluated, tieBreak) };
 }
 
 /** The metric rows a run wrote, for runs recorded without their plan. */
@@ -195,12 +201,12 @@ function storedRows(store: Store, run: RunRecord): MetricPoint[] {
 export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): RunMetrics {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
-  const { metrics, transitions } = plan === null ? { metrics: storedRows(store, run), transitions: [] } : recomputed(store, run, plan, tieBreak);
+  const { metrics, transitions, differences } = plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [] } : recomputed(store, run, plan, tieBreak);
   const arms = Object.keys(spec.arms);
   for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
   const evalSets = spec.task.eval.map((set) => set.name);
   for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
-  return { arms, evalSets, tieBreak, metrics, transitions };
+  return { arms, evalSets, tieBreak, metrics, transitions, differences };
 }
 
 /** The report as if made under another tie rule (the HTML page's switch); points without per-rule values stay. */

@@ -4,7 +4,7 @@ import { TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import type { RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { ALL_SERIES } from './series.ts';
-import { headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
+import { differenceTables, headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Pipes inside a cell would split it into two columns. */
 const cell = (text: string) => text.replaceAll('|', '\\|');
@@ -29,6 +29,9 @@ export const TIES_NOTE =
 export const TRANSITIONS_NOTE =
   'Problems whose answer in the sequential conversation (no oracle) was right or wrong at turn k and at turn k+1; net = wrong → right − right → wrong. Unparsable answers count as wrong. This is what RISE sets out to change: more wrong → right, fewer right → wrong.';
 
+export const DIFFERENCES_NOTE =
+  'Differences in percentage points on the same problems, ± the half-width of a 95% interval (1.96 paired standard errors over the problems): within each model, five turns against one turn and against five parallel samples at equal compute; across iterations, each headline metric against the arm\'s boosted model. An interval that excludes 0 is a difference one seed can show; it says nothing of the variation between seeds (training randomness), which is often larger.';
+
 /** Facts about the run that head both the markdown and the HTML report. */
 export function runFacts(report: RunReport): string[] {
   const { run } = report;
@@ -49,6 +52,7 @@ export function renderMarkdown(report: RunReport): string {
   lines.push('## Headline metrics (%)', '', `${rule} ${TIES_NOTE}`, '', ...tables('###', headlineTables(report), 'No metrics recorded yet.'));
   lines.push('## Accuracy by k (%)', '', rule, '', ...ALL_SERIES.map((s) => `- ${s.label}: ${s.what}`), '');
   lines.push(...tables('###', seriesTables(report), 'No metrics recorded yet.'));
+  lines.push('## Paired differences', '', `${DIFFERENCES_NOTE} ${rule}`, '', ...tables('###', differenceTables(report), 'No evaluation to compare yet.'));
   lines.push('## Turn-to-turn transitions', '', TRANSITIONS_NOTE, '', ...tables('###', transitionTables(report), 'No evaluation with two or more turns done yet.'));
   lines.push('## Training', '', ...tables('###', [trainingTable(report)], 'No training step done yet.'));
   lines.push('## Step timings', '', ...tables('###', timingTables(report), 'No steps planned.'));

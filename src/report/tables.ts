@@ -7,6 +7,7 @@
 import { HEADLINE_METRICS, isVoted } from '../rise/metrics.ts';
 import { shortKey } from '../steps/index.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
+import { AGAINST_BOOSTED, WITHIN_MODEL, againstBoosted } from './differences.ts';
 import { ALL_SERIES, VOTED_SERIES, maxK } from './series.ts';
 
 export interface Column {
@@ -83,6 +84,37 @@ export function transitionTables(report: RunReport): Table[] {
 }
 
 const signed = (n: number) => (n > 0 ? `+${n}` : String(n));
+
+/** The half-width of a 95% normal interval, in standard errors. */
+export const Z95 = 1.96;
+
+/** Percentage points with the half-width of the 95% interval: "+4.2 ± 3.1". */
+const interval = (difference: number, se: number) => {
+  // Rounded first, so that float noise around 0 cannot print as -0.0.
+  const pp = Math.round(1000 * difference) / 10;
+  return `${pp > 0 ? '+' : ''}${pp.toFixed(1)} ± ${(100 * Z95 * se).toFixed(1)}`;
+};
+
+/** Per eval set: the paired differences of every arm and iteration (differences.ts), in percentage points. */
+export function differenceTables(report: RunReport): Table[] {
+  const comparisons = [...WITHIN_MODEL.map(([a, b]) => `${a} − ${b}`), ...AGAINST_BOOSTED.map(againstBoosted)];
+  return report.evalSets.map((evalSet) => {
+    const points = report.differences.filter((d) => d.evalSet === evalSet);
+    const models = [...new Map(points.map((d) => [`${d.arm}\n${d.iteration}`, { arm: d.arm, iteration: d.iteration }])).values()];
+    return {
+      title: evalSet,
+      columns: [{ name: 'arm' }, { name: 'model' }, ...comparisons.map((name) => ({ name, numeric: true }))],
+      rows: models.map(({ arm, iteration }) => [
+        arm,
+        iterationLabel(iteration),
+        ...comparisons.map((c) => {
+          const d = points.find((p) => p.arm === arm && p.iteration === iteration && p.comparison === c);
+          return d === undefined ? MISSING : interval(d.difference, d.se);
+        }),
+      ]),
+    };
+  });
+}
 
 /** Per eval set: each series (m1@tk, p1@tk, mk@t1) at every k, for every arm and iteration. */
 export function seriesTables(report: RunReport): Table[] {

@@ -156,7 +156,8 @@ export function computeMetrics(records: readonly EvalRecord[], o: MetricsOptions
   const parallelK = n === 0 ? 0 : Math.min(...records.map((r) => r.parallel.length));
   const turns = n === 0 ? 0 : Math.min(...records.map((r) => r.sequential.length));
   const rows: MetricRow[] = [];
-  const row = (name: string, family: MetricRow['family'], k: number, outcomes: { credit: number; tie: boolean; unparsable: number; seen: number }[]) => {
+  const row = (name: string, family: MetricRow['family'], k: number) => {
+    const outcomes = records.map((r) => outcome(r, family, k, name, o));
     const correct = outcomes.reduce((sum, x) => sum + x.credit, 0);
     rows.push({
       name,
@@ -170,27 +171,62 @@ export function computeMetrics(records: readonly EvalRecord[], o: MetricsOptions
       allUnparsable: outcomes.filter((x) => x.seen > 0 && x.unparsable === x.seen).length,
     });
   };
-  const vote = (r: EvalRecord, answers: AnswerRecord[], name: string) => {
-    const v = majorityVote(answers, { tieBreak: o.tieBreak, seed: o.seed, streamParts: [r.problemId, name] });
-    return { credit: v.credit, tie: v.top.length > 1, unparsable: v.unparsable, seen: answers.length };
-  };
-  for (let k = 1; k <= parallelK; k++) {
-    const name = `m${k}@t1`;
-    row(name, 'parallel', k, records.map((r) => vote(r, r.parallel.slice(0, k), name)));
-  }
-  for (let k = parallelK > 0 ? 2 : 1; k <= turns; k++) {
-    const name = `m1@t${k}`;
-    row(name, 'sequential', k, records.map((r) => vote(r, r.sequential.slice(0, k), name)));
-  }
-  for (let k = 1; k <= turns; k++) {
-    row(`p1@t${k}`, 'oracle', k, records.map((r) => {
-      const firstCorrect = r.sequential.findIndex((a) => a.correct);
-      // With an oracle the conversation ends at the first correct turn: later answers are never seen.
-      const seen = r.sequential.slice(0, firstCorrect >= 0 ? Math.min(k, firstCorrect + 1) : k);
-      return { credit: firstCorrect >= 0 && firstCorrect < k ? 1 : 0, tie: false, unparsable: seen.filter((a) => a.answer === null).length, seen: seen.length };
-    }));
-  }
+  for (let k = 1; k <= parallelK; k++) row(`m${k}@t1`, 'parallel', k);
+  for (let k = parallelK > 0 ? 2 : 1; k <= turns; k++) row(`m1@t${k}`, 'sequential', k);
+  for (let k = 1; k <= turns; k++) row(`p1@t${k}`, 'oracle', k);
   return { problems: n, parallelK, turns, tieBreak: o.tieBreak, rows, transitions: turnTransitions(records, turns) };
+}
+
+interface Outcome {
+  credit: number;
+  tie: boolean;
+  unparsable: number;
+  /** Answers the metric looked at. */
+  seen: number;
+}
+
+/** One problem's outcome on metric `name`, of `family` at `k`. */
+function outcome(r: EvalRecord, family: MetricRow['family'], k: number, name: string, o: MetricsOptions): Outcome {
+  if (family === 'oracle') {
+    const firstCorrect = r.sequential.findIndex((a) => a.correct);
+    // With an oracle the conversation ends at the first correct turn: later answers are never seen.
+    const seen = r.sequential.slice(0, firstCorrect >= 0 ? Math.min(k, firstCorrect + 1) : k);
+    return { credit: firstCorrect >= 0 && firstCorrect < k ? 1 : 0, tie: false, unparsable: seen.filter((a) => a.answer === null).length, seen: seen.length };
+  }
+  const answers = (family === 'parallel' ? r.parallel : r.sequential).slice(0, k);
+  const v = majorityVote(answers, { tieBreak: o.tieBreak, seed: o.seed, streamParts: [r.problemId, name] });
+  return { credit: v.credit, tie: v.top.length > 1, unparsable: v.unparsable, seen: answers.length };
+}
+
+/** Each problem's credit on metric `name` (m1@t1, m5@t1, m1@t5, p1@t5, …), by problem id. */
+export function problemCredits(records: readonly EvalRecord[], name: string, o: MetricsOptions): Map<string, number> {
+  const m = /^([mp])(\d+)@t(\d+)$/.exec(name);
+  if (m === null || (m[2] !== '1' && m[3] !== '1') || (m[1] === 'p' && m[2] !== '1')) throw new Error(`"${name}" is no metric (mk@t1, m1@tk or p1@tk)`);
+  const family: MetricRow['family'] = m[1] === 'p' ? 'oracle' : m[3] === '1' ? 'parallel' : 'sequential';
+  const k = Number(family === 'parallel' ? m[2] : m[3]);
+  return new Map(records.map((r) => [r.problemId, outcome(r, family, k, name, o).credit]));
+}
+
+/** The mean of `a − b` over the problems both score, with its standard error: a difference on the same problems. */
+export interface PairedDifference {
+  difference: number;
+  /** Standard error of the mean difference (sample standard deviation over √n); 0 with fewer than 2 problems. */
+  se: number;
+  problems: number;
+}
+
+/**
+ * Paired over problems, so the variation between problems, which both sides share, cancels: two models
+ * on one eval set, or two metrics of one model. Both sides must score the same problems.
+ */
+export function pairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): PairedDifference {
+  if (a.size !== b.size || [...a.keys()].some((id) => !b.has(id))) throw new Error(`paired difference over different problems (${a.size} and ${b.size})`);
+  const d = [...a].map(([id, x]) => x - b.get(id)!);
+  const n = d.length;
+  if (n === 0) return { difference: 0, se: 0, problems: 0 };
+  const mean = d.reduce((s, x) => s + x, 0) / n;
+  const variance = n < 2 ? 0 : d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
+  return { difference: mean, se: Math.sqrt(variance / n), problems: n };
 }
 
 /** Transitions between consecutive sequential turns 1..turns, over every problem. */

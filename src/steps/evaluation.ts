@@ -6,7 +6,7 @@
 
 import { hashSeed } from '../engine/random.ts';
 import { episodeRecord } from '../rise/evaluate.ts';
-import { computeMetrics, TIE_BREAKS, type MetricsTable, type TieBreak } from '../rise/metrics.ts';
+import { computeMetrics, TIE_BREAKS, type EvalRecord, type MetricsTable, type TieBreak } from '../rise/metrics.ts';
 import { readEpisodes, type Store } from '../store/index.ts';
 import type { EvaluateParams } from './evaluate.ts';
 
@@ -15,9 +15,19 @@ export function evaluationSeed(p: Pick<EvaluateParams, 'seed' | 'set'>): number 
   return hashSeed(p.seed, 'evaluate', JSON.stringify(p.set));
 }
 
-/** The metrics over every answer the ledger holds for evaluate step `key`, under each tie rule. */
-export function recordedMetrics(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>): Record<TieBreak, MetricsTable> {
+export interface RecordedEvaluation {
+  /** What the metrics read, one per problem in the ledger. */
+  records: EvalRecord[];
+  /** The evaluation's seed, which random tie draws use. */
+  seed: number;
+  /** The metrics under each tie rule. */
+  byRule: Record<TieBreak, MetricsTable>;
+}
+
+/** Every answer the ledger holds for evaluate step `key`, and the metrics over them. */
+export function recordedEvaluation(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>): RecordedEvaluation {
   const records = readEpisodes(store, key).map(episodeRecord);
   const seed = evaluationSeed(params);
-  return Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed })])) as Record<TieBreak, MetricsTable>;
+  const byRule = Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed })])) as Record<TieBreak, MetricsTable>;
+  return { records, seed, byRule };
 }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { Rng } from '../../src/engine/random.ts';
 import { DEFAULT_TIE_BREAK, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
-import { recordedMetrics } from '../../src/steps/evaluation.ts';
+import { recordedEvaluation } from '../../src/steps/evaluation.ts';
 import { stepOfKind } from '../../src/steps/index.ts';
 import { currentCompute } from '../../src/plan/compute.ts';
 import { loadSpec } from '../../src/spec/load.ts';
@@ -102,7 +102,7 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
           finishStep(store, use.key, { seconds: 12.5, resumed: 0, problems: records.length });
         }
         const tieBreak = use.tieBreak ?? DEFAULT_TIE_BREAK;
-        const table = recordedMetrics(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params)[tieBreak];
+        const table = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params).byRule[tieBreak];
         upsertMetrics(
           store,
           table.rows.map((r) => ({

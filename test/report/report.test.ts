@@ -63,6 +63,18 @@ test('loadRunReport: metrics, a loss curve per done boost and train step, a timi
   assert.equal(shared.label, 'learner');
   assert.equal(shared.seconds, 30);
 
+  // Paired differences: the mean of per-problem differences is the difference of the means, with a standard error.
+  const point = (arm: string, iteration: number, name: string) => report.metrics.find((m) => m.arm === arm && m.iteration === iteration && m.evalSet === 'in-dist' && m.name === name)!.value;
+  const diff = (arm: string, iteration: number, comparison: string) => report.differences.find((d) => d.arm === arm && d.iteration === iteration && d.evalSet === 'in-dist' && d.comparison === comparison)!;
+  for (const [comparison, later, earlier] of [['m1@t5 − m1@t1', 'm1@t5', 'm1@t1'], ['m1@t5 − m5@t1', 'm1@t5', 'm5@t1']]) {
+    const d = diff('rise', 2, comparison);
+    assert.ok(Math.abs(d.difference - (point('rise', 2, later) - point('rise', 2, earlier))) < 1e-12, comparison);
+    assert.ok(d.se > 0 && d.problems === 40);
+  }
+  const gain = diff('uniform', 1, 'p1@t5 − boosted');
+  assert.ok(Math.abs(gain.difference - (point('uniform', 1, 'p1@t5') - point('uniform', 0, 'p1@t5'))) < 1e-12);
+  assert.equal(report.differences.filter((d) => d.iteration === 0 && d.comparison.endsWith('boosted')).length, 0, 'the boosted model is not compared with itself');
+
   const trainSteps = report.steps.filter((s) => (s.kind === 'boost' || s.kind === 'train') && s.status === 'done');
   assert.deepEqual(report.training.map((c) => c.key).sort(), trainSteps.map((s) => s.key).sort());
   const boost = report.training.find((c) => c.key === shared.key)!;
@@ -103,6 +115,8 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const [rr, rw, wr, ww, net] = transitions.slice(1).map(Number);
   assert.equal(rr + rw + wr + ww, stored('rise', 2, 'in-dist', 'm1@t1').details !== null ? (stored('rise', 2, 'in-dist', 'm1@t1').details as { problems: number }).problems : NaN);
   assert.equal(net, wr - rw);
+  assert.match(md, /## Paired differences\n\n.*\n\n### in-dist\n\n\| arm \| model \| m1@t5 − m1@t1 \| m1@t5 − m5@t1 \| m1@t1 − boosted \|/);
+  assert.match(md, /\| rise \| iteration 2 \| [+-]?\d+\.\d ± \d+\.\d \|/);
 
   assert.match(md, /## Training\n\n### Training\n\n\| step \| kind \| model \| arms \|/);
   // Every arm's learner starts from the one shared boost.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TIE_BREAKS, computeMetrics, isVoted, majorityVote, metricValue, turnTransitions, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { TIE_BREAKS, computeMetrics, isVoted, majorityVote, metricValue, pairedDifference, problemCredits, turnTransitions, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
 
 /** Answers for a problem whose correct answer is "7"; null = unparsable. */
 const A = (...answers: (string | null)[]): AnswerRecord[] => answers.map((answer) => ({ answer, correct: answer === '7' }));
@@ -189,4 +189,30 @@ test('p1@tk never decreases in k and bounds m1@tk from above', () => {
 test('an empty evaluation gives an empty table, not NaN', () => {
   const t = computeMetrics([], { tieBreak: 'expected' });
   assert.deepEqual(t, { problems: 0, parallelK: 0, turns: 0, tieBreak: 'expected', rows: [], transitions: [] });
+});
+
+test('per-problem credits add up to every row of the table, under every rule', () => {
+  for (const tieBreak of TIE_BREAKS) {
+    const t = computeMetrics(records, { tieBreak, seed: 5 });
+    for (const r of t.rows) {
+      const credits = problemCredits(records, r.name, { tieBreak, seed: 5 });
+      assert.deepEqual([...credits.keys()], ['a', 'b', 'c', 'd']);
+      assert.equal([...credits.values()].reduce((x, y) => x + y, 0), r.correct, `${r.name} under ${tieBreak}`);
+    }
+  }
+  assert.deepEqual([...problemCredits(records, 'm2@t1', { tieBreak: 'expected' }).values()], [0.5, 0.5, 0, 0]);
+  for (const bad of ['m2@t3', 'p2@t1', 'x1@t1', 'm1@t']) assert.throws(() => problemCredits(records, bad, { tieBreak: 'expected' }), /is no metric/);
+});
+
+test('paired difference: the mean difference over shared problems with its standard error', () => {
+  const a = new Map([['x', 1], ['y', 0], ['z', 1]]);
+  const b = new Map([['z', 0.5], ['x', 0], ['y', 0]]);
+  // Differences 1, 0, 0.5: mean 0.5, sample sd 0.5.
+  const d = pairedDifference(a, b);
+  assert.equal(d.difference, 0.5);
+  assert.ok(Math.abs(d.se - 0.5 / Math.sqrt(3)) < 1e-15);
+  assert.equal(d.problems, 3);
+  assert.deepEqual(pairedDifference(a, a), { difference: 0, se: 0, problems: 3 }, 'a model against itself');
+  assert.throws(() => pairedDifference(a, new Map([['x', 1], ['y', 0], ['w', 1]])), /different problems/);
+  assert.deepEqual(pairedDifference(new Map(), new Map()), { difference: 0, se: 0, problems: 0 });
 });

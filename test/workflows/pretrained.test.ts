@@ -26,7 +26,7 @@ import { digestDataFiles } from '../../src/spec/data-files.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { ModelResolutionError } from '../../src/steps/models.ts';
-import { recordedMetrics } from '../../src/steps/evaluation.ts';
+import { recordedEvaluation } from '../../src/steps/evaluation.ts';
 import type { EvaluateParams, StepKind } from '../../src/steps/index.ts';
 import { doneOutputs } from '../../src/steps/stored.ts';
 import { getStep } from '../../src/store/index.ts';
@@ -138,7 +138,7 @@ describe('a pretrained model with LoRA through the product path', () => {
     for (const iteration of [0, 1]) {
       const key = keyOf('evaluate', iteration);
       assert.equal(outputs('evaluate', iteration).problems, 4);
-      const table = recordedMetrics(context.store, key, plan.steps[key].params as EvaluateParams).expected;
+      const table = recordedEvaluation(context.store, key, plan.steps[key].params as EvaluateParams).byRule.expected;
       t.diagnostic(`evaluate ${iteration}: ${table.rows.map((r) => `${r.name} ${(100 * r.value).toFixed(0)}`).join('  ')}`);
       assert.deepEqual(table.rows.map((r) => r.name), ['m1@t1', 'm2@t1', 'm1@t2', 'p1@t1', 'p1@t2']);
       assert.equal(table.problems, 4);

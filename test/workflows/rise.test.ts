@@ -15,7 +15,7 @@ import { startOrAttach } from '../../src/client/start.ts';
 import { isCorrect } from '../../src/rise/episode.ts';
 import { metricValue } from '../../src/rise/metrics.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
-import { recordedMetrics } from '../../src/steps/evaluation.ts';
+import { recordedEvaluation } from '../../src/steps/evaluation.ts';
 import type { EvaluateParams, StepKind } from '../../src/steps/index.ts';
 import { doneOutputs } from '../../src/steps/stored.ts';
 import { readEpisodes, readMetrics } from '../../src/store/index.ts';
@@ -69,7 +69,7 @@ describe('RISE through the product path', () => {
     // The boost learned the task from scratch (an untrained model scores 0).
     const boost = outputs('boost', 0).train;
     assert.ok(boost.lastLoss! < boost.firstLoss! / 4, `boost loss ${boost.firstLoss} → ${boost.lastLoss}`);
-    const evaluations = [0, 1].map((i) => ({ key: keyOf('evaluate', i), byRule: recordedMetrics(context.store, keyOf('evaluate', i), plan.steps[keyOf('evaluate', i)].params as EvaluateParams) }));
+    const evaluations = [0, 1].map((i) => ({ key: keyOf('evaluate', i), byRule: recordedEvaluation(context.store, keyOf('evaluate', i), plan.steps[keyOf('evaluate', i)].params as EvaluateParams).byRule }));
     const tables = evaluations.map((e) => e.byRule.expected);
     assert.ok(metricValue(tables[0], 'm1@t1') > 0, 'boosted m1@t1 > 0');
     // The metric rows the run wrote are the recomputation from the ledger under the spec's rule (the default).
