@@ -39,10 +39,9 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 
 async function printMetrics(store: Store, runId: string): Promise<void> {
   const { loadRunReport } = await import('../report/data.ts');
-  const { headlineTables } = await import('../report/tables.ts');
-  const { formatTable } = await import('../report/markdown.ts');
-  const report = await loadRunReport(store, getRun(store, runId)!);
-  for (const table of headlineTables(report)) out(`\n${table.title}\n\n${formatTable(table)}`);
+  const { headlineText } = await import('../report/markdown.ts');
+  const text = headlineText(await loadRunReport(store, getRun(store, runId)!));
+  if (text !== '') out(`\n${text}`);
 }
 
 /** The store and a Temporal connection, as run and replay need them (the store is closed if connecting fails). */

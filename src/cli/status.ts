@@ -113,9 +113,9 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   for (const f of [...new Set(failures)]) out(`\nfailed: ${f}`);
 
   const { loadRunReport } = await import('../report/data.ts');
-  const { headlineTables } = await import('../report/tables.ts');
-  const tables = headlineTables(await loadRunReport(store, run)).filter((t) => t.rows.length > 0);
-  for (const table of tables) out(`\nmetrics on ${table.title}\n\n${formatTable(table)}`);
+  const { headlineText } = await import('../report/markdown.ts');
+  const text = headlineText(await loadRunReport(store, run));
+  if (text !== '') out(`\n${text}`);
 }
 
 export function registerStatusCommand(program: Command): void {

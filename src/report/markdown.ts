@@ -32,6 +32,13 @@ export const TRANSITIONS_NOTE =
 export const DIFFERENCES_NOTE =
   'Differences in percentage points on the same problems, ± the half-width of a 95% interval (1.96 paired standard errors over the problems): within each model, five turns against one turn and against five parallel samples at equal compute; across iterations, each headline metric against the arm\'s boosted model. An interval that excludes 0 is a difference one seed can show; it says nothing of the variation between seeds (training randomness), which is often larger.';
 
+/** The headline tables as `rise run` and `rise status` print them, after the tie rule they use; '' when there are none yet. */
+export function headlineText(report: RunReport): string {
+  const filled = headlineTables(report).filter((t) => t.rows.length > 0);
+  if (filled.length === 0) return '';
+  return [`majority-vote ties: ${TIE_BREAK_LABELS[report.tieBreak]}`, ...filled.map((t) => `\nmetrics on ${t.title}\n\n${formatTable(t)}`)].join('\n');
+}
+
 /** Facts about the run that head both the markdown and the HTML report. */
 export function runFacts(report: RunReport): string[] {
   const { run } = report;
