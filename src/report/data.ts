@@ -77,6 +77,8 @@ export interface TrainingCurve {
 
 export interface StepTiming {
   key: string;
+  /** What the step's random streams derive from (see `Step.seedKey`): equal seed keys draw equal samples. */
+  seedKey: string;
   kind: StepKind;
   iteration: number;
   /** The boosted model's roles or the evaluation set, as `rise plan` shows them. */
@@ -223,13 +225,14 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
   const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
   const training: TrainingCurve[] = [];
-  for (const uses of plan ? distinctSteps(plan) : []) {
+  for (const { uses, seedKey } of plan ? distinctSteps(plan).map((uses) => ({ uses, seedKey: plan.steps[uses[0].use.key].seedKey })) : []) {
     const { use } = uses[0];
     const arms = uses.map((u) => u.arm);
     const info = getStep(store, use.key);
     const outputs = doneOutputs(store, use.key, use.kind);
     steps.push({
       key: use.key,
+      seedKey,
       kind: use.kind,
       iteration: use.iteration,
       label: [...new Set(uses.map((u) => u.use.model ?? u.use.evalSet ?? ''))].join(' / '),

@@ -225,11 +225,11 @@ test('explainChanges names the param, the input and the compute version behind a
 });
 
 test('the committed quickstart results were drawn with these seed keys, so they reproduce', async () => {
-  const committed = JSON.parse(readFileSync('results/quickstart/metrics.json', 'utf8')) as { steps: { key: string; kind: string; iteration: number; label: string }[] };
+  const committed = JSON.parse(readFileSync('results/quickstart/metrics.json', 'utf8')) as { steps: { seedKey: string; kind: string; iteration: number; label: string }[] };
   const p = planExperiment(await loadSpec('experiments/quickstart.json'), { compute: COMPUTE });
   const placed = p.arms[0].steps.map((u) => ({ seedKey: p.steps[u.key].seedKey, kind: u.kind, iteration: u.iteration, label: u.model ?? u.evalSet ?? '' }));
   assert.deepEqual(
     placed,
-    committed.steps.map((s) => ({ seedKey: s.key, kind: s.kind, iteration: s.iteration, label: s.label || '' })),
+    committed.steps.map((s) => ({ seedKey: s.seedKey, kind: s.kind, iteration: s.iteration, label: s.label || '' })),
   );
 });
