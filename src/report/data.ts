@@ -174,7 +174,7 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
       for (const t of table.transitions) transitions.push({ ...place, ...t, problems: table.problems });
     }
   }
-  return { metrics, transitions, differences: pairedDifferences(evaluated, tieBreak) };
+  return { metrics, transitions, differences: pairedDifferences(evaluated, plan.arms.map((a) => a.name), tieBreak) };
 }
 
 /** The metric rows a run wrote, for runs recorded without their plan. */

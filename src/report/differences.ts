@@ -1,7 +1,8 @@
 /**
  * The comparisons the paper's claims rest on, as paired differences over one eval set's problems: within
  * a model, five sequential turns against one turn and against five parallel samples at equal compute;
- * across iterations, each headline metric of a trained model against its arm's boosted model. Pairing
+ * across iterations, each headline metric of a trained model against its arm's boosted model; across
+ * arms (ablations), each headline metric against the first arm's model of the same iteration. Pairing
  * cancels the variation between problems that both sides share, so these intervals are narrower, and
  * more honest, than comparing two values each with its own error bar.
  */
@@ -38,12 +39,11 @@ export const WITHIN_MODEL = [
   ['m1@t5', 'm5@t1'],
 ] as const;
 
-/** Across iterations: each headline metric against the arm's boosted model. */
-export const AGAINST_BOOSTED = HEADLINE_METRICS;
-
 export const againstBoosted = (metric: string) => `${metric} − boosted`;
+export const againstArm = (metric: string, arm: string) => `${metric} − ${arm}`;
 
-export function pairedDifferences(evaluated: readonly Evaluated[], tieBreak: TieBreak): DifferencePoint[] {
+/** `arms[0]` is the reference arm of the across-arm comparisons. */
+export function pairedDifferences(evaluated: readonly Evaluated[], arms: readonly string[], tieBreak: TieBreak): DifferencePoint[] {
   const credits = (e: Evaluated, metric: string) => problemCredits(e.records, metric, { tieBreak, seed: e.seed });
   const has = (e: Evaluated, metric: string) => e.metrics.has(metric);
   const points: DifferencePoint[] = [];
@@ -52,10 +52,17 @@ export function pairedDifferences(evaluated: readonly Evaluated[], tieBreak: Tie
     for (const [later, earlier] of WITHIN_MODEL) {
       if (has(e, later) && has(e, earlier)) points.push({ ...place, comparison: `${later} − ${earlier}`, ...pairedDifference(credits(e, later), credits(e, earlier)) });
     }
-    const boosted = evaluated.find((b) => b.arm === e.arm && b.evalSet === e.evalSet && b.iteration === 0);
-    if (e.iteration === 0 || boosted === undefined) continue;
-    for (const metric of AGAINST_BOOSTED) {
-      if (has(e, metric) && has(boosted, metric)) points.push({ ...place, comparison: againstBoosted(metric), ...pairedDifference(credits(e, metric), credits(boosted, metric)) });
+    if (e.iteration === 0) continue;
+    const against = (other: Evaluated | undefined, comparison: (metric: string) => string) => {
+      if (other === undefined) return;
+      for (const metric of HEADLINE_METRICS) {
+        if (has(e, metric) && has(other, metric)) points.push({ ...place, comparison: comparison(metric), ...pairedDifference(credits(e, metric), credits(other, metric)) });
+      }
+    };
+    against(evaluated.find((b) => b.arm === e.arm && b.evalSet === e.evalSet && b.iteration === 0), againstBoosted);
+    const reference = arms[0];
+    if (e.arm !== reference) {
+      against(evaluated.find((r) => r.arm === reference && r.evalSet === e.evalSet && r.iteration === e.iteration), (metric) => againstArm(metric, reference));
     }
   }
   return points;

@@ -30,7 +30,7 @@ export const TRANSITIONS_NOTE =
   'Problems whose answer in the sequential conversation (no oracle) was right or wrong at turn k and at turn k+1; net = wrong → right − right → wrong. Unparsable answers count as wrong. This is what RISE sets out to change: more wrong → right, fewer right → wrong.';
 
 export const DIFFERENCES_NOTE =
-  'Differences in percentage points on the same problems, ± the half-width of a 95% interval (1.96 paired standard errors over the problems): within each model, five turns against one turn and against five parallel samples at equal compute; across iterations, each headline metric against the arm\'s boosted model. An interval that excludes 0 is a difference one seed can show; it says nothing of the variation between seeds (training randomness), which is often larger.';
+  'Differences in percentage points on the same problems, ± the half-width of a 95% interval (1.96 paired standard errors over the problems): within each model, five turns against one turn and against five parallel samples at equal compute; across iterations, each headline metric against the arm\'s boosted model; across arms, against the first arm at the same iteration. An interval that excludes 0 is a difference one seed can show; it says nothing of the variation between seeds (training randomness), which is often larger.';
 
 /** The headline tables as `rise run` and `rise status` print them, after the tie rule they use; '' when there are none yet. */
 export function headlineText(report: RunReport): string {

@@ -7,7 +7,7 @@
 import { HEADLINE_METRICS, isVoted } from '../rise/metrics.ts';
 import { shortKey } from '../steps/index.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
-import { AGAINST_BOOSTED, WITHIN_MODEL, againstBoosted } from './differences.ts';
+import { WITHIN_MODEL, againstArm, againstBoosted } from './differences.ts';
 import { ALL_SERIES, VOTED_SERIES, maxK } from './series.ts';
 
 export interface Column {
@@ -95,25 +95,35 @@ const interval = (difference: number, se: number) => {
   return `${pp > 0 ? '+' : ''}${pp.toFixed(1)} ± ${(100 * Z95 * se).toFixed(1)}`;
 };
 
-/** Per eval set: the paired differences of every arm and iteration (differences.ts), in percentage points. */
+/**
+ * Per eval set: the paired differences of every arm and iteration (differences.ts), in percentage points;
+ * with several arms, a second table against the first arm.
+ */
 export function differenceTables(report: RunReport): Table[] {
-  const comparisons = [...WITHIN_MODEL.map(([a, b]) => `${a} − ${b}`), ...AGAINST_BOOSTED.map(againstBoosted)];
-  return report.evalSets.map((evalSet) => {
-    const points = report.differences.filter((d) => d.evalSet === evalSet);
-    const models = [...new Map(points.map((d) => [`${d.arm}\n${d.iteration}`, { arm: d.arm, iteration: d.iteration }])).values()];
-    return {
-      title: evalSet,
-      columns: [{ name: 'arm' }, { name: 'model' }, ...comparisons.map((name) => ({ name, numeric: true }))],
-      rows: models.map(({ arm, iteration }) => [
-        arm,
-        iterationLabel(iteration),
-        ...comparisons.map((c) => {
-          const d = points.find((p) => p.arm === arm && p.iteration === iteration && p.comparison === c);
-          return d === undefined ? MISSING : interval(d.difference, d.se);
-        }),
-      ]),
-    };
-  });
+  const within = [...WITHIN_MODEL.map(([a, b]) => `${a} − ${b}`), ...HEADLINE_METRICS.map(againstBoosted)];
+  const reference = report.arms[0];
+  const across = report.arms.length > 1 ? HEADLINE_METRICS.map((m) => againstArm(m, reference)) : [];
+  return report.evalSets.flatMap((evalSet) => [
+    differenceTable(report, evalSet, evalSet, within),
+    ...(across.length > 0 ? [differenceTable(report, evalSet, `${evalSet}, against ${reference}`, across)] : []),
+  ]);
+}
+
+function differenceTable(report: RunReport, evalSet: string, title: string, comparisons: readonly string[]): Table {
+  const points = report.differences.filter((d) => d.evalSet === evalSet && comparisons.includes(d.comparison));
+  const models = [...new Map(points.map((d) => [`${d.arm}\n${d.iteration}`, { arm: d.arm, iteration: d.iteration }])).values()];
+  return {
+    title,
+    columns: [{ name: 'arm' }, { name: 'model' }, ...comparisons.map((name) => ({ name, numeric: true }))],
+    rows: models.map(({ arm, iteration }) => [
+      arm,
+      iterationLabel(iteration),
+      ...comparisons.map((c) => {
+        const d = points.find((p) => p.arm === arm && p.iteration === iteration && p.comparison === c);
+        return d === undefined ? MISSING : interval(d.difference, d.se);
+      }),
+    ]),
+  };
 }
 
 /** Per eval set: each series (m1@tk, p1@tk, mk@t1) at every k, for every arm and iteration. */

@@ -74,6 +74,9 @@ test('loadRunReport: metrics, a loss curve per done boost and train step, a timi
   const gain = diff('uniform', 1, 'p1@t5 − boosted');
   assert.ok(Math.abs(gain.difference - (point('uniform', 1, 'p1@t5') - point('uniform', 0, 'p1@t5'))) < 1e-12);
   assert.equal(report.differences.filter((d) => d.iteration === 0 && d.comparison.endsWith('boosted')).length, 0, 'the boosted model is not compared with itself');
+  const arms = diff('uniform', 2, 'm1@t5 − rise');
+  assert.ok(Math.abs(arms.difference - (point('uniform', 2, 'm1@t5') - point('rise', 2, 'm1@t5'))) < 1e-12, 'an arm against the first arm, same iteration');
+  assert.equal(report.differences.filter((d) => d.arm === 'rise' && d.comparison.endsWith('− rise')).length, 0);
 
   const trainSteps = report.steps.filter((s) => (s.kind === 'boost' || s.kind === 'train') && s.status === 'done');
   assert.deepEqual(report.training.map((c) => c.key).sort(), trainSteps.map((s) => s.key).sort());
@@ -117,6 +120,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   assert.equal(net, wr - rw);
   assert.match(md, /## Paired differences\n\n.*\n\n### in-dist\n\n\| arm \| model \| m1@t5 − m1@t1 \| m1@t5 − m5@t1 \| m1@t1 − boosted \|/);
   assert.match(md, /\| rise \| iteration 2 \| [+-]?\d+\.\d ± \d+\.\d \|/);
+  assert.match(md, /### in-dist, against rise\n\n\| arm \| model \| m1@t1 − rise \| m5@t1 − rise \| m1@t5 − rise \| p1@t5 − rise \|\n\|---\|---\|---:\|---:\|---:\|---:\|\n\| expert \| iteration 1 \|/);
 
   assert.match(md, /## Training\n\n### Training\n\n\| step \| kind \| model \| arms \|/);
   // Every arm's learner starts from the one shared boost.
