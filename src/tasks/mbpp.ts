@@ -6,7 +6,7 @@
 
 import { basename } from 'node:path';
 import { fields, readJsonl, type JsonlRecord } from './jsonl.ts';
-import { createSandbox, type Sandbox, type SandboxOptions } from './sandbox.ts';
+import { createSandbox, type Sandbox, type SandboxOptions } from './sandbox/index.ts';
 import type { Problem, RewardOptions, Task } from './types.ts';
 
 /**

@@ -1,43 +1,44 @@
 /**
- * Runs untrusted Python (MBPP-style programs written by the model) with its tests, contained:
+ * Runs untrusted Python (MBPP-style programs written by the model) against its tests, on the
+ * assumption that the program is hostile: RL training searches for whatever scores.
  *
- * - a separate `python3` process in its own process group (detached), the whole group SIGKILLed when
- *   the wall-clock limit passes and again when the program exits, so no child outlives its job;
- * - CPU, memory (address space), file-size, process and open-file limits, core dumps off, set by the
- *   harness (sandbox_harness.py) with setrlimit before any untrusted code runs;
- * - no network: a fresh network namespace (`unshare -n`, or `unshare -rn` for non-root users where user
- *   namespaces are allowed) in which nothing is reachable, not even the host's loopback; in every case
- *   also the harness's audit hook, which refuses to create sockets. `isolation.network` says which;
- * - a scratch directory as cwd, HOME and TMPDIR, removed afterwards; writes, deletes and renames
- *   outside it refused by the audit hook, and as root the harness also switches to uid 65534 so file
- *   permissions apply (see the harness for when it cannot);
- * - a clean environment: PATH, HOME, TMPDIR, LANG only.
+ * - Isolation is the operating system's, through bubblewrap (isolation.ts): its own namespaces, an
+ *   unprivileged user, a read-only view of the interpreter, a size-capped tmpfs as the only writable
+ *   place, an empty environment and a seccomp filter; plus CPU, memory, file-size and thread limits set
+ *   by the harness before the program runs. A machine where that cannot be set up is refused
+ *   (SandboxUnavailable): nothing runs unisolated.
+ * - Verdicts are computed here (checks.ts): for `assert EXPR == LITERAL` tests the sandbox only sends
+ *   what EXPR evaluated to, as plain data, and the comparison with the literal happens in this process.
+ * - The scorer survives every program: whatever the program does to its channel, its exit or its
+ *   output is that job's failure, never an exception; the wall-clock limit kills bubblewrap, and the
+ *   kernel then ends everything the job started.
  *
  * Jobs run concurrently up to `concurrency`; the rest queue.
  */
 
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { availableParallelism, constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { isPlainObject } from '../../util/objects.ts';
+import { checkCompiler, forSandbox, judge, type Check } from './checks.ts';
+import { SandboxUnavailable, prepareIsolation, spawnIsolated, type Isolation } from './isolation.ts';
 
-const HARNESS = fileURLToPath(new URL('./sandbox_harness.py', import.meta.url));
+export { SandboxUnavailable } from './isolation.ts';
+
+const HARNESS = readFileSync(fileURLToPath(new URL('./harness.py', import.meta.url)), 'utf8');
 
 export interface SandboxLimits {
   /** Wall-clock time for the whole job (start-up, program and all tests). */
   wallMs: number;
   cpuSeconds: number;
-  /** Address-space limit; Python itself needs about 30 MB of it. */
+  /** Writable memory of the program's process (RLIMIT_DATA); Python itself needs about 10 MB of it. */
   memoryBytes: number;
   /** Largest file the program may write. */
   fileBytes: number;
-  /**
-   * RLIMIT_NPROC: the kernel counts every process and thread of the user, so this is a backstop
-   * for when the harness's refusal to fork is bypassed. Root ignores it, hence the switch to nobody.
-   */
-  processes: number;
+  /** Size of the scratch file system, the only place the program can write to. */
+  scratchBytes: number;
+  /** Threads at once (the program cannot start processes). */
+  threads: number;
 }
 
 export const DEFAULT_LIMITS: SandboxLimits = {
@@ -45,84 +46,59 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   cpuSeconds: 5,
   memoryBytes: 512 * 2 ** 20,
   fileBytes: 16 * 2 ** 20,
-  processes: 32,
+  scratchBytes: 64 * 2 ** 20,
+  threads: 32,
 };
+
+/**
+ * The distribution's interpreter: readable by the unprivileged user the sandbox runs as and carrying
+ * the distribution's libseccomp bindings. One installed under a private home (pyenv under /root) is
+ * not visible to that user.
+ */
+export const DEFAULT_PYTHON = '/usr/bin/python3';
 
 export interface SandboxOptions {
   /** Jobs run at once; default: the machine's available parallelism. */
   concurrency?: number;
   limits?: Partial<SandboxLimits>;
-  /** Interpreter to run; default `python3` from PATH, resolved to an absolute path once. */
+  /** Interpreter for the programs and for the sandbox's own helpers; default DEFAULT_PYTHON. */
   python?: string;
 }
 
 export interface SandboxJob {
   program: string;
-  /** Python statements run in order in the program's namespace after it; each passes if it raises nothing. */
+  /** Python statements run in order in the program's namespace after it (see checks.ts for how each is judged). */
   tests: readonly string[];
 }
 
 /**
- * passed: every test passed; failed: the program or a test raised; timeout: wall-clock or CPU limit;
- * crashed: the process died without a verdict (a signal, `os._exit`, an interpreter crash).
+ * passed: every test passed; failed: the program or a test failed; timeout: wall-clock or CPU limit;
+ * crashed: the process ended abnormally or its results were not the harness's (a signal, `os._exit`,
+ * output on the result channel that does not fit).
  */
 export type SandboxStatus = 'passed' | 'failed' | 'timeout' | 'crashed';
-
-export interface Isolation {
-  network: 'namespace' | 'audit-hook';
-  /** 'nobody' when the harness gave up root, else why it ran as the caller ("not root", …). */
-  privileges: string;
-}
 
 export interface SandboxResult {
   status: SandboxStatus;
   /** One entry per test, in order. */
   passed: boolean[];
-  /** The program's and tests' exceptions, or why the run ended. */
+  /** Why the program or each failed test failed, or why the run ended. */
   errors: string[];
   /** The first 16 KiB of each, for diagnostics. */
   stdout: string;
   stderr: string;
   wallMs: number;
-  isolation: Isolation;
 }
 
 export interface Sandbox {
   run(job: SandboxJob): Promise<SandboxResult>;
 }
 
-interface Setup {
-  python: string;
-  /** Command prefix that puts the process in its own network namespace; empty when unavailable. */
-  netns: string[];
-}
-
 const OUTPUT_CAP = 16 * 1024;
-const VERDICT_CAP = 1024 * 1024;
-
-/** Runs a command to completion; resolves to its exit code and stdout, or null when it cannot start. */
-function probe(command: string, args: string[]): Promise<{ code: number | null; stdout: string } | null> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.on('error', () => resolve(null));
-    child.on('close', (code) => resolve({ code, stdout }));
-  });
-}
-
-async function detect(pythonOption: string): Promise<Setup> {
-  const found = await probe(pythonOption, ['-c', 'import sys; print(sys.executable)']);
-  if (!found || found.code !== 0 || found.stdout.trim() === '') {
-    throw new Error(`sandbox: cannot run "${pythonOption}"; MBPP scoring needs a Python 3 interpreter`);
-  }
-  const python = found.stdout.trim();
-  for (const netns of [['unshare', '-n'], ['unshare', '-r', '-n']]) {
-    const ok = await probe(netns[0], [...netns.slice(1), python, '-c', 'pass']);
-    if (ok?.code === 0) return { python, netns };
-  }
-  return { python, netns: [] };
-}
+const CHANNEL_CAP = 1024 * 1024;
+/** The harness's first line, written before it reads the job: the sandbox started. */
+const READY = '{"ready": true}';
+const SIGXCPU_STATUS = 128 + constants.signals.SIGXCPU;
 
 /** A counting semaphore: at most `limit` callers past `acquire` at once. */
 function semaphore(limit: number) {
@@ -144,7 +120,7 @@ function semaphore(limit: number) {
   };
 }
 
-/** Appends to a bounded buffer, so a program printing in a loop cannot exhaust the runner's memory. */
+/** Appends to a bounded buffer, so a program writing in a loop cannot exhaust the scorer's memory. */
 function collector(cap: number) {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -158,103 +134,64 @@ function collector(cap: number) {
   };
 }
 
-/** rm -rf that also copes with directories the program made unreadable (chmod 000) before it ended. */
-async function removeTree(dir: string): Promise<void> {
+function parseLine(line: string | undefined): unknown {
   try {
-    await rm(dir, { recursive: true, force: true });
+    return line === undefined ? undefined : JSON.parse(line);
   } catch {
-    const unlock = async (path: string): Promise<void> => {
-      await chmod(path, 0o700).catch(() => undefined);
-      const entries = await readdir(path, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) if (entry.isDirectory()) await unlock(join(path, entry.name));
-    };
-    await unlock(dir);
-    await rm(dir, { recursive: true, force: true });
+    return undefined;
   }
 }
 
-function killGroup(pid: number | undefined): void {
-  if (pid === undefined) return;
-  try {
-    process.kill(-pid, 'SIGKILL');
-  } catch {
-    // ESRCH: the group is already gone, which is what we wanted.
-  }
+/** How a process that did not exit cleanly ended, from bubblewrap's status (128 + signal for a signal). */
+function ending(code: number | null): string {
+  const signal = code !== null && code > 128 ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] : undefined;
+  return signal ? `killed by ${signal}` : `exited with status ${code}`;
 }
 
-interface Verdict {
-  passed: boolean[];
-  errors: string[];
-  privileges: string;
-}
-
-/** The verdict line after the nonce; anything else on the channel (the program's own writes) is ignored. */
-function readVerdict(channel: string, nonce: string): Verdict | null {
-  const at = channel.lastIndexOf(nonce);
-  if (at < 0) return null;
-  const line = channel.slice(at + nonce.length).split('\n', 1)[0];
-  try {
-    return JSON.parse(line) as Verdict;
-  } catch {
-    return null;
-  }
-}
-
-async function runOne(setup: Setup, limits: SandboxLimits, job: SandboxJob): Promise<SandboxResult> {
-  const scratch = await mkdtemp(join(tmpdir(), 'rise-sandbox-'));
-  const nonce = randomBytes(16).toString('hex');
+async function runOne(isolation: Isolation, limits: SandboxLimits, job: SandboxJob, checks: Check[]): Promise<SandboxResult> {
   const started = Date.now();
-  const network: Isolation['network'] = setup.netns.length > 0 ? 'namespace' : 'audit-hook';
-  try {
-    const [command, ...prefix] = [...setup.netns, setup.python];
-    const child = spawn(command, [...prefix, '-I', '-B', HARNESS], {
-      cwd: scratch,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: scratch, LANG: 'C.UTF-8' },
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
-    });
-    const stdout = collector(OUTPUT_CAP);
-    const stderr = collector(OUTPUT_CAP);
-    const verdictChannel = collector(VERDICT_CAP);
-    child.stdout!.on('data', stdout.push);
-    child.stderr!.on('data', stderr.push);
-    (child.stdio[3] as NodeJS.ReadableStream).on('data', verdictChannel.push);
-    // A program that dies before reading its job closes stdin under us; the exit status tells the story.
-    child.stdin!.on('error', () => undefined);
-    child.stdin!.end(JSON.stringify({ nonce, program: job.program, tests: job.tests, limits }));
+  const child = spawnIsolated(isolation, limits.scratchBytes, ['-I', '-B', '-c', HARNESS]);
+  const stdout = collector(OUTPUT_CAP);
+  const stderr = collector(OUTPUT_CAP);
+  const channel = collector(CHANNEL_CAP);
+  child.stdout!.on('data', stdout.push);
+  child.stderr!.on('data', stderr.push);
+  (child.stdio[3] as NodeJS.ReadableStream).on('data', channel.push);
+  // A program that dies before its job is read closes stdin under us; the exit status tells the story.
+  child.stdin!.on('error', () => undefined);
+  child.stdin!.end(JSON.stringify({ program: job.program, checks: checks.map(forSandbox), limits }));
 
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      killGroup(child.pid);
-    }, limits.wallMs);
-    const signal = await new Promise<NodeJS.Signals | null>((resolve, reject) => {
-      child.on('error', reject);
-      // Children the program left behind would hold the pipes open and delay 'close' forever.
-      child.on('exit', () => killGroup(child.pid));
-      child.on('close', (_code, sig) => resolve(sig));
-    }).finally(() => clearTimeout(timer));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, limits.wallMs);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', resolve);
+  }).finally(() => clearTimeout(timer));
 
-    const verdict = readVerdict(verdictChannel.text(), nonce);
-    const wallMs = Date.now() - started;
-    const isolation: Isolation = { network, privileges: verdict?.privileges ?? 'unknown' };
-    const base = { stdout: stdout.text(), stderr: stderr.text(), wallMs, isolation };
-    const noTests = job.tests.map(() => false);
-    if (timedOut) {
-      return { ...base, status: 'timeout', passed: noTests, errors: [`wall-clock limit of ${limits.wallMs} ms`] };
-    }
-    if (signal === 'SIGXCPU') {
-      return { ...base, status: 'timeout', passed: noTests, errors: [`CPU limit of ${limits.cpuSeconds} s`] };
-    }
-    if (!verdict) {
-      const why = signal ? `killed by ${signal}` : 'exited without a verdict';
-      return { ...base, status: 'crashed', passed: noTests, errors: [why] };
-    }
-    const status = verdict.passed.length === job.tests.length && verdict.passed.every(Boolean) ? 'passed' : 'failed';
-    return { ...base, status, passed: verdict.passed, errors: verdict.errors };
-  } finally {
-    await removeTree(scratch);
+  const [ready, program, ...rest] = channel.text().split('\n');
+  if (ready !== READY) {
+    throw new SandboxUnavailable(`the sandbox did not start${timedOut ? ` within ${limits.wallMs} ms` : ''}: ${stderr.text().trim() || ending(code)}`);
   }
+  const base = { stdout: stdout.text(), stderr: stderr.text(), wallMs: Date.now() - started };
+  const none = job.tests.map(() => false);
+  if (timedOut) return { ...base, status: 'timeout', passed: none, errors: [`wall-clock limit of ${limits.wallMs} ms`] };
+  if (code === SIGXCPU_STATUS) return { ...base, status: 'timeout', passed: none, errors: [`CPU limit of ${limits.cpuSeconds} s`] };
+  if (code !== 0) return { ...base, status: 'crashed', passed: none, errors: [ending(code)] };
+
+  const ran = parseLine(program);
+  if (isPlainObject(ran) && typeof ran.error === 'string') return { ...base, status: 'failed', passed: none, errors: [`program: ${ran.error}`] };
+  if (!(isPlainObject(ran) && ran.ok === true)) return { ...base, status: 'crashed', passed: none, errors: ['exited without results'] };
+  // The harness ends every line, the last one included, with a newline.
+  const lines = rest.slice(0, -1);
+  if (lines.length !== checks.length || rest[rest.length - 1] !== '') {
+    return { ...base, status: 'crashed', passed: none, errors: [`${lines.length} results for ${checks.length} tests`] };
+  }
+  const verdicts = checks.map((check, i) => judge(check, parseLine(lines[i])));
+  const errors = verdicts.flatMap((why, i) => (why === null ? [] : [`test ${i}: ${why}`]));
+  return { ...base, status: errors.length === 0 ? 'passed' : 'failed', passed: verdicts.map((v) => v === null), errors };
 }
 
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
@@ -263,15 +200,19 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`sandbox: concurrency must be a positive integer, got ${concurrency}`);
   }
+  const python = options.python ?? DEFAULT_PYTHON;
+  const compile = checkCompiler(python);
   const slots = semaphore(concurrency);
-  let setup: Promise<Setup> | undefined;
+  let isolation: Promise<Isolation> | undefined;
   return {
     async run(job: SandboxJob): Promise<SandboxResult> {
-      setup ??= detect(options.python ?? 'python3');
-      const ready = await setup;
+      isolation ??= prepareIsolation(python);
+      const ready = await isolation;
+      // Before waiting for a slot, so that one compiler run serves a whole batch of jobs.
+      const checks = await compile(job.tests);
       await slots.acquire();
       try {
-        return await runOne(ready, limits, job);
+        return await runOne(ready, limits, job, checks);
       } finally {
         slots.release();
       }
