@@ -24,6 +24,7 @@ import json
 import math
 import os
 import resource
+import signal
 import sys
 
 CHANNEL = 3
@@ -35,6 +36,8 @@ MAX_DEPTH = 100
 def set_limits(limits):
     cpu = limits["cpuSeconds"]
     # The soft limit sends SIGXCPU; the hard one, a second later, SIGKILL for a program that ignores it.
+    # This process is its namespace's init, which the kernel spares signals it has no handler for.
+    signal.signal(signal.SIGXCPU, lambda signum, frame: os._exit(128 + signum))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
     # Writable private memory (heap, anonymous maps, thread stacks), not address space: each thread's
     # malloc arena reserves 64 MiB of address space it may never use.

@@ -123,9 +123,15 @@ export function spawnIsolated(isolation: Isolation, scratchBytes: number, args: 
   const bwrap = [
     '--unshare-all', '--unshare-user', '--disable-userns', '--uid', String(NOBODY), '--gid', String(NOBODY),
     '--hostname', 'sandbox', '--die-with-parent', '--new-session', '--clearenv',
+    // The interpreter is the namespace's init, the direct child of bubblewrap, which reaps it. With
+    // bubblewrap's own init in between, that init outlives bubblewrap by a moment, is re-parented to the
+    // host's init, and stays a zombie wherever that init does not reap (as on these machines): a pid
+    // lost per job.
+    '--as-pid-1',
+    // Scratch first: an interpreter under /tmp (a virtual environment) is then bound inside it, not hidden by it.
+    '--size', String(scratchBytes), '--tmpfs', SCRATCH,
     ...isolation.mounts,
     '--proc', '/proc', '--dev', '/dev',
-    '--size', String(scratchBytes), '--tmpfs', SCRATCH,
     // bubblewrap's root and /dev are tmpfs without a size limit: neither stays writable.
     '--remount-ro', '/dev', '--remount-ro', '/',
     '--chdir', SCRATCH, '--seccomp', '4',
