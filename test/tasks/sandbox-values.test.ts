@@ -45,7 +45,7 @@ function python(): { left: unknown; right: unknown; equal: boolean }[] {
     '    out.append({"left": encode(a), "right": encode(b), "equal": a == b})',
     'print(json.dumps(out))',
   ].join('\n');
-  return JSON.parse(execFileSync(DEFAULT_PYTHON, ['-I', '-c', script], { input: JSON.stringify(PAIRS) }).toString());
+  return JSON.parse(execFileSync(DEFAULT_PYTHON, ['-I', '-B', '-c', script], { input: JSON.stringify(PAIRS) }).toString());
 }
 
 describe('sandbox values', () => {
