@@ -254,8 +254,9 @@ describe('sandbox', () => {
       );
     });
 
-    it('with a bad concurrency', () => {
-      assert.throws(() => createSandbox({ concurrency: 0 }), /concurrency must be a positive integer/);
+    it('with a bad concurrency or limit', () => {
+      assert.throws(() => createSandbox({ concurrency: 0 }), /concurrency must be a positive integer, got 0/);
+      assert.throws(() => createSandbox({ limits: { cpuSeconds: 0.5 } }), /cpuSeconds must be a positive integer, got 0.5/);
     });
   });
 });

@@ -106,8 +106,11 @@ def short_repr(value):
         return "<unprintable: %s>" % describe(err)
 
 
+def send(message):
+    os.write(CHANNEL, (json.dumps(message) + "\n").encode())
+
+
 def main():
-    send = lambda message: os.write(CHANNEL, (json.dumps(message) + "\n").encode())
     send({"ready": True})
     job = json.loads(sys.stdin.read())
     # input() fails at once instead of waiting for the wall clock.

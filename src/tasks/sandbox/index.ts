@@ -142,10 +142,13 @@ function parseLine(line: string | undefined): unknown {
   }
 }
 
-/** How a process that did not exit cleanly ended, from bubblewrap's status (128 + signal for a signal). */
-function ending(code: number | null): string {
-  const signal = code !== null && code > 128 ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] : undefined;
-  return signal ? `killed by ${signal}` : `exited with status ${code}`;
+/**
+ * How a job that did not exit cleanly ended: bubblewrap's exit status (128 + the signal that ended the
+ * program), or the signal that ended bubblewrap itself.
+ */
+function ending(code: number | null, signal: NodeJS.Signals | null): string {
+  const name = code !== null && code > 128 ? Object.entries(constants.signals).find(([, n]) => n === code - 128)?.[0] : signal;
+  return name ? `killed by ${name}` : `exited with status ${code}`;
 }
 
 async function runOne(isolation: Isolation, limits: SandboxLimits, job: SandboxJob, checks: Check[]): Promise<SandboxResult> {
@@ -166,20 +169,20 @@ async function runOne(isolation: Isolation, limits: SandboxLimits, job: SandboxJ
     timedOut = true;
     child.kill('SIGKILL');
   }, limits.wallMs);
-  const code = await new Promise<number | null>((resolve, reject) => {
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', resolve);
+    child.on('close', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
   }).finally(() => clearTimeout(timer));
 
   const [ready, program, ...rest] = channel.text().split('\n');
   if (ready !== READY) {
-    throw new SandboxUnavailable(`the sandbox did not start${timedOut ? ` within ${limits.wallMs} ms` : ''}: ${stderr.text().trim() || ending(code)}`);
+    throw new SandboxUnavailable(`the sandbox did not start${timedOut ? ` within ${limits.wallMs} ms` : ''}: ${stderr.text().trim() || ending(code, signal)}`);
   }
   const base = { stdout: stdout.text(), stderr: stderr.text(), wallMs: Date.now() - started };
   const none = job.tests.map(() => false);
   if (timedOut) return { ...base, status: 'timeout', passed: none, errors: [`wall-clock limit of ${limits.wallMs} ms`] };
   if (code === SIGXCPU_STATUS) return { ...base, status: 'timeout', passed: none, errors: [`CPU limit of ${limits.cpuSeconds} s`] };
-  if (code !== 0) return { ...base, status: 'crashed', passed: none, errors: [ending(code)] };
+  if (code !== 0) return { ...base, status: 'crashed', passed: none, errors: [ending(code, signal)] };
 
   const ran = parseLine(program);
   if (isPlainObject(ran) && typeof ran.error === 'string') return { ...base, status: 'failed', passed: none, errors: [`program: ${ran.error}`] };
@@ -197,8 +200,8 @@ async function runOne(isolation: Isolation, limits: SandboxLimits, job: SandboxJ
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const concurrency = options.concurrency ?? availableParallelism();
-  if (!Number.isInteger(concurrency) || concurrency < 1) {
-    throw new Error(`sandbox: concurrency must be a positive integer, got ${concurrency}`);
+  for (const [name, value] of Object.entries({ concurrency, ...limits })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`sandbox: ${name} must be a positive integer, got ${value}`);
   }
   const python = options.python ?? DEFAULT_PYTHON;
   const compile = checkCompiler(python);
