@@ -19,6 +19,7 @@ import { registerReplayCommand } from './replay.ts';
 import { registerRunCommands } from './run.ts';
 import { registerStatusCommand } from './status.ts';
 import { registerScoreCommand } from './score.ts';
+import { registerServeCommand } from './serve.ts';
 import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
 import { registerServerCommand } from './server.ts';
@@ -49,6 +50,7 @@ export function createProgram(): Command {
   registerServerCommand(program);
   registerModelCommands(program);
   registerGenerateCommand(program);
+  registerServeCommand(program);
   registerReportCommands(program);
   return program;
 }

@@ -47,13 +47,32 @@ export interface GenerationJob {
   options: SamplingOptions;
 }
 
+/** What a serving job decodes: an open queue (sampling.ts's `serveBatch`), requests' knobs over `options`. */
+export interface ServingJob {
+  config: ModelConfig;
+  options: SamplingOptions;
+}
+
+/** What a serving job reports, as it happens. */
+export type ServeEvent =
+  | { kind: 'result'; generation: Generation }
+  | { kind: 'token'; request: string; token: number; logprob: number }
+  /** The dropped request's row (or queue place) is free. */
+  | { kind: 'dropped'; request: string };
+
 export type Request =
   | { kind: 'open'; id: number; key: string; model: Uint8Array; options: ort.InferenceSession.SessionOptions }
   /** `adopt`: resident arrays the thread has not seen yet, to keep before running. */
   | { kind: 'run'; id: number; key: string; feeds: WireTensors; adopt: [number, ort.Tensor.DataType][] }
   /** Samples with the decode session `key` and the weights `params`; results stream back as they finish. */
   | { kind: 'generate'; id: number; key: string; params: WireTensors; adopt: [number, ort.Tensor.DataType][]; tokenizer: TokenizerRef; job: GenerationJob }
-  /** Stops the generation job `id` before its next decode step; the job then fails. Not answered. */
+  /** Serves an open queue with the decode session `key`; events stream back until the job is cancelled. */
+  | { kind: 'serve'; id: number; key: string; params: WireTensors; adopt: [number, ort.Tensor.DataType][]; tokenizer: TokenizerRef; job: ServingJob }
+  /** Requests for the serving job `id` (checked by the caller). Not answered. */
+  | { kind: 'enqueue'; id: number; requests: GenerationRequest[] }
+  /** Drops a request of the serving job `id`; answered by its `dropped` event. */
+  | { kind: 'drop'; id: number; request: string }
+  /** Stops the generation or serving job `id` before its next decode step; the job then fails. Not answered. */
   | { kind: 'cancel'; id: number }
   /** Resident arrays the main thread no longer holds; not answered. */
   | { kind: 'release'; residents: number[] }
@@ -65,7 +84,8 @@ export type Reply =
   | { id: number; ok: true; value: SessionNames | WireTensors | null }
   | { id: number; ok: false; message: string }
   /** One finished request of a generation job, in finishing order, before the job's answer. */
-  | { id: number; result: Generation; done: number; total: number };
+  | { id: number; result: Generation; done: number; total: number }
+  | { id: number; event: ServeEvent };
 
 /** How a run names a resident array: `send` when the thread does not hold it yet. */
 export interface ResidentRef {

@@ -17,12 +17,14 @@ import {
   type Reply,
   type Request,
   type ResidentRef,
+  type ServeEvent,
+  type ServingJob,
   type SessionNames,
   type SessionSpec,
   type TokenizerRef,
   type WireTensors,
 } from './compute-messages.ts';
-import type { Generation } from './sampling.ts';
+import type { Generation, GenerationRequest } from './sampling.ts';
 import { isShared } from './tensor.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
@@ -31,6 +33,18 @@ interface Pending {
   reject: (error: Error) => void;
   /** A generation job's results, as they arrive. */
   onResult?: (g: Generation, done: number, total: number) => void;
+  /** A serving job's events, as they arrive. */
+  onEvent?: (e: ServeEvent) => void;
+}
+
+/** A serving job in the compute thread (`ComputeThread.serve`). */
+export interface ServingHandle {
+  /** Settles when the job ends: rejected when it was stopped (its signal) or its thread died. */
+  readonly done: Promise<void>;
+  /** Queues checked requests; throws once the job has ended. */
+  enqueue(requests: GenerationRequest[]): void;
+  /** Frees a request's row; its `dropped` event follows (nothing, once the job has ended). */
+  drop(request: string): void;
 }
 
 /**
@@ -128,6 +142,40 @@ export class ComputeThread {
   }
 
   /**
+   * Serves an open queue in the thread with the decode session `spec` and the weights `params`
+   * (sampling.ts's `serveBatch`): requests are queued and dropped while it decodes, and every event
+   * (a finished request, a streamed token, a freed row) is passed to `onEvent`. It runs until `signal`
+   * stops it.
+   */
+  serve(spec: SessionSpec, params: Record<string, ort.Tensor>, tokenizer: Tokenizer, job: ServingJob, onEvent: (e: ServeEvent) => void, signal: AbortSignal): ServingHandle {
+    void this.open(spec);
+    const sent: number[] = [];
+    const packed = packTensors(params, (data) => this.resident(data, sent), false);
+    const ref = this.tokenizerRef(tokenizer);
+    let id = -1;
+    let done: Promise<unknown>;
+    try {
+      done = this.call((n) => ({ kind: 'serve', id: (id = n), key: spec.key, params: packed.tensors, adopt: packed.adopt, tokenizer: ref, job }), packed.transfer, { onEvent, signal });
+    } catch (error) {
+      for (const r of sent) this.inThread.delete(r);
+      if (ref.json !== undefined) this.tokenizersInThread.delete(ref.digest);
+      throw error;
+    }
+    const worker = this.worker!;
+    const live = () => this.worker === worker && this.pending.has(id);
+    return {
+      done: done.then(() => undefined),
+      enqueue: (requests) => {
+        if (!live()) throw new Error('the serving job has ended');
+        worker.postMessage({ kind: 'enqueue', id, requests } satisfies Request);
+      },
+      drop: (request) => {
+        if (live()) worker.postMessage({ kind: 'drop', id, request } satisfies Request);
+      },
+    };
+  }
+
+  /**
    * Stops the thread; requests in flight are rejected at once. A later request starts a fresh thread.
    * Terminating a thread while ONNX Runtime runs in it aborts the whole process (a native exception in
    * the teardown), so the thread is asked to finish its run and exit by itself; only one that has not
@@ -149,14 +197,16 @@ export class ComputeThread {
   private call(
     request: (id: number) => Request,
     transfer: ArrayBuffer[],
-    job?: { onResult: NonNullable<Pending['onResult']>; signal?: AbortSignal },
+    job?: { onResult?: Pending['onResult']; onEvent?: Pending['onEvent']; signal?: AbortSignal },
   ): Promise<SessionNames | WireTensors | null> {
     const worker = this.start();
     const id = this.nextId++;
     worker.postMessage(request(id), transfer);
     // Referenced only while something waits on it, so an idle thread never keeps the process alive.
     if (this.pending.size === 0) worker.ref();
-    const reply = new Promise<SessionNames | WireTensors | null>((resolve, reject) => this.pending.set(id, { resolve, reject, onResult: job?.onResult }));
+    const reply = new Promise<SessionNames | WireTensors | null>((resolve, reject) =>
+      this.pending.set(id, { resolve, reject, onResult: job?.onResult, onEvent: job?.onEvent }),
+    );
     const signal = job?.signal;
     if (signal !== undefined) {
       // Only the thread that took the job is told; a job whose thread died has been rejected already.
@@ -218,6 +268,10 @@ export class ComputeThread {
     if (pending === undefined) return;
     if ('result' in reply) {
       pending.onResult?.(reply.result, reply.done, reply.total);
+      return;
+    }
+    if ('event' in reply) {
+      pending.onEvent?.(reply.event);
       return;
     }
     this.settle(reply.id);

@@ -8,8 +8,8 @@
 import { parentPort } from 'node:worker_threads';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
-import { packTensors, unpackTensors, type Reply, type Request, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
-import { sampleBatch } from './sampling.ts';
+import { packTensors, unpackTensors, type Reply, type Request, type ServeEvent, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
+import { sampleBatch, serveBatch, type RequestQueue } from './sampling.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { tokenizerFromJSON } from './tokenizer-json.ts';
 
@@ -23,8 +23,10 @@ const residents = new Map<number, ort.Tensor.DataType>();
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
 /** Set by 'close': nobody waits for replies any more. */
 let closed = false;
-/** The generation jobs in progress, by request id, and whether each was asked to stop. */
+/** The generation and serving jobs in progress, by request id, and whether each was asked to stop. */
 const jobs = new Map<number, { cancelled: boolean }>();
+/** The open queues of the serving jobs, and how to wake a job that waits for work. */
+const queues = new Map<number, { queue: RequestQueue; wake: (more: boolean) => void }>();
 
 function resident(id: number): ort.Tensor.DataType {
   const data = residents.get(id);
@@ -47,7 +49,7 @@ function tokenizer(ref: TokenizerRef): Tokenizer {
 
 type Served = { value: SessionNames | WireTensors | null; transfer: ArrayBuffer[] };
 
-async function serve(request: Exclude<Request, { kind: 'release' | 'cancel' | 'close' }>): Promise<Served> {
+async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generate' | 'serve' }>): Promise<Served> {
   switch (request.kind) {
     case 'open': {
       if (!sessions.has(request.key)) {
@@ -67,7 +69,22 @@ async function serve(request: Exclude<Request, { kind: 'release' | 'cancel' | 'c
     case 'generate':
       await generate(request);
       return { value: null, transfer: [] };
+    case 'serve':
+      await serveQueue(request);
+      return { value: null, transfer: [] };
   }
+}
+
+/** The decode session with the job's weights, checking between steps whether the job was cancelled. */
+async function decoder(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }) {
+  const s = await session(request.key);
+  const params = unpackTensors(request.params, resident);
+  return async (feeds: Record<string, ort.Tensor>) => {
+    // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
+    await nextTurn();
+    if (state.cancelled) throw new Error('generation cancelled');
+    return s.run({ ...params, ...feeds });
+  };
 }
 
 async function generate(request: Extract<Request, { kind: 'generate' }>): Promise<void> {
@@ -75,19 +92,42 @@ async function generate(request: Extract<Request, { kind: 'generate' }>): Promis
   const state = { cancelled: false };
   jobs.set(id, state);
   try {
-    const s = await session(request.key);
-    const params = unpackTensors(request.params, resident);
-    const decode = async (feeds: Record<string, ort.Tensor>) => {
-      // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
-      await nextTurn();
-      if (state.cancelled) throw new Error('generation cancelled');
-      return s.run({ ...params, ...feeds });
-    };
+    const decode = await decoder(request, state);
     await sampleBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, job.requests, job.options, (result, done, total) => {
       port!.postMessage({ id, result, done, total } satisfies Reply);
     });
   } finally {
     jobs.delete(id);
+  }
+}
+
+async function serveQueue(request: Extract<Request, { kind: 'serve' }>): Promise<void> {
+  const { id, job } = request;
+  const state = { cancelled: false };
+  let wake: (more: boolean) => void = () => undefined;
+  const queue: RequestQueue = {
+    waiting: [],
+    dropped: new Set(),
+    next: () => {
+      if (state.cancelled) return Promise.resolve(false);
+      if (queue.waiting.length > 0 || queue.dropped.size > 0) return Promise.resolve(true);
+      return new Promise((resolve) => (wake = resolve));
+    },
+  };
+  jobs.set(id, state);
+  queues.set(id, { queue, wake: (more) => wake(more) });
+  const post = (event: ServeEvent) => port!.postMessage({ id, event } satisfies Reply);
+  try {
+    const decode = await decoder(request, state);
+    await serveBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, queue, job.options, {
+      onResult: (generation) => post({ kind: 'result', generation }),
+      onToken: (request, token, logprob) => post({ kind: 'token', request, token, logprob }),
+      onDropped: (request) => post({ kind: 'dropped', request }),
+    });
+    if (state.cancelled) throw new Error('generation cancelled');
+  } finally {
+    jobs.delete(id);
+    queues.delete(id);
   }
 }
 
@@ -100,17 +140,29 @@ port.on('message', async (request: Request) => {
   if (request.kind === 'cancel') {
     const state = jobs.get(request.id);
     if (state !== undefined) state.cancelled = true;
+    queues.get(request.id)?.wake(false);
+    return;
+  }
+  if (request.kind === 'enqueue' || request.kind === 'drop') {
+    const open = queues.get(request.id);
+    if (open === undefined) return; // the job has ended, and its caller has been told
+    if (request.kind === 'enqueue') open.queue.waiting.push(...request.requests);
+    else open.queue.dropped.add(request.request);
+    open.wake(true);
     return;
   }
   if (request.kind === 'close') {
     // With the port closed and the jobs stopping, the thread exits once the run in progress returns.
     for (const state of jobs.values()) state.cancelled = true;
+    for (const open of queues.values()) open.wake(false);
     closed = true;
     port.close();
     return;
   }
-  if (request.kind === 'run' || request.kind === 'generate') for (const [id, data] of request.adopt) residents.set(id, data);
-  if (request.kind === 'generate' && request.tokenizer.json !== undefined) tokenizers.set(request.tokenizer.digest, { json: request.tokenizer.json });
+  if (request.kind !== 'open') for (const [id, data] of request.adopt) residents.set(id, data);
+  if ((request.kind === 'generate' || request.kind === 'serve') && request.tokenizer.json !== undefined) {
+    tokenizers.set(request.tokenizer.digest, { json: request.tokenizer.json });
+  }
   try {
     const { value, transfer } = await serve(request);
     if (!closed) port.postMessage({ id: request.id, ok: true, value } satisfies Reply, transfer);

@@ -29,7 +29,21 @@ export class Rng {
   private spare: number | null = null;
 
   constructor(...seedParts: (string | number)[]) {
-    let x = hashSeed(...seedParts);
+    this.setKey(hashSeed(...seedParts));
+  }
+
+  /**
+   * The stream whose key is `key`: `Rng.keyed(hashSeed(...parts))` is `new Rng(...parts)`. A stream's key
+   * is one uint32, so it can name the stream where only a number travels (an API request's `seed`).
+   */
+  static keyed(key: number): Rng {
+    const rng = new Rng();
+    rng.setKey(key >>> 0);
+    return rng;
+  }
+
+  private setKey(key: number): void {
+    let x = key;
     for (let i = 0; i < 4; i++) {
       x = (x + 0x9e3779b9) >>> 0;
       this.s[i] = mix32(x);

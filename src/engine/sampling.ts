@@ -4,12 +4,15 @@
  * own PRNG stream keyed by (seed, request id), so an output never depends on which other requests
  * shared its batch or in which order the queue was served.
  *
+ * The queue is either a fixed list (`sampleBatch`: a step's samples) or open (`serveBatch`: a server's
+ * requests, each with its own sampling knobs, arriving and going away while the batch decodes).
+ *
  * The loop runs wherever the decode graph runs: on the compute thread (generate.ts sends it there as
  * one job), so the cache and the logits never cross threads.
  */
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
-import { Rng } from './random.ts';
+import { hashSeed, Rng } from './random.ts';
 import { KvCache } from './kv-cache.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
@@ -18,6 +21,12 @@ export interface GenerationRequest {
   /** Names the request's random stream; must be unique within a call. */
   id: string;
   prompt: number[];
+  /** The request's own knobs over the call's (a server's requests each bring theirs). */
+  sampling?: Partial<RequestSampling>;
+  /** The key of the request's random stream (`Rng.keyed`); by default `requestRngKey(seed, id)`. */
+  rngKey?: number;
+  /** Report every token as it is sampled (`TokenHook`), not only the finished request. */
+  streamTokens?: boolean;
 }
 
 export interface SamplingOptions {
@@ -32,6 +41,14 @@ export interface SamplingOptions {
   seed: number;
   batchSize: number;
 }
+
+/** The key of the random stream a request samples from by default: named by the call's seed and the request's id. */
+export function requestRngKey(seed: number, id: string): number {
+  return hashSeed(seed, 'generate', id);
+}
+
+/** The knobs one request may set for itself. */
+export type RequestSampling = Pick<SamplingOptions, 'temperature' | 'topP' | 'topK' | 'maxNewTokens' | 'stopTokens' | 'stopStrings'>;
 
 export const DEFAULT_SAMPLING: SamplingOptions = {
   temperature: 1,
@@ -58,6 +75,29 @@ export interface Generation {
 /** Called as each request finishes (in finishing order); a hook that throws stops the sampling. */
 export type ResultHook = (g: Generation, done: number, total: number) => void | Promise<void>;
 
+/** A sampled token of a request that asked for them (`streamTokens`), as it is drawn. */
+export type TokenHook = (id: string, token: number, logprob: number) => void;
+
+/**
+ * An open queue: requests arrive while the batch decodes, and a request whose caller went away is
+ * dropped, freeing its row before the next step.
+ */
+export interface RequestQueue {
+  /** Requests not yet admitted, oldest first; the loop takes them from the front. */
+  readonly waiting: GenerationRequest[];
+  /** Ids of requests to drop, admitted or not; the loop removes each id it acts on. */
+  readonly dropped: Set<string>;
+  /** Resolves once `waiting` or `dropped` has something (true), or when the queue is closed (false). */
+  next(): Promise<boolean>;
+}
+
+export interface ServeHooks {
+  onResult: (g: Generation) => void;
+  onToken: TokenHook;
+  /** A dropped request is gone: its row (or its place in the queue) is free. */
+  onDropped: (id: string) => void;
+}
+
 /**
  * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask` and
  * `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
@@ -72,6 +112,8 @@ export interface DecodingModel {
 
 interface Row {
   request: GenerationRequest;
+  /** The call's knobs with the request's own over them. */
+  o: RequestSampling;
   rng: Rng;
   /** Tokens in this row's cache. */
   length: number;
@@ -189,7 +231,6 @@ export function checkRequests(requests: readonly GenerationRequest[], context: n
   }
 }
 
-/** Samples a response to every request (checked by `checkRequests`); the results are in request order. */
 /**
  * Padded tokens per prefill run. A prefill returns logits at every position ([rows, length, vocab]: 3.8 GB
  * for 64 prompts of 300 tokens with a 49k vocabulary), and ONNX Runtime keeps its peak allocation for the
@@ -198,41 +239,70 @@ export function checkRequests(requests: readonly GenerationRequest[], context: n
  */
 const PREFILL_TOKENS = 4096;
 
+/** Samples a response to every request (checked by `checkRequests`); the results are in request order. */
 export async function sampleBatch(model: DecodingModel, requests: GenerationRequest[], o: SamplingOptions, onResult?: ResultHook): Promise<Generation[]> {
+  const results = new Map<string, Generation>();
+  const queue: RequestQueue = { waiting: requests.slice(), dropped: new Set(), next: async () => false };
+  await decodeQueue(model, queue, Math.min(o.batchSize, requests.length), o, {
+    async onResult(g) {
+      results.set(g.id, g);
+      await onResult?.(g, results.size, requests.length);
+    },
+  });
+  return requests.map((r) => results.get(r.id)!);
+}
+
+/**
+ * Serves an open queue until it closes: every request is sampled with its own knobs (over `o`) and
+ * reported as it finishes, its tokens as they are drawn when it asks for them; dropped requests free
+ * their rows. Requests must be checked (`checkRequests`) before they are queued.
+ */
+export function serveBatch(model: DecodingModel, queue: RequestQueue, o: SamplingOptions, hooks: ServeHooks): Promise<void> {
+  return decodeQueue(model, queue, o.batchSize, o, hooks);
+}
+
+async function decodeQueue(
+  model: DecodingModel,
+  queue: RequestQueue,
+  batchSize: number,
+  o: SamplingOptions,
+  hooks: { onResult: (g: Generation) => void | Promise<void>; onToken?: TokenHook; onDropped?: (id: string) => void },
+): Promise<void> {
   const { config, tokenizer, decode } = model;
   const kvHeads = config.kvHeads;
   const hd = headDim(config);
   const C = config.context;
   const V = config.vocabSize;
-  const capacity = Math.max(1, Math.min(o.batchSize, requests.length));
-  const cache = new KvCache(config.layers, capacity, kvHeads, hd, C);
+  const capacity = Math.max(1, batchSize);
+  const newCache = () => new KvCache(config.layers, capacity, kvHeads, hd, C);
+  let cache = newCache();
+  const initialLength = cache.capacity;
 
-  const results = new Map<string, Generation>();
-  const queue = requests.slice();
+  const { waiting } = queue;
   const rows: Row[] = [];
 
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
-    const g: Generation = { id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason };
-    results.set(g.id, g);
-    await onResult?.(g, results.size, requests.length);
+    await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason });
   };
 
   /** Accepts a sampled token for a row; returns true if the row is finished. */
   const accept = async (row: Row, token: number, logprob: number): Promise<boolean> => {
     row.tokens.push(token);
     row.logprobs.push(logprob);
-    if (o.stopTokens.includes(token)) {
+    if (row.request.streamTokens) hooks.onToken?.(row.request.id, token, logprob);
+    const ro = row.o;
+    if (ro.stopTokens.includes(token)) {
       await finish(row, 'stop', tokenizer.decode(row.tokens.slice(0, -1)));
       return true;
     }
     // Decoding the text every step is only needed to look for stop strings.
-    const text = o.stopStrings.length > 0 ? tokenizer.decode(row.tokens) : null;
-    const hit = text === null ? -1 : firstStop(text, o.stopStrings);
+    const text = ro.stopStrings.length > 0 ? tokenizer.decode(row.tokens) : null;
+    const hit = text === null ? -1 : firstStop(text, ro.stopStrings);
     if (hit >= 0) {
       await finish(row, 'stop', text!.slice(0, hit));
       return true;
     }
-    if (row.tokens.length >= o.maxNewTokens) {
+    if (row.tokens.length >= ro.maxNewTokens) {
       await finish(row, 'length', text ?? tokenizer.decode(row.tokens));
       return true;
     }
@@ -268,16 +338,37 @@ export async function sampleBatch(model: DecodingModel, requests: GenerationRequ
     rows.pop();
   };
 
+  /** Frees the rows and queue places of dropped requests. */
+  const drop = () => {
+    if (queue.dropped.size === 0) return;
+    for (let i = rows.length - 1; i >= 0; i--) {
+      const id = rows[i].request.id;
+      if (queue.dropped.delete(id)) {
+        release(i);
+        hooks.onDropped?.(id);
+      }
+    }
+    for (let i = waiting.length - 1; i >= 0; i--) {
+      const id = waiting[i].id;
+      if (queue.dropped.delete(id)) {
+        waiting.splice(i, 1);
+        hooks.onDropped?.(id);
+      }
+    }
+    // Ids of requests that had finished before their drop arrived: nothing is left to free.
+    queue.dropped.clear();
+  };
+
   /** Admits queued requests into free slots, prefilling them in groups of at most PREFILL_TOKENS padded tokens. */
   const admit = async () => {
-    while (rows.length < capacity && queue.length > 0) {
+    while (rows.length < capacity && waiting.length > 0) {
       const fresh: GenerationRequest[] = [];
       let longest = 0;
-      while (rows.length + fresh.length < capacity && queue.length > 0) {
-        const next = Math.max(longest, queue[0].prompt.length);
+      while (rows.length + fresh.length < capacity && waiting.length > 0) {
+        const next = Math.max(longest, waiting[0].prompt.length);
         if (fresh.length > 0 && next * (fresh.length + 1) > PREFILL_TOKENS) break;
         longest = next;
-        fresh.push(queue.shift()!);
+        fresh.push(waiting.shift()!);
       }
       await prefill(fresh);
     }
@@ -298,18 +389,27 @@ export async function sampleBatch(model: DecodingModel, requests: GenerationRequ
     cache.ensure(s);
     for (let i = 0; i < n; i++) {
       const r = fresh[i];
-      const row: Row = { request: r, rng: new Rng(o.seed, 'generate', r.id), length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
+      const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
+      const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
       const slot = rows.length;
       cache.write(out, i, s, slot, 0, r.prompt.length);
       const at = (i * s + r.prompt.length - 1) * V;
-      const { token, logprob } = sampleToken(logits.subarray(at, at + V), o, row.rng);
+      const { token, logprob } = sampleToken(logits.subarray(at, at + V), row.o, row.rng);
       rows.push(row);
       if (await accept(row, token, logprob)) release(slot);
     }
   };
 
-  await admit();
-  while (rows.length > 0) {
+  for (;;) {
+    drop();
+    await admit();
+    if (rows.length === 0) {
+      if (waiting.length > 0) continue;
+      // Idle: a long request made the cache's time axis long, and every later step would scan it.
+      if (cache.capacity > initialLength) cache = newCache();
+      if (!(await queue.next())) return;
+      continue;
+    }
     const n = rows.length;
     const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
     const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
@@ -325,12 +425,10 @@ export async function sampleBatch(model: DecodingModel, requests: GenerationRequ
       const row = rows[i];
       cache.write(out, i, 1, i, row.length, 1);
       row.length++;
-      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), o, row.rng);
+      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), row.o, row.rng);
       if (await accept(row, token, logprob)) release(i);
     }
-    await admit();
   }
-  return requests.map((r) => results.get(r.id)!);
 }
 
 function firstStop(text: string, stops: string[]): number {

@@ -53,7 +53,7 @@ const LAYERS: readonly (readonly [name: string, places: readonly string[]])[] = 
   ['step contracts', ['src/steps']],
   ['plan', ['src/plan']],
   ['orchestration', ['activities', 'workflows', 'src/temporal', 'temporal.config.ts']],
-  ['edges', ['src/client', 'src/report', 'src/cli', 'bin']],
+  ['edges', ['src/client', 'src/report', 'src/serve', 'src/cli', 'bin']],
 ];
 const layerOf = (file: string) => LAYERS.findIndex(([, places]) => places.some((p) => file === p || under(file, p)));
 
