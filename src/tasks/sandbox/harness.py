@@ -19,7 +19,6 @@ Protocol, on fd 3, one JSON document per line:
 The job arrives on stdin as {"program", "checks": [{"expr"} | {"statement"}], "limits"}.
 """
 
-import base64
 import json
 import math
 import os
@@ -77,7 +76,7 @@ def encode(value, depth=0):
     if isinstance(value, str):
         return ["str", str.__str__(value)]
     if isinstance(value, (bytes, bytearray)):
-        return ["bytes", base64.b64encode(bytes(value)).decode("ascii")]
+        return ["bytes", bytes(value).hex()]
     if isinstance(value, list):
         return ["list", [encode(item, inner) for item in list.__iter__(value)]]
     if isinstance(value, tuple):

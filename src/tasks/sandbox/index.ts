@@ -153,7 +153,8 @@ function ending(code: number | null, signal: NodeJS.Signals | null): string {
 
 async function runOne(isolation: Isolation, limits: SandboxLimits, job: SandboxJob, checks: Check[]): Promise<SandboxResult> {
   const started = Date.now();
-  const child = spawnIsolated(isolation, limits.scratchBytes, ['-I', '-B', '-c', HARNESS]);
+  // -S: the standard library only, and a faster start than with site-packages.
+  const child = spawnIsolated(isolation, limits.scratchBytes, ['-I', '-S', '-B', '-c', HARNESS]);
   const stdout = collector(OUTPUT_CAP);
   const stderr = collector(OUTPUT_CAP);
   const channel = collector(CHANNEL_CAP);

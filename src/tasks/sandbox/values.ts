@@ -119,9 +119,8 @@ function decodeAt(x: unknown, depth: number): PyValue {
     }
     case 'bytes': {
       const s = one();
-      // Canonical base64 only, so that equal bytes have one spelling.
-      if (typeof s !== 'string' || Buffer.from(s, 'base64').toString('base64') !== s) fail('not base64 bytes');
-      return { type: 'bytes', value: s };
+      // Lower-case hexadecimal only, so that equal bytes have one spelling.
+      return typeof s === 'string' && /^([0-9a-f]{2})*$/.test(s) ? { type: 'bytes', value: s } : fail('not bytes in hexadecimal');
     }
     case 'list':
     case 'tuple':
