@@ -25,7 +25,7 @@ import type { Problem } from '../src/tasks/types.ts';
 
 /** The last commit with the audit-hook sandbox (src/tasks/sandbox.ts + src/tasks/sandbox_harness.py). */
 const OLD_COMMIT = '6b5f9da03d69c801b52c4039af7aec2f82962913';
-const ROUNDS = 2;
+const ROUNDS = 3;
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
