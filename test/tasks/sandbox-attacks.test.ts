@@ -114,6 +114,12 @@ function attacks({ seen, unseen, port }: Places): [string, string][] {
     ['replacing builtins.exec, eval and compile', wrong('import builtins\nbuiltins.exec = lambda *a, **k: None\nbuiltins.eval = lambda *a, **k: True\nbuiltins.compile = lambda *a, **k: None')],
     ['clearing the harness\'s checks through sys._getframe(1)', wrong('import sys\nsys._getframe(1).f_locals["job"]["checks"].clear()')],
     ['rewriting the harness\'s checks through sys._getframe(1)', wrong('import sys\nfor check in sys._getframe(1).f_locals["job"]["checks"]:\n    check["expr"] = "True"')],
+    ['replacing the harness\'s encoder found through gc.get_objects', wrong([
+      'import gc',
+      'for f in gc.get_objects():',
+      '    if getattr(f, "__name__", None) == "encode" and "MAX_DEPTH" in getattr(f, "__globals__", {}):',
+      '        f.__code__ = (lambda value, depth=0: ["int", "3"]).__code__',
+    ].join('\n'))],
     ['rewriting the harness\'s results (json.dumps)', wrong('import json\nreal = json.dumps\njson.dumps = lambda m: real({"value": ["int", "3"], "repr": "3"} if "value" in m else m)')],
     ['a forged verdict, then os._exit(0)', `${WRONG}\nimport os\nos.write(3, b'{"passed": [true, true]}\\n')\nos._exit(0)`],
     ['forged result lines that claim success without values', `${WRONG}\nimport os\nos.write(3, b'{"ok": true}\\n{"ok": true}\\n{"ok": true}\\n')\nos._exit(0)`],

@@ -26,7 +26,7 @@ const SYSCALL_FILTER = fileURLToPath(new URL('./syscalls.py', import.meta.url));
 const NOBODY = 65534;
 
 /** Where the program's writable scratch space is mounted; also its working directory. */
-export const SCRATCH = '/tmp';
+const SCRATCH = '/tmp';
 
 const SYSTEM_DIRS = ['/lib', '/lib64'];
 
@@ -125,8 +125,8 @@ export function spawnIsolated(isolation: Isolation, scratchBytes: number, args: 
     '--hostname', 'sandbox', '--die-with-parent', '--new-session', '--clearenv',
     // The interpreter is the namespace's init, the direct child of bubblewrap, which reaps it. With
     // bubblewrap's own init in between, that init outlives bubblewrap by a moment, is re-parented to the
-    // host's init, and stays a zombie wherever that init does not reap (as on these machines): a pid
-    // lost per job.
+    // host's init, and stays a zombie wherever that init does not reap (the init of this project's
+    // machines does not): a pid lost per job.
     '--as-pid-1',
     // Scratch first: an interpreter under /tmp (a virtual environment) is then bound inside it, not hidden by it.
     '--size', String(scratchBytes), '--tmpfs', SCRATCH,
@@ -162,9 +162,10 @@ async function probe(isolation: Isolation): Promise<void> {
     child.on('close', resolve);
   });
   if (code !== 0) {
+    const user = process.getuid?.() === 0 ? `uid ${NOBODY}` : 'this user';
     throw new SandboxUnavailable(
       `bubblewrap cannot start a sandbox here (${stderr.trim() || `exit status ${code}`}). It needs user namespaces ` +
-        `(sysctl user.max_user_namespaces > 0) and an interpreter readable by uid ${NOBODY} (${isolation.python})`,
+        `(sysctl user.max_user_namespaces > 0) and an interpreter readable by ${user} (${isolation.python})`,
     );
   }
 }
