@@ -16,6 +16,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { planFromJson, stepArms, type Plan } from '../plan/plan.ts';
 import type { Message } from '../rise/conversation.ts';
+import type { TieBreak } from '../rise/metrics.ts';
+import { runTieBreak } from '../report/data.ts';
 import { type StepKind } from '../steps/index.ts';
 import { getStep, readEpisodes, readMetrics, type RunRecord, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
@@ -53,7 +55,9 @@ function doneSteps(store: Store, plan: Plan, kinds: StepKind[]): { key: string; 
 function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
   if (what === 'metrics') {
     for (const m of readMetrics(store, { runId: run.id })) {
-      yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, step: m.stepKey };
+      // Rows written before tie counts and rules were recorded have neither: the run's spec names the rule.
+      const { ties = null, tieBreak = runTieBreak(run) } = (m.details ?? {}) as { ties?: number; tieBreak?: TieBreak };
+      yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, ties, tieBreak, step: m.stepKey };
     }
     return;
   }

@@ -59,17 +59,20 @@ describe('rise run against the test server', () => {
     assert.equal(r.code, 0, r.stderr);
     const runId = /started run (\S+)/.exec(r.stdout)?.[1];
     assert.ok(runId, r.stdout);
-    assert.match(r.stdout, /\| arm \| model \| m1@t1 \(%\)/);
+    assert.match(r.stdout, /majority-vote ties: expected credit/);
+    assert.match(r.stdout, /\| arm \| model \| m1@t1 \(%\) \| m5@t1 \(%\) \| m5@t1 ties \|/);
     assert.match(r.stdout, new RegExp(`run ${runId} done`));
 
     const status = await rise(['status', runId], env);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /experiment tiny-cli, done/);
     assert.equal((status.stdout.match(/\| done \|/g) ?? []).length, 7, 'seven steps, all done');
+    assert.match(status.stdout, /metrics on [\w-]+\n\n\| arm \| model \| m1@t1 \(%\) \| m5@t1 \(%\) \| m5@t1 ties \|/);
 
     const metrics = await rise(['export', runId, '--what', 'metrics', '--format', 'csv'], env);
     assert.equal(metrics.code, 0, metrics.stderr);
-    assert.match(metrics.stdout.split('\n')[0], /^run,arm,iteration,evalSet,metric,k,value,step$/);
+    assert.match(metrics.stdout.split('\n')[0], /^run,arm,iteration,evalSet,metric,k,value,ties,tieBreak,step$/);
+    assert.match(metrics.stdout, /,m2@t1,2,[\d.]+,\d+,expected,[0-9a-f]{64}\n/);
     const rollouts = await rise(['export', runId, '--what', 'rollouts'], env);
     const rows = rollouts.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; turn: number; chosen: boolean });
     assert.ok(rows.some((row) => row.kind === 'rollout') && rows.some((row) => row.kind === 'relabel' && row.turn === 2));
