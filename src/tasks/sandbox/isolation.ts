@@ -69,7 +69,7 @@ interface Interpreter {
 
 async function interpreter(python: string): Promise<Interpreter> {
   const describe = 'import json, sys; print(json.dumps({"executable": sys.executable, "version": sys.version_info[:2], "prefixes": [sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix]}))';
-  const { code, stdout, stderr } = await capture(python, ['-I', '-c', describe], 'the Python interpreter');
+  const { code, stdout, stderr } = await capture(python, ['-I', '-c', describe], 'the Python interpreter (Debian: apt-get install python3)');
   if (code !== 0) throw new SandboxUnavailable(`the Python interpreter ${python} failed: ${stderr}`);
   const found = JSON.parse(stdout.toString()) as Interpreter;
   const [major, minor] = found.version;
