@@ -1,6 +1,7 @@
 /**
  * Relabel: the rollout step's episodes continued turn by turn while their attempt is wrong, each later
- * attempt the best of N candidates from the relabeling model (the learner itself, or the expert).
+ * attempt the best of N candidates from the relabeling policy (the learner itself, or the expert: a model
+ * or a remote policy).
  */
 
 import { episodeAccuracy } from '../src/rise/episode.ts';
@@ -12,6 +13,7 @@ import type { StepContext } from './context.ts';
 import { inLedgerBatches, storedEpisodes } from './episodes.ts';
 import { loadModel } from './models.ts';
 import { problemSet, rolloutProblems } from './problems.ts';
+import { remotePolicyOf } from './remote.ts';
 import { policyOf } from './rollout.ts';
 import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
@@ -20,7 +22,8 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
   const result = await runStep(ctx, input, 'relabel', async (run) => {
     const { key, params: p, inputs } = run.step;
     const [rolloutKey, relabelerKey] = inputs;
-    const relabeler = policyOf(ctx, await loadModel(ctx, relabelerKey), p.strategy === 'expert' ? 'expert' : 'learner');
+    const name = p.strategy === 'expert' ? 'expert' : 'learner';
+    const relabeler = p.policy !== undefined ? remotePolicyOf(ctx, input, p.policy, name) : policyOf(ctx, await loadModel(ctx, relabelerKey), name);
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
     // The problems are the rollout's: its params name the training set and the episodes per problem.
     const sampled = storedParams(ctx.store, rolloutKey, 'rollout');

@@ -1,6 +1,7 @@
 /**
- * Rollout: attempt 1 of every episode, sampled from the step's policy (the current learner, or a fixed
- * policy model), recorded per problem in the ledger. The relabel step continues these episodes.
+ * Rollout: attempt 1 of every episode, sampled from the step's policy (the current learner, a fixed
+ * policy model, or a remote policy), recorded per problem in the ledger. The relabel step continues these
+ * episodes.
  */
 
 import { episodeAccuracy } from '../src/rise/episode.ts';
@@ -12,6 +13,7 @@ import type { StepContext } from './context.ts';
 import { inLedgerBatches, storedEpisodes } from './episodes.ts';
 import { loadModel, type LoadedModel } from './models.ts';
 import { problemSet, rolloutProblems } from './problems.ts';
+import { remotePolicyOf } from './remote.ts';
 import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
 
@@ -30,7 +32,7 @@ export function policyOf(ctx: StepContext, model: LoadedModel, name: string): En
 export async function rollout(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'rollout', async (run) => {
     const { key, params: p, inputs } = run.step;
-    const learner = policyOf(ctx, await loadModel(ctx, inputs[0]), 'learner');
+    const learner = p.policy !== undefined ? remotePolicyOf(ctx, input, p.policy, 'learner') : policyOf(ctx, await loadModel(ctx, inputs[0]), 'learner');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
     const problems = rolloutProblems(await problemSet(p.train, p.seed, input.files), p.samples);
     // Attempt 1 only: no later turn, so neither relabeling nor the retry message is ever used.

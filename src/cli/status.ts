@@ -14,6 +14,7 @@ import { shortKey } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
 import type { LiveState } from '../client/start.ts';
+import { callLedgerLines } from './call-ledger.ts';
 import { findRun, reachTemporal, withStore } from './runs.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -111,6 +112,9 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
     );
   }
   for (const f of [...new Set(failures)]) out(`\nfailed: ${f}`);
+
+  const calls = callLedgerLines(store, plan);
+  if (calls.length > 0) out(`\n${calls.join('\n')}`);
 
   const { loadRunReport } = await import('../report/data.ts');
   const { headlineText } = await import('../report/markdown.ts');

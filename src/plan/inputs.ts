@@ -8,14 +8,14 @@
 import { importOnce } from '../models/convert.ts';
 import { findModel, modelsHome, ModelStoreError } from '../models/store.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
-import type { ExperimentSpec, ModelSpec } from '../spec/types.ts';
+import { isPolicyModel, type ExperimentSpec, type ModelSpec } from '../spec/types.ts';
 import { ModelResolutionError, type ResolvedModel } from '../steps/models.ts';
 import { currentCompute } from './compute.ts';
 import type { PlanOptions } from './plan.ts';
 
 /** Every model spec of every arm: the learner, the expert, a fixed rollout policy. */
 function modelSpecs(spec: ExperimentSpec): ModelSpec[] {
-  return Object.values(spec.arms).flatMap((arm) => [arm.model, ...(arm.expert !== null ? [arm.expert] : []), ...(typeof arm.rollout.policy === 'object' ? [arm.rollout.policy] : [])]);
+  return Object.values(spec.arms).flatMap((arm) => [arm.model, ...(arm.expert !== null ? [arm.expert] : []), ...(isPolicyModel(arm.rollout.policy) ? [arm.rollout.policy] : [])]);
 }
 
 /**

@@ -11,7 +11,7 @@
  * step (see compute.ts) enters by the digests of the graphs it runs.
  */
 
-import type { ArmSpec, BoostSpec, ExperimentSpec, ModelSpec, OptimizerSpec, TaskSpec } from '../spec/types.ts';
+import { isPolicyModel, isRemotePolicy, type ArmSpec, type BoostSpec, type ExperimentSpec, type ModelSpec, type OptimizerSpec, type RemotePolicySpec, type TaskSpec } from '../spec/types.ts';
 import { modelParams, type ModelParams, type ResolvedModel } from '../steps/models.ts';
 import {
   STEP_VERSIONS,
@@ -19,6 +19,8 @@ import {
   type EvaluateParams,
   type ProblemSetParams,
   type RelabelParams,
+  type RemoteCallSettings,
+  type RemotePolicyParams,
   type RolloutParams,
   type Step,
   type StepCompute,
@@ -45,6 +47,8 @@ export interface StepUse {
   evalSet?: string;
   /** For evaluate steps: the arm's majority-vote tie rule, which its metrics use (not part of the step). */
   tieBreak?: TieBreak;
+  /** For steps that sample from a remote policy: how this arm reaches and paces it (not part of the step). */
+  remote?: RemoteCallSettings;
 }
 
 export interface ArmPlan {
@@ -149,11 +153,22 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     return key;
   };
   const learner = boosted('learner', config.model, config.boost);
-  const usesExpert = relabel.strategy === 'expert' || rollout.policy === 'expert';
+  const usesExpert = (relabel.strategy === 'expert' && relabel.expert === null) || rollout.policy === 'expert';
   const expert = usesExpert && config.expert !== null ? boosted('expert', config.expert, config.expert.boost ?? config.boost) : null;
-  const policy =
-    typeof rollout.policy === 'object' ? boosted('policy', rollout.policy, rollout.policy.boost ?? config.boost) : rollout.policy === 'expert' ? expert : null;
+  const policy = isPolicyModel(rollout.policy) ? boosted('policy', rollout.policy, rollout.policy.boost ?? config.boost) : rollout.policy === 'expert' ? expert : null;
   const sampler = (key: string) => compute.sampling(modelOf.get(key)!);
+  /** A remote policy as a sampling step uses it: what goes into its params, and how it is reached. */
+  const remote = (spec: RemotePolicySpec) => {
+    const { apiKeyEnv, concurrency, requestsPerMinute, timeoutSeconds, retries, budget } = spec;
+    return {
+      params: { kind: spec.kind, baseUrl: spec.baseUrl.replace(/\/+$/, ''), model: spec.model, n: spec.n } satisfies RemotePolicyParams,
+      sampling: { ...sampling, temperature: spec.temperature ?? rollout.temperature, maxTokens: spec.maxTokens ?? rollout.maxTokens },
+      settings: { apiKeyEnv, concurrency, requestsPerMinute, timeoutSeconds, retries, budget } satisfies RemoteCallSettings,
+    };
+  };
+  const remoteRollout = isRemotePolicy(rollout.policy) ? remote(rollout.policy) : null;
+  // "self" relabels with the rollout policy, remote or not.
+  const remoteRelabel = relabel.strategy === 'expert' ? (relabel.expert !== null ? remote(relabel.expert) : null) : remoteRollout;
 
   const { tieBreak, ...evaluateKnobs } = evaluate;
   const evaluateModel = (iteration: number, model: string) => {
@@ -176,12 +191,15 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   let current = learner;
   const collected: string[] = [];
   for (let iteration = 1; iteration <= config.iterations; iteration++) {
-    // Inputs: [the model that samples attempt 1].
+    // Inputs: [the model that samples attempt 1], or none for a remote policy.
     const attempt1 = policy ?? current;
     const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction } satisfies RolloutParams;
-    const rolloutKey = use({ key: b.add('rollout', rolloutParams, sampler(attempt1), [attempt1]), kind: 'rollout', iteration });
-    // Inputs: [rollout, the model that samples the candidates].
-    const relabeler = relabel.strategy === 'expert' ? expert! : attempt1;
+    const rolloutKey = use(
+      remoteRollout !== null
+        ? { key: b.add('rollout', { ...rolloutParams, ...remoteRollout.sampling, policy: remoteRollout.params }, {}, []), kind: 'rollout', iteration, remote: remoteRollout.settings }
+        : { key: b.add('rollout', rolloutParams, sampler(attempt1), [attempt1]), kind: 'rollout', iteration },
+    );
+    // Inputs: [rollout, the model that samples the candidates], or [rollout] for a remote policy.
     const relabelParams = {
       seed: config.seed,
       task: reward,
@@ -194,7 +212,12 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
       feedback: config.feedback,
       instruction: config.instruction,
     } satisfies RelabelParams;
-    const relabelKey = use({ key: b.add('relabel', relabelParams, sampler(relabeler), [rolloutKey, relabeler]), kind: 'relabel', iteration });
+    const relabeler = relabel.strategy === 'expert' ? expert! : attempt1;
+    const relabelKey = use(
+      remoteRelabel !== null
+        ? { key: b.add('relabel', { ...relabelParams, ...remoteRelabel.sampling, policy: remoteRelabel.params }, {}, [rolloutKey]), kind: 'relabel', iteration, remote: remoteRelabel.settings }
+        : { key: b.add('relabel', relabelParams, sampler(relabeler), [rolloutKey, relabeler]), kind: 'relabel', iteration },
+    );
     collected.push(relabelKey);
     // Inputs: the relabeled episodes of this iteration, or of every iteration so far when aggregating.
     const filterKey = use({ key: b.add('filter', filter, {}, train.aggregate ? [...collected] : [relabelKey]), kind: 'filter', iteration });

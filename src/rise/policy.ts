@@ -42,9 +42,10 @@ export interface PolicyResponse {
   id: string;
   /** The response text, without the stop token. */
   text: string;
-  /** Generated token ids, including the stop token when one ended the response. */
-  tokens: number[];
-  logprobs: number[];
+  /** Tokens generated, the stop token included when one ended the response (as a remote endpoint lists them). */
+  tokens: number;
+  /** Their log-probability under the policy: the sum over the generated tokens. */
+  logprob: number;
   finishReason: FinishReason;
 }
 
@@ -116,6 +117,6 @@ export class EnginePolicy implements Policy {
       },
       { onResult: hooks.onProgress && ((_g, done, total) => hooks.onProgress!({ done, total, unit: 'samples' })) },
     );
-    return generations.map((g) => ({ id: g.id, text: g.text, tokens: g.tokens, logprobs: g.logprobs, finishReason: g.finishReason }));
+    return generations.map((g) => ({ id: g.id, text: g.text, tokens: g.tokens.length, logprob: g.logprobs.reduce((a, b) => a + b, 0), finishReason: g.finishReason }));
   }
 }

@@ -43,8 +43,8 @@ function toSample(policy: Policy, slot: Slot, resample: number, r: PolicyRespons
     text: r.text,
     answer: scored.answer,
     reward: scored.reward,
-    tokens: r.tokens.length,
-    logprob: r.logprobs.reduce((a, b) => a + b, 0),
+    tokens: r.tokens,
+    logprob: r.logprob,
     finishReason: r.finishReason,
     degenerate,
   };

@@ -6,7 +6,7 @@
  */
 
 import { describeValue, type SpecIssue } from './issues.ts';
-import type { ArmSpec, BuiltinModelConfig, ModelSpec } from './types.ts';
+import { isPolicyModel, type ArmSpec, type BuiltinModelConfig, type ModelSpec } from './types.ts';
 
 function modelShapeIssues(config: BuiltinModelConfig, at: string): SpecIssue[] {
   const issues: SpecIssue[] = [];
@@ -26,7 +26,7 @@ function modelShapeIssues(config: BuiltinModelConfig, at: string): SpecIssue[] {
 function models(spec: ArmSpec): { at: string; model: ModelSpec; label: string }[] {
   const out = [{ at: '/model', model: spec.model, label: "the model's" }];
   if (spec.expert !== null) out.push({ at: '/expert', model: spec.expert, label: "the expert's" });
-  if (typeof spec.rollout.policy === 'object') out.push({ at: '/rollout/policy', model: spec.rollout.policy, label: "the rollout policy's" });
+  if (isPolicyModel(spec.rollout.policy)) out.push({ at: '/rollout/policy', model: spec.rollout.policy, label: "the rollout policy's" });
   return out;
 }
 
@@ -66,8 +66,11 @@ export function crossFieldIssues(spec: ArmSpec): SpecIssue[] {
     if (model.kind === 'builtin') issues.push(...modelShapeIssues(model.config, `${at}/config`));
   }
 
-  if (spec.relabel.strategy === 'expert' && spec.expert === null) {
-    issues.push({ path: '/relabel/strategy', message: `"expert" relabeling needs an expert model; found "expert": null` });
+  if (spec.relabel.strategy === 'expert' && spec.relabel.expert === null && spec.expert === null) {
+    issues.push({ path: '/relabel/strategy', message: `"expert" relabeling needs an expert: a remote policy in "relabel.expert" or a top-level "expert" model; found neither` });
+  }
+  if (spec.relabel.strategy === 'self' && spec.relabel.expert !== null) {
+    issues.push({ path: '/relabel/expert', message: `expected null: relabel.strategy "self" draws candidates from the rollout policy (use "expert" to relabel with this one); found an object` });
   }
   if (spec.rollout.policy === 'expert' && spec.expert === null) {
     issues.push({ path: '/rollout/policy', message: `"expert" rollouts need an expert model; found "expert": null` });

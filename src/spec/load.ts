@@ -10,7 +10,7 @@ import { JsonDepthError, JsonSyntaxError, parseJson, TOO_DEEP, type ParsedJson }
 import { SpecError, type SpecIssue } from './issues.ts';
 import { dataFiles } from './data-files.ts';
 import { childPointer } from './pointer.ts';
-import type { ArmSpec, ExperimentSpec, ModelSpec } from './types.ts';
+import { isPolicyModel, type ArmSpec, type ExperimentSpec, type ModelSpec } from './types.ts';
 import { validateSpec } from './validate.ts';
 
 function filesOf(config: ArmSpec, prefix: string) {
@@ -30,7 +30,7 @@ function modelPaths(spec: ExperimentSpec): { pointer: string; model: ModelSpec &
     [
       { pointer: `${prefix}/model`, model: arm.model as ModelSpec },
       ...(arm.expert !== null ? [{ pointer: `${prefix}/expert`, model: arm.expert as ModelSpec }] : []),
-      ...(typeof arm.rollout.policy === 'object' ? [{ pointer: `${prefix}/rollout/policy`, model: arm.rollout.policy as ModelSpec }] : []),
+      ...(isPolicyModel(arm.rollout.policy) ? [{ pointer: `${prefix}/rollout/policy`, model: arm.rollout.policy as ModelSpec }] : []),
     ].filter((m): m is { pointer: string; model: ModelSpec & { path: string } } => m.model.path !== null),
   );
 }

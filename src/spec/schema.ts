@@ -20,6 +20,8 @@ import { LORA_TARGETS } from '../engine/lora.ts';
 import { OPERATORS, TASK_KINDS, type TaskKind } from '../tasks/index.ts';
 
 export const INIT_FROM = ['base', 'previous'] as const;
+/** The APIs a remote policy may speak. */
+export const REMOTE_KINDS = ['openai'] as const;
 /** The rollout policies named by a string; an object is a model of its own. */
 export const POLICY_NAMES = ['learner', 'expert'] as const;
 export const MODEL_KINDS = ['builtin', 'pretrained'] as const;
@@ -378,18 +380,97 @@ export const DegenerateSchema = Type.Object(
   { description: 'Degenerate samples (runaway generations) are dropped and redrawn, in rollout and relabel alike.', additionalProperties: false, default: {} },
 );
 
+export const RemotePolicySchema = def(
+  'remotePolicy',
+  Shape(
+    {
+      kind: Enum(REMOTE_KINDS, {
+        description: '"openai": an endpoint that speaks the OpenAI chat-completions API (OpenAI, vLLM, SGLang, `rise serve`), called through the `openai` npm client.',
+      }),
+      baseUrl: Type.String({
+        description: 'The API root, e.g. "https://api.openai.com/v1", or "http://127.0.0.1:8000/v1" for `rise serve`. Part of the step key and of every recorded call\'s key.',
+        pattern: '^https?://',
+      }),
+      model: Type.String({ description: 'The model name sent with every call. Part of the step key.', minLength: 1 }),
+      apiKeyEnv: Type.Optional(
+        Nullable(
+          Type.String({
+            description:
+              'Name of the environment variable that holds the API key, read by the worker when the step runs. The key itself is never in the spec, the store, a log or a workflow payload. null = no key (a local server).',
+            pattern: '^[A-Za-z_][A-Za-z0-9_]*$',
+            default: null,
+          }),
+        ),
+      ),
+      temperature: Type.Optional(Nullable(Type.Number({ description: 'Sampling temperature of the calls (the paper\'s expert: 0.7); null = rollout.temperature.', minimum: 0, maximum: 2, default: null }))),
+      maxTokens: Type.Optional(Nullable(Type.Integer({ description: 'Most tokens per response (`max_tokens`; the paper\'s expert: 512); null = rollout.maxTokens.', minimum: 1, default: null }))),
+      n: Type.Optional(
+        Type.Integer({
+          description:
+            'Choices per call: up to n candidates for one conversation come from one call, whose prompt is paid once. With 1, every sample is its own call, seeded with that sample\'s random stream, so `rise serve` of a model gives exactly the in-process samples.',
+          minimum: 1,
+          maximum: 128,
+          default: 1,
+        }),
+      ),
+      concurrency: Type.Optional(Type.Integer({ description: 'Calls in flight to this baseUrl at once, shared by every step of one worker.', minimum: 1, default: 8 })),
+      requestsPerMinute: Type.Optional(
+        Nullable(Type.Number({ description: 'Calls started per minute to this baseUrl, shared by every step of one worker; null = no limit.', exclusiveMinimum: 0, default: null })),
+      ),
+      timeoutSeconds: Type.Optional(Type.Number({ description: "One call's time limit; a call that takes longer is retried.", exclusiveMinimum: 0, default: 120 })),
+      retries: Type.Optional(
+        Type.Integer({
+          description:
+            "Retries of one call after a 429, a 5xx, a timeout or a lost connection, with exponential backoff and jitter and never sooner than the server's Retry-After; after them the step fails, and Temporal's retry of it reads every recorded response back. Any other 4xx fails the step at once, with the server's message.",
+          minimum: 0,
+          default: 6,
+        }),
+      ),
+      budget: Type.Optional(
+        Type.Object(
+          {
+            maxCalls: Type.Optional(Nullable(Type.Integer({ description: 'Most calls paid for one step, over all its attempts; null = no limit. 0 = answer only from recorded calls.', minimum: 0, default: null }))),
+            maxTokens: Type.Optional(
+              Nullable(
+                Type.Integer({
+                  description:
+                    'Most tokens (prompt and completion, as the endpoint reports them) paid for one step, over all its attempts; a call is started only if its prompt (bounded by its length in bytes) and its largest completion still fit. null = no limit.',
+                  minimum: 0,
+                  default: null,
+                }),
+              ),
+            ),
+          },
+          {
+            description:
+              'Spending limits of one step; a step about to exceed one stops with an error naming it (not retried). Responses read back from the ledger cost nothing. Not part of the step key: raising a limit and running again continues the step.',
+            additionalProperties: false,
+            default: {},
+          },
+        ),
+      ),
+    },
+    {
+      description:
+        'A policy behind an API. Every response is recorded in the store before it is used, keyed by the request (endpoint, model, messages, sampling knobs and the sample\'s seed), so a retried step, a replay, another arm or a later run reads it back instead of paying again.',
+      additionalProperties: false,
+    },
+  ),
+);
+
 const PolicyName = Enum(POLICY_NAMES);
 const PolicyModelRef = ref(PolicyModelSchema);
+const RemotePolicyRef = ref(RemotePolicySchema);
 
-/** A string names a policy, an object is a model: the JSON type selects which rule applies. */
-export const RolloutPolicySchema = Type.Unsafe<Static<typeof PolicyName> | Static<typeof PolicyModelRef>>({
+/** A string names a policy; an object is a remote policy when its kind says so, else a model. */
+export const RolloutPolicySchema = Type.Unsafe<Static<typeof PolicyName> | Static<typeof PolicyModelRef> | Static<typeof RemotePolicyRef>>({
   description:
-    'Who samples attempt 1: "learner" (on-policy, the current iteration\'s model), "expert" (the top-level expert), or a model spec {kind, config, boost} boosted once and then fixed — weak-to-strong: rollouts from one model train another. relabel.strategy "self" samples from this same policy.',
+    'Who samples attempt 1: "learner" (on-policy, the current iteration\'s model), "expert" (the top-level expert), a model spec {kind, config, boost} boosted once and then fixed — weak-to-strong: rollouts from one model train another — or a remote policy {kind: "openai", baseUrl, model, …} (a vLLM or SGLang server, say). relabel.strategy "self" samples from this same policy.',
   type: ['string', 'object'],
   default: 'learner',
   if: { type: 'string' },
   then: PolicyName,
-  else: PolicyModelRef,
+  else: { if: { properties: { kind: { enum: [...REMOTE_KINDS] } }, required: ['kind'] }, then: RemotePolicyRef, else: PolicyModelRef },
 });
 
 export const RolloutSchema = Type.Object(
@@ -442,11 +523,14 @@ export const RelabelSchema = Type.Object(
   {
     strategy: Type.Optional(
       Enum(RELABEL_STRATEGIES, {
-        description: '"self": candidates from the rollout policy itself (self-distillation); "expert": from the expert model (distillation; needs `expert`).',
+        description: '"self": candidates from the rollout policy itself (self-distillation); "expert": from the expert (distillation): `relabel.expert` if set, else the top-level `expert` model.',
         default: 'self',
       }),
     ),
     samples: Type.Optional(Type.Integer({ description: 'Candidates drawn per state (reference: 16).', minimum: 1, default: 16 })),
+    expert: Type.Optional(
+      refOrNull(RemotePolicySchema, 'For strategy "expert": a remote policy {kind: "openai", …} that draws the candidates (the paper\'s gpt-3.5-turbo); null = the top-level `expert` model.'),
+    ),
   },
   {
     description:

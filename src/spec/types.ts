@@ -40,8 +40,21 @@ export type OptimizerSpec = Filled<Static<TObject<ReturnType<typeof S.optimizerK
 /** A model other than the learner (expert, weak-to-strong rollout policy), boosted once then fixed. */
 export type PolicyModelSpec = Filled<Static<typeof S.PolicyModelSchema>>;
 
+/** An API endpoint that samples attempts or relabels them. */
+export type RemotePolicySpec = Filled<Static<typeof S.RemotePolicySchema>>;
+
 export type DegenerateSpec = Filled<Static<typeof S.DegenerateSchema>>;
 export type RolloutPolicy = Filled<Static<typeof S.RolloutPolicySchema>>;
+
+/** A rollout policy that is an API endpoint. */
+export function isRemotePolicy(policy: RolloutPolicy): policy is RemotePolicySpec {
+  return typeof policy === 'object' && policy.kind === 'openai';
+}
+
+/** A rollout policy that is a model of its own, boosted once (weak-to-strong). */
+export function isPolicyModel(policy: RolloutPolicy): policy is PolicyModelSpec {
+  return typeof policy === 'object' && !isRemotePolicy(policy);
+}
 export type RolloutSpec = Filled<Static<typeof S.RolloutSchema>>;
 export type RelabelSpec = Filled<Static<typeof S.RelabelSchema>>;
 export type FilterSpec = Filled<Static<typeof S.FilterSchema>>;

@@ -25,6 +25,7 @@ export type { BoostOutputs, BoostParams, EvaluateOutputs, EvaluateParams, Filter
 export type { EpisodeOutputs, SamplingParams } from './episodes.ts';
 export type { FitOutputs, ModelRef } from './fit.ts';
 export type { ProblemSetParams, PromptParams, RewardParams } from './problems.ts';
+export type { RemoteCallSettings, RemotePolicyParams } from './remote.ts';
 
 export interface StepParams {
   boost: BoostParams;

@@ -1,11 +1,13 @@
 /**
  * Relabel: the rollout step's episodes continued turn by turn while their attempt is wrong, each later
- * attempt the best of N candidates from the relabeling model (the sampler itself, or the expert).
+ * attempt the best of N candidates from the relabeling policy (the sampler itself, or the expert: a model,
+ * or a remote policy).
  */
 
 import type { RelabelStrategy } from '../rise/relabel.ts';
 import type { EpisodeOutputs, SamplingParams } from './episodes.ts';
 import type { PromptParams, RewardParams } from './problems.ts';
+import type { RemotePolicyParams } from './remote.ts';
 
 export const RELABEL_VERSION = 1;
 
@@ -18,6 +20,8 @@ export interface RelabelParams extends SamplingParams, PromptParams {
   turns: number;
   stopOnSuccess: boolean;
   contextWindow: number | null;
+  /** A policy behind an API draws the candidates (and the step's only input is the rollout); absent: the input model. */
+  policy?: RemotePolicyParams;
 }
 
 export type RelabelOutputs = EpisodeOutputs;

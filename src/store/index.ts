@@ -3,6 +3,7 @@ export { MIGRATIONS_DIR, openStore, resolveHome, writeTx, type Db, type Store, t
 export * from './artifacts.ts';
 export { InputNotReadyError, LostStepError, claimStep, dependents, failStep, finishStep, getStep, markStale, renewLease, startStep, stepStatus, type Claim, type Lease, type PlannedStep, type WriteGuard, type StepAttempt, type StepInfo, type StepState } from './steps.ts';
 export * from './ledger.ts';
+export * from './calls.ts';
 export * from './examples.ts';
 export * from './metrics.ts';
 export * from './runs.ts';

@@ -233,3 +233,62 @@ export const metrics = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.runId, t.arm, t.iteration, t.evalSet, t.name, t.k] })],
 );
+
+/**
+ * One paid call to a remote policy (a chat completion), with the cost the endpoint reported. Calls are
+ * recorded with their responses (below) before any response is used, so nothing paid for is lost.
+ */
+export const remoteCalls = sqliteTable(
+  'remote_calls',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    /** The step that paid: its budget counts the call. */
+    stepKey: text('step_key')
+      .notNull()
+      .references(() => steps.key),
+    /** Provenance only, as for steps. */
+    runId: text('run_id'),
+    endpoint: text('endpoint').notNull(),
+    model: text('model').notNull(),
+    /** Choices the call asked for (`n`). */
+    choices: integer('choices').notNull(),
+    promptTokens: integer('prompt_tokens').notNull(),
+    completionTokens: integer('completion_tokens').notNull(),
+    createdAt: millis('created_at').notNull(),
+  },
+  (t) => [index('remote_calls_step_idx').on(t.stepKey)],
+);
+
+/**
+ * Every response a remote call returned, under the key of the request it answers: the SHA-256 of the
+ * endpoint, model, messages, sampling knobs and the sample's seed (src/remote). Not per step: any step
+ * that makes the same request — a retry, a replay, another arm, a later run — reads it here.
+ */
+export const remoteResponses = sqliteTable('remote_responses', {
+  key: text('key').primaryKey(),
+  callId: integer('call_id')
+    .notNull()
+    .references(() => remoteCalls.id),
+  /** Its index among the call's choices. */
+  choice: integer('choice').notNull(),
+  text: text('text').notNull(),
+  finishReason: text('finish_reason').notNull(),
+  /** Tokens generated, as the endpoint lists them. */
+  tokens: integer('tokens').notNull(),
+  /** Their summed log-probability (0 when the endpoint gives none). */
+  logprob: real('logprob').notNull(),
+});
+
+/** Each use of a recorded response by a step instead of a call: what recording saved. */
+export const remoteReads = sqliteTable(
+  'remote_reads',
+  {
+    stepKey: text('step_key').notNull(),
+    responseKey: text('response_key')
+      .notNull()
+      .references(() => remoteResponses.key),
+    runId: text('run_id'),
+    readAt: millis('read_at').notNull(),
+  },
+  (t) => [index('remote_reads_step_idx').on(t.stepKey)],
+);

@@ -18,7 +18,8 @@ export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 
 /**
  * Error types that retrying cannot fix. They match `ApplicationFailure.type`, which for a plain thrown
- * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss, nothing left to train on.
+ * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss, nothing left to train on,
+ * a remote policy that refused a call (or has no API key), a spent call budget.
  */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'SpecError',
@@ -28,6 +29,8 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'NonFiniteLossError',
   'EmptyDatasetError',
   'TokenizerError',
+  'RemotePolicyError',
+  'CallBudgetError',
 ];
 
 export interface StepRetryConfig {

@@ -179,6 +179,40 @@ test('expert and weak-to-strong arms add boosts; a policy equal to the base mode
   assert.deepEqual(p.steps[keyOf(p, 'weak-to-strong', 'rollout', 2)].inputs, [riseBoost]);
 });
 
+test('a remote policy: its endpoint, model, n and sampling knobs are in the step key; how it is reached and paid for travels beside the step', () => {
+  const teacher = { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1/', model: 'teacher', apiKeyEnv: 'TEACHER_KEY', temperature: 0.7, maxTokens: 40 };
+  const spec = (over: Record<string, unknown> = {}, rollout: Record<string, unknown> = {}) =>
+    plan({ iterations: 1, rollout: { maxTokens: 48, ...rollout }, arms: { rise: {}, expert: { relabel: { strategy: 'expert', expert: { ...teacher, ...over } } } } });
+  const p = spec();
+  const relabel = p.steps[keyOf(p, 'expert', 'relabel', 1)];
+  assert.deepEqual(p.arms[1].steps.filter((s) => s.kind === 'boost').map((s) => s.model), ['learner'], 'no expert model to boost');
+  assert.deepEqual(relabel.inputs, [keyOf(p, 'expert', 'rollout', 1)], 'the rollout is its only input');
+  assert.deepEqual(relabel.compute, {});
+  assert.ok(relabel.kind === 'relabel');
+  assert.deepEqual(relabel.params.policy, { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'teacher', n: 1 });
+  assert.deepEqual([relabel.params.temperature, relabel.params.maxTokens], [0.7, 40]);
+  const use = p.arms[1].steps.find((s) => s.kind === 'relabel')!;
+  assert.deepEqual(use.remote, { apiKeyEnv: 'TEACHER_KEY', concurrency: 8, requestsPerMinute: null, timeoutSeconds: 120, retries: 6, budget: { maxCalls: null, maxTokens: null } });
+  // The rollout before it is the rise arm's: only the relabeling differs.
+  assert.equal(keyOf(p, 'expert', 'rollout', 1), keyOf(p, 'rise', 'rollout', 1));
+
+  const same = spec({ apiKeyEnv: 'OTHER_KEY', concurrency: 2, requestsPerMinute: 60, timeoutSeconds: 5, retries: 0, budget: { maxCalls: 10, maxTokens: 1000 } });
+  assert.equal(keyOf(same, 'expert', 'relabel', 1), relabel.key, 'key, pacing and budget change no response');
+  for (const [over, what] of [[{ baseUrl: 'http://127.0.0.1:9000/v1' }, 'endpoint'], [{ model: 'teacher-2' }, 'model'], [{ n: 4 }, 'n'], [{ temperature: null }, 'temperature'], [{ maxTokens: 41 }, 'maxTokens']] as const) {
+    assert.notEqual(keyOf(spec(over), 'expert', 'relabel', 1), relabel.key, what);
+  }
+
+  // A remote rollout policy samples attempt 1 with no input model, and "self" relabels with it too.
+  const r = plan({ iterations: 1, rollout: { policy: teacher } });
+  const rollout = r.steps[keyOf(r, 'base', 'rollout', 1)];
+  const selfRelabel = r.steps[keyOf(r, 'base', 'relabel', 1)];
+  assert.deepEqual(rollout.inputs, []);
+  assert.ok(rollout.kind === 'rollout' && selfRelabel.kind === 'relabel');
+  assert.deepEqual([rollout.params.policy, selfRelabel.params.policy], [relabel.params.policy, relabel.params.policy]);
+  assert.deepEqual(selfRelabel.inputs, [rollout.key]);
+  assert.ok(r.arms[0].steps.filter((s) => s.remote !== undefined).every((s) => s.remote!.apiKeyEnv === 'TEACHER_KEY'));
+});
+
 test('aggregation feeds every iteration\'s relabeled data to the filter; initFrom picks the train input', () => {
   const p = plan({ iterations: 3, arms: { agg: {}, fresh: { train: { aggregate: false, initFrom: 'previous' } } } });
   const relabels = (arm: string) => [1, 2, 3].map((i) => keyOf(p, arm, 'relabel', i));

@@ -50,6 +50,7 @@ const LAYERS: readonly (readonly [name: string, places: readonly string[]])[] = 
   ['algorithm', ['src/rise']],
   ['spec', ['src/spec']],
   ['store', ['src/store']],
+  ['remote policies', ['src/remote']],
   ['step contracts', ['src/steps']],
   ['plan', ['src/plan']],
   ['orchestration', ['activities', 'workflows', 'src/temporal', 'temporal.config.ts']],

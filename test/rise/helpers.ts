@@ -73,7 +73,7 @@ export class ScriptedPolicy implements Policy {
     for (const r of requests) {
       this.requests.push(r);
       const text = this.script(parseId(r.id), r);
-      out.push({ id: r.id, text, tokens: [...text].map((c) => c.charCodeAt(0)), logprobs: [...text].map(() => -0.5), finishReason: 'stop' });
+      out.push({ id: r.id, text, tokens: [...text].length, logprob: -0.5 * [...text].length, finishReason: 'stop' });
       await hooks.onProgress?.({ done: out.length, total: requests.length, unit: 'samples' });
     }
     return out;

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveModelConfig } from '../../src/engine/config.ts';
+import { Generator } from '../../src/engine/generate.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { createTask } from '../../src/tasks/index.ts';
@@ -114,7 +115,7 @@ test('EnginePolicy refuses a conversation that does not fit the model context', 
   );
 });
 
-test('EnginePolicy stops at <|end|> and returns the tokens it sampled', async () => {
+test('EnginePolicy stops at <|end|> and returns the count and log-probability of the tokens it sampled', async () => {
   const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 64, seed: 1 });
   const params = initParameters(model);
   // A large <|end|> embedding makes the stop token all but certain after the first sampled token.
@@ -124,12 +125,19 @@ test('EnginePolicy stops at <|end|> and returns the tokens it sampled', async ()
   const requests = ['a', 'b', 'c'].map((id) => ({ id, conversation: stateConversation(ctx, []) }));
   const responses = await policy.respond(requests, { temperature: 1, topP: 1, maxTokens: 8, seed: 1 });
   assert.deepEqual(responses.map((r) => r.id), ['a', 'b', 'c']);
-  for (const r of responses) {
+  // What the policy sampled, token by token: the same streams through the generator directly.
+  const sampled = await new Generator(model, params, tokenizer).generate(
+    requests.map((r) => ({ id: r.id, prompt: template.renderPrompt(r.conversation) })),
+    { temperature: 1, topP: 1, maxNewTokens: 8, stopTokens: [tokenizer.special.end], seed: 1, batchSize: 64 },
+  );
+  for (const [i, r] of responses.entries()) {
+    const g = sampled[i];
     assert.equal(r.finishReason, 'stop');
-    assert.equal(r.tokens.at(-1), tokenizer.special.end);
-    assert.equal(r.tokens.length, r.logprobs.length);
-    assert.equal(r.text, tokenizer.decode(r.tokens.slice(0, -1)));
+    assert.equal(g.tokens.at(-1), tokenizer.special.end);
+    assert.equal(r.tokens, g.tokens.length, 'the count includes the stop token');
+    assert.equal(r.logprob, g.logprobs.reduce((a, b) => a + b, 0));
+    assert.equal(r.text, tokenizer.decode(g.tokens.slice(0, -1)));
     // Re-rendering the text gives back the sampled tokens, even if a special token was sampled.
-    assert.deepEqual(tokenizer.encode(r.text), r.tokens.slice(0, -1));
+    assert.deepEqual(tokenizer.encode(r.text), g.tokens.slice(0, -1));
   }
 });

@@ -40,7 +40,7 @@ const DEFAULT_ARM: ArmSpec = {
     degenerate: { maxWordRepeats: 150, maxTokenChars: 300, maxResamples: 4 },
     policy: 'learner',
   },
-  relabel: { strategy: 'self', samples: 16 },
+  relabel: { strategy: 'self', samples: 16, expert: null },
   filter: { criteria: 'all', onlySuccessTrajectories: false, removeDuplicates: true, removeEmpty: true },
   train: {
     weighting: 'rwr',
@@ -136,7 +136,8 @@ test('every field in the schema has a description and a default, except the docu
   };
   visit(root, '', new Set());
   assert.deepEqual(undocumented, []);
-  assert.deepEqual(noDefault.sort(), ['/$schema', '/task/eval/*/name', '/task/eval/*/path', '/task/train/path']);
+  // A remote policy names its endpoint and model, which nothing can default.
+  assert.deepEqual(noDefault.sort(), ['/$schema', '/relabel/expert/baseUrl', '/relabel/expert/kind', '/relabel/expert/model', '/task/eval/*/name', '/task/eval/*/path', '/task/train/path']);
 });
 
 /**

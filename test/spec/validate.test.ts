@@ -57,7 +57,12 @@ const INVALID: [string, unknown, string | RegExp][] = [
   ['heads do not divide dim', { model: { config: { dim: 130 } } }, '/model/config/heads: expected a divisor of dim (130); found 4'],
   ['odd head size', { model: { config: { dim: 12, heads: 4 } } }, '/model/config/dim: expected a multiple of 2 × heads (8), so the head size is even for rotary positions; found 12'],
   ['kv heads do not divide heads', { model: { config: { kvHeads: 3 } } }, '/model/config/kvHeads: expected a divisor of heads (4); found 3'],
-  ['expert relabeling without an expert', { relabel: { strategy: 'expert' } }, '/relabel/strategy: "expert" relabeling needs an expert model; found "expert": null'],
+  ['expert relabeling without an expert', { relabel: { strategy: 'expert' } }, '/relabel/strategy: "expert" relabeling needs an expert: a remote policy in "relabel.expert" or a top-level "expert" model; found neither'],
+  ['remote expert without a strategy to use it', { relabel: { expert: { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'm' } } }, '/relabel/expert: expected null: relabel.strategy "self" draws candidates from the rollout policy (use "expert" to relabel with this one); found an object'],
+  ['remote policy without a model', { relabel: { strategy: 'expert', expert: { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1' } } }, '/relabel/expert/model: required but missing; expected a non-empty string'],
+  ['remote policy with a bad URL', { relabel: { strategy: 'expert', expert: { kind: 'openai', baseUrl: 'localhost:8000', model: 'm' } } }, '/relabel/expert/baseUrl: expected a string matching ^https?://; found "localhost:8000"'],
+  ['remote policy with its key in the spec', { rollout: { policy: { kind: 'openai', baseUrl: 'https://api.openai.com/v1', model: 'm', apiKey: 'sk-1' } } }, /^\/rollout\/policy\/apiKey: unknown key; did you mean "apiKeyEnv"\?/],
+  ['remote budget below zero', { relabel: { strategy: 'expert', expert: { kind: 'openai', baseUrl: 'https://x/v1', model: 'm', budget: { maxCalls: -1 } } } }, '/relabel/expert/budget/maxCalls: expected an integer >= 0 or null; found -1'],
   ['expert rollouts without an expert', { rollout: { policy: 'expert' } }, '/rollout/policy: "expert" rollouts need an expert model; found "expert": null'],
   ['attempt longer than the context', { evaluate: { maxTokens: 256 } }, "/evaluate/maxTokens: expected fewer tokens than the model's context (256), leaving room for the prompt; found 256"],
   ['min above max', { task: { train: { min: 30 } } }, '/task/train/max: expected an integer >= min (30); found 20'],
@@ -68,7 +73,7 @@ const INVALID: [string, unknown, string | RegExp][] = [
   ['misspelt enum in an arm', { arms: { expert: { relabel: { strategy: 'expret' } } } }, '/arms/expert/relabel/strategy: expected one of "self", "expert"; found "expret"; did you mean "expert"?'],
   ['misplaced key in an arm', { arms: { 'success-only': { criteria: 'success' } } }, '/arms/success-only/criteria: unknown key; "criteria" belongs in "filter"'],
   ['arm overriding the name', { arms: { a: { name: 'b' } } }, '/arms/a/name: an arm cannot override "name": it belongs to the experiment as a whole'],
-  ['arm breaking a cross-field rule', { arms: { expert: { relabel: { strategy: 'expert' } } } }, '/arms/expert/relabel/strategy: "expert" relabeling needs an expert model; found "expert": null'],
+  ['arm breaking a cross-field rule', { arms: { expert: { relabel: { strategy: 'expert' } } } }, '/arms/expert/relabel/strategy: "expert" relabeling needs an expert: a remote policy in "relabel.expert" or a top-level "expert" model; found neither'],
   ['arm making a base value invalid', { arms: { tiny: { model: { config: { context: 48 } } } } }, /^\/arms\/tiny\/rollout\/maxTokens: expected fewer tokens than the model's context \(48\)/],
 ];
 
