@@ -1,6 +1,7 @@
 /**
- * What computes a step, as part of its key: ONNX Runtime's version, the checkpoint format, and the
- * SHA-256 of every graph the step runs, built here exactly as the step will build it. Changing what a
+ * What computes a step, as part of its key: ONNX Runtime's version, the checkpoint format, the SHA-256
+ * of every graph the step runs, built here exactly as the step will build it, and what judges a task's
+ * answers where that is more than code (the sandbox that runs programs). Changing what a
  * graph builder emits — a gradient rule, an op, a constant — changes the digest, and with it the key of
  * every step that runs the graph and of everything downstream, with no version number to remember.
  */
@@ -11,11 +12,14 @@ import { buildGraph, type GraphRecipe } from '../engine/graphs.ts';
 import { serializeGraph } from '../engine/session.ts';
 import type { LoraSpec, OptimizerSpec } from '../spec/types.ts';
 import type { StepCompute } from '../steps/index.ts';
+import { judgeOf, type TaskKind } from '../tasks/index.ts';
 import { adamwOf, loraOf, modelConfigOf, type ModelParams } from '../steps/models.ts';
 
 export interface ComputeFingerprint {
   /** A step that samples from `model` (rollout, relabel, evaluate). */
   sampling(model: ModelParams): StepCompute;
+  /** A step that scores answers of `task` (rollout, relabel, evaluate, whoever samples them). */
+  scoring(task: TaskKind): StepCompute;
   /** A step that trains `model` with `optimizer` (and adapters) and saves a checkpoint (boost, train). */
   training(model: ModelParams, optimizer: OptimizerSpec, lora: LoraSpec | null): StepCompute;
 }
@@ -41,6 +45,7 @@ export function currentCompute(): ComputeFingerprint {
   const config = (model: ModelParams) => modelConfigOf(model, 0);
   return {
     sampling: (model) => ({ ort: runtime, decode: digest({ kind: 'decode', config: config(model) }) }),
+    scoring: judgeOf,
     training: (model, optimizer, lora) => {
       const adapters = loraOf(lora);
       return {

@@ -156,7 +156,8 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   const usesExpert = (relabel.strategy === 'expert' && relabel.expert === null) || rollout.policy === 'expert';
   const expert = usesExpert && config.expert !== null ? boosted('expert', config.expert, config.expert.boost ?? config.boost) : null;
   const policy = isPolicyModel(rollout.policy) ? boosted('policy', rollout.policy, rollout.policy.boost ?? config.boost) : rollout.policy === 'expert' ? expert : null;
-  const sampler = (key: string) => compute.sampling(modelOf.get(key)!);
+  const scoring = compute.scoring(task.kind);
+  const sampler = (key: string) => ({ ...compute.sampling(modelOf.get(key)!), ...scoring });
   /** A remote policy as a sampling step uses it: what goes into its params, and how it is reached. */
   const remote = (spec: RemotePolicySpec) => {
     const { apiKeyEnv, concurrency, requestsPerMinute, timeoutSeconds, retries, budget } = spec;
@@ -196,7 +197,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction } satisfies RolloutParams;
     const rolloutKey = use(
       remoteRollout !== null
-        ? { key: b.add('rollout', { ...rolloutParams, ...remoteRollout.sampling, policy: remoteRollout.params }, {}, []), kind: 'rollout', iteration, remote: remoteRollout.settings }
+        ? { key: b.add('rollout', { ...rolloutParams, ...remoteRollout.sampling, policy: remoteRollout.params }, scoring, []), kind: 'rollout', iteration, remote: remoteRollout.settings }
         : { key: b.add('rollout', rolloutParams, sampler(attempt1), [attempt1]), kind: 'rollout', iteration },
     );
     // Inputs: [rollout, the model that samples the candidates], or [rollout] for a remote policy.
@@ -215,7 +216,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     const relabeler = relabel.strategy === 'expert' ? expert! : attempt1;
     const relabelKey = use(
       remoteRelabel !== null
-        ? { key: b.add('relabel', { ...relabelParams, ...remoteRelabel.sampling, policy: remoteRelabel.params }, {}, [rolloutKey]), kind: 'relabel', iteration, remote: remoteRelabel.settings }
+        ? { key: b.add('relabel', { ...relabelParams, ...remoteRelabel.sampling, policy: remoteRelabel.params }, scoring, [rolloutKey]), kind: 'relabel', iteration, remote: remoteRelabel.settings }
         : { key: b.add('relabel', relabelParams, sampler(relabeler), [rolloutKey, relabeler]), kind: 'relabel', iteration },
     );
     collected.push(relabelKey);

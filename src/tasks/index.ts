@@ -6,6 +6,7 @@ import { createArithmeticTask } from './arithmetic.ts';
 import { createGsm8kTask, loadGsm8k } from './gsm8k.ts';
 import { createMathTask, loadMath } from './math.ts';
 import { createMbppTask, loadMbpp, type MbppTaskOptions } from './mbpp.ts';
+import { JUDGE_VERSION } from './sandbox/index.ts';
 import type { Problem, Task, TaskKind } from './types.ts';
 
 export { TASK_KINDS, type Problem, type Task, type TaskKind, type RewardOptions } from './types.ts';
@@ -26,6 +27,14 @@ export function createTask(kind: TaskKind, options: TaskOptions = {}): Task {
     case 'mbpp':
       return createMbppTask(options);
   }
+}
+
+/**
+ * What judges a task's answers beyond the task's own code, by version: code tasks depend on the sandbox
+ * that runs the model's programs. Empty for tasks whose checker is the code itself.
+ */
+export function judgeOf(kind: TaskKind): Record<string, number> {
+  return kind === 'mbpp' ? { sandbox: JUDGE_VERSION } : {};
 }
 
 /** Problems from a user's JSONL file; the arithmetic suite is generated, not loaded (generateArithmetic). */

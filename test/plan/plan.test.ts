@@ -10,13 +10,14 @@ import { explainChanges } from '../../src/plan/stale.ts';
 import { loadSpec } from '../../src/spec/load.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { STEP_VERSIONS, type StepKind } from '../../src/steps/index.ts';
+import { JUDGE_VERSION } from '../../src/tasks/sandbox/index.ts';
 
 const COMPUTE = currentCompute();
 const ORT = String(COMPUTE.sampling({ kind: 'builtin', config: validateSpec({}).model.config }).ort);
 
 /** This build's fingerprint as if ONNX Runtime were another version. */
 function withOrt(ort: string): ComputeFingerprint {
-  return { sampling: (m) => ({ ...COMPUTE.sampling(m), ort }), training: (m, o, l) => ({ ...COMPUTE.training(m, o, l), ort }) };
+  return { sampling: (m) => ({ ...COMPUTE.sampling(m), ort }), scoring: COMPUTE.scoring, training: (m, o, l) => ({ ...COMPUTE.training(m, o, l), ort }) };
 }
 
 function plan(json: unknown, compute = COMPUTE, dataDigests?: Record<string, string>): Plan {
@@ -232,6 +233,19 @@ test('data files enter keys by content digest, not by path', () => {
   assert.notEqual(keyOf(here, 'base', 'boost', 0), keyOf(edited, 'base', 'boost', 0));
   assert.equal(here.files['a'.repeat(64)], '/a/train.jsonl');
   assert.throws(() => plan(spec('/a'), COMPUTE, {}), /no content digest for data file \/a\/train\.jsonl/);
+});
+
+test('steps that score code carry the sandbox judge\'s version, so rewards judged by another sandbox are not reused', () => {
+  const files = { '/d/train.jsonl': 'a'.repeat(64), '/d/test.jsonl': 'b'.repeat(64) };
+  const mbpp = plan({ iterations: 1, task: { kind: 'mbpp', train: { path: '/d/train.jsonl' }, eval: [{ name: 'test', path: '/d/test.jsonl' }] } }, COMPUTE, files);
+  for (const kind of ['rollout', 'relabel', 'evaluate'] as const) assert.equal(mbpp.steps[keyOf(mbpp, 'base', kind, 1)].compute.sandbox, JUDGE_VERSION, kind);
+  for (const kind of ['boost', 'filter', 'train'] as const) assert.equal(mbpp.steps[keyOf(mbpp, 'base', kind, kind === 'boost' ? 0 : 1)].compute.sandbox, undefined, kind);
+  const arithmetic = plan({ iterations: 1 });
+  for (const step of Object.values(arithmetic.steps)) assert.equal(step.compute.sandbox, undefined, 'arithmetic answers are judged by code alone');
+  const rejudged = plan({ iterations: 1, task: { kind: 'mbpp', train: { path: '/d/train.jsonl' }, eval: [{ name: 'test', path: '/d/test.jsonl' }] } }, { ...COMPUTE, scoring: (task) => ({ ...COMPUTE.scoring(task), sandbox: JUDGE_VERSION + 1 }) }, files);
+  assert.notEqual(keyOf(rejudged, 'base', 'rollout', 1), keyOf(mbpp, 'base', 'rollout', 1));
+  assert.equal(rejudged.steps[keyOf(rejudged, 'base', 'rollout', 1)].seedKey, mbpp.steps[keyOf(mbpp, 'base', 'rollout', 1)].seedKey, 'the same random streams');
+  assert.equal(keyOf(rejudged, 'base', 'boost', 0), keyOf(mbpp, 'base', 'boost', 0));
 });
 
 test('stepSeed is a uint32 of (seed, key, item) only', () => {

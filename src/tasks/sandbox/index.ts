@@ -41,6 +41,13 @@ export interface SandboxLimits {
   threads: number;
 }
 
+/**
+ * Bumped whenever the same program and tests could be judged differently, so that rewards cached under
+ * another judge are not reused (it enters the keys of the steps that score code: src/plan/compute.ts).
+ * 1: the audit-hook sandbox; 2: bubblewrap isolation, verdicts computed outside.
+ */
+export const JUDGE_VERSION = 2;
+
 export const DEFAULT_LIMITS: SandboxLimits = {
   wallMs: 10_000,
   cpuSeconds: 5,
