@@ -41,6 +41,7 @@ const INTEGRATION: Record<string, string> = {
   'test/workflows/pause.test.ts': 'Temporal, and `rise pause` / `rise replay` runs',
   'test/workflows/pretrained.test.ts': 'Temporal, and a whole experiment with a pretrained model and LoRA',
   'test/workflows/recovery.test.ts': 'Temporal, and workers killed mid-step',
+  'test/workflows/remote.test.ts': 'Temporal, and an arm relabeled through `rise serve`, killed mid-step',
   'test/workflows/rise.test.ts': 'Temporal, and whole RISE experiments',
 };
 

@@ -148,30 +148,50 @@ export class OpenAIPolicy implements Policy {
     const calls: number[][] = [];
     for (const group of byMessages.values()) for (let i = 0; i < group.length; i += this.o.n) calls.push(group.slice(i, i + this.o.n));
 
-    await Promise.all(
+    // After a failure no further call starts, and the calls in flight finish and are recorded (they may
+    // be paid for) before the failure is raised: a failed attempt leaves nothing running behind it.
+    const halt = new AbortController();
+    const settled = await Promise.allSettled(
       calls.map(async (call) => {
-        const messages = requests[call[0]].conversation.messages;
-        const recorded = await this.call(messages, sampling, seeds[call[0]], call.map((i) => keys[i]));
-        for (const [key, response] of recorded) answers.set(key, response);
-        done += call.length;
-        await hooks.onProgress?.({ done, total: requests.length, unit: 'samples' });
+        try {
+          const messages = requests[call[0]].conversation.messages;
+          const recorded = await this.call(messages, sampling, seeds[call[0]], call.map((i) => keys[i]), halt);
+          for (const [key, response] of recorded) answers.set(key, response);
+          done += call.length;
+          await hooks.onProgress?.({ done, total: requests.length, unit: 'samples' });
+        } catch (error) {
+          halt.abort(error);
+          throw error;
+        }
       }),
     );
+    if (halt.signal.aborted) throw halt.signal.reason;
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
     return requests.map((r, i) => {
       const a = answers.get(keys[i])!;
       return { id: r.id, text: a.text, tokens: a.tokens, logprob: a.logprob, finishReason: a.finishReason === 'length' ? 'length' : 'stop' };
     });
   }
 
-  /** One paid call answering the requests `keys` (as its choices), recorded before it returns. */
-  private async call(messages: readonly Message[], sampling: SamplingParams, seed: number, keys: string[]): Promise<Map<string, RecordedResponse>> {
+  /**
+   * One paid call answering the requests `keys` (as its choices), recorded before it returns. `halt`
+   * keeps it from starting (or retrying) once another call has failed the step; once started, only the
+   * activity's cancellation aborts it.
+   */
+  private async call(messages: readonly Message[], sampling: SamplingParams, seed: number, keys: string[], halt: AbortController): Promise<Map<string, RecordedResponse>> {
+    halt.signal.throwIfAborted();
     const n = keys.length;
     const cost = promptTokenBound(messages) + n * sampling.maxTokens;
-    this.checkBudget(cost);
+    try {
+      this.checkBudget(cost);
+    } catch (error) {
+      halt.abort(error);
+      throw error;
+    }
     this.inFlight.calls++;
     this.inFlight.tokens += cost;
     try {
-      const completion = await this.withRetries(() =>
+      const completion = await this.withRetries(halt, () =>
         this.client.chat.completions.create(
           {
             model: this.o.model,
@@ -229,40 +249,54 @@ export class OpenAIPolicy implements Policy {
     }
   }
 
-  private async withRetries<T>(call: () => Promise<T>): Promise<T> {
-    // A 429's Retry-After holds the endpoint before this call's slot is free for the next caller.
-    const holding = async () => {
-      try {
-        return await call();
-      } catch (error) {
-        const after = error instanceof OpenAI.APIError && error.status === 429 ? retryAfterMs(error.headers) : null;
-        if (after !== null) this.limiter.holdUntil(Date.now() + after);
-        throw error;
-      }
-    };
+  /**
+   * Makes the call, retrying what may pass. A failure that ends the step halts the other calls while
+   * it still holds its slot, so no waiting call starts after it.
+   */
+  private async withRetries<T>(halt: AbortController, call: () => Promise<T>): Promise<T> {
+    const waiting = this.o.signal === undefined ? halt.signal : AbortSignal.any([halt.signal, this.o.signal]);
     for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.limiter.run(holding, this.o.signal);
-      } catch (error) {
-        if (error instanceof OpenAI.APIUserAbortError || this.o.signal?.aborted) throw error;
-        let wait = 0;
-        let why: string;
-        if (error instanceof OpenAI.APIConnectionError) {
-          // Timeouts included (APIConnectionTimeoutError).
-          why = error instanceof OpenAI.APIConnectionTimeoutError ? `no answer within ${this.o.timeoutSeconds} s` : `connection failed (${error.message})`;
-        } else if (error instanceof OpenAI.APIError && error.status !== undefined) {
-          const message = (error.error as { message?: unknown } | undefined)?.message;
-          why = `HTTP ${error.status}: ${typeof message === 'string' ? message : error.message}`;
-          if (error.status !== 429 && error.status < 500) throw new RemotePolicyError(this.redact(`${this.where()} refused the call: ${why}`));
-          wait = retryAfterMs(error.headers) ?? 0;
-        } else {
-          throw error;
+      const outcome = await this.limiter.run(async (): Promise<{ value: T } | { wait: number }> => {
+        halt.signal.throwIfAborted();
+        try {
+          return { value: await call() };
+        } catch (error) {
+          const verdict = this.verdict(error, attempt);
+          if ('final' in verdict) {
+            halt.abort(verdict.final);
+            throw verdict.final;
+          }
+          // A 429's Retry-After holds the endpoint before this call's slot is free for the next caller.
+          if (verdict.rateLimited) this.limiter.holdUntil(Date.now() + verdict.wait);
+          return { wait: verdict.wait };
         }
-        if (attempt >= this.o.retries) throw new RemoteUnavailableError(this.redact(`${this.where()}: ${why}, after ${this.o.retries} retries`));
-        const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
-        await sleep(Math.max(wait, backoff), undefined, { signal: this.o.signal });
-      }
+      }, waiting);
+      if ('value' in outcome) return outcome.value;
+      const backoff = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await sleep(Math.max(outcome.wait, backoff), undefined, { signal: waiting });
     }
+  }
+
+  /** What a failed call means: the end of the step, or a retry no sooner than `wait` ms. */
+  private verdict(error: unknown, attempt: number): { final: unknown } | { wait: number; rateLimited: boolean } {
+    if (error instanceof OpenAI.APIUserAbortError || this.o.signal?.aborted) return { final: error };
+    let why: string;
+    let wait = 0;
+    let rateLimited = false;
+    if (error instanceof OpenAI.APIConnectionError) {
+      // Timeouts included (APIConnectionTimeoutError).
+      why = error instanceof OpenAI.APIConnectionTimeoutError ? `no answer within ${this.o.timeoutSeconds} s` : `connection failed (${error.message})`;
+    } else if (error instanceof OpenAI.APIError && error.status !== undefined) {
+      const message = (error.error as { message?: unknown } | undefined)?.message;
+      why = `HTTP ${error.status}: ${typeof message === 'string' ? message : error.message}`;
+      if (error.status !== 429 && error.status < 500) return { final: new RemotePolicyError(this.redact(`${this.where()} refused the call: ${why}`)) };
+      const after = retryAfterMs(error.headers);
+      if (after !== null) [wait, rateLimited] = [after, error.status === 429];
+    } else {
+      return { final: error };
+    }
+    if (attempt >= this.o.retries) return { final: new RemoteUnavailableError(this.redact(`${this.where()}: ${why}, after ${this.o.retries} retries`)) };
+    return { wait, rateLimited };
   }
 
   private where(): string {

@@ -179,7 +179,7 @@ test('a client that disconnects frees its slot: the next request is served at on
   const reader = long.body!.getReader();
   await reader.read(); // the first chunk: the request holds the row
   gone.abort();
-  await waitFor('the dropped request to leave the batch', async () => ((await health()).dropped === 1 ? true : undefined), 30_000, 50);
+  await waitFor('the dropped request to leave the batch', async () => ((await health()).dropped === 1 ? true : undefined), 120_000, 50);
   const next = await fetch(`${server.baseUrl}/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny', prompt: 'hi', max_tokens: 5 }) });
   assert.equal(next.status, 200);
   assert.deepEqual(await health(), { status: 'ok', model: 'tiny', active: 0, dropped: 1 });
