@@ -2,8 +2,9 @@
  * `rise serve` under load, against the same engine in process: completions/s, completion tokens/s and
  * latency percentiles with 1, 8 and 32 clients, each sending its share of the same chat requests one
  * after another. Two models: the quickstart's architecture (experiments/quickstart.json's built-in model,
- * at its initialisation: no stop token comes early, so every completion runs its full 48 tokens) and
- * SmolLM2-135M-Instruct from the model store (64 tokens at most; answers may stop sooner).
+ * at its initialisation, 256 requests of at most 48 tokens; its end-of-turn token is one character among
+ * a hundred, so most completions run long) and SmolLM2-135M-Instruct from the model store (32 requests of
+ * at most 64 tokens). Both sides sample the same streams, so they generate the same tokens.
  *
  * The in-process side is what `rise generate` does, without its process start and model load: the engine
  * on this process's compute thread, one request at a time (batch 1), and the same requests as one batch
@@ -71,7 +72,7 @@ function measure(seconds: number, latencies: number[], tokens: number, loadStart
   const sorted = latencies.slice().sort((a, b) => a - b);
   const round = (x: number) => Math.round(x * 10) / 10;
   return {
-    seconds: round(seconds * 100) / 100,
+    seconds: Math.round(seconds * 100) / 100,
     completions: latencies.length,
     completion_tokens: tokens,
     completions_per_s: Math.round((latencies.length / seconds) * 100) / 100,
@@ -148,8 +149,9 @@ async function served(w: Workload) {
           while (next < w.questions.length) {
             const i = next++;
             const start = performance.now();
-            tokens += await ask(w.questions[i], requestRngKey(1, `q${i}`));
+            const generated = await ask(w.questions[i], requestRngKey(1, `q${i}`));
             latencies.push(performance.now() - start);
+            tokens += generated;
           }
         }),
       );
@@ -167,7 +169,7 @@ const spec = await loadSpec(join(root, 'experiments/quickstart.json'));
 const quickstartDir = mkdtempSync(join(os.tmpdir(), 'rise-bench-serve-'));
 const quickstartConfig = builtinModelConfig(spec.model.config, spec.seed);
 await saveCheckpoint(join(quickstartDir, 'model'), { config: quickstartConfig, tokenizer: builtinTokenizer(), params: initParameters(quickstartConfig) });
-const arithmetic = generateArithmetic({ count: 64, ops: [2], operators: ['+', '-'], min: 1, max: 9, seed: 1 }).map((p) => p.prompt);
+const arithmetic = generateArithmetic({ count: 256, ops: [2], operators: ['+', '-'], min: 1, max: 9, seed: 1 }).map((p) => p.prompt);
 const NAMES = ['Natalia', 'Weng', 'Betty', 'Julie', 'James', 'Mark', 'Albert', 'Ken'];
 const words = Array.from({ length: 32 }, (_, i) => `${NAMES[i % 8]} sold ${12 + i} clips in April and half as many in May. How many clips did ${NAMES[i % 8]} sell in all?`);
 const workloads: Workload[] = [
