@@ -121,17 +121,27 @@ export function devServerOptions(config: TemporalConfig): StartDevServerOptions 
 
 // ── ports ─────────────────────────────────────────────────────────────────────────────────────────────────
 
-/** A port that was free a moment ago (the OS picks it). */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolvePromise, reject) => {
+/**
+ * A port that was free a moment ago. Drawn below Linux's default ephemeral range (32768–60999), not
+ * left to the OS: a port the OS hands out for port 0 can be handed out again, before the caller binds
+ * it, to any socket that asks for port 0 or connects out meanwhile (a dev server once failed to bind the
+ * UI port it had been given, "address already in use", while it started its own services).
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const [from, to] = [20_000, 32_767];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = from + Math.floor(Math.random() * (to - from + 1));
+    if (await bindable(host, port)) return port;
+  }
+  throw new Error(`no free port on ${host} between ${from} and ${to} after 100 tries`);
+}
+
+function bindable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolvePromise) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolvePromise(port));
-    });
+    server.once('error', () => resolvePromise(false));
+    server.listen(port, host, () => server.close(() => resolvePromise(true)));
   });
 }
 
