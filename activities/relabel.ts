@@ -34,7 +34,7 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
       // The relabeling model samples every turn after the first; attempt 1 comes from `start`.
       learner: relabeler,
       relabeler: { strategy: p.strategy, policy: relabeler, samples: p.samples },
-      rollout: { turns: p.turns, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: p.stopOnSuccess, contextWindow: p.contextWindow, degenerate: p.degenerate },
+      rollout: { turns: p.turns, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: p.stopOnSuccess, afterSuccess: p.afterSuccess ?? 'hold', contextWindow: p.contextWindow, degenerate: p.degenerate },
       prompting: { instruction: p.instruction, feedback: p.feedback },
       seed: stepSeed(p.seed, run.step),
       start,

@@ -36,7 +36,7 @@ export async function rollout(ctx: StepContext, input: StepInput): Promise<StepO
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
     const problems = rolloutProblems(await problemSet(p.train, p.seed, input.files), p.samples);
     // Attempt 1 only: no later turn, so neither relabeling nor the retry message is ever used.
-    const rollout = { turns: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: true, contextWindow: null, degenerate: p.degenerate };
+    const rollout = { turns: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: true, afterSuccess: 'hold' as const, contextWindow: null, degenerate: p.degenerate };
     const options = { task, learner, relabeler: { strategy: 'self' as const, policy: learner, samples: 1 }, rollout, prompting: { instruction: p.instruction, feedback: '' }, seed: stepSeed(p.seed, run.step) };
     const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
     return { resumed, ...episodeAccuracy(storedEpisodes(ctx, key)) };

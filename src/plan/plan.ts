@@ -208,6 +208,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
       samples: relabel.samples,
       turns: rollout.turns,
       stopOnSuccess: rollout.stopOnSuccess,
+      ...(rollout.stopOnSuccess ? {} : { afterSuccess: rollout.afterSuccess }),
       contextWindow: rollout.contextWindow,
       ...sampling,
       feedback: config.feedback,

@@ -32,10 +32,11 @@ export interface Turn {
   /** 1-based. */
   turn: number;
   /**
-   * `onPolicy`: one learner sample; `relabel`: the best of several candidates. Evaluations store their
-   * turn 1 as `parallel` (independent samples) and later turns as `sequential`.
+   * `onPolicy`: one learner sample; `relabel`: the best of several candidates; `hold`: the previous,
+   * correct attempt kept (a copy, not a draw; rollout.ts). Evaluations store their turn 1 as `parallel`
+   * (independent samples) and later turns as `sequential`.
    */
-  kind: 'onPolicy' | 'relabel' | 'parallel' | 'sequential';
+  kind: 'onPolicy' | 'relabel' | 'hold' | 'parallel' | 'sequential';
   /** Every draw of the turn, resampled degenerate ones included. */
   samples: Sample[];
   /** Index into `samples` of the attempt that the following turns see. */

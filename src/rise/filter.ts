@@ -8,8 +8,9 @@
  *   unsuccessfulTrajectory  onlySuccessTrajectories and the episode's last attempt is wrong
  *   empty                   removeEmpty and the attempt is blank
  *   degenerate              the attempt stayed degenerate after every resample
- *   repeatedAttempt         removeDuplicates and the attempt repeats an earlier attempt of its episode
- *                           (imitating it would teach the model to repeat itself after a retry message)
+ *   repeatedAttempt         removeDuplicates and the attempt repeats an earlier, wrong attempt of its
+ *                           episode (imitating it would teach the model to repeat a mistake after a retry
+ *                           message; repeating a right one is what a held turn teaches, rollout.ts)
  *   criteria                `better`: r_i > r_{i-1}; `best`: r_i ≥ every earlier r; `success`: r_i = 1.
  *                           Turn 1 has no earlier reward, so `better` and `best` keep it (vacuously);
  *                           `all` keeps everything
@@ -114,7 +115,7 @@ export function filterEpisodes(episodes: readonly (Episode | { episode: Episode;
       if (config.onlySuccessTrajectories && !success) rule = 'unsuccessfulTrajectory';
       else if (config.removeEmpty && e.attempt.trim() === '') rule = 'empty';
       else if (e.degenerate) rule = 'degenerate';
-      else if (config.removeDuplicates && e.previous.includes(e.attempt)) rule = 'repeatedAttempt';
+      else if (config.removeDuplicates && !isCorrect(e.reward) && e.previous.includes(e.attempt)) rule = 'repeatedAttempt';
       else if (!passesCriteria(e, config.criteria)) rule = 'criteria';
       else if (config.removeDuplicates && seen.has(key)) rule = 'duplicateExample';
       if (rule === null) {

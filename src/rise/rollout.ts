@@ -3,7 +3,10 @@
  * on-policy sample from the learner; while the latest attempt is wrong and turns remain, the relabeler's
  * best candidate at the current state becomes the next attempt, which later turns see. With
  * `stopOnSuccess` (the default) an episode ends at its first correct turn, so no trajectory teaches
- * correct → wrong; without it every episode runs all turns.
+ * correct → wrong; without it every episode runs all turns, and what follows a correct attempt is
+ * `afterSuccess`: `hold` repeats it as the next attempt (no draw: the turn's one sample is a copy, so the
+ * data shows a right answer kept when the retry message comes — the situation evaluation puts the model
+ * in, where the message follows every answer), `resample` draws the best of N again as after a wrong one.
  *
  * Turns run in lockstep across problems, so each turn is one batched policy call. A sample's request id
  * is `${problemId}|t${turn}|c${candidate}|r${resample}`, which with the seed fixes its random stream: an
@@ -21,6 +24,9 @@ import type { ProgressHook } from './progress.ts';
 import { chooseBest, type Relabeler } from './relabel.ts';
 import { drawSamples, type Slot } from './sampling.ts';
 
+export const AFTER_SUCCESS = ['hold', 'resample'] as const;
+export type AfterSuccess = (typeof AFTER_SUCCESS)[number];
+
 /** The knobs of data collection. */
 export interface RolloutOptions {
   /** Turns of data collection: one on-policy attempt plus `turns - 1` relabeled ones. */
@@ -30,6 +36,8 @@ export interface RolloutOptions {
   maxTokens: number;
   /** End an episode at its first correct turn, so no trajectory teaches correct → wrong. */
   stopOnSuccess: boolean;
+  /** Without stopOnSuccess: the turn after a correct attempt repeats it, or draws again. */
+  afterSuccess: AfterSuccess;
   /**
    * Previous attempts shown when sampling (and hence in the training examples, which must match what the
    * policy saw); null = the whole history.
@@ -108,8 +116,16 @@ export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProg
     done++;
   }
   for (let turn = 1; turn <= rollout.turns && active.length > 0; turn++) {
-    const now = active.filter((i) => episodes[i].turns.length + 1 === turn);
-    if (now.length === 0) continue;
+    const due = active.filter((i) => episodes[i].turns.length + 1 === turn);
+    if (due.length === 0) continue;
+    const holds = (i: number) => !rollout.stopOnSuccess && rollout.afterSuccess === 'hold' && lastCorrect(episodes[i]);
+    const now = due.filter((i) => !holds(i));
+    const held = due.filter(holds);
+    for (const i of held) {
+      const kept = chosenSample(episodes[i].turns.at(-1)!);
+      episodes[i].turns.push({ turn, kind: 'hold', samples: [{ ...kept, requestId: `${todo[i].id}|t${turn}|hold`, candidate: 0, resample: 0 }], chosen: 0 });
+      if (finished(episodes[i])) done++;
+    }
     const onPolicy = turn === 1;
     const policy = onPolicy ? o.learner : o.relabeler.policy;
     const candidates = onPolicy ? 1 : o.relabeler.samples;
@@ -126,7 +142,7 @@ export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProg
       onSamples: onProgress && ((n, of) => onProgress({ done, total, unit: 'episodes', stage: `turn ${turn}: ${n}/${of} samples` })),
     });
 
-    const stillActive = active.filter((i) => !now.includes(i));
+    const stillActive = active.filter((i) => !now.includes(i) && !(held.includes(i) && finished(episodes[i])));
     for (const [a, i] of now.entries()) {
       const samples: Sample[] = draws.slice(a * candidates, (a + 1) * candidates).flat();
       const t = { turn, kind: onPolicy ? ('onPolicy' as const) : ('relabel' as const), samples, chosen: chooseBest(samples) };

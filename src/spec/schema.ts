@@ -16,6 +16,7 @@ import { EXAMPLE_FORMATS, TOKEN_NORMALIZATIONS, WEIGHTINGS } from '../rise/examp
 import { FILTER_CRITERIA } from '../rise/filter.ts';
 import { TIE_BREAKS } from '../rise/metrics.ts';
 import { RELABEL_STRATEGIES } from '../rise/relabel.ts';
+import { AFTER_SUCCESS } from '../rise/rollout.ts';
 import { LORA_TARGETS } from '../engine/lora.ts';
 import { OPERATORS, TASK_KINDS, type TaskKind } from '../tasks/index.ts';
 
@@ -27,7 +28,7 @@ export const POLICY_NAMES = ['learner', 'expert'] as const;
 export const MODEL_KINDS = ['builtin', 'pretrained'] as const;
 
 /** Keys of the experiment as a whole, which an arm cannot override. */
-export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'arms'] as const;
+export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'seeds', 'arms'] as const;
 
 const SEED_MAX = 4294967295;
 const NAME = { pattern: '^[a-z0-9-]+$', maxLength: 64 };
@@ -494,8 +495,15 @@ export const RolloutSchema = Type.Object(
     stopOnSuccess: Type.Optional(
       Type.Boolean({
         description:
-          'End an episode at its first correct turn, so no trajectory teaches correct → wrong (a model should keep a right answer, not revise it away). false runs every turn.',
+          'End an episode at its first correct turn, so no trajectory teaches correct → wrong (a model should keep a right answer, not revise it away). false runs every turn (see afterSuccess).',
         default: true,
+      }),
+    ),
+    afterSuccess: Type.Optional(
+      Enum(AFTER_SUCCESS, {
+        description:
+          'With stopOnSuccess false, the turn after a correct attempt: "hold" repeats that attempt (no draw), so the data shows a right answer kept when the retry message comes, as it comes after every answer at evaluation; "resample" draws the best of relabel.samples candidates again. Ignored with stopOnSuccess.',
+        default: 'hold',
       }),
     ),
     contextWindow: Type.Optional(
@@ -551,7 +559,7 @@ export const FilterSchema = Type.Object(
     ),
     onlySuccessTrajectories: Type.Optional(Type.Boolean({ description: 'Keep only trajectories whose last attempt is correct.', default: false })),
     removeDuplicates: Type.Optional(
-      Type.Boolean({ description: 'Drop an example identical to one already kept, and an attempt repeating an earlier attempt of its episode.', default: true }),
+      Type.Boolean({ description: 'Drop an example identical to one already kept, and an attempt repeating an earlier, wrong attempt of its episode.', default: true }),
     ),
     removeEmpty: Type.Optional(Type.Boolean({ description: 'Drop attempts that are empty after trimming whitespace.', default: true })),
   },
@@ -765,6 +773,17 @@ export const EXPERIMENT_SCHEMA = Type.Object(
       }),
     ),
     ...armKnobs,
+    seeds: Type.Optional(
+      Nullable(
+        Type.Array(Type.Integer({ minimum: 0, maximum: SEED_MAX }), {
+          description:
+            'Replicates: every arm runs once per seed, as arms named <arm>@seed<s> (each with `seed` set to s, so its problems, initialisation and samples all differ), and reports give each headline metric as mean ± standard deviation across seeds with a 95% bootstrap interval over problems. A replicate at the seed a single run used shares all of that run\'s steps. null = one run at `seed`; give `seed` or `seeds`, not both.',
+          minItems: 1,
+          uniqueItems: true,
+          default: null,
+        }),
+      ),
+    ),
     arms: Type.Optional(
       Type.Unsafe<Record<string, Static<typeof ArmOverridesSchema>>>({
         description:

@@ -70,10 +70,11 @@ export const DEFAULT_ARM = 'base';
 type ExperimentInput = Static<typeof S.EXPERIMENT_SCHEMA>;
 
 export type ExperimentSpec = ArmSpec &
-  Filled<Pick<ExperimentInput, 'name' | 'description'>> & {
+  Filled<Pick<ExperimentInput, 'name' | 'description' | 'seeds'>> & {
     /**
      * Every arm, resolved: the base with that arm's overrides merged in and defaults filled. A spec
-     * without arms has exactly one, `DEFAULT_ARM`, equal to the base.
+     * without arms has exactly one, `DEFAULT_ARM`, equal to the base. With `seeds`, every declared arm
+     * once per seed (seeds.ts).
      */
     arms: Record<string, ArmSpec>;
   };

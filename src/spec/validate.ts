@@ -17,6 +17,7 @@ import { mergeOverrides } from './merge.ts';
 import { childPointer, pointerSegments } from './pointer.ts';
 import { EXPERIMENT_KEYS, EXPERIMENT_SCHEMA, type TaskInput } from './schema.ts';
 import { schemaIssues } from './schema-issues.ts';
+import { replicateArms } from './seeds.ts';
 import { DEFAULT_ARM, type ArmSpec, type ExperimentSpec, type Filled, type TaskSpec } from './types.ts';
 
 type SpecInput = Static<typeof EXPERIMENT_SCHEMA>;
@@ -84,7 +85,7 @@ function resolveConfig(raw: Record<string, unknown>): { config: Config | null; i
 }
 
 function armOf(config: Config): ArmSpec {
-  const { name: _n, description: _d, ...arm } = config;
+  const { name: _n, description: _d, seeds: _seeds, ...arm } = config;
   return arm;
 }
 
@@ -106,7 +107,11 @@ export function validateSpec(json: unknown): ExperimentSpec {
 
   const arms: Record<string, ArmSpec> = {};
   const overrides = isPlainObject(rawArms) ? Object.entries(rawArms).filter((entry): entry is [string, Record<string, unknown>] => isPlainObject(entry[1])) : [];
-  const { $schema: _s, name: _n, description: _d, ...template } = rawBase;
+  const { $schema: _s, name: _n, description: _d, seeds: _seeds, ...template } = rawBase;
+  const replicated = base.config !== null && base.config.seeds !== null;
+  if (replicated && Object.hasOwn(rawBase, 'seed')) {
+    issues.push({ path: '/seed', message: 'expected no seed when "seeds" is given: each replicate runs at one of the seeds' });
+  }
   for (const [name, override] of overrides) {
     const prefix = childPointer('/arms', name);
     const own = { ...override };
@@ -114,6 +119,10 @@ export function validateSpec(json: unknown): ExperimentSpec {
       if (!Object.hasOwn(own, key)) continue;
       issues.push({ path: childPointer(prefix, key), message: `an arm cannot override ${JSON.stringify(key)}: it belongs to the experiment as a whole` });
       delete own[key];
+    }
+    if (replicated && Object.hasOwn(own, 'seed')) {
+      issues.push({ path: childPointer(prefix, 'seed'), message: 'an arm cannot set its seed when "seeds" is given: every arm runs once per seed' });
+      delete own.seed;
     }
     const arm = resolveConfig(mergeOverrides(template, own));
     for (const issue of arm.issues) {
@@ -125,10 +134,13 @@ export function validateSpec(json: unknown): ExperimentSpec {
   if (issues.length > 0 || base.config === null) throw new SpecError(issues);
 
   const config = armOf(base.config);
+  const { seeds } = base.config;
+  const declared = overrides.length === 0 ? { [DEFAULT_ARM]: structuredClone(config) } : arms;
   return {
     ...config,
     name: base.config.name,
     description: base.config.description,
-    arms: overrides.length === 0 ? { [DEFAULT_ARM]: structuredClone(config) } : arms,
+    seeds,
+    arms: seeds === null ? declared : replicateArms(declared, seeds),
   };
 }

@@ -5,6 +5,7 @@
  */
 
 import type { RelabelStrategy } from '../rise/relabel.ts';
+import type { AfterSuccess } from '../rise/rollout.ts';
 import type { EpisodeOutputs, SamplingParams } from './episodes.ts';
 import type { PromptParams, RewardParams } from './problems.ts';
 import type { RemotePolicyParams } from './remote.ts';
@@ -19,6 +20,8 @@ export interface RelabelParams extends SamplingParams, PromptParams {
   samples: number;
   turns: number;
   stopOnSuccess: boolean;
+  /** Only without stopOnSuccess, so steps that stop at a success keep the keys they had before it existed. */
+  afterSuccess?: AfterSuccess;
   contextWindow: number | null;
   /** A policy behind an API draws the candidates (and the step's only input is the rollout); absent: the input model. */
   policy?: RemotePolicyParams;

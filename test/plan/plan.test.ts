@@ -281,3 +281,28 @@ test('the committed quickstart results were drawn with these seed keys, so they 
     committed.steps.map((s) => ({ seedKey: s.seedKey, kind: s.kind, iteration: s.iteration, label: s.label || '' })),
   );
 });
+
+test('seeds replicate every arm; the replicate at a single run\'s seed is that run, step for step', () => {
+  const single = plan({ ...TWO_ARMS, seed: 1 });
+  const replicated = plan({ ...TWO_ARMS, seeds: [1, 2, 3] });
+  assert.deepEqual(replicated.arms.map((a) => a.name), ['rise@seed1', 'rise@seed2', 'rise@seed3', 'fast@seed1', 'fast@seed2', 'fast@seed3']);
+  for (const arm of ['rise', 'fast']) {
+    const one = single.arms.find((a) => a.name === arm)!.steps;
+    assert.deepEqual(replicated.arms.find((a) => a.name === `${arm}@seed1`)!.steps, one);
+    // Another seed shares nothing with it: new problems, initialisation and samples.
+    const other = new Set(replicated.arms.find((a) => a.name === `${arm}@seed2`)!.steps.map((s) => s.key));
+    assert.ok(one.every((s) => !other.has(s.key)));
+  }
+  // Arms still share what they have in common within a seed (the boost).
+  assert.equal(keyOf(replicated, 'rise@seed2', 'boost', 0), keyOf(replicated, 'fast@seed2', 'boost', 0));
+});
+
+test('a relabel step that runs past a success says what follows it; one that stops keeps the key it had', () => {
+  const stops = plan({ rollout: { stopOnSuccess: true, afterSuccess: 'resample' } });
+  assert.equal(keyOf(stops, 'base', 'relabel', 1), keyOf(plan({}), 'base', 'relabel', 1));
+  const hold = plan({ rollout: { stopOnSuccess: false } });
+  const resample = plan({ rollout: { stopOnSuccess: false, afterSuccess: 'resample' } });
+  assert.equal((hold.steps[keyOf(hold, 'base', 'relabel', 1)].params as { afterSuccess?: string }).afterSuccess, 'hold');
+  assert.notEqual(keyOf(hold, 'base', 'relabel', 1), keyOf(resample, 'base', 'relabel', 1));
+  assert.equal(keyOf(hold, 'base', 'rollout', 1), keyOf(resample, 'base', 'rollout', 1));
+});

@@ -122,8 +122,9 @@ test('collection stops at the first correct turn unless stopOnSuccess is off', a
   assert.deepEqual(on.episodes.map((e) => e.turns.length), [1, 2, 4]);
   assert.deepEqual(on.stats.solvedAtTurn, [1, 1, 0, 0]);
   assert.deepEqual([on.stats.turn1Accuracy, on.stats.finalAccuracy], [1 / 3, 2 / 3]);
-  const off = await collect(script, { rollout: { turns: 4, stopOnSuccess: false }, relabel: { samples: 2 } });
+  const off = await collect(script, { rollout: { turns: 4, stopOnSuccess: false, afterSuccess: 'resample' }, relabel: { samples: 2 } });
   assert.deepEqual(off.episodes.map((e) => e.turns.length), [4, 4, 4]);
+  assert.deepEqual(off.episodes[0].turns.map((t) => [t.kind, t.samples.length]), [['onPolicy', 1], ['relabel', 2], ['relabel', 2], ['relabel', 2]]);
   // episodeAccuracy reads the same fractions off the episodes as collection counts.
   for (const r of [on, off]) {
     assert.deepEqual(episodeAccuracy(r.episodes), { episodes: 3, turn1Accuracy: 1 / 3, finalAccuracy: 2 / 3 });
@@ -238,4 +239,35 @@ test('collecting turn 1, then continuing those episodes, draws what one call ove
   // Odd problems were solved at turn 1: complete on arrival, counted done before any draw.
   assert.equal(seen.find((p) => p.stage?.startsWith('turn 2: '))?.done, 2);
   assert.deepEqual(seen.at(-1), { done: 4, total: 4, unit: 'episodes', stage: 'turn 2' });
+});
+
+test('without stopOnSuccess, "hold" repeats a correct attempt at every later turn without drawing, and the filter keeps it', async () => {
+  // p0 right at turn 1; p1 right from turn 2; p2 never right.
+  const script = (id: ParsedId) => {
+    const right = (id.problemId === 'p0') || (id.problemId === 'p1' && id.turn >= 2);
+    return answer(right ? referenceOf(id.problemId) : id.turn);
+  };
+  const held = await collect(script, { rollout: { turns: 4, stopOnSuccess: false, afterSuccess: 'hold' }, relabel: { samples: 2 } });
+  const [p0, p1, p2] = held.episodes;
+  assert.deepEqual(p0.turns.map((t) => t.kind), ['onPolicy', 'hold', 'hold', 'hold']);
+  assert.deepEqual(p1.turns.map((t) => t.kind), ['onPolicy', 'relabel', 'hold', 'hold']);
+  assert.deepEqual(p2.turns.map((t) => t.kind), ['onPolicy', 'relabel', 'relabel', 'relabel']);
+  for (const e of [p0, p1]) {
+    const first = e.turns.findIndex((t) => t.kind === 'hold') - 1;
+    for (const t of e.turns.slice(first + 1)) {
+      assert.equal(t.samples.length, 1);
+      assert.equal(t.samples[t.chosen].text, e.turns[first].samples[e.turns[first].chosen].text);
+      assert.equal(t.samples[t.chosen].requestId, `${e.problemId}|t${t.turn}|hold`);
+    }
+  }
+  // Draws: 3 on-policy, 2 candidates at turn 2 for p1 and p2, then 2 at turns 3 and 4 for p2 only.
+  assert.equal(held.stats.samples, 3 + 2 * 2 + 2 * 2);
+  assert.deepEqual(held.stats.solvedAtTurn, [1, 1, 0, 0]);
+  // The learner was asked only for what it drew; a held turn is no call.
+  assert.equal(held.learner.calls, 4);
+  // Held turns are kept by the filter (a repeated right answer is what they teach); repeated wrong ones are not.
+  const { kept, dropped } = filterEpisodes(held.episodes, FILTER_DEFAULTS);
+  assert.deepEqual(kept.filter((e) => e.problemId === 'p0').map((e) => e.turn), [1, 2, 3, 4]);
+  assert.deepEqual(kept.filter((e) => e.problemId === 'p1').map((e) => e.turn), [1, 2, 3, 4]);
+  assert.ok(dropped.every((d) => d.rule !== 'repeatedAttempt' || d.example.reward < 1));
 });

@@ -36,6 +36,7 @@ const DEFAULT_ARM: ArmSpec = {
     topP: 1,
     maxTokens: 64,
     stopOnSuccess: true,
+    afterSuccess: 'hold',
     contextWindow: null,
     degenerate: { maxWordRepeats: 150, maxTokenChars: 300, maxResamples: 4 },
     policy: 'learner',
@@ -64,7 +65,7 @@ const DEFAULT_ARM: ArmSpec = {
 };
 
 test('an empty spec is the built-in arithmetic experiment with every default filled in', () => {
-  const expected: ExperimentSpec = { ...DEFAULT_ARM, name: 'experiment', description: '', arms: { base: DEFAULT_ARM } };
+  const expected: ExperimentSpec = { ...DEFAULT_ARM, name: 'experiment', description: '', seeds: null, arms: { base: DEFAULT_ARM } };
   assert.deepEqual(validateSpec({}), expected);
 });
 
