@@ -16,6 +16,7 @@ import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/p
 import { DEFAULT_TIE_BREAK, TIE_BREAKS, type TieBreak, type Transition } from '../rise/metrics.ts';
 import { recordedEvaluation, type RecordedEvaluation } from '../steps/evaluation.ts';
 import { pairedDifferences, type DifferencePoint, type Evaluated } from './differences.ts';
+import { replicatePoints, type ReplicatePoint } from './replicates.ts';
 import { stepOfKind, type StepKind } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
@@ -101,6 +102,8 @@ export interface RunReport {
   transitions: TransitionPoint[];
   /** The comparisons behind the paper's claims, under `tieBreak`, with standard errors (differences.ts). */
   differences: DifferencePoint[];
+  /** Headline metrics and comparisons per declared arm over its seeds, under `tieBreak` (replicates.ts). */
+  replicates: ReplicatePoint[];
   training: TrainingCurve[];
   steps: StepTiming[];
   /** False for runs recorded before plans were stored: those report metrics only. */
@@ -130,7 +133,7 @@ function distinctSteps(plan: Plan): { arm: string; use: StepUse }[][] {
   return [...byKey.values()];
 }
 
-export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions' | 'differences'>;
+export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions' | 'differences' | 'replicates'>;
 
 /** The tie rule a report of the run uses unless told otherwise: the rule its spec chose. */
 export function runTieBreak(run: RunRecord): TieBreak {
@@ -141,7 +144,7 @@ export function runTieBreak(run: RunRecord): TieBreak {
  * Metric points and transitions of every evaluation the run has reached (it wrote the metric rows; another
  * run may have computed the step), recomputed from the ledger.
  */
-function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences'> {
+function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences' | 'replicates'> {
   const reached = new Set(readMetrics(store, { runId: run.id }).map((m) => `${m.arm}\n${m.stepKey}`));
   const read = new Map<string, RecordedEvaluation>();
   const metrics: MetricPoint[] = [];
@@ -174,7 +177,14 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
       for (const t of table.transitions) transitions.push({ ...place, ...t, problems: table.problems });
     }
   }
-  return { metrics, transitions, differences: pairedDifferences(evaluated, plan.arms.map((a) => a.name), tieBreak) };
+  const arms = plan.arms.map((a) => a.name);
+  const spec = run.spec as ExperimentSpec;
+  return {
+    metrics,
+    transitions,
+    differences: pairedDifferences(evaluated, arms, tieBreak),
+    replicates: replicatePoints(evaluated, arms, tieBreak, (arm) => spec.arms[arm]?.seed ?? spec.seed),
+  };
 }
 
 /** The metric rows a run wrote, for runs recorded without their plan. */
@@ -203,12 +213,12 @@ function storedRows(store: Store, run: RunRecord): MetricPoint[] {
 export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): RunMetrics {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
-  const { metrics, transitions, differences } = plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [] } : recomputed(store, run, plan, tieBreak);
+  const { metrics, transitions, differences, replicates } = plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [], replicates: [] } : recomputed(store, run, plan, tieBreak);
   const arms = Object.keys(spec.arms);
   for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
   const evalSets = spec.task.eval.map((set) => set.name);
   for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
-  return { arms, evalSets, tieBreak, metrics, transitions, differences };
+  return { arms, evalSets, tieBreak, metrics, transitions, differences, replicates };
 }
 
 /** The report as if made under another tie rule (the HTML page's switch); points without per-rule values stay. */

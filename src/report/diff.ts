@@ -33,9 +33,9 @@ export function diffJson(base: unknown, arm: unknown, path = ''): SpecChange[] {
   return JSON.stringify(base) === JSON.stringify(arm) ? [] : [{ path, base, arm }];
 }
 
-/** The base an arm was merged onto: the spec without its name, description and arms. */
+/** The base an arm was merged onto: the spec without what belongs to the experiment as a whole. */
 function baseConfig(spec: ExperimentSpec): ArmSpec {
-  const { name: _name, description: _description, arms: _arms, ...base } = spec;
+  const { name: _name, description: _description, seeds: _seeds, arms: _arms, ...base } = spec;
   return base;
 }
 

@@ -2,12 +2,13 @@
  * The comparisons the paper's claims rest on, as paired differences over one eval set's problems: within
  * a model, five sequential turns against one turn and against five parallel samples at equal compute;
  * across iterations, each headline metric of a trained model against its arm's boosted model; across
- * arms (ablations), each headline metric against the first arm's model of the same iteration. Pairing
+ * arms (ablations), each headline metric against the first arm's model of the same iteration (and seed). Pairing
  * cancels the variation between problems that both sides share, so these intervals are narrower, and
  * more honest, than comparing two values each with its own error bar.
  */
 
 import { HEADLINE_METRICS, pairedDifference, problemCredits, type EvalRecord, type TieBreak } from '../rise/metrics.ts';
+import { declaredArm, replicaName, replicaOf } from '../spec/seeds.ts';
 
 /** One comparison at one (arm, iteration, eval set). */
 export interface DifferencePoint {
@@ -42,28 +43,51 @@ export const WITHIN_MODEL = [
 export const againstBoosted = (metric: string) => `${metric} − boosted`;
 export const againstArm = (metric: string, arm: string) => `${metric} − ${arm}`;
 
-/** `arms[0]` is the reference arm of the across-arm comparisons. */
-export function pairedDifferences(evaluated: readonly Evaluated[], arms: readonly string[], tieBreak: TieBreak): DifferencePoint[] {
+/** One comparison at one (arm, iteration, eval set), as the per-problem credits of its two sides. */
+export interface Comparison {
+  arm: string;
+  iteration: number;
+  evalSet: string;
+  comparison: string;
+  later: ReadonlyMap<string, number>;
+  earlier: ReadonlyMap<string, number>;
+}
+
+/**
+ * Every comparison the evaluations allow. `arms[0]` is the reference of the across-arm comparisons; a
+ * replicate (seeds.ts) is compared with the reference arm's replicate at its own seed, the only one that
+ * saw the same problems.
+ */
+export function comparisons(evaluated: readonly Evaluated[], arms: readonly string[], tieBreak: TieBreak): Comparison[] {
   const credits = (e: Evaluated, metric: string) => problemCredits(e.records, metric, { tieBreak, seed: e.seed });
   const has = (e: Evaluated, metric: string) => e.metrics.has(metric);
-  const points: DifferencePoint[] = [];
+  const reference = arms[0] === undefined ? undefined : declaredArm(arms[0]);
+  const referenceOf = (arm: string) => {
+    const replica = replicaOf(arm);
+    return replica === null ? arms[0] : replicaName(reference!, replica.seed);
+  };
+  const out: Comparison[] = [];
   for (const e of evaluated) {
     const place = { arm: e.arm, iteration: e.iteration, evalSet: e.evalSet };
     for (const [later, earlier] of WITHIN_MODEL) {
-      if (has(e, later) && has(e, earlier)) points.push({ ...place, comparison: `${later} − ${earlier}`, ...pairedDifference(credits(e, later), credits(e, earlier)) });
+      if (has(e, later) && has(e, earlier)) out.push({ ...place, comparison: `${later} − ${earlier}`, later: credits(e, later), earlier: credits(e, earlier) });
     }
     if (e.iteration === 0) continue;
     const against = (other: Evaluated | undefined, comparison: (metric: string) => string) => {
       if (other === undefined) return;
       for (const metric of HEADLINE_METRICS) {
-        if (has(e, metric) && has(other, metric)) points.push({ ...place, comparison: comparison(metric), ...pairedDifference(credits(e, metric), credits(other, metric)) });
+        if (has(e, metric) && has(other, metric)) out.push({ ...place, comparison: comparison(metric), later: credits(e, metric), earlier: credits(other, metric) });
       }
     };
     against(evaluated.find((b) => b.arm === e.arm && b.evalSet === e.evalSet && b.iteration === 0), againstBoosted);
-    const reference = arms[0];
-    if (e.arm !== reference) {
-      against(evaluated.find((r) => r.arm === reference && r.evalSet === e.evalSet && r.iteration === e.iteration), (metric) => againstArm(metric, reference));
+    if (reference !== undefined && declaredArm(e.arm) !== reference) {
+      const other = referenceOf(e.arm);
+      against(evaluated.find((r) => r.arm === other && r.evalSet === e.evalSet && r.iteration === e.iteration), (metric) => againstArm(metric, reference));
     }
   }
-  return points;
+  return out;
+}
+
+export function pairedDifferences(evaluated: readonly Evaluated[], arms: readonly string[], tieBreak: TieBreak): DifferencePoint[] {
+  return comparisons(evaluated, arms, tieBreak).map(({ later, earlier, ...point }) => ({ ...point, ...pairedDifference(later, earlier) }));
 }

@@ -11,9 +11,9 @@ import { TIE_BREAKS, TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
 import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
-import { DIFFERENCES_NOTE, runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
+import { DIFFERENCES_NOTE, REPLICATES_NOTE, runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
 import { ALL_SERIES } from './series.ts';
-import { differenceTables, headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
+import { differenceTables, headlineTables, replicateTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Chart.js's minified UMD build: it defines the global `Chart`. */
 export async function loadChartLibrary(): Promise<string> {
@@ -124,6 +124,9 @@ export function renderHtml(report: RunReport, chartLibrary: string): string {
 <ul>${runFacts(report).map((f) => `<li>${escapeHtml(f)}</li>`).join('')}</ul>
 ${report.spec.description ? `<p>${escapeHtml(report.spec.description)}</p>` : ''}
 ${voted.html}
+<h2>Across seeds</h2>
+<p class="note">${escapeHtml(REPLICATES_NOTE)} Majority-vote ties: ${escapeHtml(TIE_BREAK_LABELS[report.tieBreak])}, whichever rule the switch above shows.</p>
+${tablesOrNote(replicateTables(report), 'No evaluation done yet.')}
 <h2>Paired differences</h2>
 <p class="note">${escapeHtml(DIFFERENCES_NOTE)} Majority-vote ties: ${escapeHtml(TIE_BREAK_LABELS[report.tieBreak])}, whichever rule the switch above shows.</p>
 ${tablesOrNote(differenceTables(report), 'No evaluation to compare yet.')}

@@ -4,7 +4,7 @@ import { TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import type { RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { ALL_SERIES } from './series.ts';
-import { differenceTables, headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
+import { differenceTables, headlineTables, replicateTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Pipes inside a cell would split it into two columns. */
 const cell = (text: string) => text.replaceAll('|', '\\|');
@@ -31,6 +31,9 @@ export const TRANSITIONS_NOTE =
 
 export const DIFFERENCES_NOTE =
   'Differences in percentage points on the same problems, ± the half-width of a 95% interval (1.96 paired standard errors over the problems): within each model, five turns against one turn and against five parallel samples at equal compute; across iterations, each headline metric against the arm\'s boosted model; across arms, against the first arm at the same iteration. An interval that excludes 0 is a difference one seed can show; it says nothing of the variation between seeds (training randomness), which is often larger.';
+
+export const REPLICATES_NOTE =
+  'Each declared arm over its seeds (one replicate per seed: its own problems, initialisation and samples): mean ± standard deviation across seeds, then a 95% bootstrap interval over problems [low, high] of the mean (2,000 rounds, each resampling every replicate\'s problems). The standard deviation is what another training run would move; the interval, what another draw of problems would. Differences are per-problem and paired, in percentage points; an interval that excludes 0 is a difference the problems support.';
 
 /** The headline tables as `rise run` and `rise status` print them, after the tie rule they use; '' when there are none yet. */
 export function headlineText(report: RunReport): string {
@@ -59,6 +62,7 @@ export function renderMarkdown(report: RunReport): string {
   lines.push('## Headline metrics (%)', '', `${rule} ${TIES_NOTE}`, '', ...tables('###', headlineTables(report), 'No metrics recorded yet.'));
   lines.push('## Accuracy by k (%)', '', rule, '', ...ALL_SERIES.map((s) => `- ${s.label}: ${s.what}`), '');
   lines.push(...tables('###', seriesTables(report), 'No metrics recorded yet.'));
+  lines.push('## Across seeds', '', `${REPLICATES_NOTE} ${rule}`, '', ...tables('###', replicateTables(report), 'No evaluation done yet.'));
   lines.push('## Paired differences', '', `${DIFFERENCES_NOTE} ${rule}`, '', ...tables('###', differenceTables(report), 'No evaluation to compare yet.'));
   lines.push('## Turn-to-turn transitions', '', TRANSITIONS_NOTE, '', ...tables('###', transitionTables(report), 'No evaluation with two or more turns done yet.'));
   lines.push('## Training', '', ...tables('###', [trainingTable(report)], 'No training step done yet.'));

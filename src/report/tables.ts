@@ -6,7 +6,9 @@
 
 import { HEADLINE_METRICS, isVoted } from '../rise/metrics.ts';
 import { shortKey } from '../steps/index.ts';
+import { declaredArm } from '../spec/seeds.ts';
 import { iterationLabel, iterationsOf, pointsAt, type MetricPoint, type RunReport } from './data.ts';
+import type { ReplicatePoint } from './replicates.ts';
 import { WITHIN_MODEL, againstArm, againstBoosted } from './differences.ts';
 import { ALL_SERIES, VOTED_SERIES, maxK } from './series.ts';
 
@@ -99,10 +101,19 @@ const interval = (difference: number, se: number) => {
  * Per eval set: the paired differences of every arm and iteration (differences.ts), in percentage points;
  * with several arms, a second table against the first arm.
  */
+/** The comparisons of one model (within it, against its boosted model) and, with several arms, against the first arm. */
+function comparisonNames(report: RunReport): { within: string[]; across: string[]; reference: string } {
+  const reference = declaredArm(report.arms[0] ?? '');
+  const declared = new Set(report.arms.map(declaredArm));
+  return {
+    within: [...WITHIN_MODEL.map(([a, b]) => `${a} − ${b}`), ...HEADLINE_METRICS.map(againstBoosted)],
+    across: declared.size > 1 ? HEADLINE_METRICS.map((m) => againstArm(m, reference)) : [],
+    reference,
+  };
+}
+
 export function differenceTables(report: RunReport): Table[] {
-  const within = [...WITHIN_MODEL.map(([a, b]) => `${a} − ${b}`), ...HEADLINE_METRICS.map(againstBoosted)];
-  const reference = report.arms[0];
-  const across = report.arms.length > 1 ? HEADLINE_METRICS.map((m) => againstArm(m, reference)) : [];
+  const { within, across, reference } = comparisonNames(report);
   return report.evalSets.flatMap((evalSet) => [
     differenceTable(report, evalSet, evalSet, within),
     ...(across.length > 0 ? [differenceTable(report, evalSet, `${evalSet}, against ${reference}`, across)] : []),
@@ -124,6 +135,40 @@ function differenceTable(report: RunReport, evalSet: string, title: string, comp
       }),
     ]),
   };
+}
+
+/** "mean ± sd [low, high]" in percent (points for a comparison); no sd with one seed. */
+function overSeeds(p: ReplicatePoint | undefined): string {
+  if (p === undefined) return MISSING;
+  const pct = (x: number) => (100 * x).toFixed(1);
+  return `${pct(p.mean)}${p.sd === null ? '' : ` ± ${pct(p.sd)}`} [${pct(p.low)}, ${pct(p.high)}]`;
+}
+
+function replicateTable(report: RunReport, evalSet: string, title: string, quantities: readonly string[]): Table {
+  const points = report.replicates.filter((p) => p.evalSet === evalSet && quantities.includes(p.quantity));
+  const models = [...new Map(points.map((p) => [`${p.arm}\n${p.iteration}`, { arm: p.arm, iteration: p.iteration }])).values()];
+  return {
+    title,
+    columns: [{ name: 'arm' }, { name: 'model' }, { name: 'seeds' }, ...quantities.map((name) => ({ name, numeric: true }))],
+    rows: models.map(({ arm, iteration }) => {
+      const at = points.filter((p) => p.arm === arm && p.iteration === iteration);
+      return [arm, iterationLabel(iteration), String(Math.max(...at.map((p) => p.seeds.length))), ...quantities.map((q) => overSeeds(at.find((p) => p.quantity === q)))];
+    }),
+  };
+}
+
+/**
+ * Per eval set: every headline metric of each declared arm over its seeds, then the comparisons (within a
+ * model, against the boosted model, against the first arm), each as mean ± sd across seeds [95% bootstrap
+ * interval over problems].
+ */
+export function replicateTables(report: RunReport): Table[] {
+  const { within, across, reference } = comparisonNames(report);
+  return report.evalSets.flatMap((evalSet) => [
+    replicateTable(report, evalSet, `${evalSet}: headline metrics (%)`, HEADLINE_METRICS),
+    replicateTable(report, evalSet, `${evalSet}: differences (points)`, within),
+    ...(across.length > 0 ? [replicateTable(report, evalSet, `${evalSet}: against ${reference} (points)`, across)] : []),
+  ]);
 }
 
 /** Per eval set: each series (m1@tk, p1@tk, mk@t1) at every k, for every arm and iteration. */
