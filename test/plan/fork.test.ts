@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { forkPlan, ForkError } from '../../src/plan/fork.ts';
 import { placeOf } from '../../src/plan/stale.ts';
 import { SpecError } from '../../src/spec/issues.ts';
+import { stepOfKind } from '../../src/steps/index.ts';
 import { applySettings, parseSetting, SettingError } from '../../src/spec/set.ts';
 import { createRun, finishStep, openStore, setRunStatus, startStep } from '../../src/store/index.ts';
 import { formatReuse } from '../../src/cli/fork.ts';
@@ -31,7 +32,9 @@ test('--set changes the base and every arm; arms.NAME.path one arm; the result i
   assert.equal(changed.arms.rise.train.lr, spec.arms.rise.train.lr);
   assert.deepEqual(changed.arms.rise.task.eval.map((s) => s.name), ['in-dist', 'wide']);
   // Knobs an arithmetic evaluation set leaves null are the training set's, as when the file said it.
-  assert.deepEqual(changed.arms.rise.task.eval[1].ops, spec.task.train.ops);
+  const task = changed.arms.rise.task;
+  assert.ok(task.kind === 'arithmetic' && spec.task.kind === 'arithmetic');
+  assert.deepEqual(task.eval[1].ops, spec.task.train.ops);
   assert.equal(spec.relabel.samples, 2, 'the stored spec is not modified');
   // Unchanged: re-validating a validated spec gives the same plan.
   assert.deepEqual(tinyPlan(set(spec, 'relabel.samples=2')), tinyPlan(spec));
@@ -59,9 +62,9 @@ test('a fork from iteration K keeps the earlier iterations\' keys and re-keys th
     assert.equal(key === old.get(place), same, place);
   }
   const relabel2 = forked.arms[0].steps.find((u) => u.iteration === 2 && u.kind === 'relabel')!;
-  assert.equal(forked.steps[relabel2.key].params.samples, 4);
+  assert.equal(stepOfKind(forked.steps[relabel2.key], 'relabel').params.samples, 4);
   const relabel1 = forked.arms[0].steps.find((u) => u.iteration === 1 && u.kind === 'relabel')!;
-  assert.equal(forked.steps[relabel1.key].params.samples, 2);
+  assert.equal(stepOfKind(forked.steps[relabel1.key], 'relabel').params.samples, 2);
   // Every input of every step is a step of the plan, and the plan's keys are the hashes of its steps.
   for (const step of Object.values(forked.steps)) for (const input of step.inputs) assert.ok(forked.steps[input], `${step.kind} reads ${input}`);
   // From iteration 1 the fork is the changed spec's plan: nothing before it differs (the boost is the same).
