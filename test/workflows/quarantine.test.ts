@@ -6,6 +6,8 @@
  */
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { StepContext } from '../../activities/context.ts';
 import { inLedgerBatches } from '../../activities/episodes.ts';
@@ -13,10 +15,11 @@ import { QuarantineLimitError } from '../../activities/quarantine.ts';
 import type { StepRun } from '../../activities/step.ts';
 import { RemoteUnavailableError } from '../../src/remote/openai-policy.ts';
 import { collectEpisodes } from '../../src/rise/rollout.ts';
-import { claimStep, openStore, quarantinedProblems, readEpisodes, recordedProblems, type Store } from '../../src/store/index.ts';
+import type { RunReport } from '../../src/report/data.ts';
+import { claimStep, createRun, finishStep, openStore, quarantinedProblems, quarantineProblem, readEpisodes, recordedProblems, setRunStatus, startStep, type Store } from '../../src/store/index.ts';
 import { createTask, generateArithmetic, type Problem, type Task } from '../../src/tasks/index.ts';
 import { PROMPTING, relabeler, rolloutOptions, ScriptedPolicy } from '../rise/helpers.ts';
-import { tempHome } from './helpers.ts';
+import { rise, tempHome, tinyPlan, tinySpec } from './helpers.ts';
 
 const PROBLEMS = generateArithmetic({ seed: 1, count: 40, ops: 1, min: 1, max: 5 });
 const BAD = PROBLEMS[13].id;
@@ -112,4 +115,41 @@ test('an error about the step (the remote policy is down) fails it at once: no p
   await assert.rejects(inLedgerBatches(ctx, run, 'run-q', PROBLEMS, down), RemoteUnavailableError);
   assert.equal(calls, 1);
   assert.equal(quarantinedProblems(store, [run.attempt.key]).size, 0);
+});
+
+test('rise status and rise report count the quarantined problems per step and list them', async (t) => {
+  const home = tempHome(t);
+  const spec = tinySpec('quarantine-report');
+  const plan = tinyPlan(spec);
+  const store = openStore({ home });
+  const run = createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/q` });
+  const rollout = plan.arms[0].steps.find((u) => u.kind === 'rollout')!.key;
+  // Only the rollout is recorded: the reports read the outputs of done boost and train steps.
+  startStep(store, plan.steps[rollout], run.id);
+  quarantineProblem(store, rollout, { problemId: 'arith-7', attempts: 3, errorClass: 'TokenizerError', message: 'cannot encode U+1F600' }, run.id);
+  quarantineProblem(store, rollout, { problemId: 'arith-9', attempts: 3, errorClass: 'CheckerError', message: 'checker threw' }, run.id);
+  finishStep(store, rollout, { placeholder: true });
+  setRunStatus(store, run.id, 'done');
+  store.close();
+  const env = { RISE_HOME: home };
+
+  const status = await rise(['status', run.id], env);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, new RegExp(`quarantined: 2 problems in 1 step .*\\n  rise · iteration 1 · rollout ${rollout.slice(0, 12)}: 2\\n    arith-7: TokenizerError: cannot encode U\\+1F600 \\(3 tries\\)`));
+
+  const json = await rise(['report', run.id, '--json'], env);
+  const report = JSON.parse(json.stdout) as RunReport;
+  assert.deepEqual(
+    report.steps.filter((s) => s.quarantined.length > 0).map((s) => [s.key, s.quarantined.map((q) => q.problemId)]),
+    [[rollout, ['arith-7', 'arith-9']]],
+  );
+  const out = join(home, 'report');
+  const written = await rise(['report', run.id, '--out', out], env);
+  assert.equal(written.code, 0, written.stderr);
+  const markdown = readFileSync(join(out, 'report.md'), 'utf8');
+  assert.match(markdown, new RegExp(`\\| ${rollout.slice(0, 12)} \\| rollout \\| 1 \\| +\\| rise, uniform \\| 2 \\|`));
+  assert.match(markdown, /\| arith-9 \| CheckerError: checker threw \| 3 \|/);
+  const html = readFileSync(join(out, 'report.html'), 'utf8');
+  assert.match(html, /<h2>Quarantined problems<\/h2>/);
+  assert.match(html, /TokenizerError: cannot encode U\+1F600/);
 });
