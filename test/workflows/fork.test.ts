@@ -24,7 +24,7 @@ describe('rise fork against the test server', () => {
     await server?.stop();
   });
 
-  test('an evaluation set and a turn added to a finished run: only evaluations run, on every stored model', async (t) => {
+  test('an evaluation set and a turn added to a finished run: only evaluations run, on every stored model; a change from iteration 1 reruns from there', async (t) => {
     const home = tempHome(t);
     const dir = mkdtempSync(join(tmpdir(), 'rise-fork-'));
     const file = join(dir, 'tiny.json');
@@ -54,5 +54,18 @@ describe('rise fork against the test server', () => {
     // Both stored models (the boosted one and iteration 1's) evaluated on both sets, with three turns.
     const rows = readMetrics(store, { runId: forkId }).filter((r) => r.name === 'm1@t3');
     assert.deepEqual(rows.map((r) => `${r.iteration} ${r.evalSet}`).sort(), ['0 in-dist', '0 wide', '1 in-dist', '1 wide']);
+
+    // A change from iteration 1 on: the boost, its evaluation and iteration 1's rollout (sampled from the
+    // boosted model) are the first run's; relabeling and what follows from it run anew.
+    const from = await rise(['fork', runId, '--set', 'relabel.samples=3', '--from', 'iteration:1', '--worker'], env);
+    assert.equal(from.code, 0, from.stderr);
+    const fromId = /started run (\S+)/.exec(from.stdout)![1];
+    assert.match(from.stdout, /why: samples 2 → 3/);
+    const spliced = planFromJson(getRun(store, fromId)!.plan)!;
+    const ran = Object.values(spliced.steps).filter((step) => getStep(store, step.key)!.runId === fromId);
+    assert.deepEqual(ran.map((s) => s.kind), ['relabel', 'filter', 'train', 'evaluate']);
+    const firstPlan = planFromJson(getRun(store, runId)!.plan)!;
+    const boostEval = firstPlan.arms[0].steps.filter((u) => u.iteration === 0 || u.kind === 'rollout').map((u) => u.key);
+    assert.deepEqual(spliced.arms[0].steps.filter((u) => u.iteration === 0 || u.kind === 'rollout').map((u) => u.key), boostEval);
   });
 });
