@@ -1,9 +1,10 @@
 /**
  * `rise extend RUN --iterations N` and `rise fork RUN --set path=value ... [--from iteration:K]`: a new
- * run from a finished run's stored spec, changed. The new spec is planned as `rise run` plans any spec;
- * every step whose key is done in the store is reused (keys are Merkle hashes, so a step is reused exactly
- * when what it computes from is unchanged), and the table printed before the start says which steps are
- * reused and, for every other one, why its key is new (`explainChanges` against the run's plan).
+ * run from a run's stored spec, changed. A fork plans the changed spec as `rise run` plans any spec (with
+ * `--from`, spliced onto the run's plan from iteration K on: src/plan/fork.ts); an extension splices the
+ * added iterations after the run's last, so every step the run has is kept as it ran. Every step whose key
+ * is done in the store is reused, and the table printed before the start says which steps are reused and,
+ * for every other one, why its key is new (`explainChanges` against the run's plan).
  *
  * Both start a new run rather than continuing the old one: the old run's report stays what it was, and
  * the new run's plan covers every iteration, so its status and report show them all (the reused steps
@@ -11,7 +12,7 @@
  */
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { forkPlan, ForkError } from '../plan/fork.ts';
+import { forkPlan, ForkError, lastIteration } from '../plan/fork.ts';
 import { planExperiment, planFromJson, type Plan } from '../plan/plan.ts';
 import { parseReplayFrom } from '../plan/replay.ts';
 import { explainChanges, placeOf } from '../plan/stale.ts';
@@ -80,7 +81,7 @@ async function storedRun(id: string): Promise<{ spec: ExperimentSpec; plan: Plan
   });
 }
 
-/** Plans the changed spec (spliced onto the run's plan from `from` on, when given), prints the reuse table, and starts it unless --dry-run. */
+/** Plans the changed spec (spliced onto the run's plan from iteration `from` on, when given), prints the reuse table, and starts it unless --dry-run. */
 async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: number | null, options: LaunchFlags, rerun: string): Promise<void> {
   const { planInputs } = await import('../plan/inputs.ts');
   const whole = planExperiment(spec, await planInputs(spec));
@@ -92,7 +93,7 @@ async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: nu
     throw err;
   }
   const table = await withStore(async (store: Store) => formatReuse(previous, plan, (key) => stepStatus(store, key)));
-  out(`from run ${id}${from === null ? '' : ` (changed from iteration ${from} on)`}:`);
+  out(`from run ${id}${from === null ? '' : ` (new from iteration ${from} on)`}:`);
   process.stdout.write(table);
   if (options.dryRun) return;
   const { startOrAttach } = await import('../client/start.ts');
@@ -116,7 +117,7 @@ function specError(err: unknown): never {
 
 async function extend(id: string, options: ExtendOptions): Promise<void> {
   const { spec, plan } = await storedRun(id);
-  const current = Math.max(...Object.values(spec.arms).map((arm) => arm.iterations));
+  const current = lastIteration(plan);
   if (options.iterations <= current) throw new UsageError(`--iterations ${options.iterations}: run ${id} already has ${current}; extend to more`);
   let extended: ExperimentSpec;
   try {
@@ -124,7 +125,8 @@ async function extend(id: string, options: ExtendOptions): Promise<void> {
   } catch (err) {
     specError(err);
   }
-  await launch(id, plan, extended, null, options, `rise extend ${id} --iterations ${options.iterations}`);
+  // Spliced after the run's last iteration: every step of the run is kept as it ran.
+  await launch(id, plan, extended, current + 1, options, `rise extend ${id} --iterations ${options.iterations}`);
 }
 
 async function fork(id: string, options: ForkOptions): Promise<void> {

@@ -1,19 +1,24 @@
 /**
- * A plan that changes from iteration K on (`rise fork RUN --set ... --from iteration:K`): iterations
- * before K are the earlier plan's steps, exactly; from K on, the new spec's steps, re-keyed onto the
- * earlier plan's steps where they read them. A spec holds one value per knob for every iteration, so the
- * change by iteration is made here, on the plan: the new spec is planned whole, then each of its steps
- * at iteration K or later has its inputs from before K replaced by the earlier plan's step at the same
- * place (arm, iteration, kind, model or eval set), and its key and seed key computed again over them —
- * the same Merkle hashing the planner does, so a step whose params and inputs match the earlier plan's
- * gets the earlier plan's key and is reused.
+ * A plan that changes from iteration K on: iterations before K are the earlier plan's steps, exactly;
+ * from K on, the new spec's steps, re-keyed onto the earlier plan's steps where they read them. A spec
+ * holds one value per knob for every iteration, so the change by iteration is made here, on the plan: the
+ * new spec is planned whole, then each of its steps at iteration K or later has its inputs from before K
+ * replaced by the earlier plan's step at the same place (arm, iteration, kind, model or eval set), and
+ * its key and seed key computed again over them — the same Merkle hashing the planner does, so a step
+ * whose params and inputs match the earlier plan's gets the earlier plan's key and is reused.
+ *
+ * `rise fork --from iteration:K` is this with the changed spec; `rise extend` is this with K one past the
+ * run's last iteration, so every step of the run is kept as it ran (a fork's spliced iterations
+ * included) and the added iterations build on its last model.
  *
  * The boost (iteration 0) cannot change: what iterations K and later train and sample from is the model
- * the earlier iterations made, so a change to the boost with `--from` is refused rather than half applied.
+ * the earlier iterations made, so a spec whose boost differs from the run's is refused rather than half
+ * applied. A boost whose key differs for another reason (a newer engine) is kept as the run's.
  */
 
 import type { ArmPlan, Plan, StepUse } from './plan.ts';
 import { seedKey, stepKey } from './plan.ts';
+import { canonicalJson } from './hash.ts';
 import { placeOf } from './stale.ts';
 import type { Step } from '../steps/index.ts';
 
@@ -22,7 +27,8 @@ export class ForkError extends Error {
   override name = 'ForkError';
 }
 
-function lastIteration(plan: Plan): number {
+/** The plan's last iteration (0 when it has only the boost). */
+export function lastIteration(plan: Plan): number {
   return Math.max(0, ...plan.arms.flatMap((a) => a.steps.map((s) => s.iteration)));
 }
 
@@ -32,8 +38,9 @@ function lastIteration(plan: Plan): number {
  */
 export function forkPlan(previous: Plan, next: Plan, from: number): Plan {
   const last = lastIteration(previous);
-  if (!Number.isInteger(from) || from < 1 || from > last) {
-    throw new ForkError(`--from iteration:${from}: a fork from an iteration takes 1..${last} (the run's iterations; 0 is the boost, which a fork without --from changes)`);
+  const upTo = Math.min(last + 1, lastIteration(next));
+  if (!Number.isInteger(from) || from < 1 || from > upTo) {
+    throw new ForkError(`--from iteration:${from}: a fork from an iteration takes 1..${upTo} (the run has ${last}; 0 is the boost, which a fork without --from changes)`);
   }
   const names = (p: Plan) => p.arms.map((a) => a.name).join(', ');
   if (names(previous) !== names(next)) throw new ForkError(`--from needs the same arms as the run (${names(previous)}); the changed spec has ${names(next)}`);
@@ -42,15 +49,17 @@ export function forkPlan(previous: Plan, next: Plan, from: number): Plan {
   const arms: ArmPlan[] = next.arms.map((arm, a) => {
     const before = previous.arms[a];
     const old = new Map(before.steps.map((use) => [placeOf(before, use), use]));
+    const ran = new Set(before.steps.map((use) => use.iteration));
     /** A key of `next` → the key that step has in the forked plan (this arm's: places differ by arm). */
     const rekeyed = new Map<string, string>();
     const uses: StepUse[] = [];
     for (const use of arm.steps) {
       const place = placeOf(arm, use);
-      if (use.iteration < from) {
+      // Before K, the run's iterations are kept; an iteration this arm never ran is planned like those after K.
+      if (use.iteration < from && ran.has(use.iteration)) {
         const kept = old.get(place);
-        if (use.kind === 'boost' && kept?.key !== use.key) {
-          throw new ForkError(`--from iteration:${from}: the change alters the boost of arm ${arm.name} (${use.model ?? 'learner'}), which every later iteration builds on; fork without --from`);
+        if (use.kind === 'boost' && (kept === undefined || canonicalJson(previous.steps[kept.key].params) !== canonicalJson(next.steps[use.key].params))) {
+          throw new ForkError(`--from iteration:${from}: the spec's boost of arm ${arm.name} (${use.model ?? 'learner'}) is not the run's, and every later iteration builds on the boosted model; fork without --from`);
         }
         // A place the earlier plan lacks (an evaluation set added by the change) stays empty before K.
         if (kept === undefined) continue;

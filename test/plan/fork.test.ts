@@ -71,7 +71,32 @@ test('a fork from iteration K keeps the earlier iterations\' keys and re-keys th
   assert.deepEqual(places(forkPlan(before, whole, 1)), places(whole));
 
   assert.throws(() => forkPlan(before, whole, 4), (err: Error) => err instanceof ForkError && /takes 1\.\.3/.test(err.message));
-  assert.throws(() => forkPlan(before, tinyPlan(set(spec, 'boost.epochs=3')), 2), (err: Error) => err instanceof ForkError && /alters the boost of arm rise/.test(err.message));
+  assert.throws(() => forkPlan(before, tinyPlan(set(spec, 'boost.epochs=3')), 2), (err: Error) => err instanceof ForkError && /the spec's boost of arm rise \(learner\) is not the run's/.test(err.message));
+});
+
+test('extending splices after the run\'s last iteration: every step of the run kept, a fork\'s spliced iterations too', () => {
+  const spec = set(tinySpec('fork-extend'), 'iterations=2');
+  const before = tinyPlan(spec);
+  const longer = tinyPlan(set(spec, 'iterations=3'));
+  // Same spec, same engine: the splice is the longer spec's own plan.
+  assert.deepEqual(places(forkPlan(before, longer, 3)), places(longer));
+
+  // A run forked from iteration 2 with more relabel samples, then extended: iteration 1 stays the original's,
+  // iteration 2 the fork's, and iteration 3 builds on the fork's iteration-2 model with its samples.
+  const forked = forkPlan(before, tinyPlan(set(spec, 'relabel.samples=4')), 2);
+  const extended = forkPlan(forked, tinyPlan(set(spec, 'relabel.samples=4', 'iterations=3')), 3);
+  const kept = places(forked);
+  for (const [place, key] of places(extended)) {
+    if (kept.has(place)) assert.equal(key, kept.get(place), place);
+  }
+  const rise = extended.arms[0];
+  const train2 = rise.steps.find((u) => u.iteration === 2 && u.kind === 'train')!.key;
+  const rollout3 = rise.steps.find((u) => u.iteration === 3 && u.kind === 'rollout')!;
+  assert.deepEqual(extended.steps[rollout3.key].inputs, [train2]);
+  const relabel3 = rise.steps.find((u) => u.iteration === 3 && u.kind === 'relabel')!;
+  assert.equal(stepOfKind(extended.steps[relabel3.key], 'relabel').params.samples, 4);
+  // Re-planning the fork's spec instead would have lost its iteration 1.
+  assert.notEqual(places(tinyPlan(set(spec, 'relabel.samples=4', 'iterations=3'))).get('rise/1/relabel/'), kept.get('rise/1/relabel/'));
 });
 
 test('an evaluation set added from iteration K is evaluated from K on only', () => {
@@ -131,7 +156,7 @@ test('rise fork and rise extend --dry-run: the table from the store, bad setting
     [['fork', run.id, '--set', 'relabel.samples=0', '--dry-run'], /\/relabel\/samples/],
     [['fork', run.id, '--dry-run'], /at least one --set/],
     [['fork', run.id, '--set', 'relabel.samples=3', '--from', 'iteration:1:train', '--dry-run'], /use iteration:K/],
-    [['fork', run.id, '--set', 'boost.epochs=3', '--from', 'iteration:1', '--dry-run'], /alters the boost/],
+    [['fork', run.id, '--set', 'boost.epochs=3', '--from', 'iteration:1', '--dry-run'], /boost of arm rise \(learner\) is not the run's/],
     [['extend', run.id, '--iterations', '1', '--dry-run'], /already has 1/],
     [['extend', 'no-such-run', '--iterations', '3'], /no run "no-such-run"/],
   ] as const) {

@@ -24,7 +24,7 @@ describe('rise fork against the test server', () => {
     await server?.stop();
   });
 
-  test('an evaluation set and a turn added to a finished run: only evaluations run, on every stored model; a change from iteration 1 reruns from there', async (t) => {
+  test('an evaluation set and a turn added to a finished run: only evaluations run, on every stored model; extending it runs the new iteration only; a change from iteration 1 reruns from there', async (t) => {
     const home = tempHome(t);
     const dir = mkdtempSync(join(tmpdir(), 'rise-fork-'));
     const file = join(dir, 'tiny.json');
@@ -54,6 +54,17 @@ describe('rise fork against the test server', () => {
     // Both stored models (the boosted one and iteration 1's) evaluated on both sets, with three turns.
     const rows = readMetrics(store, { runId: forkId }).filter((r) => r.name === 'm1@t3');
     assert.deepEqual(rows.map((r) => `${r.iteration} ${r.evalSet}`).sort(), ['0 in-dist', '0 wide', '1 in-dist', '1 wide']);
+
+    // The fork extended by an iteration: only iteration 2 runs, and the new run reports every iteration.
+    const extend = await rise(['extend', forkId, '--iterations', '2', '--worker'], env);
+    assert.equal(extend.code, 0, extend.stderr);
+    const extendId = /started run (\S+)/.exec(extend.stdout)![1];
+    const longer = planFromJson(getRun(store, extendId)!.plan)!;
+    const added = Object.values(longer.steps).filter((step) => getStep(store, step.key)!.runId === extendId);
+    assert.deepEqual(added.map((s) => s.kind), ['rollout', 'relabel', 'filter', 'train', 'evaluate', 'evaluate']);
+    for (const step of Object.values(plan.steps)) assert.ok(longer.steps[step.key], `the fork's ${step.kind} is kept`);
+    const sets = readMetrics(store, { runId: extendId }).filter((r) => r.name === 'm1@t3');
+    assert.deepEqual(sets.map((r) => `${r.iteration} ${r.evalSet}`).sort(), ['0 in-dist', '0 wide', '1 in-dist', '1 wide', '2 in-dist', '2 wide']);
 
     // A change from iteration 1 on: the boost, its evaluation and iteration 1's rollout (sampled from the
     // boosted model) are the first run's; relabeling and what follows from it run anew.
