@@ -66,7 +66,7 @@ export async function inLedgerBatches(
   const given: QuarantineRecord[] = [];
   const hooks = {
     alive: () => run.progress({ done, total, unit: 'problems', stage: 'retrying the problems of a failed batch' }),
-    quarantine: ({ problem: _p, ...record }: QuarantineRecord & { problem: Problem }) => {
+    quarantine: (record: QuarantineRecord) => {
       quarantineProblem(ctx.store, key, record, runId, run.guard);
       given.push(record);
       if (given.length > quarantineAllowance(ctx.quarantine, total)) throw quarantineLimitError(given, total, ctx.quarantine);
@@ -75,7 +75,7 @@ export async function inLedgerBatches(
   for (let i = 0; i < todo.length; i += ctx.ledgerBatch) {
     const batch = todo.slice(i, i + ctx.ledgerBatch);
     const progress = (p: Progress) => run.progress({ done, total, unit: 'problems', stage: p.stage });
-    const { results } = await settleBatch(batch, (problems) => work(problems, progress), ctx.quarantine, hooks);
+    const results = await settleBatch(batch, (problems) => work(problems, progress), ctx.quarantine, hooks);
     recordEpisodes(ctx.store, key, results, runId, run.guard);
     done += batch.length;
     run.progress({ done, total, unit: 'problems', ...(given.length > 0 ? { stage: `${given.length} quarantined` } : {}) });

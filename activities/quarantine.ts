@@ -43,28 +43,24 @@ export function quarantineAllowance(policy: QuarantinePolicy, total: number): nu
   return Math.floor(policy.maxFraction * total);
 }
 
-export interface Settled<T> {
-  results: T[];
-  quarantined: (QuarantineRecord & { problem: Problem })[];
-}
-
 /**
- * `work` over `batch`, with the problems it fails on quarantined. `quarantine` is called for each as it
- * is given up (to record it) and throws `QuarantineLimitError` once the step has quarantined more than
- * it may; `alive` throws when the step must stop (cancelled, lost), so a failure then is not blamed on a problem.
+ * What `work` returns over `batch`, less the problems it fails on. `quarantine` is called for each of those
+ * as it is given up (to record it) and throws `QuarantineLimitError` once the step has quarantined more
+ * than it may; `alive` throws when the step must stop (cancelled, lost), so a failure then is not blamed
+ * on a problem.
  */
 export async function settleBatch<T>(
   batch: Problem[],
   work: (problems: Problem[]) => Promise<readonly T[]>,
   policy: QuarantinePolicy,
-  hooks: { alive: () => void; quarantine: (record: QuarantineRecord & { problem: Problem }) => void },
-): Promise<Settled<T>> {
-  const out: Settled<T> = { results: [], quarantined: [] };
+  hooks: { alive: () => void; quarantine: (record: QuarantineRecord) => void },
+): Promise<T[]> {
+  const results: T[] = [];
   const alone = async (problem: Problem): Promise<void> => {
     let last: unknown;
     for (let attempt = 1; attempt <= policy.attempts; attempt++) {
       try {
-        out.results.push(...(await work([problem])));
+        results.push(...(await work([problem])));
         return;
       } catch (err) {
         hooks.alive();
@@ -72,14 +68,12 @@ export async function settleBatch<T>(
         last = err;
       }
     }
-    const record = { problem, problemId: problem.id, attempts: policy.attempts, errorClass: errorClass(last), message: messageOf(last) };
-    out.quarantined.push(record);
-    hooks.quarantine(record);
+    hooks.quarantine({ problemId: problem.id, attempts: policy.attempts, errorClass: errorClass(last), message: messageOf(last) });
   };
   const settle = async (problems: Problem[]): Promise<void> => {
     if (problems.length === 1) return alone(problems[0]);
     try {
-      out.results.push(...(await work(problems)));
+      results.push(...(await work(problems)));
     } catch (err) {
       hooks.alive();
       if (STEP_ERRORS.has(errorClass(err))) throw err;
@@ -89,7 +83,7 @@ export async function settleBatch<T>(
     }
   };
   await settle(batch);
-  return out;
+  return results;
 }
 
 /** The error a step fails with when it has quarantined too many problems: how many, and the first few errors. */

@@ -83,6 +83,7 @@ async function storedRun(id: string): Promise<{ spec: ExperimentSpec; plan: Plan
 
 /** Plans the changed spec (spliced onto the run's plan from iteration `from` on, when given), prints the reuse table, and starts it unless --dry-run. */
 async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: number | null, options: LaunchFlags, rerun: string): Promise<void> {
+  if (options.detach && options.worker === true) throw new UsageError('--detach and --worker exclude each other: a detached run has no worker in this process');
   const { planInputs } = await import('../plan/inputs.ts');
   const whole = planExperiment(spec, await planInputs(spec));
   let plan: Plan;
