@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { SessionOptions } from '../src/engine/session.ts';
 import { modelsHome } from '../src/models/store.ts';
 import { openStore, type Store } from '../src/store/index.ts';
+import { DEFAULT_QUARANTINE, type QuarantinePolicy } from './quarantine.ts';
 
 export interface StepContext {
   store: Store;
@@ -20,6 +21,8 @@ export interface StepContext {
   checkpointsDir: string;
   /** The model store pretrained models are read from (shared by every store on the machine). */
   modelsHome: string;
+  /** How often a failing problem is tried alone before it is quarantined, and how many a step may quarantine. */
+  quarantine: QuarantinePolicy;
 }
 
 export interface StepContextOptions {
@@ -30,6 +33,7 @@ export interface StepContextOptions {
   ledgerBatch?: number;
   /** The model store (default: $RISE_MODELS, else ~/.cache/rise/models). */
   modelsHome?: string;
+  quarantine?: QuarantinePolicy;
 }
 
 export function createStepContext(options: StepContextOptions = {}): StepContext {
@@ -43,5 +47,6 @@ export function createStepContext(options: StepContextOptions = {}): StepContext
     modelsDir: join(store.home, 'models'),
     checkpointsDir: join(store.home, 'checkpoints'),
     modelsHome: options.modelsHome ?? modelsHome(),
+    quarantine: options.quarantine ?? DEFAULT_QUARANTINE,
   };
 }

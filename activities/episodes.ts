@@ -6,9 +6,10 @@
 
 import type { Episode, Sample, Turn } from '../src/rise/episode.ts';
 import type { Progress } from '../src/rise/progress.ts';
-import { readEpisodes, recordedProblems, recordEpisodes, type LedgerEpisode } from '../src/store/index.ts';
+import { clearQuarantine, quarantineProblem, readEpisodes, recordedProblems, recordEpisodes, type LedgerEpisode, type QuarantineRecord } from '../src/store/index.ts';
 import type { Problem } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
+import { quarantineAllowance, quarantineLimitError, settleBatch } from './quarantine.ts';
 import type { StepRun } from './step.ts';
 
 /** A step's recorded episodes, in the algorithm's shape. */
@@ -43,8 +44,10 @@ export function storedEpisodes(ctx: StepContext, stepKey: string): Episode[] {
 
 /**
  * Runs `work` over the problems not yet recorded for the step, a batch at a time, recording each batch's
- * episodes before the next starts. Progress counts every problem, the recorded ones included.
- * Returns how many problems were already recorded (resumed from a previous attempt).
+ * episodes before the next starts. Progress counts every problem, the recorded ones included. A problem
+ * `work` keeps failing on is quarantined (see quarantine.ts): recorded with its error, not in the ledger;
+ * each attempt of the step tries the previous attempt's quarantined problems again.
+ * Returns how many problems were already recorded (resumed from a previous attempt) and how many were quarantined.
  */
 export async function inLedgerBatches(
   ctx: StepContext,
@@ -52,19 +55,30 @@ export async function inLedgerBatches(
   runId: string,
   problems: Problem[],
   work: (batch: Problem[], progress: (p: Progress) => void) => Promise<readonly LedgerEpisode[]>,
-): Promise<{ resumed: number }> {
+): Promise<{ resumed: number; quarantined: number }> {
   const key = run.attempt.key;
   const recorded = recordedProblems(ctx.store, key);
+  clearQuarantine(ctx.store, key, run.guard);
   const todo = problems.filter((p) => !recorded.has(p.id));
   const total = problems.length;
   let done = total - todo.length;
   run.progress({ done, total, unit: 'problems', stage: done > 0 ? `resumed after ${done} recorded problems` : undefined });
+  const given: QuarantineRecord[] = [];
+  const hooks = {
+    alive: () => run.progress({ done, total, unit: 'problems', stage: 'retrying the problems of a failed batch' }),
+    quarantine: (record: QuarantineRecord) => {
+      quarantineProblem(ctx.store, key, record, runId, run.guard);
+      given.push(record);
+      if (given.length > quarantineAllowance(ctx.quarantine, total)) throw quarantineLimitError(given, total, ctx.quarantine);
+    },
+  };
   for (let i = 0; i < todo.length; i += ctx.ledgerBatch) {
     const batch = todo.slice(i, i + ctx.ledgerBatch);
-    const episodes = await work(batch, (p) => run.progress({ done, total, unit: 'problems', stage: p.stage }));
-    recordEpisodes(ctx.store, key, episodes, runId, run.guard);
+    const progress = (p: Progress) => run.progress({ done, total, unit: 'problems', stage: p.stage });
+    const results = await settleBatch(batch, (problems) => work(problems, progress), ctx.quarantine, hooks);
+    recordEpisodes(ctx.store, key, results, runId, run.guard);
     done += batch.length;
-    run.progress({ done, total, unit: 'problems' });
+    run.progress({ done, total, unit: 'problems', ...(given.length > 0 ? { stage: `${given.length} quarantined` } : {}) });
   }
-  return { resumed: total - todo.length };
+  return { resumed: total - todo.length, quarantined: given.length };
 }

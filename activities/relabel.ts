@@ -29,6 +29,8 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
     const sampled = storedParams(ctx.store, rolloutKey, 'rollout');
     const problems = rolloutProblems(await problemSet(sampled.train, sampled.seed, input.files), sampled.samples);
     const start = new Map(storedEpisodes(ctx, rolloutKey).map((e) => [e.problemId, e]));
+    // A problem the rollout quarantined has no attempt 1 to continue: it is out of this iteration.
+    const continued = problems.filter((problem) => start.has(problem.id));
     const options = {
       task,
       // The relabeling model samples every turn after the first; attempt 1 comes from `start`.
@@ -39,7 +41,7 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
       seed: stepSeed(p.seed, run.step),
       start,
     };
-    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
+    const { resumed } = await inLedgerBatches(ctx, run, input.runId, continued, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
     return { resumed, ...episodeAccuracy(storedEpisodes(ctx, key)) };
   });
   return outcome(input, result);

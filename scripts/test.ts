@@ -37,6 +37,7 @@ const INTEGRATION: Record<string, string> = {
   'test/workflows/cli.test.ts': 'Temporal',
   'test/workflows/experiment.test.ts': 'Temporal',
   'test/workflows/export.test.ts': 'Temporal, and a run to export',
+  'test/workflows/fork.test.ts': 'Temporal, and a run forked after it finished',
   'test/workflows/heartbeat.test.ts': 'Temporal, and a LoRA step of the real SmolLM2 longer than its heartbeat timeout',
   'test/workflows/pause.test.ts': 'Temporal, and `rise pause` / `rise replay` runs',
   'test/workflows/pretrained.test.ts': 'Temporal, and a whole experiment with a pretrained model and LoRA',

@@ -12,6 +12,7 @@ import { DataError } from '../tasks/index.ts';
 import { UsageError } from './errors.ts';
 import { registerReportCommands } from './report.ts';
 import { registerExportCommand } from './export.ts';
+import { registerForkCommands } from './fork.ts';
 import { registerGenerateCommand } from './generate.ts';
 import { registerModelCommands } from './model.ts';
 import { registerPauseCommands } from './pause.ts';
@@ -45,6 +46,7 @@ export function createProgram(): Command {
   registerRunCommands(program);
   registerStatusCommand(program);
   registerReplayCommand(program);
+  registerForkCommands(program);
   registerPauseCommands(program);
   registerExportCommand(program);
   registerServerCommand(program);

@@ -15,6 +15,7 @@ import { doneOutputs } from '../steps/stored.ts';
 import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts';
 import type { LiveState } from '../client/start.ts';
 import { callLedgerLines } from './call-ledger.ts';
+import { quarantineLines } from './quarantine.ts';
 import { findRun, reachTemporal, withStore } from './runs.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -115,6 +116,8 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
 
   const calls = callLedgerLines(store, plan);
   if (calls.length > 0) out(`\n${calls.join('\n')}`);
+  const quarantined = quarantineLines(store, plan);
+  if (quarantined.length > 0) out(`\n${quarantined.join('\n')}`);
 
   const { loadRunReport } = await import('../report/data.ts');
   const { headlineText } = await import('../report/markdown.ts');

@@ -20,7 +20,7 @@ import { replicatePoints, type ReplicatePoint } from './replicates.ts';
 import { stepOfKind, type StepKind } from '../steps/index.ts';
 import { doneOutputs } from '../steps/stored.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
-import { getJson, getStep, readMetrics, type RunRecord, type StepState, type Store } from '../store/index.ts';
+import { getJson, getStep, quarantinedProblems, readMetrics, type QuarantineRecord, type RunRecord, type StepState, type Store } from '../store/index.ts';
 
 export interface RunSummary {
   id: string;
@@ -89,6 +89,8 @@ export interface StepTiming {
   attempts: number;
   /** Compute seconds of the attempt that finished the step; null until it is done. */
   seconds: number | null;
+  /** Problems the step gave up on (generation or scoring failed every try), with their errors. */
+  quarantined: QuarantineRecord[];
 }
 
 export interface RunReport {
@@ -235,6 +237,7 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
   const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
   const training: TrainingCurve[] = [];
+  const quarantine = quarantinedProblems(store, plan ? Object.keys(plan.steps) : []);
   for (const { uses, seedKey } of plan ? distinctSteps(plan).map((uses) => ({ uses, seedKey: plan.steps[uses[0].use.key].seedKey })) : []) {
     const { use } = uses[0];
     const arms = uses.map((u) => u.arm);
@@ -250,6 +253,7 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
       status: info?.status ?? 'pending',
       attempts: info?.attempts ?? 0,
       seconds: outputs?.seconds ?? null,
+      quarantined: quarantine.get(use.key) ?? [],
     });
     const kind = use.kind === 'boost' || use.kind === 'train' ? use.kind : undefined;
     const fitted = kind === undefined ? undefined : doneOutputs(store, use.key, kind);

@@ -12,6 +12,7 @@ import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
 import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { DIFFERENCES_NOTE, REPLICATES_NOTE, runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
+import { NO_QUARANTINE, QUARANTINE_NOTE, quarantineTables } from './quarantine.ts';
 import { ALL_SERIES } from './series.ts';
 import { differenceTables, headlineTables, replicateTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
@@ -138,6 +139,9 @@ ${loss.map(chartSection).join('\n')}
 ${tablesOrNote([trainingTable(report)], 'No training step done yet.')}
 <h2>Step timings</h2>
 ${tablesOrNote(timingTables(report), 'No steps planned.')}
+<h2>Quarantined problems</h2>
+<p class="note">${escapeHtml(QUARANTINE_NOTE)}</p>
+${tablesOrNote(quarantineTables(report), NO_QUARANTINE)}
 <h2>Arms against the base spec</h2>
 ${diffs.join('\n')}
 <h2>Spec</h2>

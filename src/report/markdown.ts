@@ -3,6 +3,7 @@
 import { TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import type { RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
+import { NO_QUARANTINE, QUARANTINE_NOTE, quarantineTables } from './quarantine.ts';
 import { ALL_SERIES } from './series.ts';
 import { differenceTables, headlineTables, replicateTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
@@ -67,6 +68,7 @@ export function renderMarkdown(report: RunReport): string {
   lines.push('## Turn-to-turn transitions', '', TRANSITIONS_NOTE, '', ...tables('###', transitionTables(report), 'No evaluation with two or more turns done yet.'));
   lines.push('## Training', '', ...tables('###', [trainingTable(report)], 'No training step done yet.'));
   lines.push('## Step timings', '', ...tables('###', timingTables(report), 'No steps planned.'));
+  lines.push('## Quarantined problems', '', QUARANTINE_NOTE, '', ...tables('###', quarantineTables(report), NO_QUARANTINE));
 
   lines.push('## Arms against the base spec', '');
   for (const { arm, changes } of armDiffs(report.spec)) {

@@ -292,3 +292,28 @@ export const remoteReads = sqliteTable(
   },
   (t) => [index('remote_reads_step_idx').on(t.stepKey)],
 );
+
+/**
+ * A problem a step gave up on: its generation or scoring failed on every retry, so the step went on
+ * without it (no episode in the ledger, so it is in no training set and no metric's denominator). Rows
+ * carry the generation they belong to; an attempt of a step starts its generation's list afresh.
+ */
+export const quarantined = sqliteTable(
+  'quarantined',
+  {
+    stepKey: text('step_key')
+      .notNull()
+      .references(() => steps.key),
+    generation: integer('generation').notNull(),
+    problemId: text('problem_id').notNull(),
+    /** Tries the problem had on its own after its batch failed. */
+    attempts: integer('attempts').notNull(),
+    /** The last error's class (TypeError, TokenizerError …) and message. */
+    errorClass: text('error_class').notNull(),
+    message: text('message').notNull(),
+    /** Provenance only, as for steps. */
+    runId: text('run_id'),
+    createdAt: millis('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.stepKey, t.generation, t.problemId] })],
+);
