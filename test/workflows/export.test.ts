@@ -9,7 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ExampleRow } from '../../src/cli/export-examples.ts';
+import type { ExampleRow } from '../../src/report/examples.ts';
 import { planFromJson, stepArms } from '../../src/plan/plan.ts';
 import { getRun, openStore, readEpisodes, type LedgerEpisode } from '../../src/store/index.ts';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
