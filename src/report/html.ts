@@ -11,8 +11,10 @@ import { TIE_BREAKS, TIE_BREAK_LABELS } from '../rise/metrics.ts';
 import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
 import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
+import { escapeHtml, scriptJson } from './html-text.ts';
 import { DIFFERENCES_NOTE, runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
 import { ALL_SERIES } from './series.ts';
+import { VIEWER_STYLE, viewerSections, type RunViews } from './viewer.ts';
 import { differenceTables, headlineTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Chart.js's minified UMD build: it defines the global `Chart`. */
@@ -24,11 +26,6 @@ export async function loadChartLibrary(): Promise<string> {
   if (/<\/script/i.test(source)) throw new Error('chart.umd.min.js contains "</script" and cannot be inlined');
   return source;
 }
-
-const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
-
-/** JSON that is safe inside a <script> element: no `<` can start `</script>` or `<!--`. */
-const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll('<', '\\u003c');
 
 function htmlTable(table: Table, heading: string): string {
   if (table.rows.length === 0) return '';
@@ -101,7 +98,8 @@ ${tablesOrNote(seriesTables(ruled), 'No metrics recorded yet.')}
   return { html: [picker, ...sections.map((s) => s.html)].join('\n'), charts: sections.flatMap((s) => s.charts) };
 }
 
-export function renderHtml(report: RunReport, chartLibrary: string): string {
+export function renderHtml(report: RunReport, views: RunViews, chartLibrary: string): string {
+  const viewer = viewerSections(views);
   const voted = ruleSections(report);
   const loss = chartSections(report).filter((s) => s.topic === 'training');
   const charts = [...voted.charts, ...loss.flatMap((s) => s.charts)];
@@ -117,7 +115,7 @@ export function renderHtml(report: RunReport, chartLibrary: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} — ${escapeHtml(report.run.experiment)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${VIEWER_STYLE}</style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
@@ -130,9 +128,11 @@ ${tablesOrNote(differenceTables(report), 'No evaluation to compare yet.')}
 <h2>Turn-to-turn transitions</h2>
 <p class="note">${escapeHtml(TRANSITIONS_NOTE)}</p>
 ${tablesOrNote(transitionTables(report), 'No evaluation with two or more turns done yet.')}
+${viewer.trajectories}
 <h2>Training</h2>
 ${loss.map(chartSection).join('\n')}
 ${tablesOrNote([trainingTable(report)], 'No training step done yet.')}
+${viewer.lineage}
 <h2>Step timings</h2>
 ${tablesOrNote(timingTables(report), 'No steps planned.')}
 <h2>Arms against the base spec</h2>
@@ -142,6 +142,7 @@ ${diffs.join('\n')}
 <script>${chartLibrary}</script>
 <script type="application/json" id="report-charts">${scriptJson(charts)}</script>
 <script>${BOOT}</script>
+${viewer.scripts}
 </body>
 </html>
 `;

@@ -15,6 +15,7 @@ import { chartSections } from '../../src/report/charts.ts';
 import { loadRunReport, underTieBreak } from '../../src/report/data.ts';
 import { loadChartLibrary, renderHtml } from '../../src/report/html.ts';
 import { headlineTables } from '../../src/report/tables.ts';
+import { loadRunViews } from '../../src/report/viewer.ts';
 import { TIE_BREAKS } from '../../src/rise/metrics.ts';
 import { getRun } from '../../src/store/index.ts';
 import { ablations, recordRun, tempHome, tempStore } from './fixture.ts';
@@ -39,7 +40,7 @@ test('report.html renders every chart offline, without console errors, and the s
   await recordRun(store, spec, plan, { runId: 'run-a', unfinishedArm: 'weak-to-strong' });
   const report = await loadRunReport(store, getRun(store, 'run-a')!);
   const file = path.join(tempHome(t), 'report.html');
-  fs.writeFileSync(file, renderHtml(report, await loadChartLibrary()));
+  fs.writeFileSync(file, renderHtml(report, loadRunViews(store, getRun(store, 'run-a')!), await loadChartLibrary()));
   const sections = chartSections(report);
   const accuracy = sections.filter((s) => s.topic === 'accuracy').flatMap((s) => s.charts.map((c) => c.id));
   const loss = sections.filter((s) => s.topic === 'training').flatMap((s) => s.charts.map((c) => c.id));
