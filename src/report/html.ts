@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TIE_BREAKS, TIE_BREAK_LABELS } from '../rise/metrics.ts';
-import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
+import { chartSections, type ChartSection, type ChartSpec, type LegendEntry } from './charts.ts';
 import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { escapeHtml, scriptJson } from './html-text.ts';
@@ -40,9 +40,14 @@ function tablesOrNote(tables: Table[], note: string): string {
   return html.length === 0 ? `<p>${escapeHtml(note)}</p>` : html.join('\n');
 }
 
+/** A shared legend entry: a short line in the entry's colour and dash. */
+const legendEntry = (e: LegendEntry) =>
+  `<span><svg width="28" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" stroke="${escapeHtml(e.colour)}" stroke-width="2.5" stroke-dasharray="${e.borderDash.join(' ')}"/></svg>${escapeHtml(e.label)}</span>`;
+
 function chartSection(section: ChartSection): string {
   const canvases = section.charts.map((c) => `<div class="chart"><canvas id="${escapeHtml(c.id)}"></canvas></div>`);
-  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n<div class="grid">\n${canvases.join('\n')}\n</div>`;
+  const legend = section.legend.length === 0 ? '' : `<p class="legend">${section.legend.map(legendEntry).join('')}</p>\n`;
+  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n${legend}<div class="grid ${section.layout}">\n${canvases.join('\n')}\n</div>`;
 }
 
 const STYLE = `
@@ -51,8 +56,13 @@ h1 { font-size: 1.5rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; } th { background: #f4f4f4; }
 .num { text-align: right; } .note { color: #555; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
-.chart { position: relative; height: 320px; border: 1px solid #eee; padding: 4px; }
+/* Few charts: as wide as the page allows, two abreast at most. Many: small multiples, three or four abreast. */
+.grid { display: grid; gap: 1rem; }
+.grid.wide { grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); }
+.grid.multiples { grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); }
+.chart { position: relative; min-width: 340px; height: 300px; border: 1px solid #eee; padding: 4px; }
+.wide .chart { height: 420px; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.25rem 1.25rem; } .legend svg { vertical-align: middle; margin-right: 4px; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow: auto; } code { font-size: 0.92em; }
 `;
 

@@ -46,8 +46,10 @@ export const VIEWER_STYLE = `
 .viewer-controls { display: flex; flex-wrap: wrap; gap: 0.5rem 1.25rem; align-items: center; margin: 0.5rem 0; }
 .trajectory { border: 1px solid #ddd; margin: 0.75rem 0; padding: 0.5rem 0.75rem; }
 .trajectory .question { white-space: pre-wrap; margin: 0.25rem 0 0.5rem; }
-.trajectory table { width: 100%; margin: 0; }
-.trajectory td.response { white-space: pre-wrap; font: 12px/1.35 ui-monospace, monospace; max-width: 0; overflow-wrap: anywhere; }
+.trajectory table { width: 100%; margin: 0; table-layout: fixed; }
+.trajectory th:nth-child(1) { width: 3em; } .trajectory th:nth-child(2) { width: 12em; } .trajectory th:nth-child(3) { width: 2em; }
+#lineage td:first-child { white-space: nowrap; }
+.trajectory td.response { white-space: pre-wrap; font: 12px/1.35 ui-monospace, monospace; overflow-wrap: anywhere; }
 .mark { display: inline-block; min-width: 1.4em; text-align: center; border-radius: 3px; color: #fff; font-weight: bold; }
 .mark.right { background: #2e7d32; } .mark.wrong { background: #c62828; }
 .parallel .mark { padding: 0 4px; margin: 0 2px; font-weight: normal; }
@@ -110,8 +112,10 @@ const VIEWER_BOOT = `
           el('thead', {}, el('tr', {}, ...['turn', 'answer', '', 'response'].map((h) => el('th', { textContent: h })))),
           el('tbody', {}, ...body));
         const parallel = el('p', { className: 'parallel' }, 'parallel turn-1 samples (mk@t1): ', ...p[3].map((a) => mark(a[1], a[0] ?? '∅')));
-        return el('div', { className: 'trajectory', dataset: { problem: p[0] } },
+        const row = el('div', { className: 'trajectory' },
           el('div', {}, el('b', { textContent: p[0] })), el('div', { className: 'question', textContent: tj.texts[p[1]] }), table, parallel);
+        row.dataset.problem = p[0];
+        return row;
       }));
       pager(pages, shown.length, PAGE, page, (n) => { page = n; draw(); });
       tjRoot.dataset.shown = String(shown.length);

@@ -65,6 +65,7 @@ function ledgerEpisode(r: EvalRecord): LedgerEpisode {
   const sample = (a: AnswerRecord) => ({ text: a.answer ?? 'no answer', answer: a.answer, reward: a.correct ? 1 : 0, tokens: 4, logprob: -2 });
   return {
     problemId: r.problemId,
+    prompt: `What is problem ${r.problemId}?`,
     turns: [
       { turn: 1, kind: 'parallel', chosen: 0, samples: r.parallel.map(sample) },
       ...r.sequential.slice(1).map((a, i) => ({ turn: i + 2, kind: 'sequential', chosen: 0, samples: [sample(a)] })),
