@@ -47,7 +47,7 @@ const legendEntry = (e: LegendEntry) =>
 function chartSection(section: ChartSection): string {
   const canvases = section.charts.map((c) => `<div class="chart"><canvas id="${escapeHtml(c.id)}"></canvas></div>`);
   const legend = section.legend.length === 0 ? '' : `<p class="legend">${section.legend.map(legendEntry).join('')}</p>\n`;
-  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n${legend}<div class="grid ${section.layout}">\n${canvases.join('\n')}\n</div>`;
+  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n${legend}<div class="grid ${section.layout}${section.legend.length === 0 ? ' own-legends' : ''}">\n${canvases.join('\n')}\n</div>`;
 }
 
 const STYLE = `
@@ -61,7 +61,7 @@ th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; } th { back
 .grid.wide { grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); }
 .grid.multiples { grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); }
 .chart { position: relative; min-width: 340px; height: 300px; border: 1px solid #eee; padding: 4px; }
-.wide .chart { height: 420px; }
+.wide .chart { height: 420px; } .multiples.own-legends .chart { height: 380px; }
 .legend { display: flex; flex-wrap: wrap; gap: 0.25rem 1.25rem; } .legend svg { vertical-align: middle; margin-right: 4px; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow: auto; } code { font-size: 0.92em; }
 `;
