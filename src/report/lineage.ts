@@ -4,35 +4,43 @@
  * of N candidates at a later turn), its reward, the filter's decision (the rule that dropped it) and its
  * weight under each train step that reads the filter. The report's lineage tables and `rise why` show it.
  *
- * An example is named `origin/problem/tturn` (e.g. `iter-1/train-17/t2`): the filter's own key for it, and
- * the same name in every filter that aggregates its iteration.
+ * An example is named `relabel/problem/tturn` (e.g. `b97b8f40abbd/train-17/t2`), after the relabel step
+ * whose ledger holds its episode (short key), the problem and the turn: one name per example of the run,
+ * the same in every filter that reads that relabel step (arms sharing data, iterations aggregating it). A
+ * filter's `origin` (iter-1, iter-2) is not enough: arms with their own relabel steps reuse it.
  */
 
 import type { Plan } from '../plan/plan.ts';
 import { stepArms } from '../plan/plan.ts';
 import { exampleWeight } from '../rise/examples.ts';
+import { shortKey } from '../steps/index.ts';
 import type { Store } from '../store/index.ts';
 import { doneSteps } from './done-steps.ts';
 import { Episodes, filterDecisions, trainSteps } from './examples.ts';
 
 export interface ExampleName {
-  origin: string;
+  /** The relabel step's short key. */
+  relabel: string;
   problemId: string;
   turn: number;
 }
 
 export function exampleId(e: ExampleName): string {
-  return `${e.origin}/${e.problemId}/t${e.turn}`;
+  return `${e.relabel}/${e.problemId}/t${e.turn}`;
 }
 
 /** An example id's parts, or null when `id` is not one; the problem id may itself contain slashes. */
 export function parseExampleId(id: string): ExampleName | null {
-  const m = /^([^/]+)\/(.+)\/t(\d+)$/.exec(id);
-  return m === null ? null : { origin: m[1], problemId: m[2], turn: Number(m[3]) };
+  const m = /^([0-9a-f]+)\/(.+)\/t(\d+)$/.exec(id);
+  return m === null ? null : { relabel: m[1], problemId: m[2], turn: Number(m[3]) };
 }
 
-export interface ExampleLineage extends ExampleName {
+export interface ExampleLineage {
   id: string;
+  /** The filter's name for the relabel step it came from (iter-1, iter-2 …). */
+  origin: string;
+  problemId: string;
+  turn: number;
   /** The episode turn's kind: `onPolicy` (the rollout's attempt 1) or `relabel` (best of the candidates). */
   kind: string;
   /** The chosen sample's candidate slot, and how many slots the turn drew. */
@@ -72,8 +80,8 @@ export function runLineage(store: Store, plan: Plan): FilterLineage[] {
       arms: users.get(f.key) ?? [],
       relabels: [...relabels].map(([origin, key]) => ({ origin, key })),
       trains: trains.map((t) => ({ key: t.key, arms: users.get(t.key) ?? [] })),
-      examples: decisions.map(({ example: e, turn, attempt }): ExampleLineage => ({
-        id: exampleId(e),
+      examples: decisions.map(({ example: e, relabel, turn, attempt }): ExampleLineage => ({
+        id: exampleId({ relabel: shortKey(relabel.key), problemId: e.problemId, turn: e.turn }),
         origin: e.origin,
         problemId: e.problemId,
         turn: e.turn,
