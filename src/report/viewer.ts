@@ -1,15 +1,19 @@
 /**
  * The HTML report's two browsers over the ledger: the trajectory viewer (every evaluation conversation,
  * filterable by what happened between turns) and the training-example lineage (every filter decision with
- * its origin, reward, rule and weights). Both embed compact JSON and draw one page of rows at a time with
- * plain DOM code, so a run of hundreds of problems × turns × models stays a page a browser opens at once.
+ * its origin, reward, rule and weights). Both embed compact JSON, gzipped and base64-encoded (model
+ * responses compress several-fold, and the page unpacks them with the browser's DecompressionStream), and
+ * draw one page of rows at a time with plain DOM code, so a run of hundreds of problems × turns × models
+ * stays a page a browser opens at once.
  */
+
+import { gzipSync } from 'node:zlib';
 
 import { planFromJson } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
 import type { RunRecord, Store } from '../store/index.ts';
 import { iterationLabel } from './data.ts';
-import { escapeHtml, scriptJson } from './html-text.ts';
+import { escapeHtml } from './html-text.ts';
 import { originPhrase, runLineage, type FilterLineage } from './lineage.ts';
 import { runTrajectories, type Trajectories } from './trajectories.ts';
 
@@ -42,6 +46,9 @@ function lineageView(f: FilterLineage): LineageView {
   };
 }
 
+/** JSON gzipped and base64-encoded: safe inside a <script> element, whose base64 holds no `<`. */
+const packed = (value: unknown) => gzipSync(JSON.stringify(value), { level: 9 }).toString('base64');
+
 export const VIEWER_STYLE = `
 .viewer-controls { display: flex; flex-wrap: wrap; gap: 0.5rem 1.25rem; align-items: center; margin: 0.5rem 0; }
 .trajectory { border: 1px solid #ddd; margin: 0.75rem 0; padding: 0.5rem 0.75rem; }
@@ -60,7 +67,11 @@ export const VIEWER_STYLE = `
  * chosen page of rows; `data-trajectories` and `data-lineage` on <body> say it finished.
  */
 const VIEWER_BOOT = `
-(() => {
+(async () => {
+  const unpack = async (id) => {
+    const bytes = Uint8Array.from(atob(document.getElementById(id).textContent), (c) => c.charCodeAt(0));
+    return JSON.parse(await new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text());
+  };
   const el = (tag, props, ...children) => { const e = Object.assign(document.createElement(tag), props); e.append(...children); return e; };
   const mark = (correct, text) => el('span', { className: 'mark ' + (correct ? 'right' : 'wrong'), title: correct ? 'correct' : 'wrong' }, text);
   const pager = (box, total, size, page, go) => {
@@ -73,7 +84,7 @@ const VIEWER_BOOT = `
   };
   const fill = (select, options) => select.replaceChildren(...options.map(([value, label]) => el('option', { value, textContent: label })));
 
-  const tj = JSON.parse(document.getElementById('report-trajectories').textContent);
+  const tj = await unpack('report-trajectories');
   const tjRoot = document.getElementById('trajectories');
   if (tjRoot && tj.models.length > 0) {
     const PAGE = 20;
@@ -137,7 +148,7 @@ const VIEWER_BOOT = `
   }
   document.body.dataset.trajectories = String(tj.models.length);
 
-  const lineage = JSON.parse(document.getElementById('report-lineage').textContent);
+  const lineage = await unpack('report-lineage');
   const lnRoot = document.getElementById('lineage');
   if (lnRoot && lineage.length > 0) {
     const PAGE = 50;
@@ -215,8 +226,8 @@ ${trajectories}
 <section id="lineage">
 ${lineage}
 </section>`,
-    scripts: `<script type="application/json" id="report-trajectories">${scriptJson(views.trajectories)}</script>
-<script type="application/json" id="report-lineage">${scriptJson(views.lineage.map(lineageView))}</script>
+    scripts: `<script type="application/gzip" id="report-trajectories">${packed(views.trajectories)}</script>
+<script type="application/gzip" id="report-lineage">${packed(views.lineage.map(lineageView))}</script>
 <script>${VIEWER_BOOT}</script>`,
   };
 }
