@@ -2,7 +2,9 @@
  * The HTML report in a real browser: Debian's Chromium (CHROMIUM_PATH overrides), driven by
  * playwright-core. The page must load nothing from the network, draw every chart without a console
  * error, and the screenshot must show lines in the series' colours inside every visible chart's box;
- * switching the tie rule must show that rule's tables and charts, laid out.
+ * switching the tie rule must show that rule's tables and charts, laid out. The trajectory viewer's filters
+ * must count what the report's transitions count and show exactly those problems, drawn in the marks'
+ * colours; the lineage table must filter by drop rule.
  */
 
 import { test } from 'node:test';
