@@ -3,7 +3,7 @@
  * tools read. Rollouts: every sample drawn in the run's rollout and relabel steps (one row per sample,
  * `chosen` marking each turn's attempt); examples: every filter decision with its drop rule, the
  * conversation and target it trains on, the sample it came from, and its weight under each train step
- * that reads it (see export-examples.ts); metrics: every metric of every arm, iteration and evaluation
+ * that reads it (see src/report/examples.ts); metrics: every metric of every arm, iteration and evaluation
  * set. A step shared by arms is exported once, with the arms that use it.
  *
  * JSONL nests an example's `messages` ([{role, content}]); CSV flattens them into `context`, one text
@@ -14,14 +14,14 @@ import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
-import { planFromJson, stepArms, type Plan } from '../plan/plan.ts';
+import { planFromJson, stepArms } from '../plan/plan.ts';
 import type { Message } from '../rise/conversation.ts';
 import type { TieBreak } from '../rise/metrics.ts';
 import { runTieBreak } from '../report/data.ts';
-import { type StepKind } from '../steps/index.ts';
-import { getStep, readEpisodes, readMetrics, type RunRecord, type Store } from '../store/index.ts';
+import { doneSteps } from '../report/done-steps.ts';
+import { contextText, exampleRows } from '../report/examples.ts';
+import { readEpisodes, readMetrics, type RunRecord, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
-import { contextText, exampleRows } from './export-examples.ts';
 import { findRun, withStore } from './runs.ts';
 
 const WHAT = ['rollouts', 'examples', 'metrics'] as const;
@@ -35,21 +35,6 @@ function oneOf<T extends string>(values: readonly T[]) {
     if (!(values as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${values.join(', ')}`);
     return value as T;
   };
-}
-
-/** The run's done steps of some kinds, once each, with the arms and iteration they belong to. */
-function doneSteps(store: Store, plan: Plan, kinds: StepKind[]): { key: string; kind: StepKind; iteration: number; arms: string }[] {
-  const arms = stepArms(plan);
-  const seen = new Set<string>();
-  const out: { key: string; kind: StepKind; iteration: number; arms: string }[] = [];
-  for (const arm of plan.arms) {
-    for (const use of arm.steps) {
-      if (!kinds.includes(use.kind) || seen.has(use.key) || getStep(store, use.key)?.status !== 'done') continue;
-      seen.add(use.key);
-      out.push({ key: use.key, kind: use.kind, iteration: use.iteration, arms: arms.get(use.key)!.join(' ') });
-    }
-  }
-  return out;
 }
 
 function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {

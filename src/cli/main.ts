@@ -24,6 +24,7 @@ import { registerServeCommand } from './serve.ts';
 import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
 import { registerServerCommand } from './server.ts';
+import { registerWhyCommand } from './why.ts';
 
 const EXIT_USAGE = 2;
 /** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store. */
@@ -54,6 +55,7 @@ export function createProgram(): Command {
   registerGenerateCommand(program);
   registerServeCommand(program);
   registerReportCommands(program);
+  registerWhyCommand(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ import { comparisonTable, compareRuns } from '../report/compare.ts';
 import { loadRunReport, readRunMetrics } from '../report/data.ts';
 import { loadChartLibrary, renderHtml } from '../report/html.ts';
 import { formatTable, renderMarkdown } from '../report/markdown.ts';
+import { loadRunViews } from '../report/viewer.ts';
 import { DEFAULT_TIE_BREAK, HEADLINE_METRICS, TIE_BREAKS, type TieBreak } from '../rise/metrics.ts';
 import { UsageError } from './errors.ts';
 import { findRun, withStore } from './runs.ts';
@@ -40,7 +41,7 @@ function parseMetrics(list: string): string[] | undefined {
 export function registerReportCommands(program: Command): void {
   program
     .command('report')
-    .description('write report.md and a self-contained report.html for a run: accuracy per turn, turns vs parallel samples, training loss, step timings, the spec and each arm\'s changes')
+    .description('write report.md and a self-contained report.html for a run: accuracy per turn, turns vs parallel samples, every evaluation conversation (filterable), training-example lineage, training loss, step timings, the spec and each arm\'s changes')
     .argument('<run>', 'run id (as `rise run` printed it)')
     .option('--out <dir>', 'directory for report.md and report.html (default: $RISE_HOME/reports/<run>/, RISE_HOME being .rise unless set)')
     .option('--json', 'print the report\'s data (metrics, transitions, training losses, step timings, spec) as JSON instead of writing files')
@@ -58,7 +59,7 @@ export function registerReportCommands(program: Command): void {
         const markdown = join(out, 'report.md');
         const html = join(out, 'report.html');
         await writeFile(markdown, renderMarkdown(report));
-        await writeFile(html, renderHtml(report, await loadChartLibrary()));
+        await writeFile(html, renderHtml(report, loadRunViews(store, run), await loadChartLibrary()));
         process.stdout.write(`wrote ${markdown}\nwrote ${html}\n`);
       });
     });

@@ -8,12 +8,14 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { TIE_BREAKS, TIE_BREAK_LABELS } from '../rise/metrics.ts';
-import { chartSections, type ChartSection, type ChartSpec } from './charts.ts';
+import { chartSections, type ChartSection, type ChartSpec, type LegendEntry } from './charts.ts';
 import { underTieBreak, type RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
+import { escapeHtml, scriptJson } from './html-text.ts';
 import { DIFFERENCES_NOTE, REPLICATES_NOTE, runFacts, TIES_NOTE, TRANSITIONS_NOTE } from './markdown.ts';
 import { NO_QUARANTINE, QUARANTINE_NOTE, quarantineTables } from './quarantine.ts';
 import { ALL_SERIES } from './series.ts';
+import { VIEWER_STYLE, viewerSections, type RunViews } from './viewer.ts';
 import { differenceTables, headlineTables, replicateTables, seriesTables, timingTables, trainingTable, transitionTables, type Table } from './tables.ts';
 
 /** Chart.js's minified UMD build: it defines the global `Chart`. */
@@ -25,11 +27,6 @@ export async function loadChartLibrary(): Promise<string> {
   if (/<\/script/i.test(source)) throw new Error('chart.umd.min.js contains "</script" and cannot be inlined');
   return source;
 }
-
-const escapeHtml = (text: string) => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
-
-/** JSON that is safe inside a <script> element: no `<` can start `</script>` or `<!--`. */
-const scriptJson = (value: unknown) => JSON.stringify(value).replaceAll('<', '\\u003c');
 
 function htmlTable(table: Table, heading: string): string {
   if (table.rows.length === 0) return '';
@@ -44,9 +41,14 @@ function tablesOrNote(tables: Table[], note: string): string {
   return html.length === 0 ? `<p>${escapeHtml(note)}</p>` : html.join('\n');
 }
 
+/** A shared legend entry: a short line in the entry's colour and dash. */
+const legendEntry = (e: LegendEntry) =>
+  `<span><svg width="28" height="10" aria-hidden="true"><line x1="2" y1="5" x2="26" y2="5" stroke="${escapeHtml(e.colour)}" stroke-width="2.5" stroke-dasharray="${e.borderDash.join(' ')}"/></svg>${escapeHtml(e.label)}</span>`;
+
 function chartSection(section: ChartSection): string {
   const canvases = section.charts.map((c) => `<div class="chart"><canvas id="${escapeHtml(c.id)}"></canvas></div>`);
-  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n<div class="grid">\n${canvases.join('\n')}\n</div>`;
+  const legend = section.legend.length === 0 ? '' : `<p class="legend">${section.legend.map(legendEntry).join('')}</p>\n`;
+  return `<h3>${escapeHtml(section.title)}</h3>\n<p class="note">${escapeHtml(section.description)}</p>\n${legend}<div class="grid ${section.layout}${section.legend.length === 0 ? ' own-legends' : ''}">\n${canvases.join('\n')}\n</div>`;
 }
 
 const STYLE = `
@@ -55,8 +57,13 @@ h1 { font-size: 1.5rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ddd
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: left; } th { background: #f4f4f4; }
 .num { text-align: right; } .note { color: #555; }
-.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 1rem; }
-.chart { position: relative; height: 320px; border: 1px solid #eee; padding: 4px; }
+/* Few charts: as wide as the page allows, two abreast at most. Many: small multiples, three or four abreast. */
+.grid { display: grid; gap: 1rem; }
+.grid.wide { grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); }
+.grid.multiples { grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); }
+.chart { position: relative; min-width: 340px; height: 300px; border: 1px solid #eee; padding: 4px; }
+.wide .chart { height: 420px; } .multiples.own-legends .chart { height: 380px; }
+.legend { display: flex; flex-wrap: wrap; gap: 0.25rem 1.25rem; } .legend svg { vertical-align: middle; margin-right: 4px; }
 pre { background: #f7f7f7; padding: 0.75rem; overflow: auto; } code { font-size: 0.92em; }
 `;
 
@@ -102,7 +109,8 @@ ${tablesOrNote(seriesTables(ruled), 'No metrics recorded yet.')}
   return { html: [picker, ...sections.map((s) => s.html)].join('\n'), charts: sections.flatMap((s) => s.charts) };
 }
 
-export function renderHtml(report: RunReport, chartLibrary: string): string {
+export function renderHtml(report: RunReport, views: RunViews, chartLibrary: string): string {
+  const viewer = viewerSections(views);
   const voted = ruleSections(report);
   const loss = chartSections(report).filter((s) => s.topic === 'training');
   const charts = [...voted.charts, ...loss.flatMap((s) => s.charts)];
@@ -118,7 +126,7 @@ export function renderHtml(report: RunReport, chartLibrary: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} — ${escapeHtml(report.run.experiment)}</title>
-<style>${STYLE}</style>
+<style>${STYLE}${VIEWER_STYLE}</style>
 </head>
 <body>
 <h1>${escapeHtml(title)}</h1>
@@ -134,9 +142,11 @@ ${tablesOrNote(differenceTables(report), 'No evaluation to compare yet.')}
 <h2>Turn-to-turn transitions</h2>
 <p class="note">${escapeHtml(TRANSITIONS_NOTE)}</p>
 ${tablesOrNote(transitionTables(report), 'No evaluation with two or more turns done yet.')}
+${viewer.trajectories}
 <h2>Training</h2>
 ${loss.map(chartSection).join('\n')}
 ${tablesOrNote([trainingTable(report)], 'No training step done yet.')}
+${viewer.lineage}
 <h2>Step timings</h2>
 ${tablesOrNote(timingTables(report), 'No steps planned.')}
 <h2>Quarantined problems</h2>
@@ -149,6 +159,7 @@ ${diffs.join('\n')}
 <script>${chartLibrary}</script>
 <script type="application/json" id="report-charts">${scriptJson(charts)}</script>
 <script>${BOOT}</script>
+${viewer.scripts}
 </body>
 </html>
 `;

@@ -5,7 +5,7 @@
  *
  * A row names its example; the text is in the ledger (the episode `origin` names, turn `turn`) and the
  * weight belongs to each train step that reads the filter (its weighting and tau), so neither is stored
- * here: `rise export --what examples` joins them (src/cli/export-examples.ts).
+ * here: `rise export --what examples` joins them (src/report/examples.ts).
  */
 
 import { and, asc, eq, sql } from 'drizzle-orm';

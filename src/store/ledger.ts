@@ -121,10 +121,13 @@ export function recordedProblems(store: Store, stepKey: string): Set<string> {
   return new Set(rows.map((r) => r.problemId));
 }
 
-/** The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts. */
-export function readEpisodes(store: Store, stepKey: string): LedgerEpisode[] {
+/**
+ * The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts.
+ * With `problemId`, only that problem's episode (none when the step has no such episode).
+ */
+export function readEpisodes(store: Store, stepKey: string, problemId?: string): LedgerEpisode[] {
   const generation = currentGeneration(store.db, stepKey, 'readEpisodes');
-  const scope = and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation));
+  const scope = and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), problemId === undefined ? undefined : eq(episodes.problemId, problemId));
   const byId = new Map<number, { problemId: string; prompt: string | null; turns: LedgerTurn[] }>();
   for (const e of store.db.select().from(episodes).where(scope).orderBy(asc(episodes.id)).all()) {
     byId.set(e.id, { problemId: e.problemId, prompt: e.prompt, turns: [] });

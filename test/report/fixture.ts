@@ -3,7 +3,8 @@
  * its real plan, every step started and finished with the outputs its activity stores (seconds;
  * training summaries and loss arrays for boost and train; the answers in the ledger for evaluate), and
  * the metric rows. Evaluation answers are synthetic but scored by the real metrics, so the families are
- * consistent with each other (p1@tk ≥ m1@t1, rising in k) as in a real run.
+ * consistent with each other (p1@tk ≥ m1@t1, rising in k) as in a real run. Rollout, relabel and filter
+ * steps record their ledger and filter decisions (training-data.ts), for lineage.
  */
 
 import fs from 'node:fs';
@@ -18,6 +19,7 @@ import { currentCompute } from '../../src/plan/compute.ts';
 import { loadSpec } from '../../src/spec/load.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
+import { recordTrainingData } from './training-data.ts';
 import { createRun, finishStep, openStore, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 
 export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
@@ -63,6 +65,7 @@ function ledgerEpisode(r: EvalRecord): LedgerEpisode {
   const sample = (a: AnswerRecord) => ({ text: a.answer ?? 'no answer', answer: a.answer, reward: a.correct ? 1 : 0, tokens: 4, logprob: -2 });
   return {
     problemId: r.problemId,
+    prompt: `What is problem ${r.problemId}?`,
     turns: [
       { turn: 1, kind: 'parallel', chosen: 0, samples: r.parallel.map(sample) },
       ...r.sequential.slice(1).map((a, i) => ({ turn: i + 2, kind: 'sequential', chosen: 0, samples: [sample(a)] })),
@@ -121,6 +124,7 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
       }
       if (stepStatus(store, use.key) === 'done') continue;
       startStep(store, plan.steps[use.key], runId);
+      recordTrainingData(store, plan, use, runId);
       let outputs: Record<string, unknown> = { seconds: 30 + use.iteration };
       if (use.kind === 'boost' || use.kind === 'train') {
         const losses = lossCurve(use.key, use.kind === 'boost' ? 125 : 60, use.kind === 'boost' ? 2.5 : 0.8);

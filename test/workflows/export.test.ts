@@ -9,8 +9,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { ExampleRow } from '../../src/cli/export-examples.ts';
+import type { ExampleRow } from '../../src/report/examples.ts';
 import { planFromJson, stepArms } from '../../src/plan/plan.ts';
+import { shortKey } from '../../src/steps/index.ts';
 import { getRun, openStore, readEpisodes, type LedgerEpisode } from '../../src/store/index.ts';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
@@ -155,5 +156,19 @@ describe('rise export --what examples', () => {
       assert.equal(line[col('weight')], row.weight === null ? '' : String(row.weight));
       assert.equal(line[col('context')], row.messages.map((m) => `[${m.role}]\n${m.content}`).join('\n'));
     }
+
+    // `rise why` on the same run: a dropped example's chain ends in its attempt and every decision on it.
+    const example = dropped.find((row) => row.turn === 2) ?? dropped[0];
+    const id = `${shortKey(example.relabel)}/${example.problemId}/t${example.turn}`;
+    const why = await rise(['why', runId, id], env);
+    assert.equal(why.code, 0, why.stderr);
+    assert.ok(why.stdout.startsWith(`example ${id} in run ${runId}: problem ${example.problemId}, turn ${example.turn}, `), why.stdout);
+    assert.ok(why.stdout.includes(`\n${example.target.split('\n').map((line) => `        ${line}`).join('\n')}\n`), 'the attempt, whole');
+    const decisions = rows.filter((row) => row.relabel === example.relabel && row.problemId === example.problemId && row.turn === example.turn);
+    assert.equal((why.stdout.match(new RegExp(`^  ${id}: `, 'gm')) ?? []).length, new Set(decisions.map((row) => row.step)).size, 'one line per filter that decided on it');
+    assert.match(why.stdout, new RegExp(`dropped by ${example.dropRule}`));
+    const problem = await rise(['why', runId, example.problemId], env);
+    assert.equal(problem.code, 0, problem.stderr);
+    assert.ok(problem.stdout.includes(`\n  ${id}: `), 'the problem lists the example');
   });
 });

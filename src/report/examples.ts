@@ -1,6 +1,7 @@
 /**
- * `rise export --what examples`: every example of a run's filter steps with what the model was trained
- * on. The examples table names each one (origin, problem, turn) and its filter decision; its text is in
+ * A run's filter decisions joined with the ledger, the one join that `rise export --what examples`, the
+ * report's lineage tables and `rise why` read (`filterDecisions`). The export: every example of a run's
+ * filter steps with what the model was trained on. The examples table names each one (origin, problem, turn) and its filter decision; its text is in
  * the ledger of the relabel step the origin names, and its weight belongs to the train step that reads
  * the filter (weighting and tau are train params, and arms that share a filter can weight it
  * differently).
@@ -16,12 +17,12 @@
 
 import type { Plan } from '../plan/plan.ts';
 import type { Message } from '../rise/conversation.ts';
-import { turnAttempt } from '../rise/episode.ts';
+import { turnAttempt, type TurnAttempt } from '../rise/episode.ts';
 import { exampleState, exampleWeight, type ExampleRendering } from '../rise/examples.ts';
 import { shortKey, stepOfKind, type Step } from '../steps/index.ts';
 import { filterOrigins } from '../steps/filter.ts';
 import { trainRendering } from '../steps/train.ts';
-import { readEpisodes, readExamples, type LedgerEpisode, type LedgerSample, type Store } from '../store/index.ts';
+import { readEpisodes, readExamples, type LedgerEpisode, type LedgerSample, type LedgerTurn, type StoredExample, type Store } from '../store/index.ts';
 
 export interface ExampleRow {
   /** The filter step. */
@@ -61,14 +62,14 @@ export interface FilterUse {
 }
 
 /** The train steps of the plan that read filter `key`, in plan order. */
-function trainSteps(plan: Plan, key: string): Step<'train'>[] {
+export function trainSteps(plan: Plan, key: string): Step<'train'>[] {
   return Object.values(plan.steps)
     .filter((s) => s.kind === 'train' && s.inputs[0] === key)
     .map((s) => stepOfKind(s, 'train'));
 }
 
 /** Ledger episodes of relabel steps by problem, read once per step. */
-class Episodes {
+export class Episodes {
   private readonly byStep = new Map<string, Map<string, LedgerEpisode>>();
   constructor(private readonly store: Store) {}
 
@@ -82,6 +83,35 @@ class Episodes {
   }
 }
 
+/** One filter decision joined with the ledger: the turn of the relabel step's episode it trains on. */
+export interface FilterDecision {
+  example: StoredExample;
+  relabel: Step<'relabel'>;
+  episode: LedgerEpisode;
+  /** The episode's turn the example is. */
+  turn: LedgerTurn;
+  attempt: TurnAttempt<LedgerSample>;
+}
+
+/**
+ * Filter `key`'s examples in the order it recorded them (kept, then dropped), each with the ledger turn it
+ * came from; throws when the ledger lacks one, which would be a store that lost part of a finished step.
+ */
+export function filterDecisions(store: Store, plan: Plan, f: Pick<FilterUse, 'key' | 'iteration'>, episodes = new Episodes(store)): FilterDecision[] {
+  const filter = stepOfKind(plan.steps[f.key], 'filter');
+  const relabelOf = new Map(filterOrigins(f.iteration, filter.inputs).map(({ relabel, origin }) => [origin, relabel]));
+  return readExamples(store, f.key).map((example) => {
+    const relabelKey = relabelOf.get(example.origin);
+    const where = `filter ${shortKey(f.key)}: example ${example.origin || '(no origin)'} ${example.problemId} turn ${example.turn}`;
+    if (relabelKey === undefined) throw new Error(`${where} names no relabel step among the filter's inputs`);
+    const episode = episodes.get(relabelKey, example.problemId);
+    const turn = episode?.turns.find((t) => t.turn === example.turn);
+    const attempt = episode === undefined ? undefined : turnAttempt<LedgerSample>({ prompt: episode.prompt ?? '', turns: episode.turns }, example.turn);
+    if (episode === undefined || turn === undefined || attempt === undefined) throw new Error(`${where} is not in the ledger of relabel step ${shortKey(relabelKey)}`);
+    return { example, relabel: stepOfKind(plan.steps[relabelKey], 'relabel'), episode, turn, attempt };
+  });
+}
+
 /**
  * The rows of the run's filter steps, in order: per filter step, per train step reading it, its examples
  * in the order the filter recorded them (kept, then dropped).
@@ -89,25 +119,12 @@ class Episodes {
 export function* exampleRows(store: Store, plan: Plan, filters: readonly FilterUse[], arms: ReadonlyMap<string, readonly string[]>): Generator<ExampleRow> {
   const episodes = new Episodes(store);
   for (const f of filters) {
-    const filter = stepOfKind(plan.steps[f.key], 'filter');
-    const relabelOf = new Map(filterOrigins(f.iteration, filter.inputs).map(({ relabel, origin }) => [origin, relabel]));
+    const decisions = filterDecisions(store, plan, f, episodes);
     const readers = trainSteps(plan, f.key);
-    const examples = readExamples(store, f.key);
-    const texts = examples.map((e) => {
-      const relabelKey = relabelOf.get(e.origin);
-      const where = `filter ${shortKey(f.key)}: example ${e.origin || '(no origin)'} ${e.problemId} turn ${e.turn}`;
-      if (relabelKey === undefined) throw new Error(`${where} names no relabel step among the filter's inputs`);
-      const relabel = stepOfKind(plan.steps[relabelKey], 'relabel');
-      const episode = episodes.get(relabelKey, e.problemId);
-      const attempt = episode === undefined ? undefined : turnAttempt<LedgerSample>({ prompt: episode.prompt ?? '', turns: episode.turns }, e.turn);
-      if (episode === undefined || attempt === undefined) throw new Error(`${where} is not in the ledger of relabel step ${shortKey(relabelKey)}`);
-      const policy: ExampleRendering = { prompting: { instruction: relabel.params.instruction, feedback: relabel.params.feedback }, format: 'multiTurn', contextWindow: relabel.params.contextWindow };
-      return { relabelKey, prompt: episode.prompt ?? '', policy, ...attempt };
-    });
     const groups = readers.length > 0 ? readers.map((t) => ({ train: t, rendering: trainRendering(t.params) })) : [{ train: null, rendering: null }];
     for (const { train, rendering } of groups) {
-      for (const [i, e] of examples.entries()) {
-        const text = texts[i];
+      for (const { example: e, relabel, episode, attempt } of decisions) {
+        const policy: ExampleRendering = { prompting: { instruction: relabel.params.instruction, feedback: relabel.params.feedback }, format: 'multiTurn', contextWindow: relabel.params.contextWindow };
         yield {
           step: f.key,
           arms: f.arms,
@@ -121,13 +138,13 @@ export function* exampleRows(store: Store, plan: Plan, filters: readonly FilterU
           train: train?.key ?? null,
           trainArms: train === null ? null : (arms.get(train.key) ?? []).join(' '),
           weight: train === null || e.dropped ? null : exampleWeight(e.reward, train.params.weighting, train.params.tau),
-          relabel: text.relabelKey,
-          sample: text.chosen,
-          requestId: text.sample.requestId ?? null,
-          candidate: text.sample.candidate ?? null,
-          source: text.sample.source ?? null,
-          messages: exampleState({ prompt: text.prompt, previous: text.previous }, rendering ?? text.policy).messages,
-          target: text.sample.text,
+          relabel: relabel.key,
+          sample: attempt.chosen,
+          requestId: attempt.sample.requestId ?? null,
+          candidate: attempt.sample.candidate ?? null,
+          source: attempt.sample.source ?? null,
+          messages: exampleState({ prompt: episode.prompt ?? '', previous: attempt.previous }, rendering ?? policy).messages,
+          target: attempt.sample.text,
         };
       }
     }
