@@ -3,19 +3,7 @@
  * snake_case and kebab-case spellings of a camelCase key ("batch_size", "multi-turn") find it exactly.
  */
 
-/** Edit distance (insertions, deletions, substitutions), two rows at a time. */
-function levenshtein(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current.push(Math.min(previous[j] + 1, current[j - 1] + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length];
-}
+import { distance as levenshtein } from 'fastest-levenshtein';
 
 const fold = (s: string) => s.toLowerCase().replace(/[-_\s]/g, '');
 
