@@ -39,7 +39,7 @@ function summarize(file: string, spec: ExperimentSpec): string {
   const iterations = [...new Set(Object.values(spec.arms).map((a) => a.iterations))].join('/');
   return [
     `${file}: valid`,
-    `  experiment ${spec.name}, seed ${spec.seed}`,
+    `  experiment ${spec.name}, ${spec.seeds === null ? `seed ${spec.seed}` : `seeds ${spec.seeds.join(', ')} (every arm once per seed)`}`,
     `  task ${describeTask(spec)}`,
     `  model ${describeModel(spec)}; ${iterations} iterations`,
     `  ${arms.length} arm${arms.length === 1 ? '' : 's'}: ${arms.join(', ')}`,

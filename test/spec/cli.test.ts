@@ -52,10 +52,13 @@ test('rise validate: exit 2 for a syntax error and for a missing file', async ()
 test('rise plan: keys, kinds, inputs, status and shared-step counts per arm', async () => {
   const r = await rise('plan', 'experiments/arithmetic-ablations.json');
   assert.equal(r.code, 0, r.stderr);
-  for (const arm of ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']) assert.match(r.stdout, new RegExp(`^arm ${arm}$`, 'm'));
-  assert.match(r.stdout, /^ {4}[0-9a-f]{12} {2}boost {4}learner {4}run .*← - {2}shared by 6 arms$/m);
+  // Every arm once per seed; arms share a seed's boost, never another seed's.
+  for (const arm of ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']) {
+    for (const seed of [1, 2, 3]) assert.match(r.stdout, new RegExp(`^arm ${arm}@seed${seed}$`, 'm'));
+  }
+  assert.equal([...r.stdout.matchAll(/^ {4}[0-9a-f]{12} {2}boost {4}learner {4}run .*← - {2}shared by 6 arms$/gm)].length, 3 * 6);
   assert.match(r.stdout, /^ {4}[0-9a-f]{12} {2}relabel .*← [0-9a-f]{12},[0-9a-f]{12}/m);
-  assert.match(r.stdout, /^6 arms, \d+ step uses, \d+ distinct steps; \d+ shared by several arms, saving \d+ step runs$/m);
+  assert.match(r.stdout, /^18 arms, \d+ step uses, \d+ distinct steps; \d+ shared by several arms, saving \d+ step runs$/m);
   assert.match(r.stdout, /no store yet/);
   const files = await rise('plan', 'experiments/gsm8k.json', '--verbose');
   assert.equal(files.code, 0, files.stderr);

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSpec } from '../../src/spec/load.ts';
+import { declaredArm, replicaName } from '../../src/spec/seeds.ts';
 import type { ArmSpec, ExperimentSpec, FileTaskSpec, PolicyModelSpec } from '../../src/spec/types.ts';
 import { EXPERIMENT_SCHEMA } from '../../src/spec/schema.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
@@ -178,12 +179,15 @@ test('the real-model examples fine-tune pretrained models with LoRA', async (t) 
 
 test("the ablations example declares the paper's ablation arms", async () => {
   const spec = await loadSpec(fileURLToPath(new URL('../../experiments/arithmetic-ablations.json', import.meta.url)));
-  assert.deepEqual(Object.keys(spec.arms), ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']);
-  assert.equal(spec.arms.expert.relabel.strategy, 'expert');
-  assert.equal(spec.arms['success-only'].filter.criteria, 'success');
-  assert.equal(spec.arms.uniform.train.weighting, 'uniform');
-  assert.equal(spec.arms['single-turn'].train.format, 'singleTurn');
-  assert.equal(typeof spec.arms['weak-to-strong'].rollout.policy, 'object');
+  assert.deepEqual(spec.seeds, [1, 2, 3]);
+  assert.deepEqual([...new Set(Object.keys(spec.arms).map(declaredArm))], ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']);
+  const arm = (name: string) => spec.arms[replicaName(name, 2)];
+  assert.equal(arm('rise').seed, 2);
+  assert.equal(arm('expert').relabel.strategy, 'expert');
+  assert.equal(arm('success-only').filter.criteria, 'success');
+  assert.equal(arm('uniform').train.weighting, 'uniform');
+  assert.equal(arm('single-turn').train.format, 'singleTurn');
+  assert.equal(typeof arm('weak-to-strong').rollout.policy, 'object');
   assert.equal(spec.evaluate.turns, 10);
 });
 

@@ -53,7 +53,8 @@ const SERVED = 'ablation-expert';
 /** The expert arm of arithmetic-ablations.json, smaller (see the file comment); `relabel` over the arm's. */
 function expertArm(name: string, relabel: Record<string, unknown> = {}) {
   const file = JSON.parse(readFileSync(join(ROOT, 'experiments/arithmetic-ablations.json'), 'utf8'));
-  const { $schema: _, arms, ...base } = file;
+  // One seed: the arm is what matters here, not its replicates.
+  const { $schema: _, seeds: _seeds, arms, ...base } = file;
   return validateSpec({
     ...base,
     name,
