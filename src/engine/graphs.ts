@@ -28,7 +28,7 @@ import { headDim, type ModelConfig } from './config.ts';
 import { Graph, type FloatType, type Value } from './graph.ts';
 import { loraSpecs, resolveLoraConfig, type LoraConfig } from './lora.ts';
 import { parameterSpecs, type ParameterSpec } from './parameters.ts';
-import { adapterInputs, causalHidden, causalLogits, decodeStep, outputHead, parameterInputs, type Adapters, type Params } from './transformer.ts';
+import { adapterInputs, causalHidden, causalLogits, decodeStep, outputHead, parameterInputs, PLAIN, type Adapters, type Fusion, type Params } from './transformer.ts';
 
 export function weightedNll(g: Graph, config: ModelConfig, p: Params, tokens: Value, weights: Value, adapters?: Adapters): { loss: Value; nll: Value } {
   const inputs = g.slice(tokens, 1, 0, -1);
@@ -122,7 +122,7 @@ export function buildTrainStepGraph(config: ModelConfig, opt: AdamWConfig, dtype
   return g;
 }
 
-export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float32'): Graph {
+export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float32', fusion: Fusion = PLAIN): Graph {
   const g = new Graph('decode');
   const p = parameterInputs(g, config, dtype);
   const hd = headDim(config);
@@ -135,7 +135,7 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
     pastKeys.push(g.input(`past_k.${i}`, dtype, ['B', config.kvHeads, 'P', hd]));
     pastValues.push(g.input(`past_v.${i}`, dtype, ['B', config.kvHeads, 'P', hd]));
   }
-  const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues });
+  const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues }, fusion);
   g.output('logits', g.reshapeTo(out.logits, g.concat([g.shapeOf(tokens), g.ints([config.vocabSize])], 0), ['B', 'S', config.vocabSize]));
   out.keys.forEach((k, i) => g.output(`k.${i}`, k));
   out.values.forEach((v, i) => g.output(`v.${i}`, v));
@@ -150,7 +150,7 @@ export type GraphRecipe =
   | { kind: 'forward'; config: ModelConfig; lora?: LoraConfig }
   | { kind: 'loss'; config: ModelConfig; lora?: LoraConfig }
   | { kind: 'train_step'; config: ModelConfig; optimizer: AdamWConfig; lora?: LoraConfig }
-  | { kind: 'decode'; config: ModelConfig };
+  | { kind: 'decode'; config: ModelConfig; fusion?: Fusion };
 
 export function buildGraph(recipe: GraphRecipe): Graph {
   switch (recipe.kind) {
@@ -161,6 +161,6 @@ export function buildGraph(recipe: GraphRecipe): Graph {
     case 'train_step':
       return buildTrainStepGraph(recipe.config, recipe.optimizer, 'float32', recipe.lora);
     case 'decode':
-      return buildDecodeGraph(recipe.config);
+      return buildDecodeGraph(recipe.config, 'float32', recipe.fusion);
   }
 }
