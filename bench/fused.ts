@@ -1,0 +1,127 @@
+/**
+ * ONNX Runtime's fused kernels against the plain ops, in the decode graph: one-token decode steps over a
+ * 64-token cache at batch 1, 32 and 128, and a prefill of 32 × 48 tokens, on the quickstart's model
+ * (2 layers, dim 128) and on SmolLM2-135M (30 layers, dim 576, from the model store). The four graphs
+ * (plain, fused norm, fused rotary, both) take turns in blocks of a few runs, so the machine's other load
+ * hits them alike; each also reports its largest logit difference from the plain graph on the same feeds.
+ * Sessions are the engine's own (spin-session.ts, intra-op threads as the engine sets them).
+ * Writes bench/results/fused.json and prints a table.
+ *
+ *   npx tsx bench/fused.ts [--rounds N]
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import ort from 'onnxruntime-node';
+import { resolveModelConfig, type ModelConfig } from '../src/engine/config.ts';
+import { buildGraph } from '../src/engine/graphs.ts';
+import { initParameters } from '../src/engine/parameters.ts';
+import { defaultThreads, ortSessionOptions, serializeGraph } from '../src/engine/session.ts';
+import { openSpinSession, type SpinSession } from '../src/engine/spin-session.ts';
+import { MASKED, PLAIN, type Fusion } from '../src/engine/transformer.ts';
+import { loadPretrained } from '../src/models/load.ts';
+import { findModel, modelsHome } from '../src/models/store.ts';
+
+const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 3;
+const BLOCKS = 4;
+const CACHE = 64;
+const threads = defaultThreads();
+
+const fusions: Record<string, Fusion> = {
+  plain: PLAIN,
+  norm: { ...PLAIN, norm: true },
+  rotary: { ...PLAIN, rotary: true },
+  'norm+rotary': { norm: true, rotary: true },
+};
+
+/** A decode step: S new tokens per row after P cached ones (random cache contents; timing only). */
+function stepFeeds(config: ModelConfig, B: number, P: number, S: number): Record<string, ort.Tensor> {
+  const hd = config.dim / config.heads;
+  const feeds: Record<string, ort.Tensor> = {
+    tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 31) % config.vocabSize)), [B, S]),
+    positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(P + (i % S))), [B, S]),
+    mask: new ort.Tensor('float32', Float32Array.from({ length: S * (P + S) }, (_, i) => ((i % (P + S)) - P > Math.floor(i / (P + S)) ? MASKED : 0)), [1, 1, S, P + S]),
+  };
+  const cache = Float32Array.from({ length: B * config.kvHeads * P * hd }, (_, i) => Math.sin(i));
+  for (let l = 0; l < config.layers; l++) {
+    for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', cache, [B, config.kvHeads, P, hd]);
+  }
+  return feeds;
+}
+
+interface Model {
+  name: string;
+  config: ModelConfig;
+  weights: Record<string, ort.Tensor>;
+  runs: (B: number, S: number) => number;
+}
+
+async function models(): Promise<Model[]> {
+  const quick = resolveModelConfig({ vocabSize: 32, layers: 2, dim: 128, heads: 4, kvHeads: 4, context: 256 });
+  const smol = await loadPretrained(findModel(modelsHome(), 'smollm2-135m-instruct').card.digest);
+  const tensors = (ps: { name: string; data: Float32Array; shape: number[] }[]) => Object.fromEntries(ps.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  return [
+    { name: 'quickstart (2 layers, dim 128)', config: quick, weights: tensors(initParameters(quick)), runs: (B, S) => (B * S >= 128 ? 4 : 10) },
+    { name: 'SmolLM2-135M', config: smol.config, weights: tensors(smol.params), runs: (B, S) => (B * S >= 128 ? 1 : 3) },
+  ];
+}
+
+const shapes = [
+  { name: 'decode step, batch 1', B: 1, P: CACHE, S: 1 },
+  { name: 'decode step, batch 32', B: 32, P: CACHE, S: 1 },
+  { name: 'decode step, batch 128', B: 128, P: CACHE, S: 1 },
+  { name: 'prefill 32 × 48', B: 32, P: 0, S: 48 },
+];
+
+async function main(): Promise<void> {
+  const results = [];
+  for (const model of await models()) {
+    const sessions: Record<string, SpinSession> = {};
+    for (const [name, fusion] of Object.entries(fusions)) {
+      sessions[name] = await openSpinSession(serializeGraph(buildGraph({ kind: 'decode', config: model.config, fusion })).bytes, ortSessionOptions(threads, 'cpu'));
+    }
+    for (const shape of shapes) {
+      const feeds = { ...model.weights, ...stepFeeds(model.config, shape.B, shape.P, shape.S) };
+      const reference = (await sessions.plain.run(feeds)).logits.data as Float32Array;
+      const maxDiff: Record<string, number> = {};
+      for (const [name, s] of Object.entries(sessions)) {
+        const logits = (await s.run(feeds)).logits.data as Float32Array;
+        maxDiff[name] = logits.reduce((m, x, i) => Math.max(m, Math.abs(x - reference[i])), 0);
+      }
+      const runs = model.runs(shape.B, shape.S);
+      const perRound: Record<string, number[]> = Object.fromEntries(Object.keys(sessions).map((n) => [n, []]));
+      for (let r = 0; r < rounds; r++) {
+        const spent: Record<string, number> = Object.fromEntries(Object.keys(sessions).map((n) => [n, 0]));
+        for (let block = 0; block < BLOCKS; block++) {
+          for (const [name, s] of Object.entries(sessions)) {
+            const started = performance.now();
+            for (let i = 0; i < runs; i++) await s.run(feeds);
+            spent[name] += performance.now() - started;
+          }
+        }
+        for (const name of Object.keys(sessions)) perRound[name].push(spent[name] / (BLOCKS * runs));
+      }
+      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      const plainMs = median(perRound.plain);
+      for (const name of Object.keys(sessions)) {
+        const ms = median(perRound[name]);
+        const row = { model: model.name, shape: shape.name, graph: name, medianMs: ms, vsPlain: plainMs / ms, maxLogitDiff: maxDiff[name], roundsMs: perRound[name] };
+        results.push(row);
+        console.log(`${model.name.padEnd(31)} ${shape.name.padEnd(23)} ${name.padEnd(12)} ${ms.toFixed(2).padStart(9)} ms  ×${row.vsPlain.toFixed(2)} vs plain  max |Δlogit| ${row.maxLogitDiff.toExponential(1)}`);
+      }
+    }
+  }
+  const result = {
+    date: new Date().toISOString(),
+    command: 'npx tsx bench/fused.ts',
+    cores: os.availableParallelism(),
+    threads,
+    ort: ort.env.versions.common,
+    loadavgAtEnd: readFileSync('/proc/loadavg', 'utf8').trim(),
+    workload: `decode graph, ${rounds} rounds of ${BLOCKS} blocks per graph, graphs taking turns by block; vsPlain = plain ms / this ms (above 1: faster than plain)`,
+    results,
+  };
+  mkdirSync('bench/results', { recursive: true });
+  writeFileSync('bench/results/fused.json', `${JSON.stringify(result, null, 2)}\n`);
+}
+
+await main();
