@@ -46,7 +46,7 @@ async function maxDiffs(config: ModelConfig, fusion: Fusion): Promise<{ diff: nu
   // Scaled-up weights, so logits are far from uniform and a wrong position or mask would show.
   for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 10);
   const weights = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  const plain = await createSession(buildDecodeGraph(config));
+  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN));
   const fused = await createSession(buildDecodeGraph(config, 'float32', fusion));
   const B = 3;
   let diff = 0;

@@ -1,5 +1,5 @@
 /**
- * The decode graph with ONNX Runtime's fused kernels (SimplifiedLayerNormalization, RotaryEmbedding) on
+ * The decode graph with ONNX Runtime's fused kernels (SimplifiedLayerNormalization, RotaryEmbedding; its default) on
  * the real SmolLM2-135M: a prefill of each reference prompt gives the plain decode graph's logits within
  * 1e-4 (logits up to ~40), and transformers' within the 1e-3 that logits.test.ts holds the plain graph to.
  */
@@ -9,7 +9,7 @@ import test from 'node:test';
 import ort from 'onnxruntime-node';
 import { buildDecodeGraph } from '../../src/engine/graphs.ts';
 import { createSession } from '../../src/engine/session.ts';
-import { MASKED } from '../../src/engine/transformer.ts';
+import { MASKED, PLAIN } from '../../src/engine/transformer.ts';
 import { loadPretrained } from '../../src/models/load.ts';
 import { smollm2Stored } from './real-model.ts';
 
@@ -21,8 +21,8 @@ test('SmolLM2 through the fused decode graph: the plain graph within 1e-4, trans
   const model = await loadPretrained(smollm2Stored().card.digest);
   const { config } = model;
   const hd = config.dim / config.heads;
-  const plain = await createSession(buildDecodeGraph(config), 2);
-  const fused = await createSession(buildDecodeGraph(config, 'float32', { norm: true, rotary: true }), 2);
+  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN), 2);
+  const fused = await createSession(buildDecodeGraph(config), 2);
   const weights = Object.fromEntries(model.params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   const V = config.vocabSize;
   let fromPlain = 0;
