@@ -116,7 +116,7 @@ function rotary(g: Graph, x: Value, cos: Value, sin: Value): Value {
  * gets its own score MatMul, so a KV cache is read in place instead of being concatenated every step.
  * `mask` is additive, broadcastable to [B, 1, S, ΣTk].
  */
-function attention(g: Graph, q: Value, blocks: { k: Value; v: Value }[], mask: Value): Value {
+export function attention(g: Graph, q: Value, blocks: { k: Value; v: Value }[], mask: Value): Value {
   const [, heads, , hd] = q.shape as [Dim, number, Dim, number];
   const kvHeads = blocks[0].k.shape[1] as number;
   const groups = heads / kvHeads;
