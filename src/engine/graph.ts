@@ -201,7 +201,7 @@ export class Graph {
     return this.op1('LogSoftmax', [x], x.dtype, x.shape, { axis: int(normAxis(axis, x.shape.length)) });
   }
 
-  // ---- ONNX Runtime's fused kernels: inference only, autodiff has no gradient rules for them ----
+  // ---- ONNX Runtime's fused kernels ----
 
   /** RMS normalization over the last axis, x / sqrt(mean(x²) + ε) · scale (SimplifiedLayerNormalization). */
   rmsNormalization(x: Value, scale: Value, epsilon: number): Value {
@@ -210,7 +210,8 @@ export class Graph {
   }
 
   /**
-   * Rotary positions in the "rotate half" layout (com.microsoft RotaryEmbedding): x [B, heads, S, hd],
+   * Rotary positions in the "rotate half" layout (com.microsoft RotaryEmbedding), inference only (no
+   * gradient rule): x [B, heads, S, hd],
    * positions [B, S] (int64), cos and sin tables [maxPositions, hd/2]. Float32 only on the CPU.
    */
   rotaryEmbedding(x: Value, positions: Value, cos: Value, sin: Value): Value {
