@@ -209,7 +209,7 @@ export function outputHead(g: Graph, config: ModelConfig, p: Params, hidden: Val
 }
 
 /** The full causal pass over tokens [B, T]: final hidden states [B·T, D] (`outputHead` makes logits). */
-export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters): Value {
+export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters, fusion: Fusion = PLAIN): Value {
   const dtype = p.get('norm')!.dtype as FloatType;
   const { cos, sin } = ropeTables(g, config, dtype);
   const T = g.dimOf(tokens, 1);
@@ -230,6 +230,7 @@ export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: V
       keysValues: (_layer, k, v) => [{ k, v }],
     },
     adapters,
+    fusion,
   );
 }
 

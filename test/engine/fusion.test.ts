@@ -1,12 +1,14 @@
 /**
  * ONNX Runtime's fused kernels compute what the plain ops compute: the decode graph with each fusion,
- * against the plain decode graph, over a prefill of rows at different positions and a cached step.
+ * against the plain decode graph, over a prefill of rows at different positions and a cached step; and
+ * the train step with the fused norm, whose gradient is autodiff's rule, against the plain train step.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { resolveModelConfig, type ModelConfig } from '../../src/engine/config.ts';
-import { buildDecodeGraph } from '../../src/engine/graphs.ts';
+import { DEFAULT_ADAMW } from '../../src/engine/adamw.ts';
+import { buildDecodeGraph, buildTrainStepGraph } from '../../src/engine/graphs.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { createSession } from '../../src/engine/session.ts';
@@ -88,4 +90,37 @@ test('each fusion puts its kernel in the graph in place of the plain ops', () =>
   assert.equal(ops(FUSIONS.rotary).filter((op) => op === 'com.microsoft:RotaryEmbedding').length, 2 * config.layers);
   assert.ok(!ops(FUSIONS.rotary).includes(':Neg'));
   assert.ok(!ops(PLAIN).some((op) => op.endsWith('SimplifiedLayerNormalization') || op.endsWith('RotaryEmbedding')));
+});
+
+test('the train step with the fused norm (its gradient from autodiff) computes the plain train step within 1e-5', async () => {
+  const config = resolveModelConfig({ vocabSize: 23, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 24, tiedEmbeddings: false, seed: 5 });
+  const params = initParameters(config);
+  const rng = new Rng('train');
+  const B = 3;
+  const T = 10;
+  const feeds: Record<string, ort.Tensor> = {
+    tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * T }, () => BigInt(rng.int(config.vocabSize))), [B, T]),
+    weights: new ort.Tensor('float32', Float32Array.from({ length: B * T }, (_, i) => (i % T < 3 ? 0 : 1)), [B, T]),
+    lr: new ort.Tensor('float32', Float32Array.of(1e-2), []),
+    step: new ort.Tensor('float32', Float32Array.of(3), []),
+  };
+  for (const p of params) {
+    feeds[p.name] = new ort.Tensor('float32', p.data, p.shape);
+    // Moments as after a few steps, so the update is not Adam's first-step sign and small gradient differences stay small.
+    feeds[`m.${p.name}`] = new ort.Tensor('float32', p.data.map((x) => x * 1e-2), p.shape);
+    feeds[`v.${p.name}`] = new ort.Tensor('float32', p.data.map((x) => x * x * 1e-2 + 1e-4), p.shape);
+  }
+  const plain = await createSession(buildTrainStepGraph(config, DEFAULT_ADAMW, 'float32', undefined, PLAIN));
+  const fused = await createSession(buildTrainStepGraph(config, DEFAULT_ADAMW, 'float32', undefined, FUSIONS.norm));
+  const want = await plain.run(feeds);
+  const got = await fused.run(feeds);
+  assert.ok(buildTrainStepGraph(config, DEFAULT_ADAMW, 'float32', undefined, FUSIONS.norm).nodes.some((n) => n.op === 'SimplifiedLayerNormalization'));
+  let diff = 0;
+  for (const name of plain.outputNames) {
+    const a = want[name].data as Float32Array;
+    const b = got[name].data as Float32Array;
+    for (let i = 0; i < a.length; i++) diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  assert.ok((want.grad_norm.data as Float32Array)[0] > 0.1, 'a gradient to compare');
+  assert.ok(diff < 1e-5, `max difference ${diff}`);
 });
