@@ -41,6 +41,12 @@ function intAttr(n: Node, name: string): number {
   return a.value;
 }
 
+function floatAttr(n: Node, name: string): number {
+  const a = n.attrs[name];
+  if (a?.kind !== 'float') throw new Error(`${n.op}: missing float attribute ${name}`);
+  return a.value;
+}
+
 function intsAttr(n: Node, name: string): number[] {
   const a = n.attrs[name];
   if (a?.kind !== 'ints') throw new Error(`${n.op}: missing ints attribute ${name}`);
@@ -118,6 +124,16 @@ export const GRADIENT_RULES: Record<string, Rule> = {
     const y = n.outputs[0];
     const axis = intAttr(n, 'axis');
     return [g.sub(dy!, g.mul(g.exp(y), g.reduceSum(dy!, [axis], true)))];
+  },
+  // y = x·r·w with r = 1/sqrt(mean(x²) + ε) over the last axis: dx = r·(w·dy) − x·r³·mean(x·w·dy), dw = Σ x·r·dy.
+  SimplifiedLayerNormalization: (g, n, [dy], needs) => {
+    const [x, w] = n.inputs as Value[];
+    const r = g.reciprocal(g.sqrt(g.add(g.reduceMean(g.mul(x, x), [-1], true), g.scalar(floatAttr(n, 'epsilon'), x))));
+    const wdy = g.mul(dy!, w);
+    return [
+      needs[0] ? g.sub(g.mul(wdy, r), g.mul(g.mul(x, g.mul(r, g.mul(r, r))), g.reduceMean(g.mul(x, wdy), [-1], true))) : null,
+      needs[1] ? unbroadcast(g, g.mul(dy!, g.mul(x, r)), w) : null,
+    ];
   },
   ReduceSum: (g, n, [dy]) => [reduceGrad(g, n, dy!)],
   ReduceMean: (g, n, [dy]) => {

@@ -10,6 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import { packTensors, unpackTensors, type Reply, type Request, type ServeEvent, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
 import { sampleBatch, serveBatch, type RequestQueue } from './sampling.ts';
+import { openSpinSession, type SpinSession } from './spin-session.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { tokenizerFromJSON } from './tokenizer-json.ts';
 
@@ -17,7 +18,7 @@ const port = parentPort;
 if (port === null) throw new Error('compute-worker.ts: must be started as a worker thread (see compute-thread.ts)');
 
 /** Promises, so a run that arrives while its session is still being created waits for it. */
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+const sessions = new Map<string, Promise<SpinSession>>();
 const residents = new Map<number, ort.Tensor.DataType>();
 /** Tokenizers by the digest of their JSON, built on first use. */
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
@@ -34,7 +35,7 @@ function resident(id: number): ort.Tensor.DataType {
   return data;
 }
 
-function session(key: string): Promise<ort.InferenceSession> {
+function session(key: string): Promise<SpinSession> {
   const s = sessions.get(key);
   if (s === undefined) throw new Error(`compute thread: no open session ${key}`);
   return s;
@@ -53,7 +54,7 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
   switch (request.kind) {
     case 'open': {
       if (!sessions.has(request.key)) {
-        const created = ort.InferenceSession.create(request.model, request.options);
+        const created = openSpinSession(request.model, request.options);
         sessions.set(request.key, created);
         created.catch(() => sessions.delete(request.key));
       }

@@ -47,6 +47,9 @@ export interface Node {
   meta: { axes?: number[]; keepdims?: boolean; start?: number; end?: number | null };
 }
 
+/** The operator domain of ONNX Runtime's contrib kernels. */
+const MICROSOFT = 'com.microsoft';
+
 const int = (value: number): Attr => ({ kind: 'int', value });
 const ints = (value: number[]): Attr => ({ kind: 'ints', value });
 
@@ -196,6 +199,27 @@ export class Graph {
 
   logSoftmax(x: Value, axis = -1): Value {
     return this.op1('LogSoftmax', [x], x.dtype, x.shape, { axis: int(normAxis(axis, x.shape.length)) });
+  }
+
+  // ---- ONNX Runtime's fused kernels ----
+
+  /** RMS normalization over the last axis, x / sqrt(mean(x²) + ε) · scale (SimplifiedLayerNormalization). */
+  rmsNormalization(x: Value, scale: Value, epsilon: number): Value {
+    if (x.dtype !== scale.dtype) throw new Error(`SimplifiedLayerNormalization: dtype mismatch ${x.dtype} vs ${scale.dtype}`);
+    return this.op1('SimplifiedLayerNormalization', [x, scale], x.dtype, x.shape, { axis: int(-1), epsilon: { kind: 'float', value: epsilon } });
+  }
+
+  /**
+   * Rotary positions in the "rotate half" layout (com.microsoft RotaryEmbedding), inference only (no
+   * gradient rule): x [B, heads, S, hd],
+   * positions [B, S] (int64), cos and sin tables [maxPositions, hd/2]. Float32 only on the CPU.
+   */
+  rotaryEmbedding(x: Value, positions: Value, cos: Value, sin: Value): Value {
+    if (x.dtype !== 'float32') throw new Error(`RotaryEmbedding: ONNX Runtime's CPU kernel takes float32, not ${x.dtype}`);
+    if (x.shape.length !== 4) throw new Error(`RotaryEmbedding: x must be [B, heads, S, hd], got [${x.shape}]`);
+    const out = this.value(x.dtype, x.shape);
+    this.node('RotaryEmbedding', [x, positions, cos, sin], [out], { interleaved: int(0) }, MICROSOFT);
+    return out;
   }
 
   // ---- reductions ----

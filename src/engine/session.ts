@@ -51,7 +51,11 @@ function serializedRecipe(recipe: GraphRecipe): SerializedGraph {
   return graph;
 }
 
-/** How ONNX Runtime runs the engine's graphs: deterministic for a given thread count. */
+/**
+ * How ONNX Runtime runs the engine's graphs: deterministic for a given thread count. Whether the
+ * intra-op pool spins is left out: the compute thread decides it per run from the CPU other processes
+ * leave (spin-session.ts).
+ */
 export function ortSessionOptions(threads: number, device: 'cpu' | 'cuda'): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',

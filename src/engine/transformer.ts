@@ -56,30 +56,47 @@ export function rotaryFrequencies(config: ModelConfig): Float64Array {
   });
 }
 
-/** cos and sin tables [context, headDim] for rotary positions ("rotate half" layout). */
-function ropeTables(g: Graph, config: ModelConfig, dtype: FloatType): { cos: Value; sin: Value } {
-  const hd = headDim(config);
-  const half = hd / 2;
-  const n = config.context * hd;
+/**
+ * Which of ONNX Runtime's fused kernels a graph uses in place of the plain ops that compute the same.
+ * Inference graphs only: autodiff has no gradient rules for them.
+ */
+export interface Fusion {
+  /** SimplifiedLayerNormalization for every RMSNorm. */
+  norm: boolean;
+  /** com.microsoft RotaryEmbedding for queries and keys (the decode graph, which has positions). */
+  rotary: boolean;
+}
+
+export const PLAIN: Fusion = { norm: false, rotary: false };
+
+/**
+ * cos and sin tables for rotary positions ("rotate half" layout): [context, headDim] with each angle
+ * twice, as the plain ops multiply them, or [context, headDim/2], as RotaryEmbedding reads them.
+ */
+function ropeTables(g: Graph, config: ModelConfig, dtype: FloatType, width: 'full' | 'half' = 'full'): { cos: Value; sin: Value } {
+  const half = headDim(config) / 2;
+  const w = width === 'full' ? 2 * half : half;
+  const n = config.context * w;
   const cos = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   const sin = dtype === 'float64' ? new Float64Array(n) : new Float32Array(n);
   const frequencies = rotaryFrequencies(config);
   for (let pos = 0; pos < config.context; pos++) {
     for (let i = 0; i < half; i++) {
       const angle = pos * frequencies[i];
-      for (const j of [i, i + half]) {
-        cos[pos * hd + j] = Math.cos(angle);
-        sin[pos * hd + j] = Math.sin(angle);
+      for (const j of width === 'full' ? [i, i + half] : [i]) {
+        cos[pos * w + j] = Math.cos(angle);
+        sin[pos * w + j] = Math.sin(angle);
       }
     }
   }
   return {
-    cos: g.constant(cos, dtype, [config.context, hd], 'rope_cos'),
-    sin: g.constant(sin, dtype, [config.context, hd], 'rope_sin'),
+    cos: g.constant(cos, dtype, [config.context, w], 'rope_cos'),
+    sin: g.constant(sin, dtype, [config.context, w], 'rope_sin'),
   };
 }
 
-function rmsNorm(g: Graph, x: Value, weight: Value, eps: number): Value {
+function rmsNorm(g: Graph, x: Value, weight: Value, eps: number, fusion: Fusion): Value {
+  if (fusion.norm) return g.rmsNormalization(x, weight, eps);
   const meanSquare = g.reduceMean(g.mul(x, x), [-1], true);
   return g.mul(g.div(x, g.sqrt(g.add(meanSquare, g.scalar(eps, x)))), weight);
 }
@@ -99,7 +116,7 @@ function rotary(g: Graph, x: Value, cos: Value, sin: Value): Value {
  * gets its own score MatMul, so a KV cache is read in place instead of being concatenated every step.
  * `mask` is additive, broadcastable to [B, 1, S, ΣTk].
  */
-function attention(g: Graph, q: Value, blocks: { k: Value; v: Value }[], mask: Value): Value {
+export function attention(g: Graph, q: Value, blocks: { k: Value; v: Value }[], mask: Value): Value {
   const [, heads, , hd] = q.shape as [Dim, number, Dim, number];
   const kvHeads = blocks[0].k.shape[1] as number;
   const groups = heads / kvHeads;
@@ -127,9 +144,8 @@ function silu(g: Graph, x: Value): Value {
 
 /** How a layer's attention gets its keys/values and mask: the full causal pass, or a KV cache. */
 export interface AttentionContext {
-  /** Rotary tables already gathered for the query positions, broadcastable to [B, heads, T, hd]. */
-  cos: Value;
-  sin: Value;
+  /** Rotary positions applied to queries or keys [B, heads, T, hd]. */
+  rotate(x: Value): Value;
   /** Additive mask broadcastable to [B, 1, T, Tk]. */
   mask: Value;
   /** The key/value blocks attended over, given this step's keys/values [B, kvHeads, T, hd]. */
@@ -152,7 +168,7 @@ function adapted(g: Graph, x: Value, y: Value, layer: number, blocks: [LoraTarge
 }
 
 /** The decoder body: token ids [B, T] → final hidden states [B·T, D]. */
-export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value, attn: AttentionContext, adapters?: Adapters): Value {
+export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value, attn: AttentionContext, adapters?: Adapters, fusion: Fusion = PLAIN): Value {
   const { dim, heads, kvHeads } = config;
   const hd = headDim(config);
   const qkvHeads = heads + 2 * kvHeads;
@@ -166,24 +182,24 @@ export function decoder(g: Graph, config: ModelConfig, p: Params, tokens: Value,
     const w = (name: string) => p.get(`layers.${i}.${name}`)!;
 
     // Attention block: one MatMul for Q, K and V, then [B, T, h, hd] → [B, h, T, hd].
-    const h = rmsNorm(g, x, w('attn_norm'), config.normEps);
+    const h = rmsNorm(g, x, w('attn_norm'), config.normEps, fusion);
     let projected = adapted(g, h, g.matMul(h, w('wqkv')), i, qkvBlocks, adapters);
     if (config.qkvBias) projected = g.add(projected, w('bqkv'));
     const qkv = g.transpose(g.reshapeTo(projected, qkvShape, [tokens.shape[0], tokens.shape[1], qkvHeads, hd]), [0, 2, 1, 3]);
     const [q0, k0, v0] = g.split(qkv, 1, [heads, kvHeads, kvHeads]);
     // Scaling q rather than the scores touches hd values per query instead of Tk.
-    const q = g.mul(rotary(g, q0, attn.cos, attn.sin), scale);
-    const context = attention(g, q, attn.keysValues(i, rotary(g, k0, attn.cos, attn.sin), v0), attn.mask);
+    const q = g.mul(attn.rotate(q0), scale);
+    const context = attention(g, q, attn.keysValues(i, attn.rotate(k0), v0), attn.mask);
     const merged = g.reshape(g.transpose(context, [0, 2, 1, 3]), [-1, heads * hd]);
     x = g.add(x, adapted(g, merged, g.matMul(merged, w('wo')), i, [['o', dim]], adapters));
 
     // MLP block: one MatMul for SwiGLU's gate and up projections.
-    const m = rmsNorm(g, x, w('mlp_norm'), config.normEps);
+    const m = rmsNorm(g, x, w('mlp_norm'), config.normEps, fusion);
     const [gate, up] = g.split(adapted(g, m, g.matMul(m, w('w_gate_up')), i, gateUpBlocks, adapters), 1, [config.hidden, config.hidden]);
     const gated = g.mul(silu(g, gate), up);
     x = g.add(x, adapted(g, gated, g.matMul(gated, w('w_down')), i, [['down', dim]], adapters));
   }
-  return rmsNorm(g, x, p.get('norm')!, config.normEps);
+  return rmsNorm(g, x, p.get('norm')!, config.normEps, fusion);
 }
 
 /** Output head: hidden [N, D] → logits [N, V], through the embedding table when tied. */
@@ -193,7 +209,7 @@ export function outputHead(g: Graph, config: ModelConfig, p: Params, hidden: Val
 }
 
 /** The full causal pass over tokens [B, T]: final hidden states [B·T, D] (`outputHead` makes logits). */
-export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters): Value {
+export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: Value, adapters?: Adapters, fusion: Fusion = PLAIN): Value {
   const dtype = p.get('norm')!.dtype as FloatType;
   const { cos, sin } = ropeTables(g, config, dtype);
   const T = g.dimOf(tokens, 1);
@@ -201,18 +217,20 @@ export function causalHidden(g: Graph, config: ModelConfig, p: Params, tokens: V
   const square = g.concat([T, T], 0);
   const upper = g.trilu(g.onesOfShape(square, dtype, [tokens.shape[1], tokens.shape[1]]), true, 1);
   const mask = g.mul(upper, g.scalar(MASKED, dtype));
+  const cosT = g.slice(cos, 0, 0, T, tokens.shape[1]);
+  const sinT = g.slice(sin, 0, 0, T, tokens.shape[1]);
   return decoder(
     g,
     config,
     p,
     tokens,
     {
-      cos: g.slice(cos, 0, 0, T, tokens.shape[1]),
-      sin: g.slice(sin, 0, 0, T, tokens.shape[1]),
+      rotate: (x) => rotary(g, x, cosT, sinT),
       mask,
       keysValues: (_layer, k, v) => [{ k, v }],
     },
     adapters,
+    fusion,
   );
 }
 
@@ -235,20 +253,30 @@ export interface DecodeInputs {
  * as [B, kvHeads, S, hd] and the caller writes them into its cache, so the cache itself is never copied
  * through the graph. `mask` [B, 1, S, P + S] says which cached and new positions each token sees.
  */
-export function decodeStep(g: Graph, config: ModelConfig, p: Params, inputs: DecodeInputs): { logits: Value; keys: Value[]; values: Value[] } {
+export function decodeStep(g: Graph, config: ModelConfig, p: Params, inputs: DecodeInputs, fusion: Fusion = PLAIN): { logits: Value; keys: Value[]; values: Value[] } {
   const dtype = p.get('norm')!.dtype as FloatType;
-  const { cos, sin } = ropeTables(g, config, dtype);
   const keys: Value[] = [];
   const values: Value[] = [];
   const hidden = decoder(g, config, p, inputs.tokens, {
-    cos: g.unsqueeze(g.gather(cos, inputs.positions), [1]),
-    sin: g.unsqueeze(g.gather(sin, inputs.positions), [1]),
+    rotate: rotation(g, config, dtype, inputs.positions, fusion),
     mask: inputs.mask,
     keysValues: (layer, k, v) => {
       keys.push(k);
       values.push(v);
       return [{ k: inputs.pastKeys[layer], v: inputs.pastValues[layer] }, { k, v }];
     },
-  });
+  }, undefined, fusion);
   return { logits: outputHead(g, config, p, hidden), keys, values };
+}
+
+/** Rotary positions for queries/keys [B, heads, S, hd] at `positions` [B, S]; the tables are gathered once for all layers. */
+function rotation(g: Graph, config: ModelConfig, dtype: FloatType, positions: Value, fusion: Fusion): (x: Value) => Value {
+  if (fusion.rotary) {
+    const { cos, sin } = ropeTables(g, config, dtype, 'half');
+    return (x) => g.rotaryEmbedding(x, positions, cos, sin);
+  }
+  const { cos, sin } = ropeTables(g, config, dtype);
+  const cosP = g.unsqueeze(g.gather(cos, positions), [1]);
+  const sinP = g.unsqueeze(g.gather(sin, positions), [1]);
+  return (x) => rotary(g, x, cosP, sinP);
 }

@@ -44,6 +44,11 @@ const cases: Record<string, GradCheckCase[]> = {
     { build: (g, x) => g.reduceSum(x.float([2, 3, 4]), [0, 2], true) },
   ],
   ReduceMean: [{ build: (g, x) => g.reduceMean(x.float([2, 3, 4]), [-1], true) }],
+  // A large ε as well, so a rule that dropped it would show.
+  SimplifiedLayerNormalization: [
+    { build: (g, x) => g.rmsNormalization(x.float([3, 5]), x.float([5]), 1e-5) },
+    { build: (g, x) => g.rmsNormalization(x.float([2, 3, 4], -0.3, 0.3), x.float([4]), 0.5) },
+  ],
   Reshape: [{ build: (g, x) => g.reshape(x.float([2, 3, 4]), [0, -1]) }],
   Unsqueeze: [{ build: (g, x) => g.unsqueeze(x.float([2, 3]), [0, 3]) }],
   Squeeze: [{ build: (g, x) => g.squeeze(x.float([2, 1, 3]), [1]) }],
