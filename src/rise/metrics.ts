@@ -261,13 +261,32 @@ export interface PairedDifference {
  * on one eval set, or two metrics of one model. Both sides must score the same problems.
  */
 export function pairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): PairedDifference {
-  if (a.size !== b.size || [...a.keys()].some((id) => !b.has(id))) throw new Error(`paired difference over different problems (${a.size} and ${b.size})`);
-  const d = [...a].map(([id, x]) => x - b.get(id)!);
-  const n = d.length;
-  if (n === 0) return { difference: 0, se: 0, problems: 0 };
-  const mean = d.reduce((s, x) => s + x, 0) / n;
-  const variance = n < 2 ? 0 : d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
-  return { difference: mean, se: Math.sqrt(variance / n), problems: n };
+  if (!sameProblems(a, b)) throw new Error(`paired difference over different problems (${a.size} and ${b.size})`);
+  const { mean, se } = meanSe([...a].map(([id, x]) => x - b.get(id)!));
+  return { difference: mean, se, problems: a.size };
+}
+
+/** Whether two sides scored exactly the same problems, so they can be paired. */
+export function sameProblems(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  return a.size === b.size && [...a.keys()].every((id) => b.has(id));
+}
+
+/** A mean with its standard error: the sample standard deviation over √n; 0 with fewer than 2 values. */
+export function meanSe(xs: readonly number[]): { mean: number; se: number } {
+  const n = xs.length;
+  if (n === 0) return { mean: 0, se: 0 };
+  const mean = xs.reduce((s, x) => s + x, 0) / n;
+  const variance = n < 2 ? 0 : xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
+  return { mean, se: Math.sqrt(variance / n) };
+}
+
+/**
+ * `mean(a) − mean(b)` over different problems, which cannot be paired: each mean's standard error from its
+ * own problems' credits (for 0/1 credits, the binomial √(p(1−p)/(n−1))), combined as independent.
+ */
+export function unpairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): { difference: number; se: number } {
+  const [x, y] = [meanSe([...a.values()]), meanSe([...b.values()])];
+  return { difference: x.mean - y.mean, se: Math.hypot(x.se, y.se) };
 }
 
 /** Transitions between consecutive sequential turns 1..turns, over every problem. */
