@@ -1,8 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { currentCompute } from '../../src/plan/compute.ts';
+import { planExperiment } from '../../src/plan/plan.ts';
 import { compareRuns, comparisonTable, seedsTable, type ComparedRun } from '../../src/report/compare.ts';
-import type { MetricPoint } from '../../src/report/data.ts';
+import { readRunEvaluations, type MetricPoint } from '../../src/report/data.ts';
 import type { Evaluated } from '../../src/report/differences.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
+import { getRun } from '../../src/store/index.ts';
+import { recordRun, SPEC_FILE, tempStore } from './fixture.ts';
 
 /** One model's m1@t1 answers on eval set "e": one problem per credit, named `ids[i]`. */
 function evaluated(arm: string, credits: number[], ids = credits.map((_, i) => `p${i}`)): Evaluated {
@@ -73,4 +79,30 @@ test('compare summarises replicated arms over the seeds both runs have, pairing 
 test('compare refuses runs read under different vote weightings', () => {
   const first = run('a', [evaluated('rise', [1])]);
   assert.throws(() => compareRuns([first, { ...run('b', [evaluated('rise', [1])]), vote: 'recency' }]), /different vote weightings \(uniform, recency\)/);
+});
+
+test('compare on recorded runs with seeds: replicates paired by seed, the shared boosted model differs by nothing', async (t) => {
+  // The ablations spec with one arm replicated at two seeds (which replace its one seed), one iteration.
+  const { seed: _, ...json } = JSON.parse(fs.readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>;
+  const spec = (lr: number) => validateSpec({ ...json, iterations: 1, seeds: [1, 2], train: { ...(json.train as object), lr }, arms: { rise: {} } });
+  const store = tempStore(t);
+  for (const [runId, lr] of [['run-a', 0.001], ['run-b', 0.002]] as const) {
+    const s = spec(lr);
+    await recordRun(store, s, planExperiment(s, { compute: currentCompute() }), { runId, skill: runId === 'run-b' ? 0.1 : 0 });
+  }
+  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!) }));
+  const c = compareRuns(runs, ['m1@t1', 'm1@t5']);
+  assert.deepEqual(
+    c.seeds.map((d) => [d.arm, d.iteration, d.evalSet, d.metric, d.seeds]),
+    [0, 1].flatMap((iteration) => ['in-dist', 'ood'].flatMap((set) => ['m1@t1', 'm1@t5'].map((metric) => ['rise', iteration, set, metric, [1, 2]]))),
+  );
+  for (const d of c.seeds) {
+    // Each seed's value is the paired difference of its replicates, as the per-point rows give it.
+    const perSeed = d.seeds.map((seed) => c.points.find((p) => p.arm === `rise@seed${seed}` && p.iteration === d.iteration && p.evalSet === d.evalSet && p.metric === d.metric)!.differences[0]!);
+    assert.ok(perSeed.every((p) => p.pairing === 'paired'));
+    assert.deepEqual(d.values, perSeed.map((p) => p.difference));
+    if (d.iteration === 0) assert.deepEqual([d.mean, d.sd, d.low, d.high], [0, 0, 0, 0], 'both runs evaluated the one boosted model');
+    else assert.ok(d.low <= d.mean && d.mean <= d.high && d.sd !== null);
+  }
+  assert.ok(c.seeds.some((d) => d.iteration === 1 && d.mean !== 0), 'the runs trained different models');
 });
