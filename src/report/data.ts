@@ -5,8 +5,8 @@
  *
  * Metrics are recomputed from the answers in the ledger (src/steps/evaluation.ts) under one tie rule for
  * every arm, so arms compare like with like whatever rule each run was launched with; each point also
- * carries its value under every other rule. The vote weighting is one for the whole report likewise. Runs recorded before plans were stored report the metric
- * rows they wrote.
+ * carries its value under every other rule. One vote weighting likewise holds for the whole report. Runs
+ * recorded before plans were stored report the metric rows they wrote.
  *
  * A run still in progress, or one that failed, reports what is done so far: steps not done have no
  * timings or losses, and metrics appear as their evaluations finish.
