@@ -2,10 +2,10 @@
  * Evaluate: a model on one evaluation set — parallel turn-1 samples and a sequential chain of turns per
  * problem, recorded in the ledger as they finish. The step is shared by every arm and run that
  * evaluates the same model on the same set; each run's metric rows are computed from the recorded
- * answers under the arm's tie rule and written whether the step was computed now or earlier.
+ * answers under the arm's tie rule and vote weighting and written whether the step was computed now or earlier.
  */
 
-import { DEFAULT_TIE_BREAK, HEADLINE_METRICS } from '../src/rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, DEFAULT_VOTE, HEADLINE_METRICS } from '../src/rise/metrics.ts';
 import { evaluatePolicy, traceEpisode } from '../src/rise/evaluate.ts';
 import { evaluationSeed, recordedEvaluation } from '../src/steps/evaluation.ts';
 import { stepOfKind } from '../src/steps/index.ts';
@@ -34,7 +34,8 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
     return { resumed, problems: problems.length };
   });
   const tieBreak = input.use.tieBreak ?? DEFAULT_TIE_BREAK;
-  const table = recordedEvaluation(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params).byRule[tieBreak];
+  const vote = input.use.vote ?? DEFAULT_VOTE;
+  const table = recordedEvaluation(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params, vote).byRule[tieBreak];
   upsertMetrics(
     ctx.store,
     table.rows.map((r) => ({
@@ -45,7 +46,7 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
       name: r.name,
       k: r.k,
       value: r.value,
-      details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable, tieBreak },
+      details: { family: r.family, correct: r.correct, problems: r.problems, ties: r.ties, unparsable: r.unparsable, tieBreak, vote },
       stepKey: input.step.key,
     })),
   );

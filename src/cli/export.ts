@@ -16,8 +16,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { stringify } from 'csv-stringify/sync';
 import { planFromJson, stepArms } from '../plan/plan.ts';
 import type { Message } from '../rise/conversation.ts';
-import type { TieBreak } from '../rise/metrics.ts';
-import { runTieBreak } from '../report/data.ts';
+import type { TieBreak, VoteWeighting } from '../rise/metrics.ts';
+import { runTieBreak, runVote } from '../report/data.ts';
 import { doneSteps } from '../report/done-steps.ts';
 import { contextText, exampleRows } from '../report/examples.ts';
 import { readEpisodes, readMetrics, type RunRecord, type Store } from '../store/index.ts';
@@ -40,9 +40,9 @@ function oneOf<T extends string>(values: readonly T[]) {
 function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
   if (what === 'metrics') {
     for (const m of readMetrics(store, { runId: run.id })) {
-      // Rows written before tie counts and rules were recorded have neither: the run's spec names the rule.
-      const { ties = null, tieBreak = runTieBreak(run) } = (m.details ?? {}) as { ties?: number; tieBreak?: TieBreak };
-      yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, ties, tieBreak, step: m.stepKey };
+      // Rows written before tie counts, rules and vote weightings were recorded lack them: the run's spec names the rule and weighting.
+      const { ties = null, tieBreak = runTieBreak(run), vote = runVote(run) } = (m.details ?? {}) as { ties?: number; tieBreak?: TieBreak; vote?: VoteWeighting };
+      yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, ties, tieBreak, vote, step: m.stepKey };
     }
     return;
   }

@@ -28,7 +28,7 @@ import {
   type StepParams,
   type TrainParams,
 } from '../steps/index.ts';
-import type { TieBreak } from '../rise/metrics.ts';
+import type { TieBreak, VoteWeighting } from '../rise/metrics.ts';
 import type { ComputeFingerprint } from './compute.ts';
 import { canonicalJson, sha256Hex } from './hash.ts';
 
@@ -47,6 +47,8 @@ export interface StepUse {
   evalSet?: string;
   /** For evaluate steps: the arm's majority-vote tie rule, which its metrics use (not part of the step). */
   tieBreak?: TieBreak;
+  /** For evaluate steps: the arm's majority-vote weighting, which its metrics use (not part of the step). */
+  vote?: VoteWeighting;
   /** For steps that sample from a remote policy: how this arm reaches and paces it (not part of the step). */
   remote?: RemoteCallSettings;
 }
@@ -171,7 +173,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
   // "self" relabels with the rollout policy, remote or not.
   const remoteRelabel = relabel.strategy === 'expert' ? (relabel.expert !== null ? remote(relabel.expert) : null) : remoteRollout;
 
-  const { tieBreak, ...evaluateKnobs } = evaluate;
+  const { tieBreak, vote, ...evaluateKnobs } = evaluate;
   const evaluateModel = (iteration: number, model: string) => {
     task.eval.forEach((set, i) => {
       const params = {
@@ -184,7 +186,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
         feedback: config.feedback,
         instruction: config.instruction,
       } satisfies EvaluateParams;
-      use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name, tieBreak });
+      use({ key: b.add('evaluate', params, sampler(model), [model]), kind: 'evaluate', iteration, evalSet: set.name, tieBreak, vote });
     });
   };
   evaluateModel(0, learner);

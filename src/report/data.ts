@@ -5,15 +5,15 @@
  *
  * Metrics are recomputed from the answers in the ledger (src/steps/evaluation.ts) under one tie rule for
  * every arm, so arms compare like with like whatever rule each run was launched with; each point also
- * carries its value under every other rule. Runs recorded before plans were stored report the metric
- * rows they wrote.
+ * carries its value under every other rule. One vote weighting likewise holds for the whole report. Runs
+ * recorded before plans were stored report the metric rows they wrote.
  *
  * A run still in progress, or one that failed, reports what is done so far: steps not done have no
  * timings or losses, and metrics appear as their evaluations finish.
  */
 
 import { planFromJson, type ModelRole, type Plan, type StepUse } from '../plan/plan.ts';
-import { DEFAULT_TIE_BREAK, TIE_BREAKS, type TieBreak, type Transition } from '../rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, DEFAULT_VOTE, TIE_BREAKS, type TieBreak, type Transition, type VoteWeighting } from '../rise/metrics.ts';
 import { recordedEvaluation, type RecordedEvaluation } from '../steps/evaluation.ts';
 import { pairedDifferences, type DifferencePoint, type Evaluated } from './differences.ts';
 import { replicatePoints, type ReplicatePoint } from './replicates.ts';
@@ -100,6 +100,8 @@ export interface RunReport {
   evalSets: string[];
   /** The majority-vote tie rule of `metrics[].value`. */
   tieBreak: TieBreak;
+  /** The majority-vote weighting of every metric and comparison. */
+  vote: VoteWeighting;
   metrics: MetricPoint[];
   transitions: TransitionPoint[];
   /** The comparisons behind the paper's claims, under `tieBreak`, with standard errors (differences.ts). */
@@ -135,18 +137,23 @@ function distinctSteps(plan: Plan): { arm: string; use: StepUse }[][] {
   return [...byKey.values()];
 }
 
-export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'metrics' | 'transitions' | 'differences' | 'replicates'>;
+export type RunMetrics = Pick<RunReport, 'arms' | 'evalSets' | 'tieBreak' | 'vote' | 'metrics' | 'transitions' | 'differences' | 'replicates'>;
 
 /** The tie rule a report of the run uses unless told otherwise: the rule its spec chose. */
 export function runTieBreak(run: RunRecord): TieBreak {
   return (run.spec as ExperimentSpec).evaluate?.tieBreak ?? DEFAULT_TIE_BREAK;
 }
 
+/** The vote weighting a report of the run uses unless told otherwise: the weighting its spec chose. */
+export function runVote(run: RunRecord): VoteWeighting {
+  return (run.spec as ExperimentSpec).evaluate?.vote ?? DEFAULT_VOTE;
+}
+
 /**
  * Metric points and transitions of every evaluation the run has reached (it wrote the metric rows; another
  * run may have computed the step), recomputed from the ledger.
  */
-function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences' | 'replicates'> {
+function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak, vote: VoteWeighting): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences' | 'replicates'> & { evaluated: Evaluated[] } {
   const reached = new Set(readMetrics(store, { runId: run.id }).map((m) => `${m.arm}\n${m.stepKey}`));
   const read = new Map<string, RecordedEvaluation>();
   const metrics: MetricPoint[] = [];
@@ -157,12 +164,12 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
       if (use.kind !== 'evaluate' || !reached.has(`${arm.name}\n${use.key}`)) continue;
       let evaluation = read.get(use.key);
       if (evaluation === undefined) {
-        evaluation = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params);
+        evaluation = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params, vote);
         read.set(use.key, evaluation);
       }
       const { byRule } = evaluation;
       const place = { arm: arm.name, iteration: use.iteration, evalSet: use.evalSet ?? '' };
-      evaluated.push({ ...place, records: evaluation.records, seed: evaluation.seed, metrics: new Set(byRule[tieBreak].rows.map((r) => r.name)) });
+      evaluated.push({ ...place, records: evaluation.records, seed: evaluation.seed, vote, metrics: new Set(byRule[tieBreak].rows.map((r) => r.name)) });
       const table = byRule[tieBreak];
       table.rows.forEach((r, i) => {
         metrics.push({
@@ -186,6 +193,7 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
     transitions,
     differences: pairedDifferences(evaluated, arms, tieBreak),
     replicates: replicatePoints(evaluated, arms, tieBreak, (arm) => spec.arms[arm]?.seed ?? spec.seed),
+    evaluated,
   };
 }
 
@@ -209,18 +217,25 @@ function storedRows(store: Store, run: RunRecord): MetricPoint[] {
 }
 
 /**
- * The run's metric points and transitions under `tieBreak` (default: the run's own rule), with its arms
- * and eval sets in the spec's order (then any others the metrics name).
+ * The run's metric points and transitions under `tieBreak` and `vote` (default: the run's own), with its
+ * arms and eval sets in the spec's order (then any others the metrics name).
  */
-export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): RunMetrics {
+export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): RunMetrics {
+  const { evaluated: _, ...metrics } = readRunEvaluations(store, run, tieBreak, vote);
+  return metrics;
+}
+
+/** `readRunMetrics` with the answers behind them, one `Evaluated` per evaluation reached: what `rise compare` pairs. */
+export function readRunEvaluations(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): RunMetrics & { evaluated: Evaluated[] } {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
-  const { metrics, transitions, differences, replicates } = plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [], replicates: [] } : recomputed(store, run, plan, tieBreak);
+  const { metrics, transitions, differences, replicates, evaluated } =
+    plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [], replicates: [], evaluated: [] } : recomputed(store, run, plan, tieBreak, vote);
   const arms = Object.keys(spec.arms);
   for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
   const evalSets = spec.task.eval.map((set) => set.name);
   for (const m of metrics) if (!evalSets.includes(m.evalSet)) evalSets.push(m.evalSet);
-  return { arms, evalSets, tieBreak, metrics, transitions, differences, replicates };
+  return { arms, evalSets, tieBreak, vote, metrics, transitions, differences, replicates, evaluated };
 }
 
 /** The report as if made under another tie rule (the HTML page's switch); points without per-rule values stay. */
@@ -232,7 +247,7 @@ export function underTieBreak<R extends Pick<RunReport, 'metrics' | 'tieBreak'>>
   };
 }
 
-export async function loadRunReport(store: Store, run: RunRecord, tieBreak = runTieBreak(run)): Promise<RunReport> {
+export async function loadRunReport(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): Promise<RunReport> {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
@@ -279,7 +294,7 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
       finishedAt: run.finishedAt?.toISOString() ?? null,
     },
     spec,
-    ...readRunMetrics(store, run, tieBreak),
+    ...readRunMetrics(store, run, tieBreak, vote),
     training,
     steps,
     planned: plan !== null,

@@ -7,7 +7,7 @@
  * more honest, than comparing two values each with its own error bar.
  */
 
-import { HEADLINE_METRICS, pairedDifference, problemCredits, type EvalRecord, type TieBreak } from '../rise/metrics.ts';
+import { HEADLINE_METRICS, pairedDifference, problemCredits, type EvalRecord, type TieBreak, type VoteWeighting } from '../rise/metrics.ts';
 import { declaredArm, replicaName, replicaOf } from '../spec/seeds.ts';
 
 /** One comparison at one (arm, iteration, eval set). */
@@ -30,6 +30,8 @@ export interface Evaluated {
   evalSet: string;
   records: EvalRecord[];
   seed: number;
+  /** The vote weighting the report reads the answers under. */
+  vote: VoteWeighting;
   /** The metrics its table has (m5@t1 needs five parallel samples, m1@t5 five turns). */
   metrics: ReadonlySet<string>;
 }
@@ -59,7 +61,7 @@ export interface Comparison {
  * saw the same problems.
  */
 export function comparisons(evaluated: readonly Evaluated[], arms: readonly string[], tieBreak: TieBreak): Comparison[] {
-  const credits = (e: Evaluated, metric: string) => problemCredits(e.records, metric, { tieBreak, seed: e.seed });
+  const credits = (e: Evaluated, metric: string) => problemCredits(e.records, metric, { tieBreak, seed: e.seed, vote: e.vote });
   const has = (e: Evaluated, metric: string) => e.metrics.has(metric);
   const reference = arms[0] === undefined ? undefined : declaredArm(arms[0]);
   const referenceOf = (arm: string) => {

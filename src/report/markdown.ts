@@ -1,6 +1,6 @@
 /** `report.md`: the run's tables, the arms' differences from the base spec, and the spec itself. */
 
-import { TIE_BREAK_LABELS } from '../rise/metrics.ts';
+import { TIE_BREAK_LABELS, VOTE_LABELS } from '../rise/metrics.ts';
 import type { RunReport } from './data.ts';
 import { armDiffs, formatChange } from './diff.ts';
 import { NO_QUARANTINE, QUARANTINE_NOTE, quarantineTables } from './quarantine.ts';
@@ -40,7 +40,7 @@ export const REPLICATES_NOTE =
 export function headlineText(report: RunReport): string {
   const filled = headlineTables(report).filter((t) => t.rows.length > 0);
   if (filled.length === 0) return '';
-  return [`majority-vote ties: ${TIE_BREAK_LABELS[report.tieBreak]}`, ...filled.map((t) => `\nmetrics on ${t.title}\n\n${formatTable(t)}`)].join('\n');
+  return [`majority-vote ties: ${TIE_BREAK_LABELS[report.tieBreak]}; votes weighed: ${VOTE_LABELS[report.vote]}`, ...filled.map((t) => `\nmetrics on ${t.title}\n\n${formatTable(t)}`)].join('\n');
 }
 
 /** Facts about the run that head both the markdown and the HTML report. */
@@ -51,6 +51,7 @@ export function runFacts(report: RunReport): string[] {
     `started ${run.createdAt}${run.finishedAt ? `, finished ${run.finishedAt}` : ''}`,
     ...(run.error ? [`error: ${run.error}`] : []),
     `arms: ${report.arms.join(', ')}`,
+    `majority votes weighed: ${VOTE_LABELS[report.vote]}`,
     ...(report.planned ? [] : ['this run was recorded without its plan: no training curves or step timings']),
   ];
 }

@@ -84,7 +84,7 @@ export function replicatePoints(evaluated: readonly Evaluated[], arms: readonly 
   };
   for (const e of evaluated) {
     for (const metric of HEADLINE_METRICS) {
-      if (e.metrics.has(metric)) add(e.arm, e.iteration, e.evalSet, metric, [...problemCredits(e.records, metric, { tieBreak, seed: e.seed }).values()]);
+      if (e.metrics.has(metric)) add(e.arm, e.iteration, e.evalSet, metric, [...problemCredits(e.records, metric, { tieBreak, seed: e.seed, vote: e.vote }).values()]);
     }
   }
   for (const c of comparisons(evaluated, arms, tieBreak)) add(c.arm, c.iteration, c.evalSet, c.comparison, [...c.later].map(([id, x]) => x - c.earlier.get(id)!));

@@ -60,7 +60,7 @@ export interface EvaluationResult {
   truncated: number;
 }
 
-const toAnswer = (s: Pick<Sample, 'answer' | 'reward'>) => ({ answer: s.answer, correct: isCorrect(s.reward) });
+const toAnswer = (s: Pick<Sample, 'answer' | 'reward' | 'logprob' | 'tokens'>) => ({ answer: s.answer, correct: isCorrect(s.reward), logprob: s.logprob, tokens: s.tokens });
 
 export async function evaluatePolicy(policy: Policy, todo: Problem[], o: EvaluateOptions, onProgress?: ProgressHook): Promise<EvaluationResult> {
   const ev = o.evaluate;
@@ -134,7 +134,7 @@ export function traceEpisode(trace: EvalTrace, prompt: string): Episode {
 /** The parts of an evaluation episode the metrics read: an `Episode`, or the ledger's record of one. */
 export interface RecordedEvaluation {
   problemId: string;
-  turns: readonly { samples: readonly Pick<Sample, 'answer' | 'reward'>[] }[];
+  turns: readonly { samples: readonly Pick<Sample, 'answer' | 'reward' | 'logprob' | 'tokens'>[] }[];
 }
 
 /** What the metrics read from an evaluation episode (see `traceEpisode`). */

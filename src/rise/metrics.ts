@@ -16,6 +16,15 @@
  * whose occurrence is last or first; `random` draws from a stream seeded by (seed, problem id, metric).
  * Each row counts the problems whose vote tied, so a reader sees how much the rule could matter.
  *
+ * Vote weighting: each answer's vote may count for more than one. `uniform` (every answer 1) is the
+ * paper's plain majority. `recency` weighs sequential turn t by t: RISE conditions each turn on the earlier
+ * ones, so a late revision has seen more of the conversation than an early slip. Parallel samples are
+ * exchangeable (independent draws of one distribution; their order is only the order they were drawn), so
+ * recency leaves mk@t1 a plain majority. `confidence` weighs an answer by the geometric mean of its tokens'
+ * probabilities under the sampling model, exp(log-prob / tokens): the model's own per-token certainty, which
+ * does not favour short answers as the summed log-prob would; it applies to both families. Tie rules then
+ * decide among the answers with the greatest weight.
+ *
  * Turn-to-turn transitions (right→wrong, wrong→right, … between consecutive sequential turns) are what
  * RISE exists to change: a model that improves its answers turns wrong into right and keeps right.
  */
@@ -35,6 +44,18 @@ export const TIE_BREAK_LABELS: Record<TieBreak, string> = {
   random: 'random (a seeded draw among the tied answers)',
 };
 
+/** How much each answer's vote counts. */
+export const VOTE_WEIGHTINGS = ['uniform', 'recency', 'confidence'] as const;
+export type VoteWeighting = (typeof VOTE_WEIGHTINGS)[number];
+export const DEFAULT_VOTE: VoteWeighting = 'uniform';
+
+/** How tables and reports name each weighting. */
+export const VOTE_LABELS: Record<VoteWeighting, string> = {
+  uniform: 'uniform (one answer, one vote)',
+  recency: 'recency (sequential turn t weighs t)',
+  confidence: 'confidence (exp of the answer\'s mean token log-prob)',
+};
+
 /** Whether a metric votes over more than one answer (mk@t1, m1@tk with k ≥ 2), so a tie rule can decide it. */
 export function isVoted(name: string): boolean {
   const m = /^m(\d+)@t(\d+)$/.exec(name);
@@ -48,6 +69,9 @@ export interface AnswerRecord {
   /** The task's extracted, canonical answer; null if unparsable. */
   answer: string | null;
   correct: boolean;
+  /** Summed log-probability of the sample's tokens and their count: what `confidence` weighting reads. */
+  logprob?: number;
+  tokens?: number;
 }
 
 export interface EvalRecord {
@@ -68,9 +92,23 @@ export interface Vote {
 
 export interface VoteOptions {
   tieBreak: TieBreak;
+  /** Default `uniform`. */
+  weighting?: VoteWeighting;
+  /** Whether the answers are sequential turns (recency weighs them) rather than exchangeable samples. */
+  sequential?: boolean;
   /** Random tie-breaking only: the seed and names of the stream (e.g. problem id and metric). */
   seed?: number;
   streamParts?: (string | number)[];
+}
+
+/** The weight of answer `i` (0-based) of a vote. */
+function voteWeight(a: AnswerRecord, i: number, o: VoteOptions): number {
+  const weighting = o.weighting ?? DEFAULT_VOTE;
+  if (weighting === 'recency') return o.sequential ? i + 1 : 1;
+  if (weighting === 'uniform') return 1;
+  if (a.logprob === undefined || a.tokens === undefined) throw new Error('confidence-weighted vote over an answer without its log-probability');
+  // A sample of no tokens says nothing of the model's certainty; only an engine fault makes one.
+  return a.tokens > 0 ? Math.exp(a.logprob / a.tokens) : 0;
 }
 
 export function majorityVote(answers: readonly AnswerRecord[], o: VoteOptions): Vote {
@@ -82,12 +120,13 @@ export function majorityVote(answers: readonly AnswerRecord[], o: VoteOptions): 
       return;
     }
     const t = tally.get(a.answer);
+    const weight = voteWeight(a, i, o);
     if (t) {
-      t.votes++;
+      t.votes += weight;
       t.last = i;
       t.correct = a.correct;
     } else {
-      tally.set(a.answer, { votes: 1, first: i, last: i, correct: a.correct });
+      tally.set(a.answer, { votes: weight, first: i, last: i, correct: a.correct });
     }
   });
   if (tally.size === 0) return { top: [], credit: 0, unparsable };
@@ -144,6 +183,8 @@ export interface MetricsTable {
 export interface MetricsOptions {
   tieBreak: TieBreak;
   seed?: number;
+  /** Default `uniform`. */
+  vote?: VoteWeighting;
 }
 
 /**
@@ -194,7 +235,7 @@ function outcome(r: EvalRecord, family: MetricRow['family'], k: number, name: st
     return { credit: firstCorrect >= 0 && firstCorrect < k ? 1 : 0, tie: false, unparsable: seen.filter((a) => a.answer === null).length, seen: seen.length };
   }
   const answers = (family === 'parallel' ? r.parallel : r.sequential).slice(0, k);
-  const v = majorityVote(answers, { tieBreak: o.tieBreak, seed: o.seed, streamParts: [r.problemId, name] });
+  const v = majorityVote(answers, { tieBreak: o.tieBreak, weighting: o.vote, sequential: family === 'sequential', seed: o.seed, streamParts: [r.problemId, name] });
   return { credit: v.credit, tie: v.top.length > 1, unparsable: v.unparsable, seen: answers.length };
 }
 
@@ -220,13 +261,32 @@ export interface PairedDifference {
  * on one eval set, or two metrics of one model. Both sides must score the same problems.
  */
 export function pairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): PairedDifference {
-  if (a.size !== b.size || [...a.keys()].some((id) => !b.has(id))) throw new Error(`paired difference over different problems (${a.size} and ${b.size})`);
-  const d = [...a].map(([id, x]) => x - b.get(id)!);
-  const n = d.length;
-  if (n === 0) return { difference: 0, se: 0, problems: 0 };
-  const mean = d.reduce((s, x) => s + x, 0) / n;
-  const variance = n < 2 ? 0 : d.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
-  return { difference: mean, se: Math.sqrt(variance / n), problems: n };
+  if (!sameProblems(a, b)) throw new Error(`paired difference over different problems (${a.size} and ${b.size})`);
+  const { mean, se } = meanSe([...a].map(([id, x]) => x - b.get(id)!));
+  return { difference: mean, se, problems: a.size };
+}
+
+/** Whether two sides scored exactly the same problems, so they can be paired. */
+export function sameProblems(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  return a.size === b.size && [...a.keys()].every((id) => b.has(id));
+}
+
+/** A mean with its standard error: the sample standard deviation over √n; 0 with fewer than 2 values. */
+export function meanSe(xs: readonly number[]): { mean: number; se: number } {
+  const n = xs.length;
+  if (n === 0) return { mean: 0, se: 0 };
+  const mean = xs.reduce((s, x) => s + x, 0) / n;
+  const variance = n < 2 ? 0 : xs.reduce((s, x) => s + (x - mean) ** 2, 0) / (n - 1);
+  return { mean, se: Math.sqrt(variance / n) };
+}
+
+/**
+ * `mean(a) − mean(b)` over different problems, which cannot be paired: each mean's standard error from its
+ * own problems' credits (for 0/1 credits, the binomial √(p(1−p)/(n−1))), combined as independent.
+ */
+export function unpairedDifference(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): { difference: number; se: number } {
+  const [x, y] = [meanSe([...a.values()]), meanSe([...b.values()])];
+  return { difference: x.mean - y.mean, se: Math.hypot(x.se, y.se) };
 }
 
 /** Transitions between consecutive sequential turns 1..turns, over every problem. */

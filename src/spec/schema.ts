@@ -14,7 +14,7 @@
 import { Type, type SchemaOptions, type Static, type TInteger, type TObject, type TProperties, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { EXAMPLE_FORMATS, TOKEN_NORMALIZATIONS, WEIGHTINGS } from '../rise/examples.ts';
 import { FILTER_CRITERIA } from '../rise/filter.ts';
-import { TIE_BREAKS } from '../rise/metrics.ts';
+import { TIE_BREAKS, VOTE_WEIGHTINGS } from '../rise/metrics.ts';
 import { RELABEL_STRATEGIES } from '../rise/relabel.ts';
 import { AFTER_SUCCESS } from '../rise/rollout.ts';
 import { LORA_TARGETS } from '../engine/lora.ts';
@@ -675,6 +675,13 @@ export const EvaluateSchema = Type.Object(
         description:
           'Majority-vote ties (mk@t1, m1@tk): "expected" credit (a tie among m answers counts 1/m for each right one: the expectation over a uniformly random pick, no seed), "latest" or "earliest" answer wins, or "random" (seeded). Unparsable answers do not vote. Changes only the arithmetic over stored answers: no step is re-run, and `rise report --tie-break` recomputes any run under another rule.',
         default: 'expected',
+      }),
+    ),
+    vote: Type.Optional(
+      Enum(VOTE_WEIGHTINGS, {
+        description:
+          'How much each answer counts in a majority vote: "uniform" (one answer, one vote: the paper\'s plain majority), "recency" (sequential turn t weighs t, so a late revision outweighs an early slip; RISE conditions each turn on the earlier ones, so the later answer has seen more; mk@t1 stays a plain majority, since parallel samples are exchangeable and their order means nothing) or "confidence" (an answer weighs exp(mean token log-prob) of its sample under the sampling model, the per-token certainty, which unlike the summed log-prob does not favour short answers; applies to mk@t1 and m1@tk). Ties among the heaviest answers go to `tieBreak`. Changes only the arithmetic over stored answers: no step is re-run, and `rise report --vote` recomputes any run under another weighting.',
+        default: 'uniform',
       }),
     ),
     temperature: Type.Optional(Type.Number({ description: 'Sampling temperature at evaluation (0 = greedy).', minimum: 0, default: 1.0 })),

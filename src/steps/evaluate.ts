@@ -15,7 +15,7 @@ export interface EvaluateParams extends PromptParams {
   set: ProblemSetParams;
   /** Generated sets leave out the training prompts, so they depend on the training set too. */
   train?: ProblemSetParams;
-  evaluate: Omit<EvaluateSpec, 'tieBreak'>;
+  evaluate: Omit<EvaluateSpec, 'tieBreak' | 'vote'>;
 }
 
 export interface EvaluateOutputs {

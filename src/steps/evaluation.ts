@@ -1,12 +1,12 @@
 /**
  * An evaluate step's metrics, which are arithmetic over its answers in the ledger: the evaluate activity
  * writes a run's metric rows with them, and reports recompute them under any tie rule from the store
- * alone, long after the models are gone.
+ * alone, long after the models are gone, under any tie rule and vote weighting.
  */
 
 import { hashSeed } from '../engine/random.ts';
 import { episodeRecord } from '../rise/evaluate.ts';
-import { computeMetrics, TIE_BREAKS, type EvalRecord, type MetricsTable, type TieBreak } from '../rise/metrics.ts';
+import { computeMetrics, DEFAULT_VOTE, TIE_BREAKS, type EvalRecord, type MetricsTable, type TieBreak, type VoteWeighting } from '../rise/metrics.ts';
 import { readEpisodes, type Store } from '../store/index.ts';
 import type { EvaluateParams } from './evaluate.ts';
 
@@ -20,14 +20,14 @@ export interface RecordedEvaluation {
   records: EvalRecord[];
   /** The evaluation's seed, which random tie draws use. */
   seed: number;
-  /** The metrics under each tie rule. */
+  /** The metrics under each tie rule, with votes weighed by `vote`. */
   byRule: Record<TieBreak, MetricsTable>;
 }
 
 /** Every answer the ledger holds for evaluate step `key`, and the metrics over them. */
-export function recordedEvaluation(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>): RecordedEvaluation {
+export function recordedEvaluation(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>, vote: VoteWeighting = DEFAULT_VOTE): RecordedEvaluation {
   const records = readEpisodes(store, key).map(episodeRecord);
   const seed = evaluationSeed(params);
-  const byRule = Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed })])) as Record<TieBreak, MetricsTable>;
+  const byRule = Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed, vote })])) as Record<TieBreak, MetricsTable>;
   return { records, seed, byRule };
 }

@@ -306,3 +306,12 @@ test('a relabel step that runs past a success says what follows it; one that sto
   assert.notEqual(keyOf(hold, 'base', 'relabel', 1), keyOf(resample, 'base', 'relabel', 1));
   assert.equal(keyOf(hold, 'base', 'rollout', 1), keyOf(resample, 'base', 'rollout', 1));
 });
+
+test('tie rule and vote weighting are arithmetic over stored answers: evaluate keys stay, the arm\'s use carries them', () => {
+  const base = plan(TWO_ARMS);
+  const weighed = plan({ ...TWO_ARMS, evaluate: { vote: 'recency', tieBreak: 'latest' } });
+  assert.deepEqual(Object.keys(weighed.steps), Object.keys(base.steps));
+  const use = weighed.arms[0].steps.find((s) => s.kind === 'evaluate')!;
+  assert.deepEqual([use.vote, use.tieBreak], ['recency', 'latest']);
+  assert.equal(base.arms[0].steps.find((s) => s.kind === 'evaluate')!.vote, 'uniform');
+});

@@ -29,7 +29,7 @@ function evaluated(arm: string, iteration: number, seed: number, p: number[], n 
     const sequential = p.map((q) => answer(rng.uniform() < q));
     return { problemId: `s${seed}-p${i}`, sequential, parallel: [sequential[0], ...[1, 2, 3, 4].map(() => answer(rng.uniform() < p[0]))] };
   });
-  return { arm, iteration, evalSet: 'in-dist', records, seed: 0, metrics: new Set(HEADLINE_METRICS) };
+  return { arm, iteration, evalSet: 'in-dist', records, seed: 0, vote: 'uniform', metrics: new Set(HEADLINE_METRICS) };
 }
 
 test('replicates group by declared arm: mean and standard deviation across seeds, paired comparisons per seed', () => {

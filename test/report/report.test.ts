@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { UsageError } from '../../src/cli/errors.ts';
 import { registerReportCommands } from '../../src/cli/report.ts';
 import { compareRuns, comparisonTable } from '../../src/report/compare.ts';
-import { loadRunReport, readRunMetrics, type RunReport } from '../../src/report/data.ts';
+import { loadRunReport, readRunEvaluations, type RunReport } from '../../src/report/data.ts';
 import { armDiffs, diffJson } from '../../src/report/diff.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { createRun, getRun, openStore, readMetrics, upsertMetrics, type Store } from '../../src/store/index.ts';
@@ -151,7 +151,7 @@ test('compareRuns: matching points side by side with differences; points of one 
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: 'run-a' });
   await recordRun(store, spec, plan, { runId: 'run-b', skill: 0.2, unfinishedArm: 'weak-to-strong' });
-  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunMetrics(store, getRun(store, id)!) }));
+  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!) }));
 
   const headline = compareRuns(runs, ['m1@t1', 'p1@t5']);
   // 6 arms × 3 iterations × 2 sets × 2 metrics, less run-b's missing weak-to-strong iteration 2.
@@ -164,12 +164,21 @@ test('compareRuns: matching points side by side with differences; points of one 
   const [a, b] = headline.points[0].values;
   const table = comparisonTable(headline);
   assert.match(table.title, /majority-vote ties: expected/);
-  assert.deepEqual(table.columns.map((c) => c.name).slice(4), ['run-a', 'run-b', 'Δ run-b − run-a', 'ties run-a', 'ties run-b']);
+  assert.deepEqual(table.columns.map((c) => c.name).slice(4), ['run-a', 'run-b', 'Δ run-b − run-a', '95% interval run-b − run-a', 'ties run-a', 'ties run-b']);
   const sign = b! > a! ? '+' : '';
-  assert.deepEqual(table.rows[0], ['rise', 'boosted', 'in-dist', 'm1@t1', (100 * a!).toFixed(1), (100 * b!).toFixed(1), `${sign}${(100 * (b! - a!)).toFixed(1)}`, '0', '0']);
+  assert.deepEqual(table.rows[0].slice(0, 7), ['rise', 'boosted', 'in-dist', 'm1@t1', (100 * a!).toFixed(1), (100 * b!).toFixed(1), `${sign}${(100 * (b! - a!)).toFixed(1)}`]);
+  assert.deepEqual(table.rows[0].slice(8), ['0', '0']);
+  // Both runs evaluated the same problems: every difference is paired, and it is the difference of the values.
+  for (const p of headline.points) {
+    const d = p.differences[0]!;
+    assert.equal(d.pairing, 'paired');
+    assert.ok(Math.abs(d.difference - (p.values[1]! - p.values[0]!)) < 1e-12, `${p.arm} ${p.iteration} ${p.evalSet} ${p.metric}`);
+    assert.ok(d.low <= d.difference && d.difference <= d.high);
+  }
+  assert.match(table.rows[0][7], /^\[[-+]?\d+\.\d, [-+]?\d+\.\d\] paired$/);
   const m5 = compareRuns(runs, ['m5@t1']).points[0];
   assert.ok(m5.ties.every((n) => n !== null && n > 0), 'ties of a voted metric, per run');
-  const latest = ['run-a', 'run-b'].map((id) => ({ id, ...readRunMetrics(store, getRun(store, id)!, 'latest') }));
+  const latest = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!, 'latest') }));
   assert.throws(() => compareRuns([runs[0], latest[1]]), /different tie rules \(expected, latest\)/);
   // Every metric: m1@t1…m10@t1, m1@t2…m1@t10, p1@t1…p1@t10.
   assert.equal(compareRuns(runs).points.length, (6 * 3 * 2 - 2) * 29);
@@ -225,6 +234,17 @@ test('rise report / compare: files, --json, and usage errors naming the run', as
   assert.deepEqual(latest.metrics.map((m) => m.value), json.metrics.map((m) => m.byRule!.latest));
   assert.ok(latest.metrics.some((m, i) => m.value !== json.metrics[i].value), 'ties decide some points');
   assert.deepEqual(latest.transitions, json.transitions);
+  // So is another vote weighting: recency moves sequential votes only; parallel samples and the oracle stay.
+  const recency = JSON.parse(await rise(home, 'report', RUN, '--json', '--vote', 'recency')) as RunReport;
+  assert.deepEqual([json.vote, recency.vote], ['uniform', 'recency']);
+  assert.deepEqual(recency.metrics.map((m) => [m.arm, m.iteration, m.evalSet, m.name]), json.metrics.map((m) => [m.arm, m.iteration, m.evalSet, m.name]));
+  const moved = recency.metrics.filter((m, i) => m.value !== json.metrics[i].value).map((m) => m.name);
+  assert.ok(moved.length > 0 && moved.every((name) => /^m1@t([2-9]|10)$/.test(name)), `recency moved ${[...new Set(moved)].join(', ')}`);
+  assert.ok(recency.differences.some((d, i) => d.difference !== json.differences[i].difference), 'comparisons are recomputed too');
+  // The fixture gives every sample the same log-prob and length: confidence weighs every answer alike.
+  const confidence = JSON.parse(await rise(home, 'report', RUN, '--json', '--vote', 'confidence')) as RunReport;
+  assert.deepEqual(confidence.metrics.map((m) => m.value), json.metrics.map((m) => m.value));
+  await assert.rejects(rise(home, 'report', RUN, '--vote', 'loudest'), /Allowed choices are uniform, recency, confidence/);
   await rise(home, 'report', RUN, '--tie-break', 'earliest', '--out', custom);
   assert.match(fs.readFileSync(path.join(custom, 'report.md'), 'utf8'), /Majority-vote ties: earliest/);
   await assert.rejects(rise(home, 'report', RUN, '--tie-break', 'first'), /Allowed choices are expected, latest, earliest, random/);
@@ -232,7 +252,9 @@ test('rise report / compare: files, --json, and usage errors naming the run', as
   await assert.rejects(rise(home, 'report', 'nope'), (e: Error) => e instanceof UsageError && e.message.includes('no run "nope"') && e.message.includes('run-b'));
 
   const table = await rise(home, 'compare', RUN, 'run-b');
-  assert.match(table, /^\| arm \| model \| eval set \| metric \| run-a \| run-b \| Δ run-b − run-a \| ties run-a \| ties run-b \|\n\|---\|---\|---\|---\|---:\|---:\|---:\|---:\|---:\|\n\| rise \| boosted \| in-dist \| m1@t1 \|/);
+  assert.match(table, /^\| arm \| model \| eval set \| metric \| run-a \| run-b \| Δ run-b − run-a \| 95% interval run-b − run-a \| ties run-a \| ties run-b \|\n\|---\|---\|---\|---\|---:\|---:\|---:\|---\|---:\|---:\|\n\| rise \| boosted \| in-dist \| m1@t1 \|/);
+  const recencyTable = await rise(home, 'compare', RUN, 'run-b', '--vote', 'recency', '--json');
+  assert.equal((JSON.parse(recencyTable) as { vote: string }).vote, 'recency');
   assert.equal(table.trimEnd().split('\n').length, 2 + 6 * 3 * 2 * 4);
   const comparison = JSON.parse(await rise(home, 'compare', RUN, 'run-b', '--metrics', 'p1@t10', '--json')) as { runs: string[]; points: unknown[] };
   assert.deepEqual(comparison.runs, [RUN, 'run-b']);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TIE_BREAKS, computeMetrics, isVoted, majorityVote, metricValue, pairedDifference, problemCredits, turnTransitions, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { TIE_BREAKS, VOTE_WEIGHTINGS, computeMetrics, isVoted, majorityVote, metricValue, pairedDifference, problemCredits, turnTransitions, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
 
 /** Answers for a problem whose correct answer is "7"; null = unparsable. */
 const A = (...answers: (string | null)[]): AnswerRecord[] => answers.map((answer) => ({ answer, correct: answer === '7' }));
@@ -184,6 +184,40 @@ test('p1@tk never decreases in k and bounds m1@tk from above', () => {
   for (let k = 2; k <= t.turns; k++) assert.ok(metricValue(t, `p1@t${k}`) >= metricValue(t, `p1@t${k - 1}`));
   for (let k = 2; k <= t.turns; k++) assert.ok(metricValue(t, `p1@t${k}`) >= metricValue(t, `m1@t${k}`));
   assert.throws(() => metricValue(t, 'm9@t1'), /no "m9@t1"/);
+});
+
+test('recency weighting on the same table: sequential turn t weighs t; parallel samples stay a plain majority', () => {
+  const uniform = computeMetrics(records, { tieBreak: 'expected' });
+  assert.deepEqual(computeMetrics(records, { tieBreak: 'expected', vote: 'uniform' }), uniform, 'uniform is the default');
+  const t = computeMetrics(records, { tieBreak: 'expected', vote: 'recency' });
+  const row = (name: string) => t.rows.find((r) => r.name === name)!;
+  // Weights 1, 2, 3, 4 by turn.
+  // m1@t2: a 7:1 3:2 → 3; b 3:1 7:2 → 7; c none; d 5. No tie left (uniform: a and b tied).
+  assert.deepEqual([row('m1@t2').correct, row('m1@t2').ties], [1, 0]);
+  // m1@t3: a 3:5; b 3:4 7:2 → 3; d 5:3 7:3 → a tie the uniform vote (5, two to one) did not have → ½.
+  assert.deepEqual([row('m1@t3').correct, row('m1@t3').ties], [0.5, 1]);
+  // m1@t4: a 3; b 3:4 7:6 → 7; d 5:3 7:7 → 7.
+  assert.deepEqual([row('m1@t4').correct, row('m1@t4').ties], [2, 0]);
+  for (const name of ['m1@t1', 'm2@t1', 'm3@t1', 'p1@t1', 'p1@t4']) assert.deepEqual(row(name), uniform.rows.find((r) => r.name === name), name);
+  // The tie at d's third turn under the other rules: "7" was given last, "5" first.
+  assert.equal(metricValue(computeMetrics(records, { tieBreak: 'latest', vote: 'recency' }), 'm1@t3'), 1 / 4);
+  assert.equal(metricValue(computeMetrics(records, { tieBreak: 'earliest', vote: 'recency' }), 'm1@t3'), 0);
+});
+
+test('confidence weighting: an answer weighs exp(mean token log-prob) of its sample, in either family', () => {
+  const said = (answer: string, logprob: number, tokens: number): AnswerRecord => ({ answer, correct: answer === '7', logprob, tokens });
+  // "3" twice at e^(−4/2) = 0.135 each (0.271), "7" once at e^(−0.5/5) = 0.905: the confident answer wins.
+  const answers = [said('3', -4, 2), said('3', -4, 2), said('7', -0.5, 5)];
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected', weighting: 'confidence' }), { top: ['7'], credit: 1, unparsable: 0 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected', weighting: 'confidence', sequential: true }), { top: ['7'], credit: 1, unparsable: 0 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected' }), { top: ['3'], credit: 0, unparsable: 0 }, 'uniform: two against one');
+  // Recency reads order only where order means something: sequential turns 1, 2, 3 → "3":3, "7":3, a tie.
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected', weighting: 'recency', sequential: true }), { top: ['3', '7'], credit: 0.5, unparsable: 0 });
+  assert.deepEqual(majorityVote(answers, { tieBreak: 'expected', weighting: 'recency' }), { top: ['3'], credit: 0, unparsable: 0 });
+  // Equal confidence is a tie like any other.
+  assert.deepEqual(majorityVote([said('3', -1, 1), said('7', -2, 2)], { tieBreak: 'latest', weighting: 'confidence' }), { top: ['3', '7'], credit: 1, unparsable: 0 });
+  assert.throws(() => majorityVote(A('7', '3'), { tieBreak: 'expected', weighting: 'confidence' }), /without its log-probability/);
+  for (const vote of VOTE_WEIGHTINGS) assert.deepEqual(majorityVote([said('7', -1, 1)], { tieBreak: 'expected', weighting: vote }).top, ['7'], vote);
 });
 
 test('an empty evaluation gives an empty table, not NaN', () => {

@@ -60,7 +60,7 @@ const DEFAULT_ARM: ArmSpec = {
     weightDecay: 0.1,
     clipNorm: 1,
   },
-  evaluate: { turns: 5, parallelK: 5, contextWindow: 1, tieBreak: 'expected', temperature: 1, topP: 1, maxTokens: 64 },
+  evaluate: { turns: 5, parallelK: 5, contextWindow: 1, tieBreak: 'expected', vote: 'uniform', temperature: 1, topP: 1, maxTokens: 64 },
   feedback: 'The answer is incorrect. Please try again.',
   instruction: null,
 };
