@@ -84,7 +84,7 @@ function resolveConfig(raw: Record<string, unknown>): { config: Config | null; i
 }
 
 function armOf(config: Config): ArmSpec {
-  const { name: _n, description: _d, ...arm } = config;
+  const { name: _n, description: _d, budget: _b, ...arm } = config;
   return arm;
 }
 
@@ -129,6 +129,7 @@ export function validateSpec(json: unknown): ExperimentSpec {
     ...config,
     name: base.config.name,
     description: base.config.description,
+    budget: base.config.budget,
     arms: overrides.length === 0 ? { [DEFAULT_ARM]: structuredClone(config) } : arms,
   };
 }

@@ -7,3 +7,4 @@ export * from './calls.ts';
 export * from './examples.ts';
 export * from './metrics.ts';
 export * from './runs.ts';
+export * from './usage.ts';
