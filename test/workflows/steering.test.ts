@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createStepContext } from '../../activities/index.ts';
+import { follow } from '../../src/client/progress.ts';
 import { startOrAttach } from '../../src/client/start.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
 import { getRun, getStep, runUsage } from '../../src/store/index.ts';
@@ -66,7 +67,9 @@ describe('steering on the dev server', () => {
     const { activities } = loadTemporalConfig({});
     const worker = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
     const launch = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+    const lines: string[] = [];
     await worker.runUntil(async () => {
+      const followed = follow(env.client, launch.workflowId, launch.handle.result(), (line) => lines.push(line), false);
       const pause = await waitFor('the budget to pause the run', async () => (await launch.handle.query(experimentProgressQuery).catch(() => undefined))?.pause ?? undefined);
       assert.equal(pause.by, 'budget');
       assert.match(pause.reason ?? '', /^budget reached: \d+ tokens of 1 \(spent \d+ tokens of 1, /);
@@ -85,9 +88,10 @@ describe('steering on the dev server', () => {
       const resumed = await rise(['resume', launch.runId, '--tokens', '100000000'], cli);
       assert.equal(resumed.code, 0, resumed.stderr);
       assert.match(resumed.stdout, /budget now 100000000 tokens, no limit on compute hours/);
-      const metrics = await launch.handle.result();
+      const metrics = await followed;
       assert.deepEqual(Object.keys(metrics.rise), ['0', '1']);
     });
+    assert.ok(lines.some((l) => /^paused by budget since \d\d:\d\d:\d\d \(budget reached: \d+ tokens of 1 /.test(l)), lines.join('\n'));
     assert.equal(getRun(context.store, launch.runId)!.status, 'done');
     for (const key of Object.keys(plan.steps)) {
       const step = getStep(context.store, key)!;
