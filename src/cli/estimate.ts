@@ -9,14 +9,31 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { estimatePlan, graphOf, NO_CALIBRATION, stepBound, WORK, type PlanEstimate, type SetSizes, type StepEstimate, type StepHistory, type Totals } from '../plan/estimate.ts';
 import { planFromJson, type Plan } from '../plan/plan.ts';
-import { shortKey, type Step } from '../steps/index.ts';
+import { shortKey, type EvaluateParams, type Step } from '../steps/index.ts';
 import { finishedStepCosts, listRuns, openStore, resolveHome } from '../store/index.ts';
 
-/** Problems in each data file the plan reads (non-empty JSONL lines), for sets that take a whole file. */
-export async function setSizes(plan: Plan): Promise<SetSizes> {
+/**
+ * Problems in each data file the plan reads (non-empty JSONL lines), for sets that take a whole file;
+ * and the problems of each evaluation of `steps` (the plan's, or the store's history) once training
+ * prompts are held out, built as the step builds them. An evaluation whose file is gone is left out.
+ */
+export async function setSizes(plan: Plan, steps: Record<string, Step> = plan.steps): Promise<SetSizes> {
   const sizes: SetSizes = {};
   for (const [digest, path] of Object.entries(plan.files)) {
     sizes[digest] = (await readFile(path, 'utf8')).split('\n').filter((line) => line.trim() !== '').length;
+  }
+  const { evaluationProblems } = await import('../../activities/problems.ts');
+  const counted = new Map<string, number>();
+  for (const step of Object.values(steps)) {
+    if (step.kind !== 'evaluate') continue;
+    const { seed, set, train } = step.params as EvaluateParams;
+    const id = JSON.stringify([seed, set, train]);
+    if (!counted.has(id)) {
+      const count = await evaluationProblems({ seed, set, train }, plan.files).then((problems) => problems.length, () => undefined);
+      if (count === undefined) continue;
+      counted.set(id, count);
+    }
+    sizes[step.key] = counted.get(id)!;
   }
   return sizes;
 }
@@ -28,13 +45,15 @@ export interface StoreCosts {
 }
 
 /** Every finished step of the store at RISE_HOME whose run's plan the store keeps; empty without a store. */
-export function storeCosts(sizes: SetSizes): StoreCosts {
+export async function storeCosts(plan: Plan): Promise<StoreCosts> {
   if (!existsSync(join(resolveHome(), 'rise.db'))) return { history: [], seconds: new Map() };
   const store = openStore();
   try {
     const steps: Record<string, Step> = {};
     for (const run of listRuns(store)) Object.assign(steps, planFromJson(run.plan)?.steps ?? {});
     const costs = finishedStepCosts(store);
+    const finished = new Set(costs.map((c) => c.key));
+    const sizes = await setSizes(plan, Object.fromEntries(Object.entries(steps).filter(([key]) => finished.has(key))));
     const history = costs.flatMap((c): StepHistory[] => {
       const step = steps[c.key];
       if (step === undefined) return [];
@@ -100,7 +119,7 @@ export function formatEstimate(plan: Plan, estimate: PlanEstimate, done: (key: s
 /** The cost section for `plan`: history from the store, and a calibration of the graphs to run when asked. */
 export async function estimateSection(plan: Plan, done: (key: string) => boolean, calibrate: boolean, report: (line: string) => void): Promise<string> {
   const sizes = await setSizes(plan);
-  const { history, seconds } = storeCosts(sizes);
+  const { history, seconds } = await storeCosts(plan);
   let calibration = NO_CALIBRATION;
   if (calibrate) {
     const { calibrate: run } = await import('../../activities/calibrate.ts');

@@ -19,7 +19,10 @@ export type Work = 'sample' | 'train' | 'none';
 
 export const WORK: Record<StepKind, Work> = { boost: 'train', rollout: 'sample', relabel: 'sample', filter: 'none', train: 'train', evaluate: 'sample' };
 
-/** The sizes of problem sets the params leave open (a file read whole), by content digest. */
+/**
+ * Problem counts the params leave open: a file read whole, by its content digest; and the problems an
+ * evaluation has once the training prompts are held out of a generated set, by the evaluate step's key.
+ */
 export type SetSizes = Record<string, number>;
 
 /** The most work a step can do, from its params and its inputs' params. */
@@ -71,7 +74,7 @@ export function stepBound(steps: Record<string, Step>, key: string, sizes: SetSi
     case 'evaluate': {
       const p = step.params as EvaluateParams;
       // Sample 0 of the parallel draws is also turn 1 of the sequential chain.
-      const items = setSize(p.set, sizes) * (p.evaluate.parallelK + p.evaluate.turns - 1);
+      const items = (sizes[key] ?? setSize(p.set, sizes)) * (p.evaluate.parallelK + p.evaluate.turns - 1);
       return { work: 'sample', items, tokens: items * p.evaluate.maxTokens };
     }
     case 'boost': {

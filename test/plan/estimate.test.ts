@@ -12,7 +12,8 @@ import test from 'node:test';
 import { currentCompute } from '../../src/plan/compute.ts';
 import { estimatePlan, estimateStep, graphOf, NO_CALIBRATION, stepBound, type StepHistory } from '../../src/plan/estimate.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
-import { shortKey } from '../../src/steps/index.ts';
+import { evaluationProblems } from '../../activities/problems.ts';
+import { shortKey, type EvaluateParams } from '../../src/steps/index.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { createRun, finishStep, openStore, recordEpisodes, startStep } from '../../src/store/index.ts';
 
@@ -79,7 +80,7 @@ test('history scales the bound by how full its kind ran and times it on the same
   assert.equal(totals.toRun.trained, 48 * 128);
 });
 
-test('rise plan prints the estimate from the store: a finished step is reused with its time, the others are timed by its rate', () => {
+test('rise plan prints the estimate from the store: a finished step is reused with its time, the others are timed by its rate', async () => {
   const home = mkdtempSync(join(tmpdir(), 'rise-estimate-'));
   try {
     const file = join(home, 'spec.json');
@@ -100,17 +101,22 @@ test('rise plan prints the estimate from the store: a finished step is reused wi
     finishStep(store, rollout.key, { seconds: 2 });
     store.close();
 
+    // The evaluation set without the training prompts, as the step builds it: 3 samples of 12 tokens per problem at most.
+    const held = (await evaluationProblems(plan.steps[keyOf('evaluate')].params as EvaluateParams, {})).length;
+    assert.ok(held > 0 && held < 8, `${held} of 8 problems held out`);
+    const evaluation = held * 3 * 12;
     const r = spawnSync(process.execPath, ['bin/rise.js', 'plan', file], { env: { ...process.env, RISE_HOME: home }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout.split('\n');
     const at = (key: string) => lines.findIndex((l) => l.startsWith(`  ${shortKey(key)}  `) && l.includes('reused') !== l.includes('to run'));
     const line = (key: string) => `${lines[at(key)]}\n${lines[at(key) + 1]}`;
     assert.match(line(rollout.key), /reused \(took 2\.0 s\)\s+sample ≈ 144 \(≤ 288\)\s+≈ 2\.0 s\n\s+tokens: 50\.0 % of the bound, as in 1 finished rollout step; time: 72 tok\/s over 1 finished rollout step on this graph/);
-    assert.match(line(keyOf('evaluate')), /to run\s+sample ≤ 288\s+≈ 4\.0 s\n.*time: 72 tok\/s over 1 finished rollout step on this graph/);
+    assert.match(line(keyOf('evaluate')), new RegExp(`to run\\s+sample ≤ ${evaluation}\\s+≈ ${(evaluation / 72).toFixed(1)} s\\n.*time: 72 tok/s over 1 finished rollout step on this graph`));
     assert.match(line(keyOf('boost')), /reused \(took 10\.0 s\)\s+train ≈ 5000 \(≤ 6144\)\s+≈ 10\.0 s/);
-    // The relabel samples 48 × 12 at most, at the rollout's rate; the train step, at the boost's (same graph). To run: the relabel and two evaluations sample 576 + 2 × 288.
+    // The relabel samples 48 × 12 at most, at the rollout's rate; the train step, at the boost's (same graph).
     assert.match(line(keyOf('relabel')), /to run\s+sample ≤ 576\s+≈ 8\.0 s/);
-    assert.match(r.stdout, /\nto run: 5 steps, 1152 tokens to sample, 6144 to train, ≈ 28\.3 s \+ 1 step with no rate\n/);
+    const seconds = 8 + (2 * evaluation) / 72 + 6144 / 500;
+    assert.match(r.stdout, new RegExp(`\\nto run: 5 steps, ${576 + 2 * evaluation} tokens to sample, 6144 to train, ≈ ${seconds.toFixed(1)} s \\+ 1 step with no rate\\n`));
     assert.match(r.stdout, /\nreused: 2 steps, 144 tokens to sample, 5000 to train, ≈ 12\.0 s\n\s+\(the reused steps took 12\.0 s when they ran\)/);
   } finally {
     rmSync(home, { recursive: true, force: true });
