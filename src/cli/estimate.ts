@@ -56,7 +56,7 @@ export async function storeCosts(plan: Plan): Promise<StoreCosts> {
     const sizes = await setSizes(plan, Object.fromEntries(Object.entries(steps).filter(([key]) => finished.has(key))));
     const history = costs.flatMap((c): StepHistory[] => {
       const step = steps[c.key];
-      if (step === undefined) return [];
+      if (step === undefined || c.seconds === null) return [];
       let bound;
       try {
         bound = stepBound(steps, c.key, sizes);
@@ -66,7 +66,7 @@ export async function storeCosts(plan: Plan): Promise<StoreCosts> {
       const tokens = bound.work === 'sample' ? c.sampledTokens : bound.work === 'train' ? c.trainedTokens : null;
       return [{ kind: step.kind, graph: graphOf(step), bound, tokens, seconds: c.seconds }];
     });
-    return { history, seconds: new Map(costs.map((c) => [c.key, c.seconds])) };
+    return { history, seconds: new Map(costs.flatMap((c) => (c.seconds === null ? [] : [[c.key, c.seconds]]))) };
   } finally {
     store.close();
   }
@@ -112,7 +112,7 @@ export function formatEstimate(plan: Plan, estimate: PlanEstimate, done: (key: s
   }
   lines.push('', `to run: ${totalsText(estimate.toRun)}`, `reused: ${totalsText(estimate.reused)}`);
   const took = [...measured.entries()].filter(([key]) => key in plan.steps && done(key)).reduce((n, [, s]) => n + s, 0);
-  if (estimate.reused.steps > 0) lines.push(`        (the reused steps took ${duration(took)} when they ran)`);
+  if (took > 0) lines.push(`        (the reused steps took ${duration(took)} when they ran)`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -11,7 +11,8 @@ import type { Store } from './db.ts';
 export interface StepCost {
   key: string;
   kind: string;
-  seconds: number;
+  /** Compute seconds as the step recorded them; null for outputs without them (not written by a step activity). */
+  seconds: number | null;
   /** Samples drawn into the ledger, and their generated tokens (0 for steps that sample nothing). */
   samples: number;
   sampledTokens: number;
@@ -29,7 +30,7 @@ export function finishedStepCosts(store: Store): StepCost[] {
         (SELECT count(*) FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.step_key = s.key AND e.generation = s.generation) AS samples,
         (SELECT sum(sa.tokens) FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.step_key = s.key AND e.generation = s.generation) AS sampled
       FROM steps s JOIN step_results r ON r.step_key = s.key AND r.generation = s.generation`)
-    .map((r) => ({ key: r.key, kind: r.kind, seconds: r.seconds ?? 0, samples: r.samples ?? 0, sampledTokens: r.sampled ?? 0, trainedTokens: r.trained }));
+    .map((r) => ({ key: r.key, kind: r.kind, seconds: r.seconds, samples: r.samples ?? 0, sampledTokens: r.sampled ?? 0, trainedTokens: r.trained }));
 }
 
 export interface RunUsage {
