@@ -17,7 +17,8 @@ import { problemSet } from './problems.ts';
 import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
 
-async function initialModel(ctx: StepContext, p: BoostParams): Promise<LoadedModel> {
+/** The model a boost starts from; `rise plan --calibrate` times its graphs on it. */
+export async function initialModel(ctx: Pick<StepContext, 'modelsHome'>, p: BoostParams): Promise<LoadedModel> {
   if (p.model.kind === 'pretrained') return pretrainedModel(ctx, p.model.digest, p.model.config);
   const tokenizer = builtinTokenizer();
   const config = builtinModelConfig(p.model.config, p.seed);

@@ -94,6 +94,7 @@ export async function fitModel(
     model,
     train: { steps: losses.length, firstLoss: losses[0] ?? null, lastLoss: losses.at(-1) ?? null },
     losses: await putJson(ctx.store, losses, 'losses'),
+    tokens: examples.reduce((n, e) => n + e.tokens.length, 0) * optimizer.epochs,
   };
   // The model is saved; the resumable state is no longer needed.
   await rm(dir, { recursive: true, force: true });

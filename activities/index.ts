@@ -1,9 +1,10 @@
 /**
  * The activities a rise worker registers: one per step kind (named by the kind, as workflows call them)
- * and `recordRun`, which closes a run in the store when its workflow ends.
+ * `recordRun`, which closes a run in the store when its workflow ends, and `runUsage`, what a run has
+ * spent so far (the budget's measure).
  */
 
-import { setRunStatus } from '../src/store/index.ts';
+import { runUsage, setRunStatus, type RunUsage } from '../src/store/index.ts';
 import { boost } from './boost.ts';
 import type { StepContext } from './context.ts';
 import { evaluate } from './evaluate.ts';
@@ -25,6 +26,7 @@ export interface RiseActivities {
   train: StepActivity;
   evaluate: StepActivity;
   recordRun(input: RunRecordInput): Promise<void>;
+  runUsage(runId: string): Promise<RunUsage>;
 }
 
 export function createActivities(ctx: StepContext): RiseActivities {
@@ -37,6 +39,9 @@ export function createActivities(ctx: StepContext): RiseActivities {
     evaluate: (input) => evaluate(ctx, input),
     async recordRun({ runId, status, error }) {
       setRunStatus(ctx.store, runId, status, error);
+    },
+    async runUsage(runId) {
+      return runUsage(ctx.store, runId);
     },
   };
 }

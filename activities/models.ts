@@ -56,7 +56,7 @@ export async function saveModel(ctx: StepContext, key: string, generation: numbe
 }
 
 /** A stored pretrained model, with the config (context) the step runs it with. */
-export async function pretrainedModel(ctx: StepContext, digest: string, config: ModelConfig): Promise<LoadedModel> {
+export async function pretrainedModel(ctx: Pick<StepContext, 'modelsHome'>, digest: string, config: ModelConfig): Promise<LoadedModel> {
   try {
     return withTemplate(await loadPretrained(digest, ctx.modelsHome), config);
   } catch (err) {

@@ -44,6 +44,7 @@ const INTEGRATION: Record<string, string> = {
   'test/workflows/recovery.test.ts': 'Temporal, and workers killed mid-step',
   'test/workflows/remote.test.ts': 'Temporal, and an arm relabeled through `rise serve`, killed mid-step',
   'test/workflows/rise.test.ts': 'Temporal, and whole RISE experiments',
+  'test/workflows/steering.test.ts': 'Temporal, and runs that stop early or pause on their budget',
 };
 
 const SUITES = ['unit', 'integration', 'all'] as const;

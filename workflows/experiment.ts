@@ -32,7 +32,9 @@ import {
 } from '@temporalio/workflow';
 import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
+import { budgetReached, hasLimit, usageText, type Budget } from '../src/plan/budget.ts';
 import type { ArmPlan, Plan, StepUse } from '../src/plan/plan.ts';
+import { stopDecision, type StopDecision } from '../src/plan/stopping.ts';
 import { shortKey, type StepKind } from '../src/steps/kinds.ts';
 import type { StepState } from '../src/store/steps.ts';
 import { toActivityOptions, type StepActivityConfigs } from '../src/temporal/activity-options.ts';
@@ -44,6 +46,8 @@ export interface ExperimentInput {
   plan: Plan;
   /** Activity options per step kind, resolved from temporal.config.ts by whoever starts the run. */
   activities: StepActivityConfigs;
+  /** The spec's budget, when it limits anything; a resume may replace or lift it. */
+  budget?: Budget;
 }
 
 export interface ArmInput extends ExperimentInput {
@@ -69,11 +73,18 @@ export interface StepProgress {
   seconds?: number;
 }
 
-/** Who paused a run and when: the sender's `user@host` (`unknown` when the signal named no one) and the time, epoch ms. */
+/**
+ * Who paused a run and when: the sender's `user@host` (`unknown` when the signal named no one, `budget`
+ * when the run reached its budget) and the time, epoch ms; `reason` says why when the run paused itself.
+ */
 export interface PauseInfo {
   by: string;
   at: number;
+  reason?: string;
 }
+
+/** Who pauses a run that has reached its budget. */
+export const BUDGET_PAUSER = 'budget';
 
 /**
  * The optional argument of the `pause` and `resume` signals: who sends it (`rise pause` sends
@@ -83,6 +94,12 @@ export interface PauseInfo {
 export interface PauseSignalArgs {
   by?: string;
   at?: number;
+  reason?: string;
+  /**
+   * Resume only: the budget from now on (null: none). Without it, a resume lifts the budget when the
+   * budget paused the run (else the run would pause again at once) and keeps it otherwise.
+   */
+  budget?: Budget | null;
 }
 
 /**
@@ -116,6 +133,8 @@ export interface ArmWorkflowProgress extends Execution {
   current: string | null;
   /** The iterations whose workflows have closed in this execution (done or failed), in order. */
   finished: number[];
+  /** Where and why the arm's stop rule ended it before its last planned iteration. */
+  stopped?: StopDecision;
 }
 
 export interface ExperimentProgress extends Execution {
@@ -169,29 +188,49 @@ function pauseFrom(arg: unknown): PauseInfo {
     by: typeof by === 'string' && by.trim() !== '' ? by.trim() : 'unknown',
     // The workflow's clock: deterministic on replay.
     at: typeof a.at === 'number' && Number.isFinite(a.at) ? a.at : Date.now(),
+    ...(typeof a.reason === 'string' ? { reason: a.reason } : {}),
   };
 }
 
 interface Pausable {
   pause: () => PauseInfo | null;
   waitWhilePaused: () => Promise<void>;
+  /** The budget in force now, for the checks between steps and for children started from now on. */
+  budget: () => Budget | undefined;
+  /** Pauses this workflow itself (no signal came): the budget is reached. */
+  hold: (info: PauseInfo) => void;
 }
 
-function pausable(children: () => string[]): Pausable {
+function pausable(children: () => string[], budget?: Budget, onChange: () => void = () => undefined): Pausable {
   let pause: PauseInfo | null = null;
   const set = async (value: boolean, arg: unknown) => {
+    const given = typeof arg === 'object' && arg !== null && 'budget' in arg ? { budget: (arg as PauseSignalArgs).budget ?? null } : null;
+    if (!value) {
+      if (given !== null) budget = given.budget ?? undefined;
+      else if (pause?.by === BUDGET_PAUSER) budget = undefined;
+    }
     // A second pause keeps the first one's sender and time: the run has been held since then.
     if (!value) pause = null;
     else pause ??= pauseFrom(arg);
     upsertSearchAttributes([{ key: RISE_STATUS, value: value ? 'paused' : 'running' }]);
+    onChange();
     const signal = value ? pauseSignal : resumeSignal;
-    const forwarded: PauseSignalArgs = pause ?? { by: pauseFrom(arg).by };
+    const forwarded: PauseSignalArgs = pause ?? { by: pauseFrom(arg).by, ...(given ?? {}) };
     // A child that has just finished cannot take the signal; that is fine.
     await Promise.all(children().map((id) => getExternalWorkflowHandle(id).signal(signal, forwarded).catch(() => undefined)));
   };
   setHandler(pauseSignal, (arg?: PauseSignalArgs) => set(true, arg));
   setHandler(resumeSignal, (arg?: PauseSignalArgs) => set(false, arg));
-  return { pause: () => pause, waitWhilePaused: () => condition(() => pause === null) };
+  return {
+    pause: () => pause,
+    waitWhilePaused: () => condition(() => pause === null),
+    budget: () => budget,
+    hold: (info) => {
+      pause ??= info;
+      upsertSearchAttributes([{ key: RISE_STATUS, value: 'paused' }]);
+      onChange();
+    },
+  };
 }
 
 /** The patch under which a child that starts while its parent is paused is sent the pause once it has started. */
@@ -209,7 +248,7 @@ async function runChild<T extends Workflow>(control: Pausable, workflow: T, opti
   return child.result();
 }
 
-const { recordRun } = proxyActivities<Pick<RiseActivities, 'recordRun'>>({
+const { recordRun, runUsage } = proxyActivities<Pick<RiseActivities, 'recordRun' | 'runUsage'>>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
 });
@@ -230,11 +269,14 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
     { key: RISE_EXPERIMENT, value: plan.experiment },
     { key: RISE_STATUS, value: 'running' },
   ]);
-  const control = pausable(() => [...running]);
+  let render = () => undefined as void;
+  const control = pausable(() => [...running], input.budget, () => render());
   setHandler(experimentProgressQuery, () => ({ ...execution(), runId, experiment: plan.experiment, pause: control.pause(), arms }));
   setHandler(metricsQuery, () => metrics);
-  const render = () =>
-    setCurrentDetails(['| arm | state | iterations |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iterations} |`)].join('\n'));
+  render = () =>
+    setCurrentDetails(
+      [...steeringLines(control), '| arm | state | iterations |', '|---|---|---|', ...arms.map((a) => `| ${a.name} | ${a.state} | ${a.iterations} |`)].join('\n'),
+    );
   render();
 
   const results = await Promise.allSettled(
@@ -246,7 +288,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
       try {
         metrics[arm.name] = await runChild(control, armWorkflow, {
           workflowId: childId,
-          args: [{ ...input, arm }],
+          args: [{ ...input, ...budgetOf(control), arm }],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           staticSummary: `arm ${arm.name} of ${plan.experiment}`,
           typedSearchAttributes: [
@@ -289,8 +331,9 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
   // Before the pause handlers: a pause sent before this first workflow task is handled as they are set,
   // and this must not overwrite its status.
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
-  const control = pausable(() => (current ? [current] : []));
-  setHandler(armProgressQuery, () => ({ ...execution(), arm: arm.name, pause: control.pause(), iteration: at, current, finished }));
+  let stopped: StopDecision | null = null;
+  const control = pausable(() => (current ? [current] : []), input.budget);
+  setHandler(armProgressQuery, () => ({ ...execution(), arm: arm.name, pause: control.pause(), iteration: at, current, finished, ...(stopped ? { stopped } : {}) }));
   setHandler(metricsQuery, () => ({ [arm.name]: metrics }));
   for (const iteration of iterations) {
     await control.waitWhilePaused();
@@ -301,7 +344,7 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
     try {
       metrics[iteration] = await runChild(control, iterationWorkflow, {
         workflowId: current,
-        args: [{ runId: input.runId, plan, activities: input.activities, arm: arm.name, iteration, uses: arm.steps.filter((s) => s.iteration === iteration) }],
+        args: [{ runId: input.runId, plan, activities: input.activities, ...budgetOf(control), arm: arm.name, iteration, uses: arm.steps.filter((s) => s.iteration === iteration) }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
         staticSummary: `${arm.name}: ${iteration === 0 ? 'boost and baseline evaluation' : `iteration ${iteration}`}`,
         typedSearchAttributes: [
@@ -317,6 +360,12 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
       finished.push(iteration);
     }
     current = null;
+    // Only an arm with iterations left can stop early.
+    stopped = arm.stop && iteration < last ? stopDecision(iterations.filter((i) => i <= iteration).map((i) => metrics[i]?.[arm.stop!.evalSet]?.[arm.stop!.metric]), arm.stop) : null;
+    if (stopped !== null) {
+      setCurrentDetails(`stopped after iteration ${iteration} of ${last}: ${stopped.reason}`);
+      break;
+    }
   }
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'done' }]);
   return metrics;
@@ -327,14 +376,16 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   // Before the pause handlers: a pause sent before this first workflow task is handled as they are set,
   // and this must not overwrite its status.
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'running' }]);
-  const control = pausable(() => []);
+  let render = () => undefined as void;
+  const control = pausable(() => [], input.budget, () => render());
   const steps: StepProgress[] = uses.map((u) => ({ key: u.key, kind: u.kind, label: stepLabel(u), state: 'pending' }));
   const metrics: IterationMetrics = {};
   setHandler(iterationProgressQuery, () => ({ ...execution(), arm, iteration, pause: control.pause(), steps }));
   setHandler(metricsQuery, () => ({ [arm]: { [iteration]: metrics } }));
-  const render = () =>
+  render = () =>
     setCurrentDetails(
       [
+        ...steeringLines(control),
         '| step | key | state | seconds |',
         '|---|---|---|---|',
         ...steps.map((s) => `| ${s.label} | ${shortKey(s.key)} | ${s.state} | ${s.seconds?.toFixed(1) ?? ''} |`),
@@ -346,6 +397,7 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
 
   for (const [i, use] of uses.entries()) {
     await control.waitWhilePaused();
+    while (await budgetHolds(input, control)) await control.waitWhilePaused();
     steps[i].state = 'running';
     upsertSearchAttributes([{ key: RISE_STEP, value: use.kind }]);
     render();
@@ -366,4 +418,40 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
   }
   upsertSearchAttributes([{ key: RISE_STATUS, value: 'done' }]);
   return metrics;
+}
+
+/** A child's input field for the budget in force now (none when there is none). */
+function budgetOf(control: Pausable): { budget?: Budget } {
+  const budget = control.budget();
+  return budget ? { budget } : {};
+}
+
+/** The pause and the budget, as the first lines of a workflow's current details in the Temporal UI. */
+function steeringLines(control: Pausable): string[] {
+  const pause = control.pause();
+  const budget = control.budget();
+  return [
+    ...(pause ? [`**paused** by ${pause.by}${pause.reason ? `: ${pause.reason}` : ''}`, ''] : []),
+    ...(hasLimit(budget) ? [`budget: ${budget.tokens ?? 'no limit on'} tokens, ${budget.hours ?? 'no limit on'} compute hours`, ''] : []),
+  ];
+}
+
+/**
+ * Before a step starts: whether the run has reached its budget, judged on what the store says the run
+ * has spent (an activity, so the answer is in the history and replays the same). When it has, this
+ * workflow holds at once and the whole run is paused through its experiment workflow, which passes the
+ * pause to every arm; `rise resume` continues it.
+ */
+async function budgetHolds(input: IterationInput, control: Pausable): Promise<boolean> {
+  const budget = control.budget();
+  if (!hasLimit(budget)) return false;
+  const usage = await runUsage(input.runId);
+  const reached = budgetReached(usage, budget);
+  if (reached === null) return false;
+  const pause: PauseInfo = { by: BUDGET_PAUSER, at: Date.now(), reason: `${reached} (spent ${usageText(usage, budget)})` };
+  control.hold(pause);
+  await getExternalWorkflowHandle(experimentWorkflowId(input.plan.experiment, input.runId))
+    .signal(pauseSignal, pause)
+    .catch(() => undefined);
+  return true;
 }

@@ -103,6 +103,8 @@ interface PlanCommandOptions {
   json?: boolean;
   against?: string;
   verbose?: boolean;
+  estimate: boolean;
+  calibrate?: boolean;
 }
 
 export function registerPlanCommand(program: Command, status: StatusLookup = noStore): void {
@@ -113,6 +115,8 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
     .option('--json', 'print the plan as JSON (keep it to compare with --against later)')
     .option('--against <plan>', 'a plan saved with --json: explain why each changed step will not be reused')
     .option('--verbose', 'print the params that went into every key')
+    .option('--no-estimate', 'leave out the estimate of tokens and time')
+    .option('--calibrate', "time the plan's decode and training graphs on this machine first, for steps no finished step in the store has timed (seconds to a minute)")
     .action(async (file: string, options: PlanCommandOptions) => {
       const spec = await loadSpecForCli(file);
       // Loaded here, not at startup: it brings in ONNX Runtime and the engine, which `rise validate` never needs.
@@ -124,6 +128,10 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
       }
       const changes = options.against === undefined ? undefined : explainChanges(await readPlan(options.against), plan);
       process.stdout.write(formatPlan(plan, { status, store: status !== noStore, changes, verbose: options.verbose }));
+      if (!options.estimate) return;
+      const { estimateSection } = await import('./estimate.ts');
+      const done = (key: string) => status(key) === 'done';
+      process.stdout.write(await estimateSection(plan, done, options.calibrate === true, (line) => process.stderr.write(`${line}\n`)));
     });
 }
 

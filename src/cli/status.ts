@@ -16,6 +16,7 @@ import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts
 import type { LiveState } from '../client/start.ts';
 import { callLedgerLines } from './call-ledger.ts';
 import { quarantineLines } from './quarantine.ts';
+import { armStop, budgetLine } from './steering.ts';
 import { findRun, reachTemporal, withStore } from './runs.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -47,7 +48,7 @@ async function liveStates(runs: RunRecord[]): Promise<Map<string, LiveState> | s
 function statusText(run: RunRecord, live: LiveState | undefined): string {
   if (live?.state !== 'paused') return run.status;
   if (live.pause === null) return `paused (by whom and since when unknown: ${live.why ?? 'not recorded'})`;
-  return `paused by ${live.pause.by} since ${time(new Date(live.pause.at))}`;
+  return `paused by ${live.pause.by} since ${time(new Date(live.pause.at))}${live.pause.reason ? ` (${live.pause.reason})` : ''}`;
 }
 
 const uncheckedNote = (why: string) => `(could not check Temporal for a pause: ${why})`;
@@ -82,11 +83,13 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   if (typeof live === 'string') out(`  ${uncheckedNote(live)}`);
   if (state?.state === 'paused') out(`  no step starts until \`rise resume ${run.id}\``);
   if (run.error) out(`  error: ${run.error}`);
+  budgetLine(store, run).forEach(out);
   const plan = planFromJson(run.plan);
   if (plan === null) return;
   const sharing = stepArms(plan);
   const failures: string[] = [];
   for (const arm of plan.arms) {
+    const stop = armStop(store, run.id, arm);
     const rows = arm.steps.map((use) => {
       const info = getStep(store, use.key);
       const outputs = doneOutputs(store, use.key, use.kind);
@@ -96,7 +99,7 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
         iterationLabel(use.iteration),
         stepLabel(use.kind, use.model, use.evalSet),
         shortKey(use.key),
-        info?.status === 'pending' || info === undefined ? 'to run' : info.status,
+        info?.status === 'pending' || info === undefined ? (stop !== null && use.iteration > stop.iteration ? 'stopped early' : 'to run') : info.status,
         String(info?.attempts ?? 0),
         outputs?.seconds !== undefined ? outputs.seconds.toFixed(1) : '',
         shared > 1 ? `${shared} arms` : '',
@@ -104,6 +107,7 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
     });
     out('');
     out(`arm ${arm.name}`);
+    if (stop !== null) out(`  stopped early after iteration ${stop.iteration}: ${stop.reason}`);
     out(
       formatTable({
         title: arm.name,

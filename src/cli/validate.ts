@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { loadSpec } from '../spec/load.ts';
 import { SpecError } from '../spec/issues.ts';
-import type { ArmSpec, ExperimentSpec } from '../spec/types.ts';
+import { iterationCount, stopRule, type ArmSpec, type ExperimentSpec } from '../spec/types.ts';
 import { UsageError } from './errors.ts';
 
 /** `loadSpec` with its failures as messages for the user (exit code 2), not stack traces. */
@@ -36,7 +36,7 @@ function describeModel({ model, train }: ExperimentSpec): string {
 
 function summarize(file: string, spec: ExperimentSpec): string {
   const arms = Object.keys(spec.arms);
-  const iterations = [...new Set(Object.values(spec.arms).map((a) => a.iterations))].join('/');
+  const iterations = [...new Set(Object.values(spec.arms).map((a) => `${stopRule(a) === null ? '' : 'at most '}${iterationCount(a)}`))].join('/');
   return [
     `${file}: valid`,
     `  experiment ${spec.name}, ${spec.seeds === null ? `seed ${spec.seed}` : `seeds ${spec.seeds.join(', ')} (every arm once per seed)`}`,

@@ -133,7 +133,7 @@ export interface Display {
 
 /** `paused by alice@host since 14:02:07` (local time). */
 export function pauseText(pause: PauseInfo): string {
-  return `paused by ${pause.by} since ${new Date(pause.at).toTimeString().slice(0, 8)}`;
+  return `paused by ${pause.by} since ${new Date(pause.at).toTimeString().slice(0, 8)}${pause.reason ? ` (${pause.reason})` : ''}`;
 }
 
 /** The heartbeat stage of an activity waiting for another arm's copy of a shared step (activities/step.ts). */

@@ -6,6 +6,7 @@
 
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import { experimentProgressQuery, experimentWorkflow, experimentWorkflowId, type PauseInfo } from '../../workflows/experiment.ts';
+import { hasLimit, type Budget } from '../plan/budget.ts';
 import { canonicalJson } from '../plan/hash.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
@@ -85,13 +86,13 @@ export async function startOrAttach(o: LaunchOptions): Promise<Launch> {
   const runId = newRunId();
   const workflowId = experimentWorkflowId(o.spec.name, runId);
   createRun(o.store, { id: runId, experiment: o.spec.name, spec: o.spec, plan: o.plan, arms: o.spec.arms, workflowId });
-  const handle = await startExperiment(o, runId, workflowId);
+  const handle = await startExperiment({ ...o, budget: o.spec.budget }, runId, workflowId);
   return { runId, workflowId, handle, attached: false };
 }
 
 /** Starts (a new execution of) a run's experiment workflow; used by a launch and by replay. */
 export async function startExperiment(
-  o: Pick<LaunchOptions, 'client' | 'store' | 'plan' | 'taskQueue' | 'activities'>,
+  o: Pick<LaunchOptions, 'client' | 'store' | 'plan' | 'taskQueue' | 'activities'> & { budget?: Budget },
   runId: string,
   workflowId: string,
 ): Promise<WorkflowHandle<typeof experimentWorkflow>> {
@@ -99,7 +100,7 @@ export async function startExperiment(
     return await o.client.workflow.start(experimentWorkflow, {
       workflowId,
       taskQueue: o.taskQueue,
-      args: [{ runId, plan: o.plan, activities: o.activities }],
+      args: [{ runId, plan: o.plan, activities: o.activities, ...(hasLimit(o.budget) ? { budget: o.budget } : {}) }],
       typedSearchAttributes: [
         { key: RISE_EXPERIMENT, value: o.plan.experiment },
         { key: RISE_STATUS, value: 'running' },

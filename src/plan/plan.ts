@@ -11,7 +11,7 @@
  * step (see compute.ts) enters by the digests of the graphs it runs.
  */
 
-import { isPolicyModel, isRemotePolicy, type ArmSpec, type BoostSpec, type ExperimentSpec, type ModelSpec, type OptimizerSpec, type RemotePolicySpec, type TaskSpec } from '../spec/types.ts';
+import { isPolicyModel, isRemotePolicy, iterationCount, stopRule, type ArmSpec, type BoostSpec, type ExperimentSpec, type ModelSpec, type OptimizerSpec, type RemotePolicySpec, type TaskSpec } from '../spec/types.ts';
 import { modelParams, type ModelParams, type ResolvedModel } from '../steps/models.ts';
 import {
   STEP_VERSIONS,
@@ -29,6 +29,7 @@ import {
   type TrainParams,
 } from '../steps/index.ts';
 import type { TieBreak, VoteWeighting } from '../rise/metrics.ts';
+import type { StopRule } from './stopping.ts';
 import type { ComputeFingerprint } from './compute.ts';
 import { canonicalJson, sha256Hex } from './hash.ts';
 
@@ -57,6 +58,8 @@ export interface ArmPlan {
   name: string;
   /** In dependency order: every step comes after its inputs. */
   steps: StepUse[];
+  /** When the arm stops before its last planned iteration; absent: it runs them all. */
+  stop?: StopRule;
 }
 
 export interface Plan {
@@ -193,7 +196,7 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
 
   let current = learner;
   const collected: string[] = [];
-  for (let iteration = 1; iteration <= config.iterations; iteration++) {
+  for (let iteration = 1; iteration <= iterationCount(config); iteration++) {
     // Inputs: [the model that samples attempt 1], or none for a remote policy.
     const attempt1 = policy ?? current;
     const rolloutParams = { seed: config.seed, iteration, task: reward, train: trainSet, samples: rollout.samples, ...sampling, instruction: config.instruction } satisfies RolloutParams;
@@ -246,7 +249,9 @@ function planArm(b: PlanBuilder, name: string, config: ArmSpec): ArmPlan {
     modelOf.set(current, learnerModel);
     evaluateModel(iteration, current);
   }
-  return { name, steps };
+  const stop = stopRule(config);
+  if (stop === null) return { name, steps };
+  return { name, steps, stop: { metric: stop.metric, evalSet: stop.evalSet ?? task.eval[0].name, minGain: stop.minGain, patience: stop.patience } };
 }
 
 /** The plan of every arm of a validated spec; throws if a data file's digest is missing. */

@@ -35,7 +35,7 @@ export function diffJson(base: unknown, arm: unknown, path = ''): SpecChange[] {
 
 /** The base an arm was merged onto: the spec without what belongs to the experiment as a whole. */
 function baseConfig(spec: ExperimentSpec): ArmSpec {
-  const { name: _name, description: _description, seeds: _seeds, arms: _arms, ...base } = spec;
+  const { name: _name, description: _description, seeds: _seeds, budget: _budget, arms: _arms, ...base } = spec;
   return base;
 }
 

@@ -6,7 +6,7 @@
  */
 
 import { describeValue, type SpecIssue } from './issues.ts';
-import { isPolicyModel, type ArmSpec, type BuiltinModelConfig, type ModelSpec } from './types.ts';
+import { isPolicyModel, stopRule, type ArmSpec, type BuiltinModelConfig, type ModelSpec } from './types.ts';
 
 function modelShapeIssues(config: BuiltinModelConfig, at: string): SpecIssue[] {
   const issues: SpecIssue[] = [];
@@ -93,5 +93,27 @@ export function crossFieldIssues(spec: ArmSpec): SpecIssue[] {
     if (first === undefined) names.set(set.name, i);
     else issues.push({ path: `/task/eval/${i}/name`, message: `expected a name no other evaluation set has; found ${describeValue(set.name)} (also item ${first})` });
   });
+  issues.push(...stopRuleIssues(spec));
+  return issues;
+}
+
+/** An early stop must watch a metric the evaluation computes, on a set the task has. */
+function stopRuleIssues(spec: ArmSpec): SpecIssue[] {
+  const rule = stopRule(spec);
+  if (rule === null) return [];
+  const issues: SpecIssue[] = [];
+  const [, samples, turn] = /^[mp](\d+)@t(\d+)$/.exec(rule.metric)!.map(Number);
+  if (turn > spec.evaluate.turns) {
+    issues.push({ path: '/iterations/stopWhen/metric', message: `expected a metric within evaluate.turns (${spec.evaluate.turns}); found ${describeValue(rule.metric)}` });
+  }
+  if (samples > spec.evaluate.parallelK) {
+    issues.push({ path: '/iterations/stopWhen/metric', message: `expected a metric within evaluate.parallelK (${spec.evaluate.parallelK}); found ${describeValue(rule.metric)}` });
+  }
+  if (rule.evalSet !== null && !spec.task.eval.some((set) => set.name === rule.evalSet)) {
+    issues.push({
+      path: '/iterations/stopWhen/evalSet',
+      message: `expected the name of an evaluation set (${spec.task.eval.map((set) => JSON.stringify(set.name)).join(', ')}); found ${describeValue(rule.evalSet)}`,
+    });
+  }
   return issues;
 }

@@ -28,7 +28,7 @@ export const POLICY_NAMES = ['learner', 'expert'] as const;
 export const MODEL_KINDS = ['builtin', 'pretrained'] as const;
 
 /** Keys of the experiment as a whole, which an arm cannot override. */
-export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'seeds', 'arms'] as const;
+export const EXPERIMENT_KEYS = ['$schema', 'name', 'description', 'budget', 'seeds', 'arms'] as const;
 
 const SEED_MAX = 4294967295;
 const NAME = { pattern: '^[a-z0-9-]+$', maxLength: 64 };
@@ -698,6 +698,58 @@ export const EvaluateSchema = Type.Object(
   },
 );
 
+const ITERATION_COUNT = { type: 'integer', minimum: 0, maximum: 100 } as const;
+
+export const StopWhenSchema = def(
+  'stopWhen',
+  Shape(
+    {
+      metric: Type.String({
+        description: 'The evaluation metric watched, e.g. "m1@t5" (sequential), "p1@t5" or "m5@t1" (parallel); within evaluate.turns and evaluate.parallelK.',
+        pattern: '^(m1@t[1-9][0-9]*|p1@t[1-9][0-9]*|m[1-9][0-9]*@t1)$',
+      }),
+      evalSet: Type.Optional(Nullable(Type.String({ description: 'The evaluation set it is read on, by name; null = the first one.', ...NAME, default: null }))),
+      minGain: Type.Optional(
+        Type.Number({ description: 'Percentage points by which an iteration must beat the best value so far to count as a gain (1 = from 40 % to 41 %).', exclusiveMinimum: 0, maximum: 100, default: 1 }),
+      ),
+      patience: Type.Optional(Type.Integer({ description: 'Iterations in a row without a gain after which the arm stops.', minimum: 1, default: 1 })),
+    },
+    {
+      description:
+        'Stops the arm after `patience` iterations in a row whose metric does not beat the best so far (iteration 0, the boosted model, included) by minGain points. Decides only whether later iterations run: no step key depends on it.',
+      additionalProperties: false,
+    },
+  ),
+);
+
+export const IterationsSchema = def(
+  'iterations',
+  Type.Object(
+    {
+      max: Type.Integer({ description: 'The most RISE iterations after the boost; the plan holds all of them.', ...ITERATION_COUNT }),
+      stopWhen: Type.Optional(refOrNull(StopWhenSchema, 'When to stop before max; null = never.')),
+    },
+    { description: 'Iterations with an early stop.', additionalProperties: false },
+  ),
+);
+
+export const BudgetSchema = Type.Object(
+  {
+    hours: Type.Optional(
+      Nullable(Type.Number({ description: 'Hours of step compute this run may spend (cached steps cost nothing); null = no limit.', exclusiveMinimum: 0, default: null })),
+    ),
+    tokens: Type.Optional(
+      Nullable(Type.Integer({ description: 'Tokens this run may sample and train on (cached steps cost nothing); null = no limit.', minimum: 1, default: null })),
+    ),
+  },
+  {
+    description:
+      'Pauses the run between steps once it has spent this much (checked before each step starts; a step running when the budget is reached finishes). The run stays open and paused: `rise resume RUN` goes on without a budget, `rise resume RUN --hours H --tokens T` with a new one. Not part of any step: changing it reuses every finished step.',
+    additionalProperties: false,
+    default: {},
+  },
+);
+
 /** Everything an arm may override: the experiment's knobs without its name, description and arms. */
 export const armKnobs = {
   seed: Type.Optional(
@@ -726,12 +778,14 @@ export const armKnobs = {
     }),
   ),
   iterations: Type.Optional(
-    Type.Integer({
+    Type.Unsafe<number | Static<typeof IterationsSchema>>({
       description:
-        'RISE iterations after the boost (0 = boost and evaluate only: the prompting-only baseline). Each runs rollout, relabel, filter, train and evaluate.',
-      minimum: 0,
-      maximum: 100,
+        'RISE iterations after the boost (0 = boost and evaluate only: the prompting-only baseline). Each runs rollout, relabel, filter, train and evaluate. A number, or {max, stopWhen} to stop the arm early when its metric stalls.',
+      type: ['integer', 'object'],
       default: 2,
+      if: { type: 'integer' },
+      then: ITERATION_COUNT,
+      else: ref(IterationsSchema),
     }),
   ),
   rollout: Type.Optional(RolloutSchema),
@@ -779,6 +833,7 @@ export const EXPERIMENT_SCHEMA = Type.Object(
         default: '',
       }),
     ),
+    budget: Type.Optional(BudgetSchema),
     ...armKnobs,
     seeds: Type.Optional(
       Nullable(

@@ -4,7 +4,7 @@
  * the name says unambiguously which arm and seed it replicates, and reports group replicates by it.
  */
 
-import type { ArmSpec } from './types.ts';
+import type { ArmSpec, ExperimentSpec } from './types.ts';
 
 const SEPARATOR = '@seed';
 
@@ -28,4 +28,22 @@ export function declaredArm(name: string): string {
 /** Every arm once per seed, arm by arm (each arm's replicates together, in the order of `seeds`). */
 export function replicateArms(arms: Record<string, ArmSpec>, seeds: readonly number[]): Record<string, ArmSpec> {
   return Object.fromEntries(Object.entries(arms).flatMap(([name, arm]) => seeds.map((seed) => [replicaName(name, seed), { ...structuredClone(arm), seed }])));
+}
+
+/**
+ * A validated spec as its file declared it, to edit and validate again (`rise fork --set`): each
+ * replicated arm once, without the seed replication gave it, and no `seed` beside `seeds`.
+ */
+export function declaredSpec(spec: ExperimentSpec): Record<string, unknown> & { arms: Record<string, Record<string, unknown>> } {
+  const copy = structuredClone(spec) as unknown as Record<string, unknown> & { arms: Record<string, Record<string, unknown>> };
+  if (spec.seeds === null || spec.seeds === undefined) return copy;
+  const arms: Record<string, Record<string, unknown>> = {};
+  for (const [name, arm] of Object.entries(copy.arms)) {
+    const declared = declaredArm(name);
+    if (declared in arms) continue;
+    delete arm.seed;
+    arms[declared] = arm;
+  }
+  delete copy.seed;
+  return { ...copy, arms };
 }

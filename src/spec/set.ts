@@ -11,6 +11,8 @@
 
 import { isPlainObject } from '../util/objects.ts';
 import { SpecError } from './issues.ts';
+import { EXPERIMENT_KEYS } from './schema.ts';
+import { declaredSpec } from './seeds.ts';
 import type { ExperimentSpec } from './types.ts';
 import { validateSpec } from './validate.ts';
 
@@ -66,7 +68,7 @@ function setAt(doc: Record<string, unknown>, setting: Setting, path: string[], w
  * the spec and `SpecError` for a value the spec refuses. `spec` is not modified.
  */
 export function applySettings(spec: ExperimentSpec, settings: readonly Setting[]): ExperimentSpec {
-  const doc = structuredClone(spec) as unknown as Record<string, unknown> & { arms: Record<string, Record<string, unknown>> };
+  const doc = declaredSpec(spec);
   for (const setting of settings) {
     const [head, arm, ...rest] = setting.path;
     if (head === 'arms') {
@@ -75,12 +77,19 @@ export function applySettings(spec: ExperimentSpec, settings: readonly Setting[]
       setAt(doc.arms[arm], setting, rest, `arms.${arm}.`);
       continue;
     }
-    if (head === 'name' || head === 'description') {
-      setAt(doc, setting, setting.path, '');
+    if ((EXPERIMENT_KEYS as readonly string[]).includes(head)) {
+      // The experiment's own keys are not in its arms; a run stored before a key existed lacks it.
+      if (setting.path.length === 1) doc[head] = structuredClone(setting.value);
+      else setAt(doc, setting, setting.path, '');
       continue;
     }
     setAt(doc, setting, setting.path, '');
     for (const [name, config] of Object.entries(doc.arms)) setAt(config, setting, setting.path, `arms.${name}.`);
+  }
+  // Replication gives every arm its seed: a spec given seeds keeps none of its own unless a setting says so.
+  if (Array.isArray(doc.seeds) && !settings.some((s) => s.path[0] === 'seed')) {
+    delete doc.seed;
+    for (const arm of Object.values(doc.arms)) delete arm.seed;
   }
   try {
     return validateSpec(doc);

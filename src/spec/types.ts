@@ -64,13 +64,29 @@ export type EvaluateSpec = Filled<Static<typeof S.EvaluateSchema>>;
 /** Everything one arm runs with: the base with the arm's overrides merged in. */
 export type ArmSpec = Omit<Filled<Static<TObject<typeof S.armKnobs>>>, 'task'> & { task: TaskSpec };
 
+/** When an arm stops before its last iteration (see src/plan/stopping.ts). */
+export type StopWhenSpec = Filled<Static<typeof S.StopWhenSchema>>;
+
+/** The iterations an arm's plan holds (`iterations` or `iterations.max`). */
+export function iterationCount(arm: Pick<ArmSpec, 'iterations'>): number {
+  return typeof arm.iterations === 'number' ? arm.iterations : arm.iterations.max;
+}
+
+/** The arm's early stop, or null when it runs every planned iteration. */
+export function stopRule(arm: Pick<ArmSpec, 'iterations'>): StopWhenSpec | null {
+  return typeof arm.iterations === 'number' ? null : arm.iterations.stopWhen;
+}
+
+/** What a run may spend before it pauses; null fields are no limit. */
+export type BudgetSpec = Filled<Static<typeof S.BudgetSchema>>;
+
 /** The arm run when a spec declares none. */
 export const DEFAULT_ARM = 'base';
 
 type ExperimentInput = Static<typeof S.EXPERIMENT_SCHEMA>;
 
 export type ExperimentSpec = ArmSpec &
-  Filled<Pick<ExperimentInput, 'name' | 'description' | 'seeds'>> & {
+  Filled<Pick<ExperimentInput, 'name' | 'description' | 'budget' | 'seeds'>> & {
     /**
      * Every arm, resolved: the base with that arm's overrides merged in and defaults filled. A spec
      * without arms has exactly one, `DEFAULT_ARM`, equal to the base. With `seeds`, every declared arm

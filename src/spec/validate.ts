@@ -85,7 +85,7 @@ function resolveConfig(raw: Record<string, unknown>): { config: Config | null; i
 }
 
 function armOf(config: Config): ArmSpec {
-  const { name: _n, description: _d, seeds: _seeds, ...arm } = config;
+  const { name: _n, description: _d, seeds: _seeds, budget: _b, ...arm } = config;
   return arm;
 }
 
@@ -140,6 +140,7 @@ export function validateSpec(json: unknown): ExperimentSpec {
     ...config,
     name: base.config.name,
     description: base.config.description,
+    budget: base.config.budget,
     seeds,
     arms: seeds === null ? declared : replicateArms(declared, seeds),
   };

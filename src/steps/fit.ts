@@ -14,4 +14,9 @@ export interface FitOutputs {
   train: { steps: number; firstLoss: number | null; lastLoss: number | null };
   /** `number[]`: the loss of every optimizer step. */
   losses: ArtifactRef;
+  /**
+   * Tokens trained on: every example's tokens, once per epoch (padding not counted). What a budget
+   * counts and `rise plan` measures training throughput by; absent from steps finished before it was recorded.
+   */
+  tokens?: number;
 }

@@ -8,3 +8,4 @@ export * from './examples.ts';
 export * from './metrics.ts';
 export * from './runs.ts';
 export * from './quarantine.ts';
+export * from './usage.ts';

@@ -11,6 +11,7 @@ import { placeOf } from '../../src/plan/stale.ts';
 import { SpecError } from '../../src/spec/issues.ts';
 import { stepOfKind } from '../../src/steps/index.ts';
 import { applySettings, parseSetting, SettingError } from '../../src/spec/set.ts';
+import { validateSpec } from '../../src/spec/validate.ts';
 import { createRun, finishStep, openStore, setRunStatus, startStep } from '../../src/store/index.ts';
 import { formatReuse } from '../../src/cli/fork.ts';
 import { rise, tempHome, tinyPlan, tinySpec } from '../workflows/helpers.ts';
@@ -164,4 +165,20 @@ test('rise fork and rise extend --dry-run: the table from the store, bad setting
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
     assert.match(r.stderr, message);
   }
+});
+
+test('--set seeds replicates a single run\'s arms, and a replicated spec is edited as declared', () => {
+  const single = validateSpec({ iterations: 1, arms: { a: {}, b: { train: { lr: 0.002 } } } });
+  const replicated = applySettings(single, [parseSetting('seeds=[1,2]')]);
+  assert.deepEqual(Object.keys(replicated.arms), ['a@seed1', 'a@seed2', 'b@seed1', 'b@seed2']);
+  assert.equal(replicated.arms['b@seed2'].train.lr, 0.002);
+  assert.equal(replicated.arms['b@seed2'].seed, 2);
+  // The replicate at seed 1 is the single run's arm.
+  assert.deepEqual(replicated.arms['a@seed1'], single.arms.a);
+  // Editing a replicated spec changes every replicate; budget is the experiment's, not an arm's.
+  const edited = applySettings(replicated, [parseSetting('relabel.samples=4'), parseSetting('budget.tokens=1000')]);
+  assert.deepEqual(Object.keys(edited.arms), Object.keys(replicated.arms));
+  assert.ok(Object.values(edited.arms).every((arm) => arm.relabel.samples === 4));
+  assert.equal(edited.budget.tokens, 1000);
+  assert.deepEqual(applySettings(replicated, [parseSetting('seeds=[3]')]).arms['a@seed3'].seed, 3);
 });

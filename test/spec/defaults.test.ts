@@ -66,7 +66,7 @@ const DEFAULT_ARM: ArmSpec = {
 };
 
 test('an empty spec is the built-in arithmetic experiment with every default filled in', () => {
-  const expected: ExperimentSpec = { ...DEFAULT_ARM, name: 'experiment', description: '', seeds: null, arms: { base: DEFAULT_ARM } };
+  const expected: ExperimentSpec = { ...DEFAULT_ARM, name: 'experiment', description: '', budget: { hours: null, tokens: null }, seeds: null, arms: { base: DEFAULT_ARM } };
   assert.deepEqual(validateSpec({}), expected);
 });
 
@@ -139,7 +139,7 @@ test('every field in the schema has a description and a default, except the docu
   visit(root, '', new Set());
   assert.deepEqual(undocumented, []);
   // A remote policy names its endpoint and model, which nothing can default.
-  assert.deepEqual(noDefault.sort(), ['/$schema', '/relabel/expert/baseUrl', '/relabel/expert/kind', '/relabel/expert/model', '/task/eval/*/name', '/task/eval/*/path', '/task/train/path']);
+  assert.deepEqual(noDefault.sort(), ['/$schema', '/iterations/max', '/iterations/stopWhen/metric', '/relabel/expert/baseUrl', '/relabel/expert/kind', '/relabel/expert/model', '/task/eval/*/name', '/task/eval/*/path', '/task/train/path']);
 });
 
 /**
