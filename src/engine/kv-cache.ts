@@ -9,6 +9,18 @@ import ort from 'onnxruntime-node';
 /** Growth step of the time axis: a reallocation (one copy of the cache) per this many positions. */
 const CHUNK = 64;
 
+/**
+ * A decode step writes one position per row and head: tens of thousands of head-sized copies per step at
+ * batch 128, where making a subarray for `set` costs more than copying the floats one by one.
+ */
+function copy(from: Float32Array, at: number, to: Float32Array, into: number, n: number): void {
+  if (n > 256) {
+    to.set(from.subarray(at, at + n), into);
+    return;
+  }
+  for (let i = 0; i < n; i++) to[into + i] = from[at + i];
+}
+
 /** Keys and values of some rows, [rows, kvHeads, s, hd] per layer. */
 export interface KvRows {
   keys: Float32Array[];
@@ -85,12 +97,13 @@ export class KvCache {
    */
   write(src: KvRows, row: number, s: number, slot: number, at: number, count: number): void {
     const hd = this.headDim;
+    const n = count * hd;
     for (let l = 0; l < this.layers; l++) {
-      for (const [from, cache] of [[src.keys[l], this.keys[l]], [src.values[l], this.values[l]]]) {
-        for (let h = 0; h < this.kvHeads; h++) {
-          const start = (row * this.kvHeads + h) * s * hd;
-          cache.set(from.subarray(start, start + count * hd), ((slot * this.kvHeads + h) * this.capacity + at) * hd);
-        }
+      for (let h = 0; h < this.kvHeads; h++) {
+        const from = (row * this.kvHeads + h) * s * hd;
+        const to = ((slot * this.kvHeads + h) * this.capacity + at) * hd;
+        copy(src.keys[l], from, this.keys[l], to, n);
+        copy(src.values[l], from, this.values[l], to, n);
       }
     }
   }
