@@ -369,7 +369,8 @@ async function decodeQueue(
 
   /**
    * Prompts prefilled once for every request that asks for them (best-of-N draws N continuations of one
-   * prompt): their keys and values and their last logits, kept while a waiting request has the same prompt.
+   * prompt): their keys and values and their last logits, kept while a waiting request has the same prompt
+   * (at most `capacity` of them).
    * Prefilling a prompt alone or beside others gives the same cache (rows are independent), so a request
    * samples the same tokens whether its prompt was prefilled for it or for another.
    */
@@ -423,6 +424,9 @@ async function decodeQueue(
       if (unseen.size > 0) await prefill([...unseen.entries()]);
       for (const r of fresh) await start(r, prefixes.get(promptKey(r))!);
       for (const key of prefixes.keys()) if (!pending.has(key)) prefixes.delete(key);
+      // Copies far apart in the queue would keep every prompt's cache alive: hold at most a batch's worth,
+      // the oldest going first (a prompt evicted is prefilled again when its turn comes, to the same result).
+      for (const key of prefixes.keys()) if (prefixes.size > capacity) prefixes.delete(key);
     }
   };
 

@@ -56,12 +56,18 @@ test('a prompt shared by several requests is prefilled once, and each request sa
   };
   const together = await sampleBatch(model, shared, options);
   assert.equal(prefilledRows, prompts.length + 4, 'each distinct prompt prefilled once');
+  // Two rows hold at most two prompts' caches: the third interleaved prompt evicts one, prefilled again later.
+  prefilledRows = 0;
+  const evicting = await sampleBatch(model, shared, { ...options, batchSize: 2 });
+  assert.ok(prefilledRows > prompts.length + 4, `${prefilledRows} prompts prefilled: no prompt was evicted and prefilled again`);
   for (const [i, r] of shared.entries()) {
     const [alone] = await sampleBatch(model, [r], options);
-    const { logprobs, ...rest } = together[i];
-    assert.deepEqual({ ...rest, logprobs: [] }, { ...alone, logprobs: [] }, `request ${r.id}`);
-    // Same tokens; the log-probs' rounding depends on the shapes of the runs (batch size, padding), as without sharing.
-    logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - alone.logprobs[t]) < 1e-5, `request ${r.id}: log-prob ${t}`));
+    for (const [name, g] of [['batch 4', together[i]], ['batch 2, evicting', evicting[i]]] as const) {
+      const { logprobs, ...rest } = g;
+      assert.deepEqual({ ...rest, logprobs: [] }, { ...alone, logprobs: [] }, `${name}: request ${r.id}`);
+      // Same tokens; the log-probs' rounding depends on the shapes of the runs (batch size, padding), as without sharing.
+      logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - alone.logprobs[t]) < 1e-5, `${name}: request ${r.id}: log-prob ${t}`));
+    }
   }
   assert.equal(new Set(together.slice(0, 15).map((g) => g.tokens.join(','))).size > 3, true, 'copies of a prompt drew different samples');
 });
