@@ -114,7 +114,20 @@ async function engineWorkload(generator: Generator, prompts: number[][], w: { sa
 async function engineDecode(generator: Generator, prompts: number[][]): Promise<Figure> {
   const requests = prompts.map((prompt, i) => ({ id: `r${i}`, prompt }));
   await generator.generate(requests.slice(0, 2), { temperature: 0, maxNewTokens: 4, stopTokens: [], batchSize: 2 });
-  return timed(prompts.length * DECODE.newTokens, () => generator.generate(requests, { temperature: 0, maxNewTokens: DECODE.newTokens, stopTokens: [], batchSize: prompts.length }));
+  let first: number[] = [];
+  const figure = await timed(prompts.length * DECODE.newTokens, async () => {
+    const generations = await generator.generate(requests, { temperature: 0, maxNewTokens: DECODE.newTokens, stopTokens: [], batchSize: prompts.length });
+    first = generations[0].tokens;
+  });
+  return { ...figure, first_row: first };
+}
+
+/** How many leading greedy tokens of the first row every side agrees on: the sides run the same model. */
+function agreement(f: Record<string, Figure>): number {
+  const rows = Object.values(f).map((x) => x.first_row as number[]);
+  let n = 0;
+  while (n < rows[0].length && rows.every((r) => r[n] === rows[0][n])) n++;
+  return n;
 }
 
 function llamaUnavailable(): string | null {
@@ -126,6 +139,18 @@ function llamaUnavailable(): string | null {
 
 const ratio = (a: number, b: number | undefined) => (b === undefined ? null : Math.round((a / b) * 100) / 100);
 const log = (what: string, f: Figure) => console.error(`${what}: ${f.tokens_per_s.toFixed(0)} tok/s, ${f.wall_s.toFixed(1)} s, load ${f.load.join(' ')}`);
+
+const partial = {
+  workload: {} as Record<string, Record<string, Figure>>,
+  decode: {} as Record<string, Record<string, Figure>>,
+  /** Per batch: leading greedy tokens of the first row on which all sides agree (of --decode-tokens). */
+  greedy_tokens_agreeing: {} as Record<string, number>,
+};
+/** Written after every part, so a run cut short still leaves the figures it measured. */
+function save(extra: object = {}): void {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ ...header(), ...partial, ...extra }, null, 2)}\n`);
+}
 
 process.env.RISE_THREADS = String(threads);
 const loadStart = os.loadavg();
@@ -142,11 +167,14 @@ const quickConfig = resolveModelConfig({ seed: 1, ...spec.model.config, vocabSiz
 const quick = new Generator(quickConfig, initParameters(quickConfig), builtinTokenizer());
 const quickPrompts = promptRows(quickConfig.vocabSize, WORKLOADS.quickstart.prompts, WORKLOADS.quickstart.promptTokens, 1);
 const quickstart: Record<string, Figure> = {};
+partial.workload.quickstart = quickstart;
 quickstart.rise = await engineWorkload(quick, quickPrompts, WORKLOADS.quickstart);
 log('quickstart workload, rise', quickstart.rise);
+save();
 await torch.ask({ part: 'load', model: 'quickstart', config: quickConfig });
 quickstart.torch = await torch.ask({ part: 'workload', prompts: quickPrompts, samples: WORKLOADS.quickstart.samples, new_tokens: WORKLOADS.quickstart.newTokens, rows: ROWS });
 log('quickstart workload, torch', quickstart.torch);
+save();
 
 // (1b) SmolLM2: all three.
 const smol = await loadPretrained(findModel(modelsHome(), MODEL).card.digest);
@@ -155,51 +183,62 @@ const smolPrompts = promptRows(smol.config.vocabSize, WORKLOADS.smollm2.prompts,
 await torch.ask({ part: 'load', model: 'smollm2', gguf: sourcePath(modelsHome(), knownModel(MODEL)) });
 if (llama) await llama.ask({ part: 'load', model: 'smollm2', gguf: F32_GGUF });
 const smollm2: Record<string, Figure> = {};
+partial.workload.smollm2 = smollm2;
 const smolWork = { prompts: smolPrompts, samples: WORKLOADS.smollm2.samples, new_tokens: WORKLOADS.smollm2.newTokens, rows: ROWS };
 smollm2.rise = await engineWorkload(generator, smolPrompts, WORKLOADS.smollm2);
 log('smollm2 workload, rise', smollm2.rise);
+save();
 smollm2.torch = await torch.ask({ part: 'workload', ...smolWork });
 log('smollm2 workload, torch', smollm2.torch);
+save();
 if (llama) {
   smollm2.llama_cpp = await llama.ask({ part: 'workload', ...smolWork });
   log('smollm2 workload, llama.cpp', smollm2.llama_cpp);
+  save();
 }
 
 // (2) Decode at batch 1 / 32 / 128 on SmolLM2.
-const decode: Record<string, Record<string, Figure>> = {};
+const decode = partial.decode;
 for (const B of DECODE.batches) {
   const prompts = promptRows(smol.config.vocabSize, B, DECODE.promptTokens, 10 + B);
   decode[B] = { rise: await engineDecode(generator, prompts) };
   log(`decode batch ${B}, rise`, decode[B].rise);
+  save();
   decode[B].torch = await torch.ask({ part: 'decode', prompts, new_tokens: DECODE.newTokens });
   log(`decode batch ${B}, torch`, decode[B].torch);
+  save();
   if (llama) {
     decode[B].llama_cpp = await llama.ask({ part: 'decode', prompts, new_tokens: DECODE.newTokens });
     log(`decode batch ${B}, llama.cpp`, decode[B].llama_cpp);
+    save();
   }
+  partial.greedy_tokens_agreeing[B] = agreement(decode[B]);
 }
 torch.close();
 llama?.close();
 
+function header() {
+  return {
+    date: new Date().toISOString(),
+    command: `npm run bench:sampling -- ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), memory_gb: Math.round(os.totalmem() / 2 ** 30) },
+    threads,
+    seconds: (performance.now() - started) / 1000,
+    loadavg_start: loadStart,
+    loadavg_end: os.loadavg(),
+    settings: {
+      rows: ROWS,
+      workloads: WORKLOADS,
+      decode: DECODE,
+      sampling: 'workload: temperature 1, top-p 1, no top-k, no stop; decode: greedy, no stop',
+      weights: `float32 everywhere: rise and PyTorch dequantize the store's Q4_1 GGUF, llama.cpp runs ${F32_GGUF} (the same tensors dequantized by bench/llama/f32_gguf.py); llama.cpp's KV cache in float32`,
+    },
+    versions: { torch: torchInfo, llama_cpp: llamaInfo },
+  };
+}
+
 const best = (f: Record<string, Figure>) => Math.max(...Object.entries(f).filter(([side]) => side !== 'rise').map(([, x]) => x.tokens_per_s));
 const result = {
-  date: new Date().toISOString(),
-  command: 'npm run bench:sampling',
-  machine: { cpu: os.cpus()[0]?.model, cores: os.availableParallelism(), memory_gb: Math.round(os.totalmem() / 2 ** 30) },
-  threads,
-  seconds: (performance.now() - started) / 1000,
-  loadavg_start: loadStart,
-  loadavg_end: os.loadavg(),
-  settings: {
-    rows: ROWS,
-    workloads: WORKLOADS,
-    decode: DECODE,
-    sampling: 'workload: temperature 1, top-p 1, no top-k, no stop; decode: greedy, no stop',
-    weights: `float32 everywhere: rise and PyTorch dequantize the store's Q4_1 GGUF, llama.cpp runs ${F32_GGUF} (the same tensors dequantized by bench/llama/f32_gguf.py); llama.cpp's KV cache in float32`,
-  },
-  versions: { torch: torchInfo, llama_cpp: llamaInfo },
-  workload: { quickstart, smollm2 },
-  decode,
   speedup: {
     workload_vs_torch: { quickstart: ratio(quickstart.rise.tokens_per_s, quickstart.torch.tokens_per_s), smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.torch.tokens_per_s) },
     workload_vs_llama_cpp: { smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.llama_cpp?.tokens_per_s) },
@@ -208,7 +247,6 @@ const result = {
     decode_vs_llama_cpp: Object.fromEntries(Object.entries(decode).map(([B, f]) => [B, ratio(f.rise.tokens_per_s, f.llama_cpp?.tokens_per_s)])),
   },
 };
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+save(result);
 console.log(JSON.stringify(result.speedup));
 process.exit(0);

@@ -13,7 +13,7 @@ Commands:
       vectorised over the batch); no row stops early.
   {"part": "decode", "prompts": [[ids]], "new_tokens": T}
       greedy decoding of all prompts as one batch, one sequence each (per-sequence KV streams, kv_unified
-      off); tokens/s = B * T / wall, prefill included.
+      off); tokens/s = B * T / wall, prefill included; first_row: the first row's tokens.
 """
 from __future__ import annotations
 
@@ -126,7 +126,7 @@ def workload(m: Model, cmd: dict) -> dict:
             "other_cpu_load": watch.loads()[0]}
 
 
-def greedy(m: Model, prompts, t: int) -> float:
+def greedy(m: Model, prompts, t: int) -> tuple[float, list[int]]:
     B, P = len(prompts), max(map(len, prompts))
     ctx = m.context(B * (P + t + 16), B, unified=False)
     batch = Batch(N_BATCH, 1)
@@ -138,21 +138,24 @@ def greedy(m: Model, prompts, t: int) -> float:
         decode(ctx, batch, chunk)
         last.append(logits(ctx, sum(1 for it in chunk if it[3]), m.vocab).argmax(axis=1))
     nxt = np.concatenate(last)
+    first = [int(nxt[0])]
     for step in range(1, t):
         decode(ctx, batch, [(int(nxt[s]), len(prompts[s]) + step - 1, [s], True) for s in range(B)])
         nxt = logits(ctx, B, m.vocab).argmax(axis=1)
+        first.append(int(nxt[0]))
     wall = time.perf_counter() - t0
     batch.free()
     L.llama_free(ctx)
-    return wall
+    return wall, first
 
 
 def decode_part(m: Model, cmd: dict) -> dict:
     prompts, t = cmd["prompts"], cmd["new_tokens"]
     greedy(m, prompts[:2], 4)  # warm-up
     watch = CpuWatch()
-    wall = greedy(m, prompts, t)
-    return {"wall_s": wall, "tokens": len(prompts) * t, "tokens_per_s": len(prompts) * t / wall, "other_cpu_load": watch.loads()[0]}
+    wall, first = greedy(m, prompts, t)
+    return {"wall_s": wall, "tokens": len(prompts) * t, "tokens_per_s": len(prompts) * t / wall, "other_cpu_load": watch.loads()[0],
+            "first_row": first}
 
 
 def main() -> None:

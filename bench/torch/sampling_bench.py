@@ -15,7 +15,7 @@ Commands:
       no prefix sharing.
   {"part": "decode", "prompts": [[ids]], "new_tokens": T}
       greedy decoding of all the prompts as one batch with transformers' DynamicCache (models_bench.py's
-      loop); tokens/s = B * T / wall, prefill included.
+      loop); tokens/s = B * T / wall, prefill included; first_row: the first row's tokens.
 Each answer carries wall_s, tokens, tokens_per_s and other_cpu_load (engine_bench.CpuWatch).
 """
 from __future__ import annotations
@@ -75,7 +75,7 @@ def decode(model, cmd: dict) -> dict:
     assert new.shape == (prompt.shape[0], t), new.shape
     wall = prefill_s + steps_s
     return {"wall_s": wall, "tokens": prompt.shape[0] * t, "tokens_per_s": prompt.shape[0] * t / wall,
-            "other_cpu_load": watch.loads()[0]}
+            "other_cpu_load": watch.loads()[0], "first_row": new[0].tolist()}
 
 
 def main() -> None:
