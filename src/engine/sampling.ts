@@ -371,8 +371,9 @@ async function decodeQueue(
    * Prompts prefilled once for every request that asks for them (best-of-N draws N continuations of one
    * prompt): their keys and values and their last logits, kept while a waiting request has the same prompt
    * (at most `capacity` of them).
-   * Prefilling a prompt alone or beside others gives the same cache (rows are independent), so a request
-   * samples the same tokens whether its prompt was prefilled for it or for another.
+   * Rows are independent, so a prompt prefilled beside others gets the cache it gets alone (up to rounding
+   * that depends on the run's shape, as with any batching): a request samples the same tokens whether its
+   * prompt was prefilled for it or for another.
    */
   const prefixes = new Map<string, Prefix>();
   /** Waiting requests per prompt, counted as they join the queue (at its back) and uncounted as they leave it. */
