@@ -9,6 +9,48 @@ import ort from 'onnxruntime-node';
 /** Growth step of the time axis: a reallocation (one copy of the cache) per this many positions. */
 const CHUNK = 64;
 
+/**
+ * A decode step writes one position per row and head: tens of thousands of head-sized copies per step at
+ * batch 128, where making a subarray for `set` costs more than copying the floats one by one.
+ */
+function copy(from: Float32Array, at: number, to: Float32Array, into: number, n: number): void {
+  if (n > 256) {
+    to.set(from.subarray(at, at + n), into);
+    return;
+  }
+  for (let i = 0; i < n; i++) to[into + i] = from[at + i];
+}
+
+/** Keys and values of some rows, [rows, kvHeads, s, hd] per layer. */
+export interface KvRows {
+  keys: Float32Array[];
+  values: Float32Array[];
+}
+
+/** The new keys and values a decode run returns (`k.<l>` / `v.<l>`), viewed without copying. */
+export function decodedKv(out: ort.InferenceSession.ReturnType, layers: number): KvRows {
+  const keys: Float32Array[] = [];
+  const values: Float32Array[] = [];
+  for (let l = 0; l < layers; l++) {
+    keys.push(out[`k.${l}`].data as Float32Array);
+    values.push(out[`v.${l}`].data as Float32Array);
+  }
+  return { keys, values };
+}
+
+/** The first `count` positions of row `row` of `src` ([rows, kvHeads, s, hd] per layer), copied out as one row. */
+export function copyRow(src: KvRows, kvHeads: number, headDim: number, row: number, s: number, count: number): KvRows {
+  const one = (x: Float32Array) => {
+    const copy = new Float32Array(kvHeads * count * headDim);
+    for (let h = 0; h < kvHeads; h++) {
+      const start = (row * kvHeads + h) * s * headDim;
+      copy.set(x.subarray(start, start + count * headDim), h * count * headDim);
+    }
+    return copy;
+  };
+  return { keys: src.keys.map(one), values: src.values.map(one) };
+}
+
 export class KvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
@@ -50,17 +92,18 @@ export class KvCache {
   }
 
   /**
-   * Copies `count` positions of row `row` of a decode output ([rows, kvHeads, s, hd] per layer, named
-   * `k.<l>` / `v.<l>`) into `slot` starting at position `at`.
+   * Copies `count` positions of row `row` of `src` (keys and values as [rows, kvHeads, s, hd] per layer)
+   * into `slot` starting at position `at`.
    */
-  write(out: ort.InferenceSession.ReturnType, row: number, s: number, slot: number, at: number, count: number): void {
+  write(src: KvRows, row: number, s: number, slot: number, at: number, count: number): void {
     const hd = this.headDim;
+    const n = count * hd;
     for (let l = 0; l < this.layers; l++) {
-      for (const [src, cache] of [[out[`k.${l}`].data, this.keys[l]], [out[`v.${l}`].data, this.values[l]]] as const) {
-        for (let h = 0; h < this.kvHeads; h++) {
-          const from = (row * this.kvHeads + h) * s * hd;
-          (cache as Float32Array).set((src as Float32Array).subarray(from, from + count * hd), ((slot * this.kvHeads + h) * this.capacity + at) * hd);
-        }
+      for (let h = 0; h < this.kvHeads; h++) {
+        const from = (row * this.kvHeads + h) * s * hd;
+        const to = ((slot * this.kvHeads + h) * this.capacity + at) * hd;
+        copy(src.keys[l], from, this.keys[l], to, n);
+        copy(src.values[l], from, this.values[l], to, n);
       }
     }
   }

@@ -13,7 +13,7 @@
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
 import { hashSeed, Rng } from './random.ts';
-import { KvCache } from './kv-cache.ts';
+import { copyRow, decodedKv, KvCache, type KvRows } from './kv-cache.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
 
@@ -121,6 +121,13 @@ interface Row {
   next: number;
   tokens: number[];
   logprobs: number[];
+}
+
+/** A prefilled prompt: its keys and values (one row) and the logits after its last token. */
+interface Prefix {
+  length: number;
+  kv: KvRows;
+  logits: Float32Array;
 }
 
 /** Tempered weights of the row being sampled, kept so the draw does not recompute them. */
@@ -351,6 +358,7 @@ async function decodeQueue(
     for (let i = waiting.length - 1; i >= 0; i--) {
       const id = waiting[i].id;
       if (queue.dropped.delete(id)) {
+        uncount(waiting[i]);
         waiting.splice(i, 1);
         hooks.onDropped?.(id);
       }
@@ -359,45 +367,100 @@ async function decodeQueue(
     queue.dropped.clear();
   };
 
-  /** Admits queued requests into free slots, prefilling them in groups of at most PREFILL_TOKENS padded tokens. */
-  const admit = async () => {
-    while (rows.length < capacity && waiting.length > 0) {
-      const fresh: GenerationRequest[] = [];
-      let longest = 0;
-      while (rows.length + fresh.length < capacity && waiting.length > 0) {
-        const next = Math.max(longest, waiting[0].prompt.length);
-        if (fresh.length > 0 && next * (fresh.length + 1) > PREFILL_TOKENS) break;
-        longest = next;
-        fresh.push(waiting.shift()!);
-      }
-      await prefill(fresh);
+  /**
+   * Prompts prefilled once for every request that asks for them (best-of-N draws N continuations of one
+   * prompt): their keys and values and their last logits, kept while a waiting request has the same prompt
+   * (at most `capacity` of them).
+   * Rows are independent, so a prompt prefilled beside others gets the cache it gets alone (up to rounding
+   * that depends on the run's shape, as with any batching): a request samples the same tokens whether its
+   * prompt was prefilled for it or for another.
+   */
+  const prefixes = new Map<string, Prefix>();
+  /** Waiting requests per prompt, counted as they join the queue (at its back) and uncounted as they leave it. */
+  const pending = new Map<string, number>();
+  const counted = new WeakSet<GenerationRequest>();
+  const promptKeys = new WeakMap<GenerationRequest, string>();
+  const promptKey = (r: GenerationRequest) => {
+    let key = promptKeys.get(r);
+    if (key === undefined) promptKeys.set(r, (key = r.prompt.join(',')));
+    return key;
+  };
+  const uncount = (r: GenerationRequest) => {
+    if (!counted.has(r)) return;
+    const key = promptKey(r);
+    const left = pending.get(key)! - 1;
+    if (left > 0) pending.set(key, left);
+    else pending.delete(key);
+  };
+  const countArrivals = () => {
+    for (let i = waiting.length - 1; i >= 0 && !counted.has(waiting[i]); i--) {
+      counted.add(waiting[i]);
+      const key = promptKey(waiting[i]);
+      pending.set(key, (pending.get(key) ?? 0) + 1);
     }
   };
 
-  /** Prefills requests together (right-padded; causality hides the padding). */
-  const prefill = async (fresh: GenerationRequest[]) => {
-    const s = Math.max(...fresh.map((r) => r.prompt.length));
-    const n = fresh.length;
+  /**
+   * Admits queued requests into free slots. Prompts not yet prefilled are prefilled in groups of at most
+   * PREFILL_TOKENS padded tokens, each distinct prompt once.
+   */
+  const admit = async () => {
+    countArrivals();
+    while (rows.length < capacity && waiting.length > 0) {
+      const fresh: GenerationRequest[] = [];
+      const unseen = new Map<string, GenerationRequest>();
+      let longest = 0;
+      while (rows.length + fresh.length < capacity && waiting.length > 0) {
+        const r = waiting[0];
+        const key = promptKey(r);
+        if (!prefixes.has(key) && !unseen.has(key)) {
+          const next = Math.max(longest, r.prompt.length);
+          if (unseen.size > 0 && next * (unseen.size + 1) > PREFILL_TOKENS) break;
+          longest = next;
+          unseen.set(key, r);
+        }
+        uncount(r);
+        fresh.push(waiting.shift()!);
+      }
+      if (unseen.size > 0) await prefill([...unseen.entries()]);
+      for (const r of fresh) await start(r, prefixes.get(promptKey(r))!);
+      for (const key of prefixes.keys()) if (!pending.has(key)) prefixes.delete(key);
+      // Copies far apart in the queue would keep every prompt's cache alive: hold at most a batch's worth,
+      // the oldest going first (a prompt evicted is prefilled again when its turn comes, to the same result).
+      for (const key of prefixes.keys()) if (prefixes.size > capacity) prefixes.delete(key);
+    }
+  };
+
+  /** Prefills distinct prompts together (right-padded; causality hides the padding) and keeps each as a prefix. */
+  const prefill = async (prompts: [string, GenerationRequest][]) => {
+    const s = Math.max(...prompts.map(([, r]) => r.prompt.length));
+    const n = prompts.length;
     const tokens = new BigInt64Array(n * s);
     const positions = new BigInt64Array(n * s);
-    fresh.forEach((r, i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
+    prompts.forEach(([, r], i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
     for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
     const mask = new Float32Array(n * s * s);
     for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
     const out = await decode(feedsFor(tokens, positions, mask, n, s, 0));
     const logits = out.logits.data as Float32Array;
-    cache.ensure(s);
-    for (let i = 0; i < n; i++) {
-      const r = fresh[i];
-      const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
-      const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: r.prompt.length, next: 0, tokens: [], logprobs: [] };
-      const slot = rows.length;
-      cache.write(out, i, s, slot, 0, r.prompt.length);
-      const at = (i * s + r.prompt.length - 1) * V;
-      const { token, logprob } = sampleToken(logits.subarray(at, at + V), row.o, row.rng);
-      rows.push(row);
-      if (await accept(row, token, logprob)) release(slot);
-    }
+    const kv = decodedKv(out, config.layers);
+    prompts.forEach(([key, r], i) => {
+      const length = r.prompt.length;
+      const at = (i * s + length - 1) * V;
+      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(at, at + V) });
+    });
+  };
+
+  /** Starts a request in the next free slot from its prompt's prefix, sampling its first token. */
+  const start = async (r: GenerationRequest, prefix: Prefix) => {
+    const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
+    const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [] };
+    const slot = rows.length;
+    cache.ensure(prefix.length);
+    cache.write(prefix.kv, 0, prefix.length, slot, 0, prefix.length);
+    const { token, logprob } = sampleToken(prefix.logits, row.o, row.rng);
+    rows.push(row);
+    if (await accept(row, token, logprob)) release(slot);
   };
 
   for (;;) {
@@ -420,10 +483,11 @@ async function decodeQueue(
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
     const out = await decode(feedsFor(tokens, positions, mask, n, 1, P));
     const logits = out.logits.data as Float32Array;
+    const kv = decodedKv(out, config.layers);
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
       const row = rows[i];
-      cache.write(out, i, 1, i, row.length, 1);
+      cache.write(kv, i, 1, i, row.length, 1);
       row.length++;
       const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), row.o, row.rng);
       if (await accept(row, token, logprob)) release(i);

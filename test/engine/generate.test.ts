@@ -36,6 +36,42 @@ test('outputs do not depend on batch size or queue order', async () => {
   assert.notDeepEqual(other.map((g) => g.tokens), one.map((g) => g.tokens), 'a different seed gave the same samples');
 });
 
+test('a prompt shared by several requests is prefilled once, and each request samples what it samples alone', async () => {
+  // Best-of-5 over three prompts, the copies interleaved with distinct prompts and split across admissions.
+  const prompts = ['12+7=', 'hello', '99*3='];
+  const shared: GenerationRequest[] = [];
+  for (let c = 0; c < 5; c++) prompts.forEach((text, p) => shared.push({ id: `p${p}|c${c}`, prompt: tokenizer.encode(text) }));
+  shared.push(...requests.slice(4));
+  const options = { ...DEFAULT_SAMPLING, temperature: 1, maxNewTokens: 12, seed: 11, batchSize: 4 };
+  const decode = await createSession(buildDecodeGraph(config), 1);
+  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  let prefilledRows = 0;
+  const model = {
+    config,
+    tokenizer,
+    decode: (step: Record<string, ort.Tensor>) => {
+      if (step.tokens.dims[1] > 1) prefilledRows += step.tokens.dims[0];
+      return decode.run({ ...feeds, ...step });
+    },
+  };
+  const together = await sampleBatch(model, shared, options);
+  assert.equal(prefilledRows, prompts.length + 4, 'each distinct prompt prefilled once');
+  // Two rows hold at most two prompts' caches: the third interleaved prompt evicts one, prefilled again later.
+  prefilledRows = 0;
+  const evicting = await sampleBatch(model, shared, { ...options, batchSize: 2 });
+  assert.ok(prefilledRows > prompts.length + 4, `${prefilledRows} prompts prefilled: no prompt was evicted and prefilled again`);
+  for (const [i, r] of shared.entries()) {
+    const [alone] = await sampleBatch(model, [r], options);
+    for (const [name, g] of [['batch 4', together[i]], ['batch 2, evicting', evicting[i]]] as const) {
+      const { logprobs, ...rest } = g;
+      assert.deepEqual({ ...rest, logprobs: [] }, { ...alone, logprobs: [] }, `${name}: request ${r.id}`);
+      // Same tokens; the log-probs' rounding depends on the shapes of the runs (batch size, padding), as without sharing.
+      logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - alone.logprobs[t]) < 1e-5, `${name}: request ${r.id}: log-prob ${t}`));
+    }
+  }
+  assert.equal(new Set(together.slice(0, 15).map((g) => g.tokens.join(','))).size > 3, true, 'copies of a prompt drew different samples');
+});
+
 test('greedy decoding with the cache follows the argmax of full forward passes', async () => {
   // A 58-token prompt and 20 new tokens: the cache grows past its first chunk of 64 positions mid-way.
   const long = { id: 'long', prompt: tokenizer.encode('The quick brown fox jumps over the lazy dog; 12+7=19, 9*9=81') };

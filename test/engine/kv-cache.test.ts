@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { KvCache } from '../../src/engine/kv-cache.ts';
+import { copyRow, decodedKv, KvCache, type KvRows } from '../../src/engine/kv-cache.ts';
 
 /** A fake decode output for one layer: [rows, kvHeads, s, hd] filled with recognisable values. */
-function output(rows: number, kvHeads: number, s: number, hd: number, base: number): ort.InferenceSession.ReturnType {
+function output(rows: number, kvHeads: number, s: number, hd: number, base: number): KvRows {
   const data = Float32Array.from({ length: rows * kvHeads * s * hd }, (_, i) => base + i);
-  return { 'k.0': new ort.Tensor('float32', data, [rows, kvHeads, s, hd]), 'v.0': new ort.Tensor('float32', data.map((x) => -x), [rows, kvHeads, s, hd]) };
+  const out = { 'k.0': new ort.Tensor('float32', data, [rows, kvHeads, s, hd]), 'v.0': new ort.Tensor('float32', data.map((x) => -x), [rows, kvHeads, s, hd]) };
+  return decodedKv(out, 1);
 }
 
 function slotPositions(cache: KvCache, slots: number, slot: number, h: number, count: number): number[] {
@@ -31,4 +32,15 @@ test('the cache grows in chunks, keeps its contents, and moves slots', () => {
   cache.move(1, 0);
   assert.deepEqual(slotPositions(cache, 1, 0, 1, 5), before);
   assert.deepEqual(cache.feeds(1)['past_v.0'].dims, [1, 2, 200, 3]);
+});
+
+test('a row copied out of a prefill goes into a slot as the prefill row itself would', () => {
+  // Row 1 of a 3-row prefill padded to 6 positions, of which its prompt fills 4.
+  const prefill = output(3, 2, 6, 3, 0);
+  const direct = new KvCache(1, 2, 2, 3, 200);
+  direct.write(prefill, 1, 6, 1, 0, 4);
+  const copied = new KvCache(1, 2, 2, 3, 200);
+  copied.write(copyRow(prefill, 2, 3, 1, 6, 4), 0, 4, 1, 0, 4);
+  for (const h of [0, 1]) assert.deepEqual(slotPositions(copied, 2, 1, h, 4), slotPositions(direct, 2, 1, h, 4), `head ${h}`);
+  assert.deepEqual(slotPositions(direct, 2, 1, 1, 1), [54, 55, 56], 'head 1 of row 1 starts at (1 * 2 + 1) * 6 * 3');
 });
