@@ -1,31 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import ort from 'onnxruntime-node';
-import { resolveModelConfig } from '../../src/engine/config.ts';
+import { decodeFeeds, TINY_CONFIG } from './tiny-decode.ts';
 import { ContentionMonitor, othersBusyCores, poolHasCores, type CpuSample } from '../../src/engine/cpu-contention.ts';
 import { buildGraph } from '../../src/engine/graphs.ts';
-import { initParameters } from '../../src/engine/parameters.ts';
 import { ortSessionOptions, serializeGraph } from '../../src/engine/session.ts';
 import { openSpinSession, withSpinning, type Pool } from '../../src/engine/spin-session.ts';
 
-const config = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 16, heads: 2, context: 16 });
+const config = TINY_CONFIG;
 
-function decodeFeeds(): Record<string, ort.Tensor> {
-  const s = 3;
-  const mask = new Float32Array(s * s);
-  for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[q * s + k] = -1e9;
-  const feeds: Record<string, ort.Tensor> = {
-    tokens: new ort.Tensor('int64', BigInt64Array.of(3n, 7n, 1n), [1, s]),
-    positions: new ort.Tensor('int64', BigInt64Array.of(0n, 1n, 2n), [1, s]),
-    mask: new ort.Tensor('float32', mask, [1, 1, s, s]),
-  };
-  for (let l = 0; l < config.layers; l++) {
-    for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.dim / config.heads]);
-  }
-  for (const p of initParameters(config)) feeds[p.name] = new ort.Tensor('float32', p.data, p.shape);
-  return feeds;
-}
 
 const sample = (at: number, busy: number, total: number, own: number): CpuSample => ({ at, busy, total, own });
 
