@@ -72,7 +72,7 @@ describe('rise run against the test server', () => {
     const metrics = await rise(['export', runId, '--what', 'metrics', '--format', 'csv'], env);
     assert.equal(metrics.code, 0, metrics.stderr);
     assert.match(metrics.stdout.split('\n')[0], /^run,arm,iteration,evalSet,metric,k,value,ties,tieBreak,vote,step$/);
-    assert.match(metrics.stdout, /,m2@t1,2,[\d.]+,\d+,expected,[0-9a-f]{64}\n/);
+    assert.match(metrics.stdout, /,m2@t1,2,[\d.]+,\d+,expected,uniform,[0-9a-f]{64}\n/);
     const rollouts = await rise(['export', runId, '--what', 'rollouts'], env);
     const rows = rollouts.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; turn: number; chosen: boolean });
     assert.ok(rows.some((row) => row.kind === 'rollout') && rows.some((row) => row.kind === 'relabel' && row.turn === 2));
