@@ -26,6 +26,7 @@ import { buildGraph, type GraphRecipe } from '../src/engine/graphs.ts';
 import { initParameters } from '../src/engine/parameters.ts';
 import { defaultThreads, ortSessionOptions, serializeGraph } from '../src/engine/session.ts';
 import { openSpinSession, type SpinSession } from '../src/engine/spin-session.ts';
+import { trainStepFeeds } from './train-feeds.ts';
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 5;
 const BATCH = 32;
@@ -55,18 +56,7 @@ function decodeFeeds(): Record<string, ort.Tensor> {
 }
 
 function trainFeeds(): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {
-    tokens: tokens(),
-    weights: new ort.Tensor('float32', new Float32Array(BATCH * SEQ).fill(1), [BATCH, SEQ]),
-    lr: new ort.Tensor('float32', Float32Array.of(1e-3), []),
-    step: new ort.Tensor('float32', Float32Array.of(1), []),
-  };
-  for (const p of params) {
-    f[p.name] = new ort.Tensor('float32', p.data, p.shape);
-    f[`m.${p.name}`] = new ort.Tensor('float32', new Float32Array(p.data.length), p.shape);
-    f[`v.${p.name}`] = new ort.Tensor('float32', new Float32Array(p.data.length), p.shape);
-  }
-  return f;
+  return trainStepFeeds(tokens(), new ort.Tensor('float32', new Float32Array(BATCH * SEQ).fill(1), [BATCH, SEQ]), params);
 }
 
 const graphs: { name: string; recipe: GraphRecipe; feeds: Record<string, ort.Tensor>; runs: number }[] = [

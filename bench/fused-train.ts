@@ -19,6 +19,7 @@ import { openSpinSession, type SpinSession } from '../src/engine/spin-session.ts
 import { PLAIN, type Fusion } from '../src/engine/transformer.ts';
 import { loadPretrained } from '../src/models/load.ts';
 import { findModel, modelsHome } from '../src/models/store.ts';
+import { trainStepFeeds } from './train-feeds.ts';
 
 const rounds = Number(process.argv[process.argv.indexOf('--rounds') + 1]) || 3;
 const BLOCKS = 3;
@@ -27,18 +28,11 @@ const threads = defaultThreads();
 const fusions: Record<string, Fusion> = { plain: PLAIN, norm: { ...PLAIN, norm: true } };
 
 function feeds(config: ModelConfig, params: { name: string; data: Float32Array; shape: number[] }[], B: number): Record<string, ort.Tensor> {
-  const f: Record<string, ort.Tensor> = {
-    tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * SEQ }, (_, i) => BigInt((i * 31) % config.vocabSize)), [B, SEQ]),
-    weights: new ort.Tensor('float32', Float32Array.from({ length: B * SEQ }, (_, i) => (i % SEQ < 8 ? 0 : 1)), [B, SEQ]),
-    lr: new ort.Tensor('float32', Float32Array.of(1e-3), []),
-    step: new ort.Tensor('float32', Float32Array.of(1), []),
-  };
-  for (const p of params) {
-    f[p.name] = new ort.Tensor('float32', p.data, p.shape);
-    f[`m.${p.name}`] = new ort.Tensor('float32', new Float32Array(p.data.length), p.shape);
-    f[`v.${p.name}`] = new ort.Tensor('float32', new Float32Array(p.data.length), p.shape);
-  }
-  return f;
+  return trainStepFeeds(
+    new ort.Tensor('int64', BigInt64Array.from({ length: B * SEQ }, (_, i) => BigInt((i * 31) % config.vocabSize)), [B, SEQ]),
+    new ort.Tensor('float32', Float32Array.from({ length: B * SEQ }, (_, i) => (i % SEQ < 8 ? 0 : 1)), [B, SEQ]),
+    params,
+  );
 }
 
 async function main(): Promise<void> {
