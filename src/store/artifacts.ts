@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
-import type { Store } from './db.ts';
+import { writeTx, type Store } from './db.ts';
 import { artifacts } from './schema.ts';
 
 export interface ArtifactRef {
@@ -60,12 +60,12 @@ export function putJson(store: Store, value: unknown, kind: string): Promise<Art
   return putBytes(store, Buffer.from(JSON.stringify(value), 'utf8'), kind);
 }
 
-export function getArtifact(store: Store, id: ArtifactId): ArtifactRef | undefined {
-  return store.db
+export async function getArtifact(store: Store, id: ArtifactId): Promise<ArtifactRef | undefined> {
+  const [row] = await store.db
     .select({ sha256: artifacts.sha256, kind: artifacts.kind, bytes: artifacts.bytes })
     .from(artifacts)
-    .where(eq(artifacts.sha256, shaOf(id)))
-    .get();
+    .where(eq(artifacts.sha256, shaOf(id)));
+  return row;
 }
 
 export async function getBytes(store: Store, id: ArtifactId): Promise<Buffer> {
@@ -136,11 +136,7 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function insertRow(store: Store, sha: string, kind: string, bytes: number): ArtifactRef {
-  store.db
-    .insert(artifacts)
-    .values({ sha256: sha, kind, bytes, path: relativePath(sha), createdAt: new Date() })
-    .onConflictDoNothing()
-    .run();
-  return getArtifact(store, sha)!;
+async function insertRow(store: Store, sha: string, kind: string, bytes: number): Promise<ArtifactRef> {
+  await writeTx(store, (tx) => tx.insert(artifacts).values({ sha256: sha, kind, bytes, path: relativePath(sha), createdAt: new Date() }).onConflictDoNothing());
+  return (await getArtifact(store, sha))!;
 }

@@ -48,14 +48,13 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 /** The recorded responses among `keys`, by key. */
-export function recordedResponses(store: Store, keys: readonly string[]): Map<string, RecordedResponse> {
+export async function recordedResponses(store: Store, keys: readonly string[]): Promise<Map<string, RecordedResponse>> {
   const found = new Map<string, RecordedResponse>();
   for (const part of chunks([...new Set(keys)], KEYS_PER_QUERY)) {
-    const rows = store.db
+    const rows = await store.db
       .select({ key: remoteResponses.key, text: remoteResponses.text, finishReason: remoteResponses.finishReason, tokens: remoteResponses.tokens, logprob: remoteResponses.logprob })
       .from(remoteResponses)
-      .where(inArray(remoteResponses.key, part))
-      .all();
+      .where(inArray(remoteResponses.key, part));
     for (const r of rows) found.set(r.key, r);
   }
   return found;
@@ -65,9 +64,9 @@ export function recordedResponses(store: Store, keys: readonly string[]): Map<st
  * Records a paid call and its responses in one transaction; returns the stored response of each of its
  * keys (another step's, for a key recorded first elsewhere).
  */
-export function recordCall(store: Store, call: PaidCall): Map<string, RecordedResponse> {
-  writeTx(store, (tx) => {
-    const [{ id }] = tx
+export async function recordCall(store: Store, call: PaidCall): Promise<Map<string, RecordedResponse>> {
+  await writeTx(store, async (tx) => {
+    const [{ id }] = await tx
       .insert(remoteCalls)
       .values({
         stepKey: call.stepKey,
@@ -79,41 +78,37 @@ export function recordCall(store: Store, call: PaidCall): Map<string, RecordedRe
         completionTokens: call.completionTokens,
         createdAt: new Date(),
       })
-      .returning({ id: remoteCalls.id })
-      .all();
-    tx.insert(remoteResponses)
+      .returning({ id: remoteCalls.id });
+    await tx
+      .insert(remoteResponses)
       .values(call.responses.map((r, choice) => ({ ...r, callId: id, choice })))
-      .onConflictDoNothing()
-      .run();
+      .onConflictDoNothing();
   });
   return recordedResponses(store, call.responses.map((r) => r.key));
 }
 
 /** Notes that `stepKey` used these recorded responses instead of calling. */
-export function recordReads(store: Store, stepKey: string, runId: string | null, keys: readonly string[]): void {
+export async function recordReads(store: Store, stepKey: string, runId: string | null, keys: readonly string[]): Promise<void> {
   if (keys.length === 0) return;
-  writeTx(store, (tx) => {
+  await writeTx(store, async (tx) => {
     const readAt = new Date();
     for (const part of chunks(keys, KEYS_PER_QUERY / 4)) {
-      tx.insert(remoteReads)
-        .values(part.map((responseKey) => ({ stepKey, responseKey, runId, readAt })))
-        .run();
+      await tx.insert(remoteReads).values(part.map((responseKey) => ({ stepKey, responseKey, runId, readAt })));
     }
   });
 }
 
 /** What `stepKey` has paid so far: calls, and tokens in and out together. */
-export function stepSpend(store: Store, stepKey: string): { calls: number; tokens: number } {
-  const row = store.db
+export async function stepSpend(store: Store, stepKey: string): Promise<{ calls: number; tokens: number }> {
+  const [row] = await store.db
     .select({ calls: sql<number>`count(*)`, tokens: sql<number>`coalesce(sum(${remoteCalls.promptTokens} + ${remoteCalls.completionTokens}), 0)` })
     .from(remoteCalls)
-    .where(eq(remoteCalls.stepKey, stepKey))
-    .get();
+    .where(eq(remoteCalls.stepKey, stepKey));
   return { calls: row?.calls ?? 0, tokens: row?.tokens ?? 0 };
 }
 
 /** Cost and savings of each of `stepKeys` that used a remote policy (steps that never did are left out). */
-export function callStats(store: Store, stepKeys: readonly string[]): Map<string, CallStats> {
+export async function callStats(store: Store, stepKeys: readonly string[]): Promise<Map<string, CallStats>> {
   const stats = new Map<string, CallStats>();
   const entry = (key: string) => {
     let s = stats.get(key);
@@ -121,7 +116,7 @@ export function callStats(store: Store, stepKeys: readonly string[]): Map<string
     return s;
   };
   for (const part of chunks([...new Set(stepKeys)], KEYS_PER_QUERY)) {
-    const paid = store.db
+    const paid = await store.db
       .select({
         stepKey: remoteCalls.stepKey,
         calls: sql<number>`count(*)`,
@@ -130,15 +125,13 @@ export function callStats(store: Store, stepKeys: readonly string[]): Map<string
       })
       .from(remoteCalls)
       .where(inArray(remoteCalls.stepKey, part))
-      .groupBy(remoteCalls.stepKey)
-      .all();
+      .groupBy(remoteCalls.stepKey);
     for (const p of paid) Object.assign(entry(p.stepKey), { calls: p.calls, promptTokens: p.promptTokens, completionTokens: p.completionTokens });
-    const served = store.db
+    const served = await store.db
       .select({ stepKey: remoteReads.stepKey, served: sql<number>`count(*)` })
       .from(remoteReads)
       .where(inArray(remoteReads.stepKey, part))
-      .groupBy(remoteReads.stepKey)
-      .all();
+      .groupBy(remoteReads.stepKey);
     for (const s of served) entry(s.stepKey).served = s.served;
   }
   return stats;

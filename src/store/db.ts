@@ -1,40 +1,63 @@
 /**
- * Opening the store: where it lives, the SQLite connection settings, and the migrations applied at start.
+ * Opening the store: which database backs it, the connection settings, and the migrations applied at start.
  *
- * Several processes share one database (the CLI, one or more workers), so every connection runs in WAL mode
- * (readers never block the writer), waits on locks instead of failing (busy_timeout), and writes through
- * IMMEDIATE transactions (see `writeTx`).
+ * Two backends run the same queries. SQLite (a file under the home directory) is the embedded default: one
+ * machine, any number of processes. PostgreSQL (`RISE_STORE=postgres://…`) is for workers on several
+ * machines. Queries are written once with drizzle against the SQLite tables (schema.ts, the one schema);
+ * the PostgreSQL tables are derived from them (schema.postgres.ts) with the same names and value encodings,
+ * so the same table objects read and write either database. Everything here is async because PostgreSQL
+ * is; on SQLite the statements still run synchronously inside each `await`.
+ *
+ * Concurrency: every read-then-write goes through `writeTx`, which serializes the writers as SQLite's
+ * IMMEDIATE transactions do — on SQLite through the write lock, on PostgreSQL through SERIALIZABLE
+ * transactions retried when the server aborts one for a conflict.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
+import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
+import pg from 'pg';
 import * as schema from './schema.ts';
 
+/**
+ * How queries are typed: the SQLite flavour of drizzle, whichever backend runs them. Only the parts both
+ * backends share are used — a query is awaited (never `.run()`, `.all()` or `.get()`), counts come from
+ * `.returning()`, raw SQL goes through `rawRows`.
+ */
 export type Db = BetterSQLite3Database<typeof schema>;
-export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+/** A transaction's handle; the same query surface as the store's `db`. */
+export type Tx = Db;
+
+export type Dialect = 'sqlite' | 'postgres';
 
 export interface Store {
-  /** The store's root directory (`.rise` by default). */
+  /** The store's root directory (`.rise` by default): artifacts, and the SQLite database when it is the backend. */
   readonly home: string;
-  readonly dbPath: string;
+  readonly dialect: Dialect;
+  /** Where the database is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
+  readonly location: string;
   readonly artifactsDir: string;
   readonly db: Db;
-  /** The raw connection, for pragmas and diagnostics. */
-  readonly sqlite: Database.Database;
-  close(): void;
+  close(): Promise<void>;
 }
 
 export interface StoreOptions {
   /** Root directory; defaults to $RISE_HOME, then `.rise` under the working directory. */
   home?: string;
+  /** The database: `sqlite` (the default, a file under home) or a `postgres://` URL; defaults to $RISE_STORE. */
+  database?: string;
 }
 
 /** Relative to this file rather than the working directory, so the CLI finds them from anywhere. */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle/', import.meta.url));
+export const POSTGRES_MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle/postgres/', import.meta.url));
 
 /** A worker may hold the write lock for a large ledger batch; other processes wait this long before failing. */
 const BUSY_TIMEOUT_MS = 30_000;
@@ -46,12 +69,43 @@ export function resolveHome(home?: string): string {
   return path.resolve(home ?? process.env.RISE_HOME ?? '.rise');
 }
 
-export function openStore(options: StoreOptions = {}): Store {
+/** The database a store option or $RISE_STORE names, checked before anything connects. */
+export function parseDatabase(database: string | undefined): { dialect: 'sqlite' } | { dialect: 'postgres'; url: string } {
+  if (database === undefined || database === '' || database === 'sqlite') return { dialect: 'sqlite' };
+  if (/^postgres(ql)?:\/\//.test(database)) {
+    try {
+      new URL(database);
+    } catch {
+      throw new Error(`RISE_STORE is not a valid PostgreSQL URL: ${redactUrl(database)}`);
+    }
+    return { dialect: 'postgres', url: database };
+  }
+  throw new Error(`RISE_STORE must be "sqlite" or a postgres:// URL, not ${JSON.stringify(redactUrl(database))}`);
+}
+
+/** A database URL fit for messages and logs: its password replaced. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@');
+}
+
+const backends = new WeakMap<Store, Backend>();
+
+interface Backend {
+  /** Runs `fn` in one write transaction; `fn` may run more than once when the database asks for a retry. */
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  rawRows<T>(query: SQL): Promise<T[]>;
+}
+
+export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const home = resolveHome(options.home);
   const artifactsDir = path.join(home, 'artifacts');
   fs.mkdirSync(path.join(artifactsDir, 'tmp'), { recursive: true });
   sweepTempFiles(path.join(artifactsDir, 'tmp'));
+  const database = parseDatabase(options.database ?? process.env.RISE_STORE);
+  return database.dialect === 'sqlite' ? openSqlite(home, artifactsDir) : openPostgres(home, artifactsDir, database.url);
+}
 
+function openSqlite(home: string, artifactsDir: string): Store {
   const dbPath = path.join(home, 'rise.db');
   const sqlite = new Database(dbPath);
   try {
@@ -61,11 +115,110 @@ export function openStore(options: StoreOptions = {}): Store {
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle({ client: sqlite, schema });
     applyMigrations(db);
-    return { home, dbPath, artifactsDir, db, sqlite, close: () => sqlite.close() };
+    const store: Store = { home, dialect: 'sqlite', location: dbPath, artifactsDir, db, close: async () => void sqlite.close() };
+    backends.set(store, sqliteBackend(store, sqlite));
+    return store;
   } catch (e) {
     sqlite.close();
     throw e;
   }
+}
+
+/**
+ * One connection serves the whole process, so a transaction must keep the process's other writers out
+ * while its body awaits: they queue on `writer` (and would otherwise join the open transaction).
+ * IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes cannot wait
+ * for the lock in WAL mode (SQLite fails it with SQLITE_BUSY at once if another process committed in
+ * between), while an immediate one waits its turn.
+ */
+function sqliteBackend(store: Store, sqlite: Database.Database): Backend {
+  let writer: Promise<unknown> = Promise.resolve();
+  return {
+    transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      const turn = writer.then(async () => {
+        sqlite.prepare('BEGIN IMMEDIATE').run();
+        try {
+          const result = await fn(store.db);
+          sqlite.prepare('COMMIT').run();
+          return result;
+        } catch (e) {
+          if (sqlite.inTransaction) sqlite.prepare('ROLLBACK').run();
+          throw e;
+        }
+      });
+      writer = turn.catch(() => undefined);
+      return turn;
+    },
+    rawRows: async <T>(query: SQL) => store.db.all<T>(query),
+  };
+}
+
+/**
+ * PostgreSQL returns 64-bit integers and numerics as strings (they can exceed a double); the store's
+ * counts, sums and millisecond times fit a double, and the SQLite columns they decode through expect
+ * numbers.
+ */
+const numericTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+/** Serialization failures and deadlocks: the server aborted the transaction so that a retry can succeed. */
+const RETRYABLE = new Set(['40001', '40P01']);
+const MAX_TX_ATTEMPTS = 20;
+
+/** Any fixed number: the advisory lock that keeps two processes from migrating one database at once. */
+const MIGRATION_LOCK = 0x72697365;
+
+async function openPostgres(home: string, artifactsDir: string, url: string): Promise<Store> {
+  const location = redactUrl(url);
+  const pool = new pg.Pool({ connectionString: url, types: numericTypes });
+  // An idle client's error (the server restarted) must not kill the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  try {
+    const client = await pool.connect().catch((e: unknown) => {
+      throw new Error(`cannot connect to the PostgreSQL store at ${location}: ${(e as Error).message}`);
+    });
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      await migratePostgres(drizzlePostgres({ client }), { migrationsFolder: POSTGRES_MIGRATIONS_DIR });
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+      client.release();
+    }
+  } catch (e) {
+    await pool.end();
+    throw e;
+  }
+  const pgDb = drizzlePostgres({ client: pool, schema });
+  // The SQLite-typed table objects carry the encodings both backends share (see the file comment).
+  const db = pgDb as unknown as Db;
+  const store: Store = { home, dialect: 'postgres', location, artifactsDir, db, close: () => pool.end() };
+  backends.set(store, {
+    async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await pgDb.transaction((tx) => fn(tx as unknown as Tx), { isolationLevel: 'serializable' });
+        } catch (e) {
+          if (!RETRYABLE.has(pgCode(e) ?? '') || attempt >= MAX_TX_ATTEMPTS) throw e;
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
+        }
+      }
+    },
+    rawRows: async <T>(query: SQL) => (await pgDb.execute(query)).rows as T[],
+  });
+  return store;
+}
+
+/** The SQLSTATE of a PostgreSQL error, which drizzle may wrap in its own error as `cause`. */
+function pgCode(e: unknown): string | undefined {
+  for (let err = e; err instanceof Error; err = err.cause) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
 }
 
 /**
@@ -113,11 +266,32 @@ function sweepTempFiles(dir: string): void {
   }
 }
 
+function backendOf(store: Store): Backend {
+  const backend = backends.get(store);
+  if (backend === undefined) throw new Error('not a store opened by openStore');
+  return backend;
+}
+
+/** The transaction the current async context runs in, per store, so a nested writeTx joins it. */
+const openTx = new AsyncLocalStorage<{ store: Store; tx: Tx }>();
+
 /**
- * Runs `fn` in one IMMEDIATE transaction. A deferred transaction that reads and then writes cannot wait for
- * the lock in WAL mode: if another connection committed in between, SQLite fails it with SQLITE_BUSY at
- * once, busy_timeout notwithstanding. Taking the write lock up front makes writers queue instead.
+ * Runs `fn` as one write transaction: it sees a consistent database and its writes land together or not
+ * at all. On PostgreSQL `fn` may run again after a serialization failure, so it must not act outside the
+ * database. Called inside another writeTx of the same store, it joins that transaction.
  */
-export function writeTx<T>(store: Store, fn: (tx: Tx) => T): T {
-  return store.db.transaction(fn, { behavior: 'immediate' });
+export function writeTx<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const outer = openTx.getStore();
+  if (outer?.store === store) return fn(outer.tx);
+  return backendOf(store).transaction((tx) => openTx.run({ store, tx }, () => fn(tx)));
+}
+
+/** Rows of a raw query (recursive CTEs and the like), on either backend. */
+export function rawRows<T>(store: Store, query: SQL): Promise<T[]> {
+  return backendOf(store).rawRows<T>(query);
+}
+
+/** A number inside a JSON text column, in the backend's SQL: `json_extract` on SQLite, `->>` on PostgreSQL. */
+export function jsonNumber(store: Store, column: SQL, field: string): SQL {
+  return store.dialect === 'sqlite' ? sql`json_extract(${column}, ${'$.' + field})` : sql`((${column})::json ->> ${field})::double precision`;
 }

@@ -36,10 +36,10 @@ export interface StoredExample {
 const ROWS_PER_INSERT = 2000;
 
 /** Records examples in one transaction (the step must have been started); returns how many were new. */
-export function recordExamples(store: Store, stepKey: string, batch: readonly ExampleRecord[], guard?: WriteGuard): number {
+export async function recordExamples(store: Store, stepKey: string, batch: readonly ExampleRecord[], guard?: WriteGuard): Promise<number> {
   if (batch.length === 0) return 0;
-  return writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'recordExamples', guard);
+  return writeTx(store, async (tx) => {
+    const generation = await currentGeneration(tx, stepKey, 'recordExamples', guard);
     const rows = batch.map((e) => ({
       stepKey,
       generation,
@@ -52,15 +52,16 @@ export function recordExamples(store: Store, stepKey: string, batch: readonly Ex
     }));
     let added = 0;
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-      added += tx.insert(examples).values(rows.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing().run().changes;
+      const inserted = await tx.insert(examples).values(rows.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing().returning({ turn: examples.turn });
+      added += inserted.length;
     }
     return added;
   });
 }
 
 /** The step's examples in the order they were recorded. */
-export function readExamples(store: Store, stepKey: string): StoredExample[] {
-  const generation = currentGeneration(store.db, stepKey, 'readExamples');
+export async function readExamples(store: Store, stepKey: string): Promise<StoredExample[]> {
+  const generation = await currentGeneration(store.db, stepKey, 'readExamples');
   return store.db
     .select({
       problemId: examples.problemId,
@@ -72,6 +73,5 @@ export function readExamples(store: Store, stepKey: string): StoredExample[] {
     })
     .from(examples)
     .where(and(eq(examples.stepKey, stepKey), eq(examples.generation, generation)))
-    .orderBy(asc(sql`rowid`))
-    .all();
+    .orderBy(asc(sql`rowid`));
 }

@@ -57,23 +57,22 @@ const ROWS_PER_INSERT = 2000;
  * recorded are left as they are, so an episode can also be recorded turn by turn. Returns how many samples
  * were new.
  */
-export function recordEpisodes(store: Store, stepKey: string, batch: readonly LedgerEpisode[], runId?: string, guard?: WriteGuard): number {
+export async function recordEpisodes(store: Store, stepKey: string, batch: readonly LedgerEpisode[], runId?: string, guard?: WriteGuard): Promise<number> {
   if (batch.length === 0) return 0;
-  return writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'recordEpisodes', guard);
+  return writeTx(store, async (tx) => {
+    const generation = await currentGeneration(tx, stepKey, 'recordEpisodes', guard);
     for (const part of chunks(batch, ROWS_PER_INSERT)) {
-      tx.insert(episodes)
+      await tx
+        .insert(episodes)
         .values(part.map((e) => ({ stepKey, generation, problemId: e.problemId, prompt: e.prompt ?? null, runId: runId ?? null })))
-        .onConflictDoNothing()
-        .run();
+        .onConflictDoNothing();
     }
     const ids = new Map<string, number>();
     for (const part of chunks(batch, ROWS_PER_INSERT)) {
-      const rows = tx
+      const rows = await tx
         .select({ id: episodes.id, problemId: episodes.problemId })
         .from(episodes)
-        .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), inArray(episodes.problemId, part.map((e) => e.problemId))))
-        .all();
+        .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), inArray(episodes.problemId, part.map((e) => e.problemId))));
       for (const r of rows) ids.set(r.problemId, r.id);
     }
 
@@ -103,21 +102,22 @@ export function recordEpisodes(store: Store, stepKey: string, batch: readonly Le
         );
       }
     }
-    for (const part of chunks(turnRows, ROWS_PER_INSERT)) tx.insert(turns).values(part).onConflictDoNothing().run();
+    for (const part of chunks(turnRows, ROWS_PER_INSERT)) await tx.insert(turns).values(part).onConflictDoNothing();
     let added = 0;
-    for (const part of chunks(sampleRows, ROWS_PER_INSERT)) added += tx.insert(samples).values(part).onConflictDoNothing().run().changes;
+    for (const part of chunks(sampleRows, ROWS_PER_INSERT)) {
+      added += (await tx.insert(samples).values(part).onConflictDoNothing().returning({ sample: samples.sample })).length;
+    }
     return added;
   });
 }
 
 /** The problems with an episode recorded for the step: what a retry skips when episodes are recorded whole. */
-export function recordedProblems(store: Store, stepKey: string): Set<string> {
-  const generation = currentGeneration(store.db, stepKey, 'recordedProblems');
-  const rows = store.db
+export async function recordedProblems(store: Store, stepKey: string): Promise<Set<string>> {
+  const generation = await currentGeneration(store.db, stepKey, 'recordedProblems');
+  const rows = await store.db
     .select({ problemId: episodes.problemId })
     .from(episodes)
-    .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation)))
-    .all();
+    .where(and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation)));
   return new Set(rows.map((r) => r.problemId));
 }
 
@@ -125,35 +125,33 @@ export function recordedProblems(store: Store, stepKey: string): Set<string> {
  * The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts.
  * With `problemId`, only that problem's episode (none when the step has no such episode).
  */
-export function readEpisodes(store: Store, stepKey: string, problemId?: string): LedgerEpisode[] {
-  const generation = currentGeneration(store.db, stepKey, 'readEpisodes');
+export async function readEpisodes(store: Store, stepKey: string, problemId?: string): Promise<LedgerEpisode[]> {
+  const generation = await currentGeneration(store.db, stepKey, 'readEpisodes');
   const scope = and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), problemId === undefined ? undefined : eq(episodes.problemId, problemId));
   const byId = new Map<number, { problemId: string; prompt: string | null; turns: LedgerTurn[] }>();
-  for (const e of store.db.select().from(episodes).where(scope).orderBy(asc(episodes.id)).all()) {
+  for (const e of await store.db.select().from(episodes).where(scope).orderBy(asc(episodes.id))) {
     byId.set(e.id, { problemId: e.problemId, prompt: e.prompt, turns: [] });
   }
 
   const turnOf = new Map<string, LedgerSample[]>();
-  const turnRows = store.db
+  const turnRows = await store.db
     .select({ t: turns })
     .from(turns)
     .innerJoin(episodes, eq(turns.episodeId, episodes.id))
     .where(scope)
-    .orderBy(asc(turns.episodeId), asc(turns.turn))
-    .all();
+    .orderBy(asc(turns.episodeId), asc(turns.turn));
   for (const { t } of turnRows) {
     const turnSamples: LedgerSample[] = [];
     byId.get(t.episodeId)!.turns.push({ turn: t.turn, kind: t.kind, chosen: t.chosen, samples: turnSamples });
     turnOf.set(`${t.episodeId}/${t.turn}`, turnSamples);
   }
 
-  const sampleRows = store.db
+  const sampleRows = await store.db
     .select({ s: samples })
     .from(samples)
     .innerJoin(episodes, eq(samples.episodeId, episodes.id))
     .where(scope)
-    .orderBy(asc(samples.episodeId), asc(samples.turn), asc(samples.sample))
-    .all();
+    .orderBy(asc(samples.episodeId), asc(samples.turn), asc(samples.sample));
   for (const { s } of sampleRows) {
     turnOf.get(`${s.episodeId}/${s.turn}`)!.push({
       requestId: s.requestId,

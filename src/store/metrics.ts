@@ -45,9 +45,9 @@ export interface MetricFilter {
 }
 
 /** Inserts or replaces the rows, all in one transaction. */
-export function upsertMetrics(store: Store, rows: readonly MetricRecord[]): void {
+export async function upsertMetrics(store: Store, rows: readonly MetricRecord[]): Promise<void> {
   if (rows.length === 0) return;
-  writeTx(store, (tx) => {
+  await writeTx(store, async (tx) => {
     const recordedAt = new Date();
     for (const r of rows) {
       const values = {
@@ -62,13 +62,13 @@ export function upsertMetrics(store: Store, rows: readonly MetricRecord[]): void
         stepKey: r.stepKey ?? null,
         recordedAt,
       };
-      tx.insert(metrics)
+      await tx
+        .insert(metrics)
         .values(values)
         .onConflictDoUpdate({
           target: [metrics.runId, metrics.arm, metrics.iteration, metrics.evalSet, metrics.name, metrics.k],
           set: { value: values.value, details: values.details, stepKey: values.stepKey, recordedAt },
-        })
-        .run();
+        });
     }
   });
 }
@@ -77,7 +77,7 @@ export function upsertMetrics(store: Store, rows: readonly MetricRecord[]): void
  * A run's metrics, by arm, iteration and evaluation set, each group in the order its metrics were first
  * recorded (an update keeps the row in place).
  */
-export function readMetrics(store: Store, filter: MetricFilter): StoredMetric[] {
+export function readMetrics(store: Store, filter: MetricFilter): Promise<StoredMetric[]> {
   const conditions: SQL[] = [eq(metrics.runId, filter.runId)];
   if (filter.arm !== undefined) conditions.push(eq(metrics.arm, filter.arm));
   if (filter.iteration !== undefined) conditions.push(eq(metrics.iteration, filter.iteration));
@@ -86,6 +86,5 @@ export function readMetrics(store: Store, filter: MetricFilter): StoredMetric[] 
     .select()
     .from(metrics)
     .where(and(...conditions))
-    .orderBy(asc(metrics.arm), asc(metrics.iteration), asc(metrics.evalSet), asc(sql`rowid`))
-    .all();
+    .orderBy(asc(metrics.arm), asc(metrics.iteration), asc(metrics.evalSet), asc(sql`rowid`));
 }

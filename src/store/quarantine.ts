@@ -16,36 +16,35 @@ export interface QuarantineRecord {
 }
 
 /** Records one problem as quarantined by the step's running attempt (refused once the attempt lost the step). */
-export function quarantineProblem(store: Store, stepKey: string, record: QuarantineRecord, runId?: string, guard?: WriteGuard): void {
-  writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'quarantineProblem', guard);
+export async function quarantineProblem(store: Store, stepKey: string, record: QuarantineRecord, runId?: string, guard?: WriteGuard): Promise<void> {
+  await writeTx(store, async (tx) => {
+    const generation = await currentGeneration(tx, stepKey, 'quarantineProblem', guard);
     const row = { ...record, generation, runId: runId ?? null, createdAt: new Date() };
-    tx.insert(quarantined)
+    await tx
+      .insert(quarantined)
       .values({ stepKey, ...row })
-      .onConflictDoUpdate({ target: [quarantined.stepKey, quarantined.generation, quarantined.problemId], set: row })
-      .run();
+      .onConflictDoUpdate({ target: [quarantined.stepKey, quarantined.generation, quarantined.problemId], set: row });
   });
 }
 
 /** Forgets the current generation's quarantined problems: a new attempt of the step tries them again. */
-export function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard): void {
-  writeTx(store, (tx) => {
-    const generation = currentGeneration(tx, stepKey, 'clearQuarantine', guard);
-    tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation))).run();
+export async function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard): Promise<void> {
+  await writeTx(store, async (tx) => {
+    const generation = await currentGeneration(tx, stepKey, 'clearQuarantine', guard);
+    await tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation)));
   });
 }
 
 /** The problems each step quarantined in its current generation, by step key; steps with none are absent. */
-export function quarantinedProblems(store: Store, stepKeys: readonly string[]): Map<string, QuarantineRecord[]> {
+export async function quarantinedProblems(store: Store, stepKeys: readonly string[]): Promise<Map<string, QuarantineRecord[]>> {
   const out = new Map<string, QuarantineRecord[]>();
   if (stepKeys.length === 0) return out;
-  const rows = store.db
+  const rows = await store.db
     .select({ stepKey: quarantined.stepKey, problemId: quarantined.problemId, attempts: quarantined.attempts, errorClass: quarantined.errorClass, message: quarantined.message })
     .from(quarantined)
     .innerJoin(steps, and(eq(steps.key, quarantined.stepKey), eq(steps.generation, quarantined.generation)))
     .where(inArray(quarantined.stepKey, [...stepKeys]))
-    .orderBy(quarantined.stepKey, quarantined.problemId)
-    .all();
+    .orderBy(quarantined.stepKey, quarantined.problemId);
   for (const { stepKey, ...record } of rows) out.set(stepKey, [...(out.get(stepKey) ?? []), record]);
   return out;
 }

@@ -32,43 +32,42 @@ export function newRunId(now: Date = new Date()): string {
 }
 
 /** Creates the run (and its experiment on first use) with its arms, status running. */
-export function createRun(store: Store, run: NewRun): RunRecord {
+export function createRun(store: Store, run: NewRun): Promise<RunRecord> {
   const id = run.id ?? newRunId();
-  return writeTx(store, (tx) => {
+  return writeTx(store, async (tx) => {
     const now = new Date();
-    if (tx.select({ id: runs.id }).from(runs).where(eq(runs.id, id)).get()) throw new Error(`run ${id} already exists`);
-    tx.insert(experiments).values({ name: run.experiment, createdAt: now }).onConflictDoNothing().run();
-    const row = tx
+    if ((await tx.select({ id: runs.id }).from(runs).where(eq(runs.id, id))).length > 0) throw new Error(`run ${id} already exists`);
+    await tx.insert(experiments).values({ name: run.experiment, createdAt: now }).onConflictDoNothing();
+    const [row] = await tx
       .insert(runs)
       .values({ id, experiment: run.experiment, spec: run.spec, plan: run.plan ?? null, status: 'running', workflowId: run.workflowId ?? null, createdAt: now })
-      .returning()
-      .get();
+      .returning();
     const armRows = Object.entries(run.arms ?? {}).map(([name, config]) => ({ runId: id, name, config }));
-    if (armRows.length > 0) tx.insert(arms).values(armRows).run();
-    return row;
+    if (armRows.length > 0) await tx.insert(arms).values(armRows);
+    return row!;
   });
 }
 
-export function getRun(store: Store, id: string): RunRecord | undefined {
-  return store.db.select().from(runs).where(eq(runs.id, id)).get();
+export async function getRun(store: Store, id: string): Promise<RunRecord | undefined> {
+  const [row] = await store.db.select().from(runs).where(eq(runs.id, id));
+  return row;
 }
 
 /** Newest first; all experiments unless one is named. */
-export function listRuns(store: Store, experiment?: string): RunRecord[] {
+export function listRuns(store: Store, experiment?: string): Promise<RunRecord[]> {
   return store.db
     .select()
     .from(runs)
     .where(experiment === undefined ? undefined : eq(runs.experiment, experiment))
-    .orderBy(desc(runs.createdAt), desc(sql`rowid`))
-    .all();
+    .orderBy(desc(runs.createdAt), desc(sql`rowid`));
 }
 
 /**
  * Sets the status; a terminal one (done, failed, cancelled) stamps the finish time, and 'running' (a replay
  * resuming the run) clears it with any earlier error.
  */
-export function setRunStatus(store: Store, id: string, status: RunStatus, error?: string): void {
+export async function setRunStatus(store: Store, id: string, status: RunStatus, error?: string): Promise<void> {
   const finishedAt = status === 'running' ? null : new Date();
-  const { changes } = store.db.update(runs).set({ status, finishedAt, error: error ?? null }).where(eq(runs.id, id)).run();
-  if (changes === 0) throw new Error(`no run ${id}`);
+  const updated = await writeTx(store, (tx) => tx.update(runs).set({ status, finishedAt, error: error ?? null }).where(eq(runs.id, id)).returning({ id: runs.id }));
+  if (updated.length === 0) throw new Error(`no run ${id}`);
 }

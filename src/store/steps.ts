@@ -9,7 +9,7 @@
  */
 
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import { writeTx, type Db, type Store, type Tx } from './db.ts';
+import { rawRows, writeTx, type Db, type Store, type Tx } from './db.ts';
 import { stepInputs, stepResults, steps } from './schema.ts';
 
 
@@ -56,7 +56,7 @@ export interface StepInfo {
 }
 
 /** Records an attempt: the step (and its input edges) on first sight, status running with its start time. */
-export function startStep(store: Store, step: PlannedStep, runId?: string): StepAttempt {
+export function startStep(store: Store, step: PlannedStep, runId?: string): Promise<StepAttempt> {
   return writeTx(store, (tx) => beginAttempt(tx, step, runId ?? null, null));
 }
 
@@ -101,61 +101,56 @@ export type Claim =
  * lease holds (an arm sharing the step is computing it); otherwise a new attempt under `lease`. A lapsed
  * lease means its holder died, so the step is taken over and resumes from what the holder recorded.
  */
-export function claimStep(store: Store, step: PlannedStep, lease: Lease, runId?: string): Claim {
-  return writeTx(store, (tx): Claim => {
-    const row = tx
+export function claimStep(store: Store, step: PlannedStep, lease: Lease, runId?: string): Promise<Claim> {
+  return writeTx(store, async (tx): Promise<Claim> => {
+    const [row] = await tx
       .select({ state: steps.state, owner: steps.leaseOwner, until: steps.leaseUntil, outputs: stepResults.outputs })
       .from(steps)
       .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
-      .where(eq(steps.key, step.key))
-      .get();
+      .where(eq(steps.key, step.key));
     if (row?.outputs !== undefined && row.outputs !== null) return { kind: 'done', outputs: row.outputs };
     const held = row?.state === 'running' && row.owner !== null && row.owner !== lease.owner && row.until !== null && row.until.getTime() > Date.now();
     const ours = lease.family !== undefined && row?.owner?.startsWith(lease.family) === true;
     if (held && !ours) return { kind: 'busy', owner: row!.owner!, until: row!.until! };
-    const missing = step.inputs.filter((input) => !hasResult(tx, input));
+    const missing: string[] = [];
+    for (const input of step.inputs) if (!(await hasResult(tx, input))) missing.push(input);
     if (missing.length > 0) throw new InputNotReadyError(`step ${step.key.slice(0, 12)} (${step.kind}): input step(s) ${missing.map((k) => k.slice(0, 12)).join(', ')} have no result`);
-    return { kind: 'claimed', attempt: beginAttempt(tx, step, runId ?? null, lease) };
+    return { kind: 'claimed', attempt: await beginAttempt(tx, step, runId ?? null, lease) };
   });
 }
 
 /** Extends the owner's lease; false when the owner no longer holds the step (taken over, or replayed). */
-export function renewLease(store: Store, key: string, lease: Lease): boolean {
-  const { changes } = store.db
-    .update(steps)
-    .set({ leaseUntil: new Date(Date.now() + lease.ms) })
-    .where(and(eq(steps.key, key), eq(steps.leaseOwner, lease.owner), eq(steps.state, 'running')))
-    .run();
-  return changes > 0;
-}
-
-function hasResult(tx: Tx, key: string): boolean {
-  return (
+export async function renewLease(store: Store, key: string, lease: Lease): Promise<boolean> {
+  const renewed = await writeTx(store, (tx) =>
     tx
-      .select({ key: steps.key })
-      .from(steps)
-      .innerJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
-      .where(eq(steps.key, key))
-      .get() !== undefined
+      .update(steps)
+      .set({ leaseUntil: new Date(Date.now() + lease.ms) })
+      .where(and(eq(steps.key, key), eq(steps.leaseOwner, lease.owner), eq(steps.state, 'running')))
+      .returning({ key: steps.key }),
   );
+  return renewed.length > 0;
 }
 
-function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): StepAttempt {
+async function hasResult(tx: Tx, key: string): Promise<boolean> {
+  const rows = await tx
+    .select({ key: steps.key })
+    .from(steps)
+    .innerJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
+    .where(eq(steps.key, key));
+  return rows.length > 0;
+}
+
+async function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): Promise<StepAttempt> {
   const now = new Date();
   const leaseColumns = { leaseOwner: lease?.owner ?? null, leaseUntil: lease ? new Date(now.getTime() + lease.ms) : null };
-  const existing = tx
+  const [existing] = await tx
     .select({ kind: steps.kind, generation: steps.generation, attempts: steps.attempts })
     .from(steps)
-    .where(eq(steps.key, step.key))
-    .get();
+    .where(eq(steps.key, step.key));
   if (!existing) {
-    tx.insert(steps)
-      .values({ key: step.key, kind: step.kind, params: step.params, state: 'running', attempts: 1, runId, startedAt: now, ...leaseColumns })
-      .run();
+    await tx.insert(steps).values({ key: step.key, kind: step.kind, params: step.params, state: 'running', attempts: 1, runId, startedAt: now, ...leaseColumns });
     if (step.inputs.length > 0) {
-      tx.insert(stepInputs)
-        .values(step.inputs.map((inputKey, position) => ({ stepKey: step.key, position, inputKey })))
-        .run();
+      await tx.insert(stepInputs).values(step.inputs.map((inputKey, position) => ({ stepKey: step.key, position, inputKey })));
     }
     return { key: step.key, attempt: 1, generation: 0 };
   }
@@ -163,10 +158,10 @@ function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Le
     throw new Error(`step ${step.key} is recorded as a ${existing.kind} step, not ${step.kind}: two different steps share one key`);
   }
   const attempt = existing.attempts + 1;
-  tx.update(steps)
+  await tx
+    .update(steps)
     .set({ state: 'running', attempts: attempt, runId, startedAt: now, endedAt: null, error: null, ...leaseColumns })
-    .where(eq(steps.key, step.key))
-    .run();
+    .where(eq(steps.key, step.key));
   return { key: step.key, attempt, generation: existing.generation };
 }
 
@@ -175,51 +170,45 @@ function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Le
  * race on a shared step, the first result stays and both callers get it back, so they go on with the same
  * refs.
  */
-export function finishStep(store: Store, key: string, outputs: unknown, guard?: WriteGuard): unknown {
-  return writeTx(store, (tx) => {
+export function finishStep(store: Store, key: string, outputs: unknown, guard?: WriteGuard): Promise<unknown> {
+  return writeTx(store, async (tx) => {
     const now = new Date();
-    const generation = currentGeneration(tx, key, 'finishStep', guard);
-    tx.update(steps).set({ state: 'finished', endedAt: now, error: null, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
+    const generation = await currentGeneration(tx, key, 'finishStep', guard);
+    await tx.update(steps).set({ state: 'finished', endedAt: now, error: null, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key));
     // Last, so that nothing of the step is missing once it counts as done.
-    tx.insert(stepResults).values({ stepKey: key, generation, outputs, finishedAt: now }).onConflictDoNothing().run();
-    return tx
+    await tx.insert(stepResults).values({ stepKey: key, generation, outputs, finishedAt: now }).onConflictDoNothing();
+    const [stored] = await tx
       .select({ outputs: stepResults.outputs })
       .from(stepResults)
-      .where(and(eq(stepResults.stepKey, key), eq(stepResults.generation, generation)))
-      .get()!.outputs;
+      .where(and(eq(stepResults.stepKey, key), eq(stepResults.generation, generation)));
+    return stored!.outputs;
   });
 }
 
 /** Records the failure; with a guard, only while the attempt still owns the step (else its owner's state stands). */
-export function failStep(store: Store, key: string, error: unknown, guard?: WriteGuard): void {
+export async function failStep(store: Store, key: string, error: unknown, guard?: WriteGuard): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
-  writeTx(store, (tx) => {
+  await writeTx(store, async (tx) => {
     try {
-      currentGeneration(tx, key, 'failStep', guard);
+      await currentGeneration(tx, key, 'failStep', guard);
     } catch (err) {
       if (err instanceof LostStepError) return;
       throw err;
     }
-    tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key)).run();
+    await tx.update(steps).set({ state: 'failed', endedAt: new Date(), error: message, leaseOwner: null, leaseUntil: null }).where(eq(steps.key, key));
   });
 }
 
-export function getStep(store: Store, key: string): StepInfo | undefined {
-  const row = store.db
+export async function getStep(store: Store, key: string): Promise<StepInfo | undefined> {
+  const [row] = await store.db
     .select({ step: steps, result: { outputs: stepResults.outputs, finishedAt: stepResults.finishedAt } })
     .from(steps)
     .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
-    .where(eq(steps.key, key))
-    .get();
+    .where(eq(steps.key, key));
   if (!row) return undefined;
   const { step, result } = row;
-  const inputs = store.db
-    .select({ key: stepInputs.inputKey })
-    .from(stepInputs)
-    .where(eq(stepInputs.stepKey, key))
-    .orderBy(stepInputs.position)
-    .all()
-    .map((r) => r.key);
+  const inputRows = await store.db.select({ key: stepInputs.inputKey }).from(stepInputs).where(eq(stepInputs.stepKey, key)).orderBy(stepInputs.position);
+  const inputs = inputRows.map((r) => r.key);
   const info: StepInfo = {
     key,
     kind: step.kind,
@@ -240,13 +229,12 @@ export function getStep(store: Store, key: string): StepInfo | undefined {
   return info;
 }
 
-export function stepStatus(store: Store, key: string): StepState {
-  const row = store.db
+export async function stepStatus(store: Store, key: string): Promise<StepState> {
+  const [row] = await store.db
     .select({ state: steps.state, result: stepResults.generation })
     .from(steps)
     .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
-    .where(eq(steps.key, key))
-    .get();
+    .where(eq(steps.key, key));
   return row ? statusOf(row.state, row.result !== null) : 'pending';
 }
 
@@ -254,27 +242,26 @@ export function stepStatus(store: Store, key: string): StepState {
  * Makes steps count as not done (replay), keeping their history. Returns the keys that were recorded; keys
  * never started need nothing.
  */
-export function markStale(store: Store, keys: readonly string[]): string[] {
+export async function markStale(store: Store, keys: readonly string[]): Promise<string[]> {
   if (keys.length === 0) return [];
-  return writeTx(store, (tx) =>
+  const rows = await writeTx(store, (tx) =>
     tx
       .update(steps)
       .set({ generation: sql`${steps.generation} + 1`, state: 'stale', leaseOwner: null, leaseUntil: null })
       .where(inArray(steps.key, [...new Set(keys)]))
-      .returning({ key: steps.key })
-      .all()
-      .map((r) => r.key),
+      .returning({ key: steps.key }),
   );
+  return rows.map((r) => r.key);
 }
 
 /** Every recorded step downstream of `keys` (their inputs' closure, reversed), without `keys` themselves. */
-export function dependents(store: Store, keys: readonly string[]): string[] {
+export async function dependents(store: Store, keys: readonly string[]): Promise<string[]> {
   if (keys.length === 0) return [];
   const from = sql.join(
     keys.map((k) => sql`${k}`),
     sql`, `,
   );
-  const rows = store.db.all<{ key: string }>(sql`
+  const rows = await rawRows<{ key: string }>(store, sql`
     WITH RECURSIVE down(key) AS (
       SELECT step_key FROM step_inputs WHERE input_key IN (${from})
       UNION
@@ -295,8 +282,8 @@ function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolea
  * The generation that rows written for the step now belong to; the step must have been started. With a
  * guard, also that the writer still owns the step in the generation it started in (LostStepError if not).
  */
-export function currentGeneration(tx: Db | Tx, key: string, caller: string, guard?: WriteGuard): number {
-  const row = tx.select({ generation: steps.generation, owner: steps.leaseOwner, state: steps.state }).from(steps).where(eq(steps.key, key)).get();
+export async function currentGeneration(tx: Db | Tx, key: string, caller: string, guard?: WriteGuard): Promise<number> {
+  const [row] = await tx.select({ generation: steps.generation, owner: steps.leaseOwner, state: steps.state }).from(steps).where(eq(steps.key, key));
   if (!row) throw new Error(`${caller}: step ${key} was never started`);
   if (guard !== undefined && (row.generation !== guard.generation || row.owner !== guard.owner || row.state !== 'running')) {
     throw new LostStepError(`${caller}: step ${key.slice(0, 12)} is no longer this attempt's (taken over by another, or marked stale by replay)`);

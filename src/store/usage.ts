@@ -6,7 +6,7 @@
  */
 
 import { sql } from 'drizzle-orm';
-import type { Store } from './db.ts';
+import { jsonNumber, rawRows, type Store } from './db.ts';
 
 export interface StepCost {
   key: string;
@@ -21,16 +21,18 @@ export interface StepCost {
 }
 
 /** The cost of every step whose current generation is finished. */
-export function finishedStepCosts(store: Store): StepCost[] {
-  return store.db
-    .all<{ key: string; kind: string; seconds: number | null; samples: number | null; sampled: number | null; trained: number | null }>(sql`
+export async function finishedStepCosts(store: Store): Promise<StepCost[]> {
+  const rows = await rawRows<{ key: string; kind: string; seconds: number | null; samples: number | null; sampled: number | null; trained: number | null }>(
+    store,
+    sql`
       SELECT s.key AS key, s.kind AS kind,
-        json_extract(r.outputs, '$.seconds') AS seconds,
-        json_extract(r.outputs, '$.tokens') AS trained,
+        ${jsonNumber(store, sql`r.outputs`, 'seconds')} AS seconds,
+        ${jsonNumber(store, sql`r.outputs`, 'tokens')} AS trained,
         (SELECT count(*) FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.step_key = s.key AND e.generation = s.generation) AS samples,
         (SELECT sum(sa.tokens) FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.step_key = s.key AND e.generation = s.generation) AS sampled
-      FROM steps s JOIN step_results r ON r.step_key = s.key AND r.generation = s.generation`)
-    .map((r) => ({ key: r.key, kind: r.kind, seconds: r.seconds, samples: r.samples ?? 0, sampledTokens: r.sampled ?? 0, trainedTokens: r.trained }));
+      FROM steps s JOIN step_results r ON r.step_key = s.key AND r.generation = s.generation`,
+  );
+  return rows.map((r) => ({ key: r.key, kind: r.kind, seconds: r.seconds, samples: Number(r.samples ?? 0), sampledTokens: Number(r.sampled ?? 0), trainedTokens: r.trained }));
 }
 
 export interface RunUsage {
@@ -41,12 +43,17 @@ export interface RunUsage {
 }
 
 /** What run `runId` has spent on the steps it computed; steps it found done cost it nothing. */
-export function runUsage(store: Store, runId: string): RunUsage {
-  const fitted = store.db.get<{ seconds: number | null; trained: number | null }>(sql`
-    SELECT sum(json_extract(r.outputs, '$.seconds')) AS seconds, sum(json_extract(r.outputs, '$.tokens')) AS trained
+export async function runUsage(store: Store, runId: string): Promise<RunUsage> {
+  const [fitted] = await rawRows<{ seconds: number | null; trained: number | null }>(
+    store,
+    sql`
+    SELECT sum(${jsonNumber(store, sql`r.outputs`, 'seconds')}) AS seconds, sum(${jsonNumber(store, sql`r.outputs`, 'tokens')}) AS trained
     FROM steps s JOIN step_results r ON r.step_key = s.key AND r.generation = s.generation
-    WHERE s.run_id = ${runId}`);
-  const sampled = store.db.get<{ tokens: number | null }>(sql`
-    SELECT sum(sa.tokens) AS tokens FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.run_id = ${runId}`);
-  return { seconds: fitted?.seconds ?? 0, tokens: (fitted?.trained ?? 0) + (sampled?.tokens ?? 0) };
+    WHERE s.run_id = ${runId}`,
+  );
+  const [sampled] = await rawRows<{ tokens: number | null }>(
+    store,
+    sql`SELECT sum(sa.tokens) AS tokens FROM samples sa JOIN episodes e ON e.id = sa.episode_id WHERE e.run_id = ${runId}`,
+  );
+  return { seconds: Number(fitted?.seconds ?? 0), tokens: Number(fitted?.trained ?? 0) + Number(sampled?.tokens ?? 0) };
 }
