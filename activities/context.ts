@@ -36,8 +36,8 @@ export interface StepContextOptions {
   quarantine?: QuarantinePolicy;
 }
 
-export function createStepContext(options: StepContextOptions = {}): StepContext {
-  const store = openStore({ home: options.home });
+export async function createStepContext(options: StepContextOptions = {}): Promise<StepContext> {
+  const store = await openStore({ home: options.home });
   return {
     store,
     session: options.session ?? {},

@@ -13,8 +13,8 @@ import { quarantineAllowance, quarantineLimitError, settleBatch } from './quaran
 import type { StepRun } from './step.ts';
 
 /** A step's recorded episodes, in the algorithm's shape. */
-export function storedEpisodes(ctx: StepContext, stepKey: string): Episode[] {
-  return readEpisodes(ctx.store, stepKey).map((e) => ({
+export async function storedEpisodes(ctx: StepContext, stepKey: string): Promise<Episode[]> {
+  return (await readEpisodes(ctx.store, stepKey)).map((e) => ({
     problemId: e.problemId,
     prompt: e.prompt ?? '',
     turns: e.turns.map(
@@ -57,8 +57,8 @@ export async function inLedgerBatches(
   work: (batch: Problem[], progress: (p: Progress) => void) => Promise<readonly LedgerEpisode[]>,
 ): Promise<{ resumed: number; quarantined: number }> {
   const key = run.attempt.key;
-  const recorded = recordedProblems(ctx.store, key);
-  clearQuarantine(ctx.store, key, run.guard);
+  const recorded = await recordedProblems(ctx.store, key);
+  await clearQuarantine(ctx.store, key, run.guard);
   const todo = problems.filter((p) => !recorded.has(p.id));
   const total = problems.length;
   let done = total - todo.length;
@@ -66,8 +66,8 @@ export async function inLedgerBatches(
   const given: QuarantineRecord[] = [];
   const hooks = {
     alive: () => run.progress({ done, total, unit: 'problems', stage: 'retrying the problems of a failed batch' }),
-    quarantine: (record: QuarantineRecord) => {
-      quarantineProblem(ctx.store, key, record, runId, run.guard);
+    quarantine: async (record: QuarantineRecord) => {
+      await quarantineProblem(ctx.store, key, record, runId, run.guard);
       given.push(record);
       if (given.length > quarantineAllowance(ctx.quarantine, total)) throw quarantineLimitError(given, total, ctx.quarantine);
     },
@@ -76,7 +76,7 @@ export async function inLedgerBatches(
     const batch = todo.slice(i, i + ctx.ledgerBatch);
     const progress = (p: Progress) => run.progress({ done, total, unit: 'problems', stage: p.stage });
     const results = await settleBatch(batch, (problems) => work(problems, progress), ctx.quarantine, hooks);
-    recordEpisodes(ctx.store, key, results, runId, run.guard);
+    await recordEpisodes(ctx.store, key, results, runId, run.guard);
     done += batch.length;
     run.progress({ done, total, unit: 'problems', ...(given.length > 0 ? { stage: `${given.length} quarantined` } : {}) });
   }

@@ -35,8 +35,8 @@ export async function evaluate(ctx: StepContext, input: StepInput): Promise<Step
   });
   const tieBreak = input.use.tieBreak ?? DEFAULT_TIE_BREAK;
   const vote = input.use.vote ?? DEFAULT_VOTE;
-  const table = recordedEvaluation(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params, vote).byRule[tieBreak];
-  upsertMetrics(
+  const table = (await recordedEvaluation(ctx.store, input.step.key, stepOfKind(input.step, 'evaluate').params, vote)).byRule[tieBreak];
+  await upsertMetrics(
     ctx.store,
     table.rows.map((r) => ({
       runId: input.runId,

@@ -15,10 +15,13 @@ import type { StepInput, StepOutcome } from './types.ts';
 export async function filter(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
   const result = await runStep(ctx, input, 'filter', async (run) => {
     const { key, params, inputs } = run.step;
-    const pool = filterOrigins(input.iteration, inputs).flatMap(({ relabel, origin }) => storedEpisodes(ctx, relabel).map((episode) => ({ episode, origin })));
+    const pool = [];
+    for (const { relabel, origin } of filterOrigins(input.iteration, inputs)) {
+      for (const episode of await storedEpisodes(ctx, relabel)) pool.push({ episode, origin });
+    }
     run.progress({ done: 0, total: pool.length, unit: 'episodes' });
     const { kept, dropped, counts } = filterEpisodes(pool, params);
-    recordExamples(ctx.store, key, [
+    await recordExamples(ctx.store, key, [
       ...kept.map((e) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '' })),
       ...dropped.map(({ example: e, rule }) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '', dropRule: rule })),
     ], run.guard);

@@ -38,7 +38,7 @@ export function createActivities(ctx: StepContext): RiseActivities {
     train: (input) => train(ctx, input),
     evaluate: (input) => evaluate(ctx, input),
     async recordRun({ runId, status, error }) {
-      setRunStatus(ctx.store, runId, status, error);
+      await setRunStatus(ctx.store, runId, status, error);
     },
     async runUsage(runId) {
       return runUsage(ctx.store, runId);

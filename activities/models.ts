@@ -66,9 +66,9 @@ export async function pretrainedModel(ctx: Pick<StepContext, 'modelsHome'>, dige
 
 /** The model produced by the boost or train step `key`. */
 export async function loadModel(ctx: StepContext, key: string): Promise<LoadedModel> {
-  const ref = (doneOutputs(ctx.store, key, 'boost') ?? doneOutputs(ctx.store, key, 'train'))?.model;
+  const ref = (await doneOutputs(ctx.store, key, 'boost') ?? await doneOutputs(ctx.store, key, 'train'))?.model;
   if (ref === undefined) {
-    const step = getStep(ctx.store, key);
+    const step = await getStep(ctx.store, key);
     throw new ModelFileError(`model of step ${shortKey(key)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
   }
   try {

@@ -53,7 +53,7 @@ export async function settleBatch<T>(
   batch: Problem[],
   work: (problems: Problem[]) => Promise<readonly T[]>,
   policy: QuarantinePolicy,
-  hooks: { alive: () => void; quarantine: (record: QuarantineRecord) => void },
+  hooks: { alive: () => void; quarantine: (record: QuarantineRecord) => Promise<void> },
 ): Promise<T[]> {
   const results: T[] = [];
   const alone = async (problem: Problem): Promise<void> => {
@@ -68,7 +68,7 @@ export async function settleBatch<T>(
         last = err;
       }
     }
-    hooks.quarantine({ problemId: problem.id, attempts: policy.attempts, errorClass: errorClass(last), message: messageOf(last) });
+    await hooks.quarantine({ problemId: problem.id, attempts: policy.attempts, errorClass: errorClass(last), message: messageOf(last) });
   };
   const settle = async (problems: Problem[]): Promise<void> => {
     if (problems.length === 1) return alone(problems[0]);

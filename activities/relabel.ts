@@ -26,9 +26,9 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
     const relabeler = p.policy !== undefined ? remotePolicyOf(ctx, input, p.policy, name) : policyOf(ctx, await loadModel(ctx, relabelerKey), name);
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
     // The problems are the rollout's: its params name the training set and the episodes per problem.
-    const sampled = storedParams(ctx.store, rolloutKey, 'rollout');
+    const sampled = await storedParams(ctx.store, rolloutKey, 'rollout');
     const problems = rolloutProblems(await problemSet(sampled.train, sampled.seed, input.files), sampled.samples);
-    const start = new Map(storedEpisodes(ctx, rolloutKey).map((e) => [e.problemId, e]));
+    const start = new Map((await storedEpisodes(ctx, rolloutKey)).map((e) => [e.problemId, e]));
     // A problem the rollout quarantined has no attempt 1 to continue: it is out of this iteration.
     const continued = problems.filter((problem) => start.has(problem.id));
     const options = {
@@ -42,7 +42,7 @@ export async function relabel(ctx: StepContext, input: StepInput): Promise<StepO
       start,
     };
     const { resumed } = await inLedgerBatches(ctx, run, input.runId, continued, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
-    return { resumed, ...episodeAccuracy(storedEpisodes(ctx, key)) };
+    return { resumed, ...episodeAccuracy(await storedEpisodes(ctx, key)) };
   });
   return outcome(input, result);
 }

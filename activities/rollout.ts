@@ -39,7 +39,7 @@ export async function rollout(ctx: StepContext, input: StepInput): Promise<StepO
     const rollout = { turns: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: true, afterSuccess: 'hold' as const, contextWindow: null, degenerate: p.degenerate };
     const options = { task, learner, relabeler: { strategy: 'self' as const, policy: learner, samples: 1 }, rollout, prompting: { instruction: p.instruction, feedback: '' }, seed: stepSeed(p.seed, run.step) };
     const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
-    return { resumed, ...episodeAccuracy(storedEpisodes(ctx, key)) };
+    return { resumed, ...episodeAccuracy(await storedEpisodes(ctx, key)) };
   });
   return outcome(input, result);
 }

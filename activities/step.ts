@@ -52,7 +52,7 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
 
   let attempt: StepAttempt | undefined;
   while (attempt === undefined) {
-    const claim = claimStep(ctx.store, planned, lease, input.runId);
+    const claim = await claimStep(ctx.store, planned, lease, input.runId);
     // Written by this kind's activity under this key, so the outputs are this kind's (see src/steps/stored.ts).
     if (claim.kind === 'done') return { outputs: claim.outputs as StepOutputs[K], cached: true };
     if (claim.kind === 'claimed') attempt = claim.attempt;
@@ -70,12 +70,11 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
   // Also between progress reports (loading a model, building a graph), so neither the lease nor the
   // heartbeat timeout lapses while the step is alive.
   const renewal = setInterval(() => {
-    try {
-      if (!renewLease(ctx.store, step.key, lease)) lost = true;
-      activity.heartbeat(last);
-    } catch {
-      lost = true; // the store is unwritable: stop rather than compute what cannot be recorded
-    }
+    activity.heartbeat(last);
+    renewLease(ctx.store, step.key, lease).then(
+      (held) => (lost ||= !held),
+      () => (lost = true), // the store is unwritable: stop rather than compute what cannot be recorded
+    );
   }, Math.min(RENEW_MS, (activity.info.heartbeatTimeoutMs || Infinity) / 3)); // a heartbeat timeout set shorter must hold too
   const run: StepRun<K> = {
     step,
@@ -90,11 +89,11 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
   };
   try {
     const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 } as StepOutputs[K];
-    finishStep(ctx.store, step.key, outputs, guard);
+    await finishStep(ctx.store, step.key, outputs, guard);
     return { outputs, cached: false };
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    failStep(ctx.store, step.key, err, guard);
+    await failStep(ctx.store, step.key, err, guard);
     if (err instanceof ApplicationFailure || activity.cancellationSignal.aborted) throw err;
     throw ApplicationFailure.create({
       message: `${step.kind} step ${shortKey(step.key)} (${input.arm}, iteration ${input.iteration}): ${message}`,

@@ -26,7 +26,7 @@ export async function train(ctx: StepContext, input: StepInput): Promise<StepOut
   const result = await runStep(ctx, input, 'train', async (run) => {
     const { params: p, inputs } = run.step;
     const [filterKey, initKey] = inputs;
-    const filtered = doneOutputs(ctx.store, filterKey, 'filter');
+    const filtered = await doneOutputs(ctx.store, filterKey, 'filter');
     if (filtered === undefined) throw new Error(`train: its filter step ${filterKey.slice(0, 12)} has no result`);
     const turns = await getJson<TurnExample[]>(ctx.store, filtered.examples);
     const init = await loadModel(ctx, initKey);

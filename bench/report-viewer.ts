@@ -35,7 +35,7 @@ const SHAPES: Shape[] = [
 
 async function measure(shape: Shape): Promise<Record<string, number | string>> {
   const home = mkdtempSync(join(os.tmpdir(), 'rise-bench-viewer-'));
-  const store = openStore({ home });
+  const store = await openStore({ home });
   try {
     const rng = new Rng('report-viewer', shape.name);
     const text = () => Array.from({ length: shape.chars }, () => shape.alphabet[rng.int(shape.alphabet.length)]).join('');
@@ -43,7 +43,7 @@ async function measure(shape: Shape): Promise<Record<string, number | string>> {
     const arms: Plan['arms'] = [];
     for (let m = 0; m < shape.models; m++) {
       const key = String(m).padStart(64, '0');
-      startStep(store, { key, kind: 'evaluate', params: {}, inputs: [] });
+      await startStep(store, { key, kind: 'evaluate', params: {}, inputs: [] });
       const episodes = Array.from({ length: shape.problems }, (_, i) => ({
         problemId: `p${i}`,
         prompt: `Problem ${i}: ${text()}`,
@@ -52,14 +52,14 @@ async function measure(shape: Shape): Promise<Record<string, number | string>> {
           ...Array.from({ length: shape.turns - 1 }, (_, t) => ({ turn: t + 2, kind: 'sequential', chosen: 0, samples: [sample()] })),
         ],
       }));
-      recordEpisodes(store, key, episodes);
-      finishStep(store, key, {});
+      await recordEpisodes(store, key, episodes);
+      await finishStep(store, key, {});
       arms.push({ name: `arm-${m}`, steps: [{ key, kind: 'evaluate', iteration: 1, evalSet: 'test' }] });
     }
     // The trajectories read the plan's arms and the store; no step definition is needed.
     const plan: Plan = { experiment: 'bench', steps: {}, arms, files: {} };
     let start = performance.now();
-    const trajectories = runTrajectories(store, plan);
+    const trajectories = await runTrajectories(store, plan);
     const readMs = performance.now() - start;
     const sections = viewerSections({ trajectories, lineage: [] });
     const page = `<!doctype html><html><head><meta charset="utf-8"><style>${VIEWER_STYLE}</style></head><body>${sections.trajectories}${sections.scripts}</body></html>`;
@@ -79,7 +79,7 @@ async function measure(shape: Shape): Promise<Record<string, number | string>> {
       await browser.close();
     }
   } finally {
-    store.close();
+    await store.close();
     rmSync(home, { recursive: true, force: true });
   }
 }

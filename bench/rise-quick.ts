@@ -28,10 +28,10 @@ try {
   const started = performance.now();
   process.stderr.write(rise(['run', spec]));
   const seconds = (performance.now() - started) / 1000;
-  const store = openStore({ home });
-  const [run] = listRuns(store);
+  const store = await openStore({ home });
+  const [run] = await listRuns(store);
   const report = await loadRunReport(store, run);
-  store.close();
+  await store.close();
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), cores: os.availableParallelism(), load: os.loadavg(), spec, seconds, steps: report.steps, metrics: report.metrics }, null, 2)}\n`);
   console.log(`${seconds.toFixed(0)} s on ${os.availableParallelism()} cores; ${out}`);

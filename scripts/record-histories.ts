@@ -27,7 +27,7 @@ const server = await startTestTemporalServer();
 const home = mkdtempSync(join(tmpdir(), 'rise-histories-'));
 try {
   const env = await TestWorkflowEnvironment.createFromExistingServer({ address: server.address, namespace: server.namespace });
-  const context = createStepContext({ home });
+  const context = await createStepContext({ home });
   const spec = tinySpec('histories');
   const taskQueue = 'histories';
   const worker = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
@@ -42,7 +42,7 @@ try {
     writeFileSync(join(out, `${name}.json`), `{"workflowId": ${JSON.stringify(id)}, "history": ${historyToJSON(history)}}\n`);
     console.error(`recorded ${id} → ${name}.json (${history.events?.length} events)`);
   }
-  context.store.close();
+  await context.store.close();
   await env.teardown();
 } finally {
   await server.stop();

@@ -12,9 +12,9 @@ import { callStats, type Store } from '../store/index.ts';
 const count = (n: number) => n.toLocaleString('en-US');
 
 /** Lines to print, or none when no step of the plan called a remote policy. */
-export function callLedgerLines(store: Store, plan: Plan): string[] {
+export async function callLedgerLines(store: Store, plan: Plan): Promise<string[]> {
   const uses = plan.arms.flatMap((arm) => arm.steps.filter((s) => s.remote !== undefined).map((use) => ({ arm: arm.name, use })));
-  const stats = callStats(store, uses.map((u) => u.use.key));
+  const stats = await callStats(store, uses.map((u) => u.use.key));
   if (stats.size === 0) return [];
   const lines = ['remote calls (the call ledger):'];
   const shown = new Set<string>();

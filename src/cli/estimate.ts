@@ -4,13 +4,11 @@
  * store) and from a calibration with `--calibrate`; then what would run against what is reused.
  */
 
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { estimatePlan, graphOf, NO_CALIBRATION, stepBound, WORK, type PlanEstimate, type SetSizes, type StepEstimate, type StepHistory, type Totals } from '../plan/estimate.ts';
 import { planFromJson, type Plan } from '../plan/plan.ts';
 import { shortKey, type EvaluateParams, type Step } from '../steps/index.ts';
-import { finishedStepCosts, listRuns, openStore, resolveHome } from '../store/index.ts';
+import { finishedStepCosts, listRuns, openStore, storeExists } from '../store/index.ts';
 
 /**
  * Problems in each data file the plan reads (non-empty JSONL lines), for sets that take a whole file;
@@ -46,12 +44,12 @@ export interface StoreCosts {
 
 /** Every finished step of the store at RISE_HOME whose run's plan the store keeps; empty without a store. */
 export async function storeCosts(plan: Plan): Promise<StoreCosts> {
-  if (!existsSync(join(resolveHome(), 'rise.db'))) return { history: [], seconds: new Map() };
-  const store = openStore();
+  if (!storeExists()) return { history: [], seconds: new Map() };
+  const store = await openStore();
   try {
     const steps: Record<string, Step> = {};
-    for (const run of listRuns(store)) Object.assign(steps, planFromJson(run.plan)?.steps ?? {});
-    const costs = finishedStepCosts(store);
+    for (const run of await listRuns(store)) Object.assign(steps, planFromJson(run.plan)?.steps ?? {});
+    const costs = await finishedStepCosts(store);
     const finished = new Set(costs.map((c) => c.key));
     const sizes = await setSizes(plan, Object.fromEntries(Object.entries(steps).filter(([key]) => finished.has(key))));
     const history = costs.flatMap((c): StepHistory[] => {
@@ -68,7 +66,7 @@ export async function storeCosts(plan: Plan): Promise<StoreCosts> {
     });
     return { history, seconds: new Map(costs.flatMap((c) => (c.seconds === null ? [] : [[c.key, c.seconds]]))) };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

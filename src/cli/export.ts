@@ -37,9 +37,9 @@ function oneOf<T extends string>(values: readonly T[]) {
   };
 }
 
-function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
+async function* rows(store: Store, run: RunRecord, what: What): AsyncGenerator<Row> {
   if (what === 'metrics') {
-    for (const m of readMetrics(store, { runId: run.id })) {
+    for (const m of await readMetrics(store, { runId: run.id })) {
       // Rows written before tie counts, rules and vote weightings were recorded lack them: the run's spec names the rule and weighting.
       const { ties = null, tieBreak = runTieBreak(run), vote = runVote(run) } = (m.details ?? {}) as { ties?: number; tieBreak?: TieBreak; vote?: VoteWeighting };
       yield { run: run.id, arm: m.arm, iteration: m.iteration, evalSet: m.evalSet, metric: m.name, k: m.k, value: m.value, ties, tieBreak, vote, step: m.stepKey };
@@ -50,11 +50,11 @@ function* rows(store: Store, run: RunRecord, what: What): Generator<Row> {
   if (plan === null) throw new UsageError(`run ${run.id} has no recorded plan, so its steps are unknown`);
   if (what === 'examples') {
     // An interface has no index signature, so each row is copied into a Row; its key order is the column order.
-    for (const row of exampleRows(store, plan, doneSteps(store, plan, ['filter']), stepArms(plan))) yield { ...row };
+    for await (const row of exampleRows(store, plan, await doneSteps(store, plan, ['filter']), stepArms(plan))) yield { ...row };
     return;
   }
-  for (const s of doneSteps(store, plan, ['rollout', 'relabel'])) {
-    for (const episode of readEpisodes(store, s.key)) {
+  for (const s of await doneSteps(store, plan, ['rollout', 'relabel'])) {
+    for (const episode of await readEpisodes(store, s.key)) {
       for (const turn of episode.turns) {
         for (const [index, sample] of turn.samples.entries()) {
           yield {
@@ -89,11 +89,11 @@ function csvRow(row: Row): Record<string, string | number | boolean | null> {
 
 async function exportRun(id: string, options: { what: What; format: Format; out?: string }): Promise<void> {
   await withStore(async (store) => {
-    const run = findRun(store, id);
+    const run = await findRun(store, id);
     const sink = options.out === undefined ? process.stdout : createWriteStream(options.out);
     let header = true;
     let count = 0;
-    for (const row of rows(store, run, options.what)) {
+    for await (const row of rows(store, run, options.what)) {
       const line = options.format === 'jsonl' ? `${JSON.stringify(row)}\n` : stringify([csvRow(row)], { header, cast: { boolean: (b) => String(b) } });
       header = false;
       count++;

@@ -20,7 +20,7 @@ import { SpecError } from '../spec/issues.ts';
 import { applySettings, parseSetting, SettingError, type Setting } from '../spec/set.ts';
 import type { ExperimentSpec } from '../spec/types.ts';
 import { shortKey } from '../steps/index.ts';
-import { stepStatus, type StepState, type Store } from '../store/index.ts';
+import { stepStatuses, type StepState, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
 import { openStoreAndTemporal, positiveInt, superviseRun, type RunOptions } from './run.ts';
 import { findRun, withStore } from './runs.ts';
@@ -74,7 +74,7 @@ export function formatReuse(previous: Plan, plan: Plan, status: (key: string) =>
 /** A run's stored spec and plan, or a usage error saying why it has none. */
 async function storedRun(id: string): Promise<{ spec: ExperimentSpec; plan: Plan }> {
   return withStore(async (store) => {
-    const run = findRun(store, id);
+    const run = await findRun(store, id);
     const plan = planFromJson(run.plan);
     if (plan === null) throw new UsageError(`run ${id} has no recorded plan; change and re-run its spec instead`);
     return { spec: run.spec as ExperimentSpec, plan };
@@ -93,7 +93,8 @@ async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: nu
     if (err instanceof ForkError) throw new UsageError(err.message);
     throw err;
   }
-  const table = await withStore(async (store: Store) => formatReuse(previous, plan, (key) => stepStatus(store, key)));
+  const statuses = await withStore(async (store: Store) => stepStatuses(store, Object.keys(plan.steps)));
+  const table = formatReuse(previous, plan, (key) => statuses.get(key) ?? 'pending');
   out(`from run ${id}${from === null ? '' : ` (new from iteration ${from} on)`}:`);
   process.stdout.write(table);
   if (options.dryRun) return;
@@ -106,7 +107,7 @@ async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: nu
     out(`  workflow ${started.workflowId}`);
     await superviseRun(temporal, store, started, options, rerun);
   } finally {
-    store.close();
+    await store.close();
     await temporal.close();
   }
 }

@@ -16,14 +16,16 @@ import { loadSpecForCli, registerValidateCommand } from './validate.ts';
 
 /** As the store reports a step key (src/store's `stepStatus`). */
 
-/** Looks a step key up in the store. */
+/** Looks a step key up. */
 export type StatusLookup = (key: string) => StepState;
 
 /**
- * The lookup while the store is not wired in: nothing is done yet. The seam is the `status` argument
- * of `registerSpecCommands` / `registerPlanCommand`: pass `(key) => stepStatus(store, key)` there.
+ * Reads the statuses of a plan's steps from the store (src/cli/store-status.ts); null when there is no
+ * store to read, and then nothing is done yet.
  */
-export const noStore: StatusLookup = () => 'pending';
+export type StatusSource = ((keys: readonly string[]) => Promise<StatusLookup>) | null;
+
+const noStore: StatusLookup = () => 'pending';
 
 export interface FormatOptions {
   status: StatusLookup;
@@ -107,7 +109,7 @@ interface PlanCommandOptions {
   calibrate?: boolean;
 }
 
-export function registerPlanCommand(program: Command, status: StatusLookup = noStore): void {
+export function registerPlanCommand(program: Command, source: StatusSource = null): void {
   program
     .command('plan')
     .description('print the steps a spec compiles to, per arm and iteration, with keys, inputs, status and sharing')
@@ -127,7 +129,8 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
         return;
       }
       const changes = options.against === undefined ? undefined : explainChanges(await readPlan(options.against), plan);
-      process.stdout.write(formatPlan(plan, { status, store: status !== noStore, changes, verbose: options.verbose }));
+      const status = source === null ? noStore : await source(Object.keys(plan.steps));
+      process.stdout.write(formatPlan(plan, { status, store: source !== null, changes, verbose: options.verbose }));
       if (!options.estimate) return;
       const { estimateSection } = await import('./estimate.ts');
       const done = (key: string) => status(key) === 'done';
@@ -136,7 +139,7 @@ export function registerPlanCommand(program: Command, status: StatusLookup = noS
 }
 
 /** The commands that read a spec without running it: `rise validate` and `rise plan`. */
-export function registerSpecCommands(program: Command, status: StatusLookup = noStore): void {
+export function registerSpecCommands(program: Command, source: StatusSource = null): void {
   registerValidateCommand(program);
-  registerPlanCommand(program, status);
+  registerPlanCommand(program, source);
 }

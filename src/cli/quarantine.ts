@@ -12,8 +12,8 @@ import { quarantinedProblems, type Store } from '../store/index.ts';
 const SHOWN = 3;
 
 /** Lines to print, or none when no step of the plan quarantined a problem. */
-export function quarantineLines(store: Store, plan: Plan): string[] {
-  const quarantine = quarantinedProblems(store, Object.keys(plan.steps));
+export async function quarantineLines(store: Store, plan: Plan): Promise<string[]> {
+  const quarantine = await quarantinedProblems(store, Object.keys(plan.steps));
   if (quarantine.size === 0) return [];
   const total = [...quarantine.values()].reduce((n, list) => n + list.length, 0);
   const lines = [`quarantined: ${total} problem${total === 1 ? '' : 's'} in ${quarantine.size} step${quarantine.size === 1 ? '' : 's'} (failed every try; left out of training and metrics)`];

@@ -21,7 +21,7 @@ interface ReplayOptions extends RunOptions {
 
 async function replay(id: string, options: ReplayOptions): Promise<void> {
   const { run, plan, keys } = await withStore(async (store) => {
-    const run = findRun(store, id);
+    const run = await findRun(store, id);
     const plan = planFromJson(run.plan);
     if (plan === null || run.workflowId === null) throw new UsageError(`run ${id} has no recorded plan; re-run its spec instead`);
     let keys: string[];
@@ -39,17 +39,17 @@ async function replay(id: string, options: ReplayOptions): Promise<void> {
     if (await isRunning(temporal.client, workflowId)) throw new UsageError(`run ${id} is still running (workflow ${workflowId}); replay it once it has stopped`);
     // Steps of other runs built on these (another spec sharing them) are stale too, or they would keep
     // results made from the old ones.
-    const elsewhere = dependents(store, keys).filter((k) => !keys.includes(k));
-    const marked = markStale(store, [...keys, ...elsewhere]);
+    const elsewhere = (await dependents(store, keys)).filter((k) => !keys.includes(k));
+    const marked = await markStale(store, [...keys, ...elsewhere]);
     out(`replaying run ${id} from ${options.from}${options.arm ? ` (arm ${options.arm})` : ''}: ${keys.length} step(s) to recompute, ${Object.keys(plan.steps).length - keys.length} reused`);
     for (const key of keys) out(`  ${shortKey(key)} ${plan.steps[key].kind}${marked.includes(key) ? ' (marked stale)' : ''}`);
     if (elsewhere.length > 0) out(`  and ${elsewhere.length} step(s) of other runs that were built on them (marked stale)`);
-    setRunStatus(store, id, 'running');
+    await setRunStatus(store, id, 'running');
     const { config } = temporal;
     const handle = await startExperiment({ client: temporal.client, store, plan, taskQueue: config.taskQueues.default, activities: config.activities }, id, workflowId);
     await superviseRun(temporal, store, { runId: id, workflowId, handle }, options, `rise replay ${id} --from ${options.from}`);
   } finally {
-    store.close();
+    await store.close();
     await temporal.close();
   }
 }

@@ -54,7 +54,7 @@ export function registerReportCommands(program: Command): void {
     .addOption(voteOption('(default: the weighting in the run\'s spec)'))
     .action(async (id: string, options: ReportOptions) => {
       await withStore(async (store) => {
-        const run = findRun(store, id);
+        const run = await findRun(store, id);
         const report = await loadRunReport(store, run, options.tieBreak, options.vote);
         if (options.json) {
           process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -65,7 +65,7 @@ export function registerReportCommands(program: Command): void {
         const markdown = join(out, 'report.md');
         const html = join(out, 'report.html');
         await writeFile(markdown, renderMarkdown(report));
-        await writeFile(html, renderHtml(report, loadRunViews(store, run), await loadChartLibrary()));
+        await writeFile(html, renderHtml(report, await loadRunViews(store, run), await loadChartLibrary()));
         process.stdout.write(`wrote ${markdown}\nwrote ${html}\n`);
       });
     });
@@ -84,7 +84,8 @@ export function registerReportCommands(program: Command): void {
       if (repeated !== undefined) throw new UsageError(`run ${repeated} is named twice`);
       const metrics = parseMetrics(options.metrics);
       await withStore(async (store) => {
-        const runs = ids.map((id) => ({ id, ...readRunEvaluations(store, findRun(store, id), options.tieBreak, options.vote) }));
+        const runs = [];
+        for (const id of ids) runs.push({ id, ...(await readRunEvaluations(store, await findRun(store, id), options.tieBreak, options.vote)) });
         const comparison = compareRuns(runs, metrics);
         if (options.json) {
           process.stdout.write(`${JSON.stringify(comparison, null, 2)}\n`);

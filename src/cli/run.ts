@@ -40,7 +40,7 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 async function printMetrics(store: Store, runId: string): Promise<void> {
   const { loadRunReport } = await import('../report/data.ts');
   const { headlineText } = await import('../report/markdown.ts');
-  const text = headlineText(await loadRunReport(store, getRun(store, runId)!));
+  const text = headlineText(await loadRunReport(store, (await getRun(store, runId))!));
   if (text !== '') out(`\n${text}`);
 }
 
@@ -52,11 +52,11 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
   const { installWorkerRuntime } = await import('../client/worker.ts');
   // Before the first connection, which would install the SDK's default (chatty) runtime.
   installWorkerRuntime();
-  const store = openStore();
+  const store = await openStore();
   try {
     return { store, temporal: await openTemporal() };
   } catch (err) {
-    store.close();
+    await store.close();
     throw err;
   }
 }
@@ -75,7 +75,7 @@ async function runExperiment(file: string, options: RunOptions): Promise<void> {
     out(`  workflow ${launch.workflowId}${temporal.uiUrl !== null ? `  ${temporal.uiUrl}/namespaces/${config.connection.namespace}/workflows/${encodeURIComponent(launch.workflowId)}` : ''}`);
     await superviseRun(temporal, store, launch, options, `rise run ${file}`);
   } finally {
-    store.close();
+    await store.close();
     await temporal.close();
   }
 }
@@ -105,7 +105,7 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
     if (localWorker) {
       const { createStepContext } = await import('../../activities/index.ts');
       const { createRiseWorker } = await import('../client/worker.ts');
-      const context = createStepContext({ home: store.home });
+      const context = await createStepContext({ home: store.home });
       const worker = await createRiseWorker({
         connection: temporal.nativeConnection,
         namespace: config.connection.namespace,
@@ -116,7 +116,7 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
       try {
         await worker.runUntil(follow(client, launch.workflowId, result, out));
       } finally {
-        context.store.close();
+        await context.store.close();
       }
     } else {
       await follow(client, launch.workflowId, result, out);
@@ -138,7 +138,7 @@ async function runWorker(options: WorkerOptions): Promise<void> {
   installWorkerRuntime();
   const temporal = await openTemporal();
   const taskQueue = options.taskQueue ?? temporal.config.taskQueues.default;
-  const context = createStepContext();
+  const context = await createStepContext();
   try {
     const worker = await createRiseWorker({
       connection: temporal.nativeConnection,
@@ -151,7 +151,7 @@ async function runWorker(options: WorkerOptions): Promise<void> {
     // The SDK shuts the worker down on SIGINT/SIGTERM, letting running activities finish or fail over.
     await worker.run();
   } finally {
-    context.store.close();
+    await context.store.close();
     await temporal.close();
   }
 }

@@ -31,7 +31,7 @@ function integer(min: number, max: number) {
 /** The model arm `armName` of run `runId` had after `iteration`: its boosted model (0) or that iteration's trained one. */
 async function runModel(runId: string, armName: string, iteration: number): Promise<RunnableModel> {
   return withStore(async (store) => {
-    const run = findRun(store, runId);
+    const run = await findRun(store, runId);
     const plan = planFromJson(run.plan);
     if (plan === null) throw new UsageError(`run ${run.id} has no plan in the store`);
     const arm = plan.arms.find((a) => a.name === armName);
@@ -42,9 +42,9 @@ async function runModel(runId: string, armName: string, iteration: number): Prom
       throw new UsageError(`arm ${armName} of run ${run.id} has iterations 0 (the boosted model) to ${last}; found ${iteration}`);
     }
     const kind = use.kind as 'boost' | 'train';
-    const outputs = doneOutputs(store, use.key, kind);
+    const outputs = await doneOutputs(store, use.key, kind);
     if (outputs === undefined) {
-      throw new UsageError(`the model of ${armName} after iteration ${iteration} is not in the store: its ${kind} step is ${getStep(store, use.key)?.status ?? 'not started'}`);
+      throw new UsageError(`the model of ${armName} after iteration ${iteration} is not in the store: its ${kind} step is ${(await getStep(store, use.key))?.status ?? 'not started'}`);
     }
     return loadCheckpointModel(resolve(store.home, outputs.model.dir));
   });

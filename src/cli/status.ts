@@ -54,7 +54,7 @@ function statusText(run: RunRecord, live: LiveState | undefined): string {
 const uncheckedNote = (why: string) => `(could not check Temporal for a pause: ${why})`;
 
 async function listAll(store: Store): Promise<void> {
-  const runs = listRuns(store);
+  const runs = await listRuns(store);
   if (runs.length === 0) {
     out(`no runs in ${store.home}`);
     return;
@@ -83,19 +83,20 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   if (typeof live === 'string') out(`  ${uncheckedNote(live)}`);
   if (state?.state === 'paused') out(`  no step starts until \`rise resume ${run.id}\``);
   if (run.error) out(`  error: ${run.error}`);
-  budgetLine(store, run).forEach(out);
+  (await budgetLine(store, run)).forEach(out);
   const plan = planFromJson(run.plan);
   if (plan === null) return;
   const sharing = stepArms(plan);
   const failures: string[] = [];
   for (const arm of plan.arms) {
-    const stop = armStop(store, run.id, arm);
-    const rows = arm.steps.map((use) => {
-      const info = getStep(store, use.key);
-      const outputs = doneOutputs(store, use.key, use.kind);
+    const stop = await armStop(store, run.id, arm);
+    const rows: string[][] = [];
+    for (const use of arm.steps) {
+      const info = await getStep(store, use.key);
+      const outputs = await doneOutputs(store, use.key, use.kind);
       if (info?.status === 'failed' && info.error) failures.push(`${arm.name} · ${iterationLabel(use.iteration)} · ${use.kind} ${shortKey(use.key)}: ${info.error}`);
       const shared = sharing.get(use.key)!.length;
-      return [
+      rows.push([
         iterationLabel(use.iteration),
         stepLabel(use.kind, use.model, use.evalSet),
         shortKey(use.key),
@@ -103,8 +104,8 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
         String(info?.attempts ?? 0),
         outputs?.seconds !== undefined ? outputs.seconds.toFixed(1) : '',
         shared > 1 ? `${shared} arms` : '',
-      ];
-    });
+      ]);
+    }
     out('');
     out(`arm ${arm.name}`);
     if (stop !== null) out(`  stopped early after iteration ${stop.iteration}: ${stop.reason}`);
@@ -118,9 +119,9 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   }
   for (const f of [...new Set(failures)]) out(`\nfailed: ${f}`);
 
-  const calls = callLedgerLines(store, plan);
+  const calls = await callLedgerLines(store, plan);
   if (calls.length > 0) out(`\n${calls.join('\n')}`);
-  const quarantined = quarantineLines(store, plan);
+  const quarantined = await quarantineLines(store, plan);
   if (quarantined.length > 0) out(`\n${quarantined.join('\n')}`);
 
   const { loadRunReport } = await import('../report/data.ts');
@@ -137,7 +138,7 @@ export function registerStatusCommand(program: Command): void {
     .action(async (id: string | undefined) => {
       await withStore(async (store) => {
         if (id === undefined) await listAll(store);
-        else await showRun(store, findRun(store, id));
+        else await showRun(store, await findRun(store, id));
       });
     });
 }

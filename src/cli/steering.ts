@@ -10,18 +10,18 @@ import type { ExperimentSpec } from '../spec/types.ts';
 import { readMetrics, runUsage, type RunRecord, type Store } from '../store/index.ts';
 
 /** `budget: 1200 tokens of 5000, 0.010 compute hours`, or nothing when the run has no budget. */
-export function budgetLine(store: Store, run: RunRecord): string[] {
+export async function budgetLine(store: Store, run: RunRecord): Promise<string[]> {
   const budget = (run.spec as Partial<ExperimentSpec>).budget;
   if (!hasLimit(budget)) return [];
-  return [`  budget: spent ${usageText(runUsage(store, run.id), budget)}`];
+  return [`  budget: spent ${usageText(await runUsage(store, run.id), budget)}`];
 }
 
 /** Where the arm stopped early in this run, or null (no rule, not stopped, or not that far yet). */
-export function armStop(store: Store, runId: string, arm: ArmPlan): StopDecision | null {
+export async function armStop(store: Store, runId: string, arm: ArmPlan): Promise<StopDecision | null> {
   const rule = arm.stop;
   if (rule === undefined) return null;
   const values = new Map(
-    readMetrics(store, { runId, arm: arm.name, evalSet: rule.evalSet })
+    (await readMetrics(store, { runId, arm: arm.name, evalSet: rule.evalSet }))
       .filter((m) => m.name === rule.metric)
       .map((m) => [m.iteration, m.value]),
   );

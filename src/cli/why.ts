@@ -50,11 +50,13 @@ function decisionLine(f: FilterLineage, e: ExampleLineage): string {
   return `  ${e.id}: ${originPhrase(e)}, reward ${e.reward}: ${decision}, in filter ${shortKey(f.key)} (${iterationLabel(f.iteration)}; arms ${f.arms.join(', ')}); ${read}`;
 }
 
-function problemReport(store: Store, plan: Plan, runId: string, problemId: string): string {
-  const steps = doneSteps(store, plan, ['rollout', 'relabel', 'evaluate']);
-  const found = steps.flatMap((step) => readEpisodes(store, step.key, problemId).map((episode) => ({ step, episode })));
+async function problemReport(store: Store, plan: Plan, runId: string, problemId: string): Promise<string> {
+  const steps = await doneSteps(store, plan, ['rollout', 'relabel', 'evaluate']);
+  const found: { step: DoneStep; episode: LedgerEpisode }[] = [];
+  for (const step of steps) for (const episode of await readEpisodes(store, step.key, problemId)) found.push({ step, episode });
   if (found.length === 0) {
-    const ids = steps.flatMap((s) => [...recordedProblems(store, s.key)]);
+    const ids: string[] = [];
+    for (const s of steps) ids.push(...(await recordedProblems(store, s.key)));
     const hint = ids.length === 0 ? 'the run has no done rollout, relabel or evaluate step yet' : `closest problem ids: ${closest(problemId, ids).join(', ')}`;
     throw new UsageError(`no problem "${problemId}" in run ${runId}'s rollout, relabel or evaluate steps (${new Set(ids).size} problems); ${hint}. An example id looks like <relabel step>/<problem>/t2.`);
   }
@@ -65,13 +67,13 @@ function problemReport(store: Store, plan: Plan, runId: string, problemId: strin
     lines.push('', stepLine(step));
     for (const turn of episode.turns) lines.push(...turnLines(turn));
   }
-  const examples = runLineage(store, plan).flatMap((f) => f.examples.filter((e) => e.problemId === problemId).map((e) => decisionLine(f, e)));
+  const examples = (await runLineage(store, plan)).flatMap((f) => f.examples.filter((e) => e.problemId === problemId).map((e) => decisionLine(f, e)));
   lines.push('', examples.length === 0 ? 'no filter step made examples of it' : 'examples made of it:', ...examples);
   return lines.join('\n');
 }
 
-function exampleReport(store: Store, plan: Plan, runId: string, id: string): string {
-  const lineage = runLineage(store, plan);
+async function exampleReport(store: Store, plan: Plan, runId: string, id: string): Promise<string> {
+  const lineage = await runLineage(store, plan);
   const decisions = lineage.flatMap((f) => f.examples.filter((e) => e.id === id).map((e) => ({ f, e })));
   if (decisions.length === 0) {
     const ids = lineage.flatMap((f) => f.examples.map((e) => e.id));
@@ -81,7 +83,7 @@ function exampleReport(store: Store, plan: Plan, runId: string, id: string): str
   const { f, e } = decisions[0];
   const relabelKey = f.relabels.find((r) => r.origin === e.origin)!.key;
   const rolloutKey = plan.steps[relabelKey].inputs[0];
-  const episode: LedgerEpisode = readEpisodes(store, relabelKey, e.problemId)[0];
+  const episode: LedgerEpisode = (await readEpisodes(store, relabelKey, e.problemId))[0];
   const lines = [
     `example ${id} in run ${runId}: problem ${e.problemId}, turn ${e.turn}, ${originPhrase(e)}, reward ${e.reward}`,
     `origin: rollout ${shortKey(rolloutKey)} drew attempt 1; relabel ${shortKey(relabelKey)} (${e.origin}) continued the episode`,
@@ -100,11 +102,11 @@ export function registerWhyCommand(program: Command): void {
     .argument('<id>', 'a problem id (e.g. train-17), or an example id relabel/problem/tturn (e.g. b97b8f40abbd/train-17/t2: the relabel step\'s short key, as the report\'s lineage table and `rise why PROBLEM` name it)')
     .action(async (runId: string, id: string) => {
       await withStore(async (store) => {
-        const run = findRun(store, runId);
+        const run = await findRun(store, runId);
         const plan = planFromJson(run.plan);
         if (plan === null) throw new UsageError(`run ${runId} has no recorded plan, so its steps are unknown`);
         const example = parseExampleId(id);
-        const text = example === null ? problemReport(store, plan, runId, id) : exampleReport(store, plan, runId, exampleId(example));
+        const text = example === null ? await problemReport(store, plan, runId, id) : await exampleReport(store, plan, runId, exampleId(example));
         process.stdout.write(`${text}\n`);
       });
     });

@@ -77,7 +77,7 @@ export async function liveState(client: Client, workflowId: string, queryMs = PA
 const samePlan = (a: unknown, b: Plan) => a !== null && canonicalJson(a as never) === canonicalJson(b as never);
 
 export async function startOrAttach(o: LaunchOptions): Promise<Launch> {
-  for (const run of listRuns(o.store, o.spec.name)) {
+  for (const run of await listRuns(o.store, o.spec.name)) {
     if (run.status !== 'running' || run.workflowId === null || !samePlan(run.plan, o.plan)) continue;
     if (await isRunning(o.client, run.workflowId)) {
       return { runId: run.id, workflowId: run.workflowId, handle: o.client.workflow.getHandle(run.workflowId), attached: true };
@@ -85,7 +85,7 @@ export async function startOrAttach(o: LaunchOptions): Promise<Launch> {
   }
   const runId = newRunId();
   const workflowId = experimentWorkflowId(o.spec.name, runId);
-  createRun(o.store, { id: runId, experiment: o.spec.name, spec: o.spec, plan: o.plan, arms: o.spec.arms, workflowId });
+  await createRun(o.store, { id: runId, experiment: o.spec.name, spec: o.spec, plan: o.plan, arms: o.spec.arms, workflowId });
   const handle = await startExperiment({ ...o, budget: o.spec.budget }, runId, workflowId);
   return { runId, workflowId, handle, attached: false };
 }
@@ -109,7 +109,7 @@ export async function startExperiment(
     });
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return o.client.workflow.getHandle(workflowId);
-    setRunStatus(o.store, runId, 'failed', `could not start the workflow: ${(err as Error).message}`);
+    await setRunStatus(o.store, runId, 'failed', `could not start the workflow: ${(err as Error).message}`);
     throw err;
   }
 }

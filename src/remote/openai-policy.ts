@@ -132,9 +132,9 @@ export class OpenAIPolicy implements Policy {
     const keys = requests.map((r, i) =>
       requestKey({ endpoint: this.o.baseUrl, model: this.o.model, messages: r.conversation.messages, temperature: sampling.temperature, topP: sampling.topP, maxTokens: sampling.maxTokens, seed: seeds[i] }),
     );
-    const answers = new Map(recordedResponses(store, keys));
+    const answers = new Map(await recordedResponses(store, keys));
     const served = keys.filter((k) => answers.has(k));
-    recordReads(store, stepKey, runId, served);
+    await recordReads(store, stepKey, runId, served);
     let done = served.length;
     await hooks.onProgress?.({ done, total: requests.length, unit: 'samples' });
 
@@ -183,7 +183,7 @@ export class OpenAIPolicy implements Policy {
     const n = keys.length;
     const cost = promptTokenBound(messages) + n * sampling.maxTokens;
     try {
-      this.checkBudget(cost);
+      await this.checkBudget(cost);
     } catch (error) {
       halt.abort(error);
       throw error;
@@ -235,10 +235,10 @@ export class OpenAIPolicy implements Policy {
   }
 
   /** Refuses a call that, with those in flight, could take the step past its budget. */
-  private checkBudget(cost: number): void {
+  private async checkBudget(cost: number): Promise<void> {
     const { maxCalls, maxTokens } = this.o.budget;
     if (maxCalls === null && maxTokens === null) return;
-    const spent = stepSpend(this.o.ledger.store, this.o.ledger.stepKey);
+    const spent = await stepSpend(this.o.ledger.store, this.o.ledger.stepKey);
     if (maxCalls !== null && spent.calls + this.inFlight.calls + 1 > maxCalls) {
       throw new CallBudgetError(`${this.where()}: the step's budget of ${maxCalls} calls is spent (${spent.calls} made, ${this.inFlight.calls} in flight); raise budget.maxCalls to go on`);
     }

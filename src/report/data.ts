@@ -153,8 +153,8 @@ export function runVote(run: RunRecord): VoteWeighting {
  * Metric points and transitions of every evaluation the run has reached (it wrote the metric rows; another
  * run may have computed the step), recomputed from the ledger.
  */
-function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak, vote: VoteWeighting): Pick<RunMetrics, 'metrics' | 'transitions' | 'differences' | 'replicates'> & { evaluated: Evaluated[] } {
-  const reached = new Set(readMetrics(store, { runId: run.id }).map((m) => `${m.arm}\n${m.stepKey}`));
+async function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak, vote: VoteWeighting): Promise<Pick<RunMetrics, 'metrics' | 'transitions' | 'differences' | 'replicates'> & { evaluated: Evaluated[] }> {
+  const reached = new Set((await readMetrics(store, { runId: run.id })).map((m) => `${m.arm}\n${m.stepKey}`));
   const read = new Map<string, RecordedEvaluation>();
   const metrics: MetricPoint[] = [];
   const transitions: TransitionPoint[] = [];
@@ -164,7 +164,7 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
       if (use.kind !== 'evaluate' || !reached.has(`${arm.name}\n${use.key}`)) continue;
       let evaluation = read.get(use.key);
       if (evaluation === undefined) {
-        evaluation = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params, vote);
+        evaluation = await recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params, vote);
         read.set(use.key, evaluation);
       }
       const { byRule } = evaluation;
@@ -198,8 +198,8 @@ function recomputed(store: Store, run: RunRecord, plan: Plan, tieBreak: TieBreak
 }
 
 /** The metric rows a run wrote, for runs recorded without their plan. */
-function storedRows(store: Store, run: RunRecord): MetricPoint[] {
-  return readMetrics(store, { runId: run.id }).map((m): MetricPoint => {
+async function storedRows(store: Store, run: RunRecord): Promise<MetricPoint[]> {
+  return (await readMetrics(store, { runId: run.id })).map((m): MetricPoint => {
     const details = (m.details ?? {}) as EvalDetails;
     return {
       arm: m.arm,
@@ -220,17 +220,17 @@ function storedRows(store: Store, run: RunRecord): MetricPoint[] {
  * The run's metric points and transitions under `tieBreak` and `vote` (default: the run's own), with its
  * arms and eval sets in the spec's order (then any others the metrics name).
  */
-export function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): RunMetrics {
-  const { evaluated: _, ...metrics } = readRunEvaluations(store, run, tieBreak, vote);
+export async function readRunMetrics(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): Promise<RunMetrics> {
+  const { evaluated: _, ...metrics } = await readRunEvaluations(store, run, tieBreak, vote);
   return metrics;
 }
 
 /** `readRunMetrics` with the answers behind them, one `Evaluated` per evaluation reached: what `rise compare` pairs. */
-export function readRunEvaluations(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): RunMetrics & { evaluated: Evaluated[] } {
+export async function readRunEvaluations(store: Store, run: RunRecord, tieBreak = runTieBreak(run), vote = runVote(run)): Promise<RunMetrics & { evaluated: Evaluated[] }> {
   const spec = run.spec as ExperimentSpec;
   const plan = planFromJson(run.plan);
   const { metrics, transitions, differences, replicates, evaluated } =
-    plan === null ? { metrics: storedRows(store, run), transitions: [], differences: [], replicates: [], evaluated: [] } : recomputed(store, run, plan, tieBreak, vote);
+    plan === null ? { metrics: await storedRows(store, run), transitions: [], differences: [], replicates: [], evaluated: [] } : await recomputed(store, run, plan, tieBreak, vote);
   const arms = Object.keys(spec.arms);
   for (const m of metrics) if (!arms.includes(m.arm)) arms.push(m.arm);
   const evalSets = spec.task.eval.map((set) => set.name);
@@ -252,12 +252,12 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
   const plan = planFromJson(run.plan);
   const steps: StepTiming[] = [];
   const training: TrainingCurve[] = [];
-  const quarantine = quarantinedProblems(store, plan ? Object.keys(plan.steps) : []);
+  const quarantine = await quarantinedProblems(store, plan ? Object.keys(plan.steps) : []);
   for (const { uses, seedKey } of plan ? distinctSteps(plan).map((uses) => ({ uses, seedKey: plan.steps[uses[0].use.key].seedKey })) : []) {
     const { use } = uses[0];
     const arms = uses.map((u) => u.arm);
-    const info = getStep(store, use.key);
-    const outputs = doneOutputs(store, use.key, use.kind);
+    const info = await getStep(store, use.key);
+    const outputs = await doneOutputs(store, use.key, use.kind);
     steps.push({
       key: use.key,
       seedKey,
@@ -271,7 +271,7 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
       quarantined: quarantine.get(use.key) ?? [],
     });
     const kind = use.kind === 'boost' || use.kind === 'train' ? use.kind : undefined;
-    const fitted = kind === undefined ? undefined : doneOutputs(store, use.key, kind);
+    const fitted = kind === undefined ? undefined : await doneOutputs(store, use.key, kind);
     if (kind !== undefined && fitted !== undefined) {
       training.push({
         key: use.key,
@@ -294,7 +294,7 @@ export async function loadRunReport(store: Store, run: RunRecord, tieBreak = run
       finishedAt: run.finishedAt?.toISOString() ?? null,
     },
     spec,
-    ...readRunMetrics(store, run, tieBreak, vote),
+    ...await readRunMetrics(store, run, tieBreak, vote),
     training,
     steps,
     planned: plan !== null,

@@ -13,13 +13,13 @@ export interface DoneStep {
 }
 
 /** The run's done steps of some kinds, once each, in the order the arms first use them. */
-export function doneSteps(store: Store, plan: Plan, kinds: readonly StepKind[]): DoneStep[] {
+export async function doneSteps(store: Store, plan: Plan, kinds: readonly StepKind[]): Promise<DoneStep[]> {
   const arms = stepArms(plan);
   const seen = new Set<string>();
   const out: DoneStep[] = [];
   for (const arm of plan.arms) {
     for (const use of arm.steps) {
-      if (!kinds.includes(use.kind) || seen.has(use.key) || getStep(store, use.key)?.status !== 'done') continue;
+      if (!kinds.includes(use.kind) || seen.has(use.key) || (await getStep(store, use.key))?.status !== 'done') continue;
       seen.add(use.key);
       out.push({ key: use.key, kind: use.kind, iteration: use.iteration, arms: arms.get(use.key)!.join(' ') });
     }

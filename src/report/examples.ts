@@ -73,10 +73,10 @@ export class Episodes {
   private readonly byStep = new Map<string, Map<string, LedgerEpisode>>();
   constructor(private readonly store: Store) {}
 
-  get(relabelKey: string, problemId: string): LedgerEpisode | undefined {
+  async get(relabelKey: string, problemId: string): Promise<LedgerEpisode | undefined> {
     let episodes = this.byStep.get(relabelKey);
     if (episodes === undefined) {
-      episodes = new Map(readEpisodes(this.store, relabelKey).map((e) => [e.problemId, e]));
+      episodes = new Map((await readEpisodes(this.store, relabelKey)).map((e) => [e.problemId, e]));
       this.byStep.set(relabelKey, episodes);
     }
     return episodes.get(problemId);
@@ -97,29 +97,31 @@ export interface FilterDecision {
  * Filter `key`'s examples in the order it recorded them (kept, then dropped), each with the ledger turn it
  * came from; throws when the ledger lacks one, which would be a store that lost part of a finished step.
  */
-export function filterDecisions(store: Store, plan: Plan, f: Pick<FilterUse, 'key' | 'iteration'>, episodes = new Episodes(store)): FilterDecision[] {
+export async function filterDecisions(store: Store, plan: Plan, f: Pick<FilterUse, 'key' | 'iteration'>, episodes = new Episodes(store)): Promise<FilterDecision[]> {
   const filter = stepOfKind(plan.steps[f.key], 'filter');
   const relabelOf = new Map(filterOrigins(f.iteration, filter.inputs).map(({ relabel, origin }) => [origin, relabel]));
-  return readExamples(store, f.key).map((example) => {
+  const decisions: FilterDecision[] = [];
+  for (const example of await readExamples(store, f.key)) {
     const relabelKey = relabelOf.get(example.origin);
     const where = `filter ${shortKey(f.key)}: example ${example.origin || '(no origin)'} ${example.problemId} turn ${example.turn}`;
     if (relabelKey === undefined) throw new Error(`${where} names no relabel step among the filter's inputs`);
-    const episode = episodes.get(relabelKey, example.problemId);
+    const episode = await episodes.get(relabelKey, example.problemId);
     const turn = episode?.turns.find((t) => t.turn === example.turn);
     const attempt = episode === undefined ? undefined : turnAttempt<LedgerSample>({ prompt: episode.prompt ?? '', turns: episode.turns }, example.turn);
     if (episode === undefined || turn === undefined || attempt === undefined) throw new Error(`${where} is not in the ledger of relabel step ${shortKey(relabelKey)}`);
-    return { example, relabel: stepOfKind(plan.steps[relabelKey], 'relabel'), episode, turn, attempt };
-  });
+    decisions.push({ example, relabel: stepOfKind(plan.steps[relabelKey], 'relabel'), episode, turn, attempt });
+  }
+  return decisions;
 }
 
 /**
  * The rows of the run's filter steps, in order: per filter step, per train step reading it, its examples
  * in the order the filter recorded them (kept, then dropped).
  */
-export function* exampleRows(store: Store, plan: Plan, filters: readonly FilterUse[], arms: ReadonlyMap<string, readonly string[]>): Generator<ExampleRow> {
+export async function* exampleRows(store: Store, plan: Plan, filters: readonly FilterUse[], arms: ReadonlyMap<string, readonly string[]>): AsyncGenerator<ExampleRow> {
   const episodes = new Episodes(store);
   for (const f of filters) {
-    const decisions = filterDecisions(store, plan, f, episodes);
+    const decisions = await filterDecisions(store, plan, f, episodes);
     const readers = trainSteps(plan, f.key);
     const groups = readers.length > 0 ? readers.map((t) => ({ train: t, rendering: trainRendering(t.params) })) : [{ train: null, rendering: null }];
     for (const { train, rendering } of groups) {

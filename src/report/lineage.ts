@@ -67,14 +67,15 @@ export interface FilterLineage {
 }
 
 /** Every done filter step of the run, its examples in the order it recorded them (kept, then dropped). */
-export function runLineage(store: Store, plan: Plan): FilterLineage[] {
+export async function runLineage(store: Store, plan: Plan): Promise<FilterLineage[]> {
   const users = stepArms(plan);
   const episodes = new Episodes(store);
-  return doneSteps(store, plan, ['filter']).map((f) => {
+  const lineage: FilterLineage[] = [];
+  for (const f of await doneSteps(store, plan, ['filter'])) {
     const trains = trainSteps(plan, f.key);
-    const decisions = filterDecisions(store, plan, f, episodes);
+    const decisions = await filterDecisions(store, plan, f, episodes);
     const relabels = new Map(decisions.map((d) => [d.example.origin, d.relabel.key]));
-    return {
+    lineage.push({
       key: f.key,
       iteration: f.iteration,
       arms: users.get(f.key) ?? [],
@@ -93,8 +94,9 @@ export function runLineage(store: Store, plan: Plan): FilterLineage[] {
         dropRule: e.dropRule,
         weights: trains.map((t) => (e.dropped ? null : exampleWeight(e.reward, t.params.weighting, t.params.tau))),
       })),
-    };
-  });
+    });
+  }
+  return lineage;
 }
 
 /** Where the example came from, as one phrase: "on-policy attempt" or "relabel candidate 3 of 8 (expert)". */

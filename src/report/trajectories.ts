@@ -54,24 +54,27 @@ class Texts {
 }
 
 /** The conversations of every done evaluate step of the run's plan, in the plan's order of arms. */
-export function runTrajectories(store: Store, plan: Plan): Trajectories {
+export async function runTrajectories(store: Store, plan: Plan): Promise<Trajectories> {
   const texts = new Texts();
-  const evaluations = doneSteps(store, plan, ['evaluate']);
-  const steps = evaluations.map(({ key }) => ({
-    key,
-    problems: readEpisodes(store, key)
-      .sort((a, b) => a.problemId.localeCompare(b.problemId, undefined, { numeric: true }))
-      .map((episode): ProblemRow => {
-        const record = episodeRecord(episode);
-        const bit = (correct: boolean): 0 | 1 => (correct ? 1 : 0);
-        return [
-          episode.problemId,
-          texts.add(episode.prompt ?? ''),
-          episode.turns.map((t, i): TurnCell => [texts.add(t.samples[0].text), record.sequential[i].answer, bit(record.sequential[i].correct)]),
-          record.parallel.map((a): AnswerCell => [a.answer, bit(a.correct)]),
-        ];
-      }),
-  }));
+  const evaluations = await doneSteps(store, plan, ['evaluate']);
+  const steps: { key: string; problems: ProblemRow[] }[] = [];
+  for (const { key } of evaluations) {
+    steps.push({
+      key,
+      problems: (await readEpisodes(store, key))
+        .sort((a, b) => a.problemId.localeCompare(b.problemId, undefined, { numeric: true }))
+        .map((episode): ProblemRow => {
+          const record = episodeRecord(episode);
+          const bit = (correct: boolean): 0 | 1 => (correct ? 1 : 0);
+          return [
+            episode.problemId,
+            texts.add(episode.prompt ?? ''),
+            episode.turns.map((t, i): TurnCell => [texts.add(t.samples[0].text), record.sequential[i].answer, bit(record.sequential[i].correct)]),
+            record.parallel.map((a): AnswerCell => [a.answer, bit(a.correct)]),
+          ];
+        }),
+    });
+  }
   const stepIndex = new Map(evaluations.map((e, i) => [e.key, i]));
   const models = plan.arms.flatMap((arm) =>
     arm.steps.flatMap((use) => {

@@ -23,10 +23,10 @@ export interface RunViews {
 }
 
 /** Both views' data for a run; empty for runs recorded without their plan, whose steps are unknown. */
-export function loadRunViews(store: Store, run: RunRecord): RunViews {
+export async function loadRunViews(store: Store, run: RunRecord): Promise<RunViews> {
   const plan = planFromJson(run.plan);
   if (plan === null) return { trajectories: { texts: [], steps: [], models: [], textLimit: 0 }, lineage: [] };
-  return { trajectories: runTrajectories(store, plan), lineage: runLineage(store, plan) };
+  return { trajectories: await runTrajectories(store, plan), lineage: await runLineage(store, plan) };
 }
 
 /** [example id, origin phrase, reward, drop rule (null: kept), weight per train step] */

@@ -25,8 +25,8 @@ export interface RecordedEvaluation {
 }
 
 /** Every answer the ledger holds for evaluate step `key`, and the metrics over them. */
-export function recordedEvaluation(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>, vote: VoteWeighting = DEFAULT_VOTE): RecordedEvaluation {
-  const records = readEpisodes(store, key).map(episodeRecord);
+export async function recordedEvaluation(store: Store, key: string, params: Pick<EvaluateParams, 'seed' | 'set'>, vote: VoteWeighting = DEFAULT_VOTE): Promise<RecordedEvaluation> {
+  const records = (await readEpisodes(store, key)).map(episodeRecord);
   const seed = evaluationSeed(params);
   const byRule = Object.fromEntries(TIE_BREAKS.map((tieBreak) => [tieBreak, computeMetrics(records, { tieBreak, seed, vote })])) as Record<TieBreak, MetricsTable>;
   return { records, seed, byRule };

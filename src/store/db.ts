@@ -45,6 +45,8 @@ export interface Store {
   readonly location: string;
   readonly artifactsDir: string;
   readonly db: Db;
+  /** The raw SQLite connection, on SQLite stores only: pragmas, backups, diagnostics. */
+  readonly sqlite?: Database.Database;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,14 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@]*@/i, '$1:***@');
 }
 
+/**
+ * Whether there is a store to read: a PostgreSQL store always is (opening it creates its tables), a SQLite
+ * one once a run has created its file — reading commands must not create a `.rise/` folder as a side effect.
+ */
+export function storeExists(home?: string): boolean {
+  return parseDatabase(process.env.RISE_STORE).dialect === 'postgres' || fs.existsSync(path.join(resolveHome(home), 'rise.db'));
+}
+
 const backends = new WeakMap<Store, Backend>();
 
 interface Backend {
@@ -115,7 +125,7 @@ function openSqlite(home: string, artifactsDir: string): Store {
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle({ client: sqlite, schema });
     applyMigrations(db);
-    const store: Store = { home, dialect: 'sqlite', location: dbPath, artifactsDir, db, close: async () => void sqlite.close() };
+    const store: Store = { home, dialect: 'sqlite', location: dbPath, artifactsDir, db, sqlite, close: async () => void sqlite.close() };
     backends.set(store, sqliteBackend(store, sqlite));
     return store;
   } catch (e) {

@@ -238,6 +238,24 @@ export async function stepStatus(store: Store, key: string): Promise<StepState> 
   return row ? statusOf(row.state, row.result !== null) : 'pending';
 }
 
+/** The status of each of `keys` (pending for keys never started), in one query per few thousand keys. */
+export async function stepStatuses(store: Store, keys: readonly string[]): Promise<Map<string, StepState>> {
+  const statuses = new Map<string, StepState>(keys.map((key) => [key, 'pending']));
+  const unique = [...statuses.keys()];
+  for (let i = 0; i < unique.length; i += KEYS_PER_QUERY) {
+    const rows = await store.db
+      .select({ key: steps.key, state: steps.state, result: stepResults.generation })
+      .from(steps)
+      .leftJoin(stepResults, and(eq(stepResults.stepKey, steps.key), eq(stepResults.generation, steps.generation)))
+      .where(inArray(steps.key, unique.slice(i, i + KEYS_PER_QUERY)));
+    for (const row of rows) statuses.set(row.key, statusOf(row.state, row.result !== null));
+  }
+  return statuses;
+}
+
+/** Keeps `IN (…)` lists under SQLite's limit of bound parameters. */
+const KEYS_PER_QUERY = 2000;
+
 /**
  * Makes steps count as not done (replay), keeping their history. Returns the keys that were recorded; keys
  * never started need nothing.

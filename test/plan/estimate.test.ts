@@ -85,21 +85,21 @@ test('rise plan prints the estimate from the store: a finished step is reused wi
   try {
     const file = join(home, 'spec.json');
     writeFileSync(file, JSON.stringify(SPEC));
-    const store = openStore({ home });
-    const run = createRun(store, { experiment: plan.experiment, spec: validateSpec(SPEC), plan, workflowId: 'rise/estimate/x' });
+    const store = await openStore({ home });
+    const run = await createRun(store, { experiment: plan.experiment, spec: validateSpec(SPEC), plan, workflowId: 'rise/estimate/x' });
     const rollout = plan.steps[keyOf('rollout')];
-    startStep(store, plan.steps[keyOf('boost')], run.id);
-    finishStep(store, keyOf('boost'), { seconds: 10, tokens: 5000 });
-    startStep(store, rollout, run.id);
+    await startStep(store, plan.steps[keyOf('boost')], run.id);
+    await finishStep(store, keyOf('boost'), { seconds: 10, tokens: 5000 });
+    await startStep(store, rollout, run.id);
     // 24 episodes, 6 tokens each: half the bound, in 2 seconds (72 tok/s).
-    recordEpisodes(
+    await recordEpisodes(
       store,
       rollout.key,
       Array.from({ length: 24 }, (_, i) => ({ problemId: `p${i}`, turns: [{ turn: 1, kind: 'attempt', chosen: 0, samples: [{ text: 'x', answer: '1', reward: 0, tokens: 6, logprob: -1 }] }] })),
       run.id,
     );
-    finishStep(store, rollout.key, { seconds: 2 });
-    store.close();
+    await finishStep(store, rollout.key, { seconds: 2 });
+    await store.close();
 
     // The evaluation set without the training prompts, as the step builds it: 3 samples of 12 tokens per problem at most.
     const held = (await evaluationProblems(plan.steps[keyOf('evaluate')].params as EvaluateParams, {})).length;

@@ -131,14 +131,14 @@ test('rise fork and rise extend --dry-run: the table from the store, bad setting
   const home = tempHome(t);
   const spec = tinySpec('fork-cli');
   const plan = tinyPlan(spec);
-  const store = openStore({ home });
-  const run = createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/x` });
+  const store = await openStore({ home });
+  const run = await createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/x` });
   for (const step of Object.values(plan.steps)) {
-    startStep(store, step, run.id);
-    finishStep(store, step.key, { placeholder: true });
+    await startStep(store, step, run.id);
+    await finishStep(store, step.key, { placeholder: true });
   }
-  setRunStatus(store, run.id, 'done');
-  store.close();
+  await setRunStatus(store, run.id, 'done');
+  await store.close();
   const env = { RISE_HOME: home };
 
   const fork = await rise(['fork', run.id, '--set', 'task.eval=[{"name":"in-dist","count":8},{"name":"wide","count":4,"max":9}]', '--dry-run'], env);

@@ -23,12 +23,12 @@ test('rise plan marks the steps the store has finished or failed', async () => {
     plan(home);
     const p = planExperiment(await loadSpec(spec), { compute: currentCompute() });
     const [boost, evaluate] = p.arms[0].steps;
-    const store = openStore({ home });
-    startStep(store, p.steps[boost.key]);
-    finishStep(store, boost.key, { checkpoint: 'x' });
-    startStep(store, p.steps[evaluate.key]);
-    failStep(store, evaluate.key, new Error('boom'));
-    store.close();
+    const store = await openStore({ home });
+    await startStep(store, p.steps[boost.key]);
+    await finishStep(store, boost.key, { checkpoint: 'x' });
+    await startStep(store, p.steps[evaluate.key]);
+    await failStep(store, evaluate.key, new Error('boom'));
+    await store.close();
     const lines = plan(home).split('\n');
     const line = (key: string) => lines.find((l) => l.includes(key.slice(0, 12)))!;
     assert.doesNotMatch(line(boost.key), /\brun\b/, line(boost.key));

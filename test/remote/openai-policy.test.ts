@@ -31,8 +31,8 @@ async function endpoint(t: TestContext, answer: (call: ReceivedCall, index: numb
   return e;
 }
 
-function step(store: Store, key: string): string {
-  startStep(store, { key, kind: 'relabel', params: {}, inputs: [] });
+async function step(store: Store, key: string): Promise<string> {
+  await startStep(store, { key, kind: 'relabel', params: {}, inputs: [] });
   return key;
 }
 
@@ -54,9 +54,9 @@ function policy(store: Store, e: FakeEndpoint, over: Partial<OpenAIPolicyOptions
 }
 
 test('every response is recorded before use; a retry, another step and a later policy read it back instead of calling', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const e = await endpoint(t);
-  step(store, 'relabel-a');
+  await step(store, 'relabel-a');
   const asked = requests(6);
   const first = await policy(store, e).respond(asked, sampling);
   assert.equal(e.calls.length, 6);
@@ -70,11 +70,11 @@ test('every response is recorded before use; a retry, another step and a later p
   const again = await policy(store, e).respond(asked, sampling);
   assert.equal(e.calls.length, 6, 'a retried step pays for nothing already recorded');
   assert.deepEqual(again, first);
-  step(store, 'relabel-b');
+  await step(store, 'relabel-b');
   const other = await policy(store, e, {}, 'relabel-b').respond([...asked, ...requests(8).slice(6)], sampling);
   assert.equal(e.calls.length, 8, 'another step asking the same pays only for what is new');
   assert.deepEqual(other.slice(0, 6), first);
-  const stats = callStats(store, ['relabel-a', 'relabel-b']);
+  const stats = await callStats(store, ['relabel-a', 'relabel-b']);
   assert.deepEqual(stats.get('relabel-a'), { calls: 6, promptTokens: 60, completionTokens: first.reduce((n, r) => n + r.tokens, 0), served: 6 });
   assert.deepEqual({ calls: stats.get('relabel-b')!.calls, served: stats.get('relabel-b')!.served }, { calls: 2, served: 6 });
 
@@ -86,9 +86,9 @@ test('every response is recorded before use; a retry, another step and a later p
 });
 
 test('with n > 1, candidates for the same messages share calls of up to n choices', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const e = await endpoint(t);
-  step(store, 'relabel-a');
+  await step(store, 'relabel-a');
   const same = Array.from({ length: 5 }, (_, c) => ({ id: `p0|t2|c${c}|r0`, conversation: { messages: [{ role: 'user' as const, content: 'the same state' }] } }));
   const responses = await policy(store, e, { n: 2 }).respond([...same, ...requests(1)], sampling);
   assert.deepEqual(e.calls.map((c) => c.body.n ?? 1).sort(), [1, 1, 2, 2]);
@@ -104,9 +104,9 @@ test('with n > 1, candidates for the same messages share calls of up to n choice
 });
 
 test('a 429 is retried no sooner than its Retry-After, which holds every caller of the endpoint', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const e = await endpoint(t, (call, i) => (i === 0 ? failure(429, 'slow down', { 'retry-after': '1' }) : echo(call)));
-  step(store, 'relabel-a');
+  await step(store, 'relabel-a');
   // One call at a time: the first is refused, the rest queue behind its Retry-After.
   const responses = await policy(store, e, { concurrency: 1 }).respond(requests(3), sampling);
   assert.equal(responses.length, 3);
@@ -116,8 +116,8 @@ test('a 429 is retried no sooner than its Retry-After, which holds every caller 
 });
 
 test('a 5xx is retried with backoff; one that persists fails the step as retryable, recording nothing', async (t) => {
-  const store = tempStore(t);
-  step(store, 'relabel-a');
+  const store = await tempStore(t);
+  await step(store, 'relabel-a');
   const flaky = await endpoint(t, (call, i) => (i < 2 ? failure(503, 'overloaded') : echo(call)));
   const [r] = await policy(store, flaky, { retries: 3 }).respond(requests(1), sampling);
   assert.match(r.text, /question 0/);
@@ -135,8 +135,8 @@ test('a 5xx is retried with backoff; one that persists fails the step as retryab
 });
 
 test('a 400 fails the step at once, not retryable, with the server\'s message', async (t) => {
-  const store = tempStore(t);
-  step(store, 'relabel-a');
+  const store = await tempStore(t);
+  await step(store, 'relabel-a');
   const e = await endpoint(t, () => failure(400, "'temperature' must be at most 2"));
   await assert.rejects(policy(store, e).respond(requests(1), sampling), (err: unknown) => {
     assert.ok(err instanceof RemotePolicyError);
@@ -148,8 +148,8 @@ test('a 400 fails the step at once, not retryable, with the server\'s message', 
 });
 
 test('after a failure no further call starts, and the calls in flight are recorded before the step fails', async (t) => {
-  const store = tempStore(t);
-  step(store, 'relabel-a');
+  const store = await tempStore(t);
+  await step(store, 'relabel-a');
   const e = await endpoint(t, (call, i) => (i === 0 ? failure(400, 'bad request') : { ...echo(call), delayMs: 300 }));
   let failedAt = 0;
   await assert.rejects(
@@ -162,8 +162,8 @@ test('after a failure no further call starts, and the calls in flight are record
 });
 
 test('a call that hangs past its timeout is retried, then fails the step as retryable; a closed port likewise', async (t) => {
-  const store = tempStore(t);
-  step(store, 'relabel-a');
+  const store = await tempStore(t);
+  await step(store, 'relabel-a');
   const e = await endpoint(t, (call) => ({ ...echo(call), delayMs: 3000 }));
   await assert.rejects(policy(store, e, { timeoutSeconds: 0.3, retries: 1 }).respond(requests(1), sampling), /no answer within 0\.3 s, after 1 retries/);
   assert.equal(e.calls.length, 2);
@@ -174,9 +174,9 @@ test('a call that hangs past its timeout is retried, then fails the step as retr
 });
 
 test('a budget stops the step before the call that would exceed it; read-backs cost nothing', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const e = await endpoint(t);
-  step(store, 'relabel-a');
+  await step(store, 'relabel-a');
   await policy(store, e, { budget: { maxCalls: 3, maxTokens: null }, concurrency: 1 }).respond(requests(3), sampling);
   await assert.rejects(policy(store, e, { budget: { maxCalls: 3, maxTokens: null } }).respond(requests(4), sampling), (err: unknown) => {
     assert.ok(err instanceof CallBudgetError);
@@ -187,7 +187,7 @@ test('a budget stops the step before the call that would exceed it; read-backs c
   const read = await policy(store, e, { budget: { maxCalls: 0, maxTokens: null } }).respond(requests(3), sampling);
   assert.equal(read.length, 3, 'a budget of 0 calls still answers from the ledger');
   // Tokens: before it starts, a call counts as its prompt's bytes + the template allowance + max_tokens.
-  step(store, 'relabel-b');
+  await step(store, 'relabel-b');
   const bound = 64 + Buffer.byteLength('new') + 16 + sampling.maxTokens;
   const tokens = (maxTokens: number) => policy(store, e, { budget: { maxCalls: null, maxTokens } }, 'relabel-b');
   await assert.rejects(tokens(bound - 1).respond(requests(1, () => 'new'), sampling), new RegExp(`past its budget of ${bound - 1} tokens \\(0 paid, up to 0 in flight, up to ${bound} for this call\\)`));
@@ -198,10 +198,10 @@ test('a budget stops the step before the call that would exceed it; read-backs c
 });
 
 test('rate limits are per endpoint and shared by every step of the process: concurrency and requests per minute', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const e = await endpoint(t, (call) => ({ ...echo(call), delayMs: 150 }));
-  step(store, 'relabel-a');
-  step(store, 'relabel-b');
+  await step(store, 'relabel-a');
+  await step(store, 'relabel-b');
   const limits = { concurrency: 2, requestsPerMinute: 600 };
   const t0 = Date.now();
   await Promise.all([
@@ -218,10 +218,10 @@ test('rate limits are per endpoint and shared by every step of the process: conc
 });
 
 test('the API key goes to the endpoint as the bearer token and nowhere else: not in errors, not in the store', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const key = 'sk-test-6c1f0e4d2b9a87355e2d';
   const e = await endpoint(t, (call) => (call.body.messages[0].content === 'leak' ? failure(401, `Incorrect API key provided: ${key}`) : echo(call)));
-  step(store, 'relabel-a');
+  await step(store, 'relabel-a');
   await policy(store, e, { apiKey: key }).respond(requests(2), sampling);
   assert.ok(e.calls.every((c) => c.headers.authorization === `Bearer ${key}`));
   await assert.rejects(policy(store, e, { apiKey: key }).respond(requests(1, () => 'leak'), sampling), (err: unknown) => {
@@ -234,8 +234,8 @@ test('the API key goes to the endpoint as the bearer token and nowhere else: not
   await policy(store, anonymous).respond(requests(1, () => 'no key'), sampling);
   assert.equal(anonymous.calls[0].headers.authorization, undefined, 'no key: no Authorization header at all');
   // The store's files, read with the store closed (reading them open would drop SQLite's locks).
-  store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  store.close();
+  store.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
+  await store.close();
   for (const file of readdirSync(store.home, { recursive: true, withFileTypes: true }).filter((f) => f.isFile())) {
     assert.ok(!readFileSync(join(file.parentPath, file.name)).includes(key), `${file.name} holds the key`);
   }

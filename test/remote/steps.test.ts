@@ -36,8 +36,8 @@ test('rollout and relabel steps sample from a remote rollout policy, recording e
     relabel: { strategy: 'self', samples: 3 },
   });
   const plan = planExperiment(spec, { compute: currentCompute() });
-  const context = createStepContext({ home: tempHome(t) });
-  t.after(() => context.store.close());
+  const context = await createStepContext({ home: tempHome(t) });
+  t.after(async () => context.store.close());
   const activities = createActivities(context);
   const rollout = inputOf(plan, 'rollout');
   const relabel = inputOf(plan, 'relabel');
@@ -56,7 +56,7 @@ test('rollout and relabel steps sample from a remote rollout policy, recording e
   t.after(() => delete process.env[KEY_ENV]);
   await new MockActivityEnvironment().run(activities.rollout, rollout);
   await new MockActivityEnvironment().run(activities.relabel, relabel);
-  const episodes = readEpisodes(context.store, relabel.step.key);
+  const episodes = await readEpisodes(context.store, relabel.step.key);
   assert.equal(episodes.length, 12);
   // Every answer is wrong, so every episode has its turn 1 and three candidates at turn 2.
   for (const episode of episodes) {
@@ -65,6 +65,6 @@ test('rollout and relabel steps sample from a remote rollout policy, recording e
   }
   assert.equal(e.calls.length, 12 + 36);
   assert.ok(e.calls.every((c) => c.body.model === 'vllm-model' && c.body.temperature === 0.6 && c.body.max_tokens === 16 && c.headers.authorization === 'Bearer sk-test-rollout'));
-  const stats = callStats(context.store, [rollout.step.key, relabel.step.key]);
+  const stats = await callStats(context.store, [rollout.step.key, relabel.step.key]);
   assert.deepEqual([stats.get(rollout.step.key)?.calls, stats.get(relabel.step.key)?.calls], [12, 36]);
 });

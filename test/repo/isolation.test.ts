@@ -46,5 +46,5 @@ test(`${FILE} passes with a populated store as its inherited RISE_HOME, and writ
   assert.match(child.output, /^# fail 0$/m);
 
   assert.deepEqual(snapshotChanges(before, homeSnapshot(home)), [], 'the test file wrote to the inherited RISE_HOME');
-  assert.deepEqual(homeRuns(home), [runId]);
+  assert.deepEqual(await homeRuns(home), [runId]);
 });

@@ -14,10 +14,10 @@ import { ablations, recordRun, tempStore } from './fixture.ts';
 const only = (report: RunReport, arms: string[]): RunReport => ({ ...report, arms, metrics: report.metrics.filter((m) => arms.includes(m.arm)), training: report.training.filter((c) => c.uses.some((u) => arms.includes(u.arm))) });
 
 test('chartSections: wide charts with their own legends for a few arms, small multiples sharing a legend for many', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: 'run-a' });
-  const report = await loadRunReport(store, getRun(store, 'run-a')!);
+  const report = await loadRunReport(store, (await getRun(store, 'run-a'))!);
   assert.ok(report.arms.length > MULTIPLES_ABOVE);
 
   const few = chartSections(only(report, ['rise', 'expert']));

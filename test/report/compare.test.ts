@@ -4,11 +4,10 @@ import fs from 'node:fs';
 import { currentCompute } from '../../src/plan/compute.ts';
 import { planExperiment } from '../../src/plan/plan.ts';
 import { compareRuns, comparisonTable, seedsTable, type ComparedRun } from '../../src/report/compare.ts';
-import { readRunEvaluations, type MetricPoint } from '../../src/report/data.ts';
+import type { MetricPoint } from '../../src/report/data.ts';
 import type { Evaluated } from '../../src/report/differences.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
-import { getRun } from '../../src/store/index.ts';
-import { recordRun, SPEC_FILE, tempStore } from './fixture.ts';
+import { evaluationsOf, recordRun, SPEC_FILE, tempStore } from './fixture.ts';
 
 /** One model's m1@t1 answers on eval set "e": one problem per credit, named `ids[i]`. */
 function evaluated(arm: string, credits: number[], ids = credits.map((_, i) => `p${i}`)): Evaluated {
@@ -85,12 +84,12 @@ test('compare on recorded runs with seeds: replicates paired by seed, the shared
   // The ablations spec with one arm replicated at two seeds (which replace its one seed), one iteration.
   const { seed: _, ...json } = JSON.parse(fs.readFileSync(SPEC_FILE, 'utf8')) as Record<string, unknown>;
   const spec = (lr: number) => validateSpec({ ...json, iterations: 1, seeds: [1, 2], train: { ...(json.train as object), lr }, arms: { rise: {} } });
-  const store = tempStore(t);
+  const store = await tempStore(t);
   for (const [runId, lr] of [['run-a', 0.001], ['run-b', 0.002]] as const) {
     const s = spec(lr);
     await recordRun(store, s, planExperiment(s, { compute: currentCompute() }), { runId, skill: runId === 'run-b' ? 0.1 : 0 });
   }
-  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!) }));
+  const runs = await evaluationsOf(store, ['run-a', 'run-b']);
   const c = compareRuns(runs, ['m1@t1', 'm1@t5']);
   assert.deepEqual(
     c.seeds.map((d) => [d.arm, d.iteration, d.evalSet, d.metric, d.seeds]),

@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { Rng } from '../../src/engine/random.ts';
-import { DEFAULT_TIE_BREAK, type AnswerRecord, type EvalRecord } from '../../src/rise/metrics.ts';
+import { DEFAULT_TIE_BREAK, type AnswerRecord, type EvalRecord, type TieBreak } from '../../src/rise/metrics.ts';
+import { readRunEvaluations, runTieBreak } from '../../src/report/data.ts';
 import { recordedEvaluation } from '../../src/steps/evaluation.ts';
 import { stepOfKind } from '../../src/steps/index.ts';
 import { currentCompute } from '../../src/plan/compute.ts';
@@ -20,7 +21,7 @@ import { validateSpec } from '../../src/spec/validate.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { recordTrainingData } from './training-data.ts';
-import { createRun, finishStep, openStore, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
+import { createRun, finishStep, getRun, openStore, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 
 export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
 
@@ -37,9 +38,9 @@ export function tempHome(t: TestContext): string {
   return home;
 }
 
-export function tempStore(t: TestContext): Store {
-  const store = openStore({ home: tempHome(t) });
-  t.after(() => store.close());
+export async function tempStore(t: TestContext): Promise<Store> {
+  const store = await openStore({ home: tempHome(t) });
+  t.after(async () => store.close());
   return store;
 }
 
@@ -90,7 +91,7 @@ export interface RecordOptions {
 
 export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, options: RecordOptions): Promise<void> {
   const { runId, skill = 0 } = options;
-  createRun(store, { id: runId, experiment: spec.name, spec, plan, arms: spec.arms });
+  await createRun(store, { id: runId, experiment: spec.name, spec, plan, arms: spec.arms });
   const unfinished = new Set(
     plan.arms.find((a) => a.name === options.unfinishedArm)?.steps.filter((s) => s.iteration === spec.arms[options.unfinishedArm!].iterations).map((s) => s.key),
   );
@@ -100,15 +101,15 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
       if (unfinished.has(use.key)) continue;
       const armSkill = 0.3 + skill + 0.1 * use.iteration + (arm.name === 'expert' ? 0.05 : 0);
       if (use.kind === 'evaluate') {
-        if (stepStatus(store, use.key) !== 'done') {
+        if (await stepStatus(store, use.key) !== 'done') {
           const records = evalRecords(`${runId}/${use.key}`, armSkill, config.evaluate.turns, config.evaluate.parallelK);
-          startStep(store, plan.steps[use.key], runId);
-          recordEpisodes(store, use.key, records.map(ledgerEpisode), runId);
-          finishStep(store, use.key, { seconds: 12.5, resumed: 0, problems: records.length });
+          await startStep(store, plan.steps[use.key], runId);
+          await recordEpisodes(store, use.key, records.map(ledgerEpisode), runId);
+          await finishStep(store, use.key, { seconds: 12.5, resumed: 0, problems: records.length });
         }
         const tieBreak = use.tieBreak ?? DEFAULT_TIE_BREAK;
-        const table = recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params).byRule[tieBreak];
-        upsertMetrics(
+        const table = (await recordedEvaluation(store, use.key, stepOfKind(plan.steps[use.key], 'evaluate').params)).byRule[tieBreak];
+        await upsertMetrics(
           store,
           table.rows.map((r) => ({
             runId,
@@ -124,9 +125,9 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
         );
         continue;
       }
-      if (stepStatus(store, use.key) === 'done') continue;
-      startStep(store, plan.steps[use.key], runId);
-      recordTrainingData(store, plan, use, runId);
+      if (await stepStatus(store, use.key) === 'done') continue;
+      await startStep(store, plan.steps[use.key], runId);
+      await recordTrainingData(store, plan, use, runId);
       let outputs: Record<string, unknown> = { seconds: 30 + use.iteration };
       if (use.kind === 'boost' || use.kind === 'train') {
         const losses = lossCurve(use.key, use.kind === 'boost' ? 125 : 60, use.kind === 'boost' ? 2.5 : 0.8);
@@ -136,7 +137,17 @@ export async function recordRun(store: Store, spec: ExperimentSpec, plan: Plan, 
           losses: await putJson(store, losses, 'losses'),
         };
       }
-      finishStep(store, use.key, outputs);
+      await finishStep(store, use.key, outputs);
     }
   }
+}
+
+/** What `rise compare` reads for each run: its metrics with the answers behind them. */
+export async function evaluationsOf(store: Store, ids: readonly string[], tieBreak?: TieBreak) {
+  const runs = [];
+  for (const id of ids) {
+    const run = (await getRun(store, id))!;
+    runs.push({ id, ...(await readRunEvaluations(store, run, tieBreak ?? runTieBreak(run))) });
+  }
+  return runs;
 }

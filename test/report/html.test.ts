@@ -37,12 +37,12 @@ const FIRST_COLOUR = [0x4e, 0x79, 0xa7];
 
 test('report.html renders every chart offline, without console errors, and the screenshot shows them', async (t) => {
   const executablePath = chromiumPath();
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: 'run-a', unfinishedArm: 'weak-to-strong' });
-  const report = await loadRunReport(store, getRun(store, 'run-a')!);
+  const report = await loadRunReport(store, (await getRun(store, 'run-a'))!);
   const file = path.join(tempHome(t), 'report.html');
-  fs.writeFileSync(file, renderHtml(report, loadRunViews(store, getRun(store, 'run-a')!), await loadChartLibrary()));
+  fs.writeFileSync(file, renderHtml(report, await loadRunViews(store, (await getRun(store, 'run-a'))!), await loadChartLibrary()));
   const sections = chartSections(report);
   const accuracy = sections.filter((s) => s.topic === 'accuracy').flatMap((s) => s.charts.map((c) => c.id));
   const loss = sections.filter((s) => s.topic === 'training').flatMap((s) => s.charts.map((c) => c.id));
@@ -150,12 +150,12 @@ const WRONG = [0xc6, 0x28, 0x28];
 
 test('the trajectory viewer filters problems by what happened between turns, with the transitions\' counts, and the screenshot shows it', async (t) => {
   const executablePath = chromiumPath();
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: 'run-a', unfinishedArm: 'weak-to-strong' });
-  const run = getRun(store, 'run-a')!;
+  const run = (await getRun(store, 'run-a'))!;
   const report = await loadRunReport(store, run);
-  const views = loadRunViews(store, run);
+  const views = await loadRunViews(store, run);
   const file = path.join(tempHome(t), 'report.html');
   fs.writeFileSync(file, renderHtml(report, views, await loadChartLibrary()));
 

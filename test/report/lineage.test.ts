@@ -11,7 +11,7 @@ import { exampleId, parseExampleId, runLineage } from '../../src/report/lineage.
 import { runTrajectories } from '../../src/report/trajectories.ts';
 import { DROP_RULES } from '../../src/rise/filter.ts';
 import { shortKey, stepOfKind } from '../../src/steps/index.ts';
-import { getRun, openStore, readEpisodes, type Store } from '../../src/store/index.ts';
+import { getRun, openStore, readEpisodes, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 import { ablations, recordRun, tempHome } from './fixture.ts';
 import { TRAIN_PROBLEMS } from './training-data.ts';
 
@@ -19,8 +19,8 @@ const RUN = 'run-a';
 
 async function recorded(t: TestContext): Promise<{ home: string; store: Store }> {
   const home = tempHome(t);
-  const store = openStore({ home });
-  t.after(() => store.close());
+  const store = await openStore({ home });
+  t.after(async () => store.close());
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: RUN, unfinishedArm: 'weak-to-strong' });
   return { home, store };
@@ -53,8 +53,8 @@ test('example ids: relabel/problem/tturn, problem ids with slashes included', ()
 
 test('lineage: every kept example is a chosen sample of its relabel ledger, every dropped one names its rule, weights follow the train steps', async (t) => {
   const { store } = await recorded(t);
-  const plan = planFromJson(getRun(store, RUN)!.plan)!;
-  const lineage = runLineage(store, plan);
+  const plan = planFromJson((await getRun(store, RUN))!.plan)!;
+  const lineage = await runLineage(store, plan);
   // Iterations 1 and 2 of the five finished arms; rise, success-only, uniform and single-turn share iteration 1's data.
   assert.ok(lineage.length >= 6, `${lineage.length} filter steps`);
   let kept = 0;
@@ -62,13 +62,14 @@ test('lineage: every kept example is a chosen sample of its relabel ledger, ever
   for (const f of lineage) {
     const filter = stepOfKind(plan.steps[f.key], 'filter');
     // Every turn of every episode of the filter's relabel steps is decided on once.
-    const episodes = f.relabels.flatMap((r) => readEpisodes(store, r.key).map((e) => ({ origin: r.origin, e })));
+    const episodes = [];
+    for (const r of f.relabels) for (const e of await readEpisodes(store, r.key)) episodes.push({ origin: r.origin, e });
     assert.equal(f.relabels.length, filter.inputs.length);
     assert.equal(f.examples.length, episodes.reduce((n, { e }) => n + e.turns.length, 0), `${f.key}: one decision per turn`);
     assert.equal(new Set(f.examples.map((e) => e.id)).size, f.examples.length, 'ids are unique within a filter');
     for (const e of f.examples) assert.equal(e.id, `${shortKey(f.relabels.find((r) => r.origin === e.origin)!.key)}/${e.problemId}/t${e.turn}`);
     for (const e of f.examples) {
-      const episode = episodes.find((x) => x.origin === e.origin && x.e.problemId === e.problemId)!.e;
+      const episode: LedgerEpisode = episodes.find((x) => x.origin === e.origin && x.e.problemId === e.problemId)!.e;
       const turn = episode.turns.find((x) => x.turn === e.turn)!;
       const sample = turn.samples[turn.chosen];
       assert.equal(e.reward, sample.reward, `${e.id}: the reward is its ledger sample's`);
@@ -92,10 +93,10 @@ test('lineage: every kept example is a chosen sample of its relabel ledger, ever
   assert.ok(lineage.some((f) => f.relabels.length === 2), 'iteration 2 aggregates iteration 1');
 
   // The viewer's conversations: every done evaluation, every problem, each turn's text as the ledger has it.
-  const trajectories = runTrajectories(store, plan);
+  const trajectories = await runTrajectories(store, plan);
   assert.equal(trajectories.models.length, 5 * 3 * 2 + 2 * 2);
   for (const [i, step] of trajectories.steps.entries()) {
-    const ledger = new Map(readEpisodes(store, step.key).map((e) => [e.problemId, e]));
+    const ledger = new Map((await readEpisodes(store, step.key)).map((e) => [e.problemId, e]));
     assert.equal(step.problems.length, ledger.size, `step ${i}: every problem`);
     for (const [id, question, turns, parallel] of step.problems) {
       const e = ledger.get(id)!;
@@ -108,8 +109,8 @@ test('lineage: every kept example is a chosen sample of its relabel ledger, ever
 
 test('rise why: a problem\'s episodes and examples, an example\'s origin and decisions, clear errors for unknown ids', async (t) => {
   const { home, store } = await recorded(t);
-  const plan = planFromJson(getRun(store, RUN)!.plan)!;
-  const lineage = runLineage(store, plan);
+  const plan = planFromJson((await getRun(store, RUN))!.plan)!;
+  const lineage = await runLineage(store, plan);
 
   const problem = await rise(home, 'why', RUN, 'train-3');
   assert.equal(problem.code, 0, problem.err);
@@ -123,7 +124,7 @@ test('rise why: a problem\'s episodes and examples, an example\'s origin and dec
   const evaluated = await rise(home, 'why', RUN, 'p3');
   assert.equal(evaluated.code, 0, evaluated.err);
   // Each evaluation of the problem (boosted and iterations 1, 2 of five arms, 1 of weak-to-strong, on its eval sets).
-  assert.equal((evaluated.out.match(/^evaluate \w+ /gm) ?? []).length, new Set(runTrajectories(store, plan).models.map((m) => m.step)).size);
+  assert.equal((evaluated.out.match(/^evaluate \w+ /gm) ?? []).length, new Set((await runTrajectories(store, plan)).models.map((m) => m.step)).size);
   assert.match(evaluated.out, /\n {2}turn 1 \(parallel\), 10 samples:\n/);
   assert.match(evaluated.out, /\nno filter step made examples of it\n$/);
 

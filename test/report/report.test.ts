@@ -6,20 +6,20 @@ import { Command } from 'commander';
 import { UsageError } from '../../src/cli/errors.ts';
 import { registerReportCommands } from '../../src/cli/report.ts';
 import { compareRuns, comparisonTable } from '../../src/report/compare.ts';
-import { loadRunReport, readRunEvaluations, type RunReport } from '../../src/report/data.ts';
+import { loadRunReport, type RunReport } from '../../src/report/data.ts';
 import { armDiffs, diffJson } from '../../src/report/diff.ts';
 import { renderMarkdown } from '../../src/report/markdown.ts';
 import { createRun, getRun, openStore, readMetrics, upsertMetrics, type Store } from '../../src/store/index.ts';
-import { ablations, recordRun, tempHome, tempStore } from './fixture.ts';
+import { ablations, evaluationsOf, recordRun, tempHome, tempStore } from './fixture.ts';
 
 const RUN = 'run-a';
 
 async function reportOf(store: Store, runId = RUN): Promise<RunReport> {
-  return loadRunReport(store, getRun(store, runId)!);
+  return loadRunReport(store, (await getRun(store, runId))!);
 }
 
 async function recordedStore(t: TestContext): Promise<Store> {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: RUN, unfinishedArm: 'weak-to-strong' });
   return store;
@@ -53,7 +53,7 @@ test('loadRunReport: metrics, a loss curve per done boost and train step, a timi
 
   assert.deepEqual(report.arms, ['rise', 'expert', 'success-only', 'uniform', 'single-turn', 'weak-to-strong']);
   assert.deepEqual(report.evalSets, ['in-dist', 'ood']);
-  assert.equal(report.metrics.length, readMetrics(store, { runId: RUN }).length);
+  assert.equal(report.metrics.length, (await readMetrics(store, { runId: RUN })).length);
   assert.equal(report.steps.length, Object.keys(plan.steps).length);
   assert.ok(report.planned);
 
@@ -90,9 +90,9 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const store = await recordedStore(t);
   const md = renderMarkdown(await reportOf(store));
   // The rows the run wrote, under its spec's rule (the default): the report recomputes the same from the ledger.
-  const stored = (arm: string, iteration: number, evalSet: string, name: string) => readMetrics(store, { runId: RUN, arm, iteration, evalSet }).find((m) => m.name === name)!;
-  const value = (arm: string, iteration: number, evalSet: string, name: string) => (100 * stored(arm, iteration, evalSet, name).value).toFixed(1);
-  const ties = (arm: string, iteration: number, evalSet: string, name: string) => String((stored(arm, iteration, evalSet, name).details as { ties: number }).ties);
+  const stored = async (arm: string, iteration: number, evalSet: string, name: string) => (await readMetrics(store, { runId: RUN, arm, iteration, evalSet })).find((m) => m.name === name)!;
+  const value = async (arm: string, iteration: number, evalSet: string, name: string) => (100 * (await stored(arm, iteration, evalSet, name)).value).toFixed(1);
+  const ties = async (arm: string, iteration: number, evalSet: string, name: string) => String(((await stored(arm, iteration, evalSet, name)).details as { ties: number }).ties);
 
   assert.match(md, /^# Run run-a\n/);
   assert.ok(md.includes('Majority-vote ties: expected credit'));
@@ -100,7 +100,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const at = ['expert', 1, 'ood'] as const;
   const row = ['expert', 'iteration 1', value(...at, 'm1@t1'), value(...at, 'm5@t1'), ties(...at, 'm5@t1'), value(...at, 'm1@t5'), ties(...at, 'm1@t5'), value(...at, 'p1@t5')].join(' | ');
   assert.ok(md.includes(`| ${row} |`), row);
-  assert.ok(Number(ties(...at, 'm5@t1')) > 0, 'the synthetic answers tie');
+  assert.ok(Number(await ties(...at, 'm5@t1')) > 0, 'the synthetic answers tie');
   // The unfinished arm has its boosted model and first iteration, nothing for the second.
   assert.ok(md.includes('| weak-to-strong | iteration 1 |'));
   assert.ok(!md.includes('| weak-to-strong | iteration 2 |'));
@@ -116,7 +116,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const transitions = /\| rise \| iteration 2 \| 1 → 2 \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([+-]?\d+) \|/.exec(md);
   assert.ok(transitions, 'a transitions row');
   const [rr, rw, wr, ww, net] = transitions.slice(1).map(Number);
-  assert.equal(rr + rw + wr + ww, stored('rise', 2, 'in-dist', 'm1@t1').details !== null ? (stored('rise', 2, 'in-dist', 'm1@t1').details as { problems: number }).problems : NaN);
+  assert.equal(rr + rw + wr + ww, (await stored('rise', 2, 'in-dist', 'm1@t1')).details !== null ? ((await stored('rise', 2, 'in-dist', 'm1@t1')).details as { problems: number }).problems : NaN);
   assert.equal(net, wr - rw);
   assert.match(md, /## Paired differences\n\n.*\n\n### in-dist\n\n\| arm \| model \| m1@t5 − m1@t1 \| m1@t5 − m5@t1 \| m1@t1 − boosted \|/);
   assert.match(md, /\| rise \| iteration 2 \| [+-]?\d+\.\d ± \d+\.\d \|/);
@@ -134,10 +134,10 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
 });
 
 test('a run recorded without its plan reports its metrics and says why nothing else', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec } = await ablations();
-  createRun(store, { id: 'old', experiment: spec.name, spec });
-  upsertMetrics(store, [{ runId: 'old', arm: 'rise', iteration: 0, evalSet: 'ood', name: 'm1@t1', value: 0.25 }]);
+  await createRun(store, { id: 'old', experiment: spec.name, spec });
+  await upsertMetrics(store, [{ runId: 'old', arm: 'rise', iteration: 0, evalSet: 'ood', name: 'm1@t1', value: 0.25 }]);
   const report = await reportOf(store, 'old');
   assert.deepEqual([report.planned, report.steps, report.training], [false, [], []]);
   const md = renderMarkdown(report);
@@ -147,11 +147,11 @@ test('a run recorded without its plan reports its metrics and says why nothing e
 });
 
 test('compareRuns: matching points side by side with differences; points of one run only are counted', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const { spec, plan } = await ablations();
   await recordRun(store, spec, plan, { runId: 'run-a' });
   await recordRun(store, spec, plan, { runId: 'run-b', skill: 0.2, unfinishedArm: 'weak-to-strong' });
-  const runs = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!) }));
+  const runs = await evaluationsOf(store, ['run-a', 'run-b']);
 
   const headline = compareRuns(runs, ['m1@t1', 'p1@t5']);
   // 6 arms × 3 iterations × 2 sets × 2 metrics, less run-b's missing weak-to-strong iteration 2.
@@ -178,7 +178,7 @@ test('compareRuns: matching points side by side with differences; points of one 
   assert.match(table.rows[0][7], /^\[[-+]?\d+\.\d, [-+]?\d+\.\d\] paired$/);
   const m5 = compareRuns(runs, ['m5@t1']).points[0];
   assert.ok(m5.ties.every((n) => n !== null && n > 0), 'ties of a voted metric, per run');
-  const latest = ['run-a', 'run-b'].map((id) => ({ id, ...readRunEvaluations(store, getRun(store, id)!, 'latest') }));
+  const latest = await evaluationsOf(store, ['run-a', 'run-b'], 'latest');
   assert.throws(() => compareRuns([runs[0], latest[1]]), /different tie rules \(expected, latest\)/);
   // Every metric: m1@t1…m10@t1, m1@t2…m1@t10, p1@t1…p1@t10.
   assert.equal(compareRuns(runs).points.length, (6 * 3 * 2 - 2) * 29);
@@ -208,10 +208,10 @@ test('rise report / compare: files, --json, and usage errors naming the run', as
   assert.ok(!fs.existsSync(path.join(home, 'rise.db')), 'a failed report must not create a store');
 
   const { spec, plan } = await ablations();
-  const store = openStore({ home });
+  const store = await openStore({ home });
   await recordRun(store, spec, plan, { runId: RUN });
   await recordRun(store, spec, plan, { runId: 'run-b', skill: 0.1 });
-  store.close();
+  await store.close();
 
   const out = await rise(home, 'report', RUN);
   const dir = path.join(home, 'reports', RUN);

@@ -12,7 +12,7 @@ import { filterEpisodes } from '../../src/rise/filter.ts';
 import { chooseBest } from '../../src/rise/relabel.ts';
 import { filterOrigins } from '../../src/steps/filter.ts';
 import { stepOfKind } from '../../src/steps/index.ts';
-import { readEpisodes, recordEpisodes, recordExamples, type Store } from '../../src/store/index.ts';
+import { readEpisodes, recordEpisodes, recordExamples, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 
 export const TRAIN_PROBLEMS = 24;
 
@@ -36,7 +36,7 @@ function sample(rng: Rng, key: string, source: string, candidate: number, pCorre
 }
 
 /** A ledger episode read back as the algorithm's (as activities/episodes.ts reads it). */
-function asEpisode(e: ReturnType<typeof readEpisodes>[number]): Episode {
+function asEpisode(e: LedgerEpisode): Episode {
   return {
     problemId: e.problemId,
     prompt: e.prompt ?? '',
@@ -50,7 +50,7 @@ function asEpisode(e: ReturnType<typeof readEpisodes>[number]): Episode {
 }
 
 /** Records what a rollout, relabel or filter step writes to the ledger (the step must have been started). */
-export function recordTrainingData(store: Store, plan: Plan, use: StepUse, runId: string): void {
+export async function recordTrainingData(store: Store, plan: Plan, use: StepUse, runId: string): Promise<void> {
   const step = plan.steps[use.key];
   if (step.kind === 'rollout') {
     const rng = new Rng(use.key);
@@ -59,12 +59,12 @@ export function recordTrainingData(store: Store, plan: Plan, use: StepUse, runId
       prompt: `What is 3 + 4? (problem ${i})`,
       turns: [{ turn: 1, kind: 'onPolicy', chosen: 0, samples: [sample(rng, `train-${i}|t1`, 'learner', 0, 0.4)] }],
     }));
-    recordEpisodes(store, use.key, episodes, runId);
+    await recordEpisodes(store, use.key, episodes, runId);
   } else if (step.kind === 'relabel') {
     const relabel = stepOfKind(step, 'relabel');
     const rng = new Rng(use.key);
     const source = relabel.params.strategy === 'expert' ? 'expert' : 'learner';
-    const episodes = readEpisodes(store, relabel.inputs[0]).map((e) => {
+    const episodes = (await readEpisodes(store, relabel.inputs[0])).map((e) => {
       const episode = asEpisode(e);
       for (let turn = 2; turn <= relabel.params.turns && !isCorrect(episode.turns.at(-1)!.samples[episode.turns.at(-1)!.chosen].reward); turn++) {
         const samples = Array.from({ length: relabel.params.samples }, (_, c) => sample(rng, `${e.problemId}|t${turn}`, source, c, 0.25));
@@ -72,12 +72,15 @@ export function recordTrainingData(store: Store, plan: Plan, use: StepUse, runId
       }
       return episode;
     });
-    recordEpisodes(store, use.key, episodes, runId);
+    await recordEpisodes(store, use.key, episodes, runId);
   } else if (step.kind === 'filter') {
     const filter = stepOfKind(step, 'filter');
-    const pool = filterOrigins(use.iteration, filter.inputs).flatMap(({ relabel, origin }) => readEpisodes(store, relabel).map((e) => ({ episode: asEpisode(e), origin })));
+    const pool = [];
+    for (const { relabel, origin } of filterOrigins(use.iteration, filter.inputs)) {
+      for (const e of await readEpisodes(store, relabel)) pool.push({ episode: asEpisode(e), origin });
+    }
     const { kept, dropped } = filterEpisodes(pool, filter.params);
-    recordExamples(store, use.key, [
+    await recordExamples(store, use.key, [
       ...kept.map((e) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '' })),
       ...dropped.map(({ example: e, rule }) => ({ problemId: e.problemId, turn: e.turn, reward: e.reward, origin: e.origin ?? '', dropRule: rule })),
     ]);

@@ -190,17 +190,17 @@ test('a client that disconnects frees its slot: the next request is served at on
 
 test('RUN:ARM:ITERATION serves the model a run trained; a wrong arm or an untrained iteration is a usage error', async (t) => {
   const home = tempHome(t);
-  const store = openStore({ home });
-  t.after(() => store.close());
+  const store = await openStore({ home });
+  t.after(async () => store.close());
   const spec = tinySpec('serve-run', { arms: { rise: {} } });
   const plan = tinyPlan(spec);
-  const run = createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms });
+  const run = await createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms });
   const boost = plan.arms[0].steps.find((s) => s.kind === 'boost')!;
   const dir = join('models', boost.key, 'g0');
   mkdirSync(join(home, 'models', boost.key), { recursive: true });
   cpSync(await tinyCheckpoint(t), join(home, dir), { recursive: true });
-  startStep(store, plan.steps[boost.key], run.id);
-  finishStep(store, boost.key, { model: { dir, config }, seconds: 1 });
+  await startStep(store, plan.steps[boost.key], run.id);
+  await finishStep(store, boost.key, { model: { dir, config }, seconds: 1 });
 
   const server = await startServe(t, [`${run.id}:rise:0`, '--quiet'], { RISE_HOME: home });
   const client = new OpenAI({ baseURL: server.baseUrl, apiKey: 'unused', maxRetries: 0 });

@@ -10,7 +10,7 @@ import { filesUnder, rowCount, tempHome, tempStore } from './helpers.ts';
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
 test('bytes and JSON round-trip under their sha256', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const data = Buffer.from('hello, artifacts');
   const ref = await putBytes(store, data, 'text');
   assert.deepEqual(ref, { sha256: sha256(data), kind: 'text', bytes: data.length });
@@ -25,7 +25,7 @@ test('bytes and JSON round-trip under their sha256', async (t) => {
 });
 
 test('equal content is stored once, whatever the way in', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const data = Buffer.from('{"same":"bytes"}');
   const a = await putBytes(store, data, 'first');
   const b = await putBytes(store, Uint8Array.from(data), 'second');
@@ -39,7 +39,7 @@ test('equal content is stored once, whatever the way in', async (t) => {
 });
 
 test('a corrupted, truncated or missing file fails on read', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const ref = await putBytes(store, Buffer.from('precious rollouts'), 'rollouts');
   const file = path.join(store.artifactsDir, ref.sha256.slice(0, 2), ref.sha256);
 
@@ -58,46 +58,46 @@ test('a corrupted, truncated or missing file fails on read', async (t) => {
 });
 
 test('refs that are not a sha256 are refused before touching the filesystem', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   await assert.rejects(getBytes(store, '../../rise.db'), ArtifactError);
   await assert.rejects(getBytes(store, 'ABC'), ArtifactError);
-  assert.throws(() => getArtifact(store, 'x'), ArtifactError);
+  await assert.rejects(async () => getArtifact(store, 'x'), ArtifactError);
 });
 
 test('a crash between the file write and the row insert never leaves a row without its file', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const data = Buffer.from('written, then the process dies');
   // The insert of the row fails after the file is in place, as if the process died right there.
-  store.sqlite.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON artifacts BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  store.sqlite!.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON artifacts BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
   await assert.rejects(putBytes(store, data, 'rollouts'), /simulated crash/);
-  assert.equal(getArtifact(store, sha256(data)), undefined);
+  assert.equal(await getArtifact(store, sha256(data)), undefined);
   assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
-  store.sqlite.exec('DROP TRIGGER crash');
+  store.sqlite!.exec('DROP TRIGGER crash');
 
   // The next put of the same content reuses the orphaned file and records it.
   const ref = await putBytes(store, data, 'rollouts');
   assert.deepEqual(await getBytes(store, ref), data);
-  for (const row of store.sqlite.prepare('SELECT path FROM artifacts').all() as { path: string }[]) {
+  for (const row of store.sqlite!.prepare('SELECT path FROM artifacts').all() as { path: string }[]) {
     assert.ok(fs.existsSync(path.join(store.artifactsDir, row.path)), `row ${row.path} has its file`);
   }
 });
 
 test('many concurrent puts leave no temporary files', async (t) => {
-  const store = tempStore(t);
+  const store = await tempStore(t);
   const refs = await Promise.all(Array.from({ length: 40 }, (_, i) => putJson(store, { i: i % 10 }, 'json')));
   assert.equal(new Set(refs.map((r) => r.sha256)).size, 10);
   assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
   assert.equal(filesUnder(store.artifactsDir).length, 10);
 });
 
-test('opening the store sweeps temporary files left by killed processes, not fresh ones', (t) => {
+test('opening the store sweeps temporary files left by killed processes, not fresh ones', async (t) => {
   const home = tempHome(t);
-  openStore({ home }).close();
+  await (await openStore({ home })).close();
   const tmp = path.join(home, 'artifacts', 'tmp');
   fs.writeFileSync(path.join(tmp, 'old'), 'x');
   const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
   fs.utimesSync(path.join(tmp, 'old'), twoDaysAgo, twoDaysAgo);
   fs.writeFileSync(path.join(tmp, 'in-progress'), 'y');
-  openStore({ home }).close();
+  await (await openStore({ home })).close();
   assert.deepEqual(filesUnder(tmp), ['in-progress']);
 });

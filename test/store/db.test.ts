@@ -20,47 +20,47 @@ test('the committed migrations match schema.ts (run `npx drizzle-kit generate` a
   assert.deepEqual(await generateSQLiteMigration(snapshot, await generateSQLiteDrizzleJson(schema)), []);
 });
 
-test('a fresh store is migrated, in WAL mode, with the pragmas that sharing it needs', (t) => {
+test('a fresh store is migrated, in WAL mode, with the pragmas that sharing it needs', async (t) => {
   const home = tempHome(t);
-  const store = openStore({ home });
+  const store = await openStore({ home });
   try {
     assert.equal(store.home, path.resolve(home));
-    assert.equal(store.dbPath, path.join(home, 'rise.db'));
+    assert.equal(store.location, path.join(home, 'rise.db'));
     assert.equal(store.artifactsDir, path.join(home, 'artifacts'));
-    assert.equal(store.sqlite.pragma('journal_mode', { simple: true }), 'wal');
-    assert.equal(store.sqlite.pragma('synchronous', { simple: true }), 1, 'NORMAL');
-    assert.equal(store.sqlite.pragma('foreign_keys', { simple: true }), 1);
-    assert.ok(Number(store.sqlite.pragma('busy_timeout', { simple: true })) >= 5000);
-    const tables = (store.sqlite.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
+    assert.equal(store.sqlite!.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(store.sqlite!.pragma('synchronous', { simple: true }), 1, 'NORMAL');
+    assert.equal(store.sqlite!.pragma('foreign_keys', { simple: true }), 1);
+    assert.ok(Number(store.sqlite!.pragma('busy_timeout', { simple: true })) >= 5000);
+    const tables = (store.sqlite!.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name`).all() as { name: string }[]).map((r) => r.name);
     for (const name of ['experiments', 'runs', 'arms', 'steps', 'step_inputs', 'step_results', 'artifacts', 'episodes', 'turns', 'samples', 'examples', 'metrics']) {
       assert.ok(tables.includes(name), `table ${name}`);
     }
     assert.ok(journal.entries.length >= 1);
     assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
   } finally {
-    store.close();
+    await store.close();
   }
 });
 
-test('reopening an existing store applies nothing again and keeps the data', (t) => {
+test('reopening an existing store applies nothing again and keeps the data', async (t) => {
   const home = tempHome(t);
-  const first = openStore({ home });
-  createRun(first, { id: 'r1', experiment: 'quick', spec: { seed: 1 } });
-  startStep(first, plannedStep('boost', 'boost'));
-  finishStep(first, 'boost', { model: 'ref' });
-  first.close();
+  const first = await openStore({ home });
+  await createRun(first, { id: 'r1', experiment: 'quick', spec: { seed: 1 } });
+  await startStep(first, plannedStep('boost', 'boost'));
+  await finishStep(first, 'boost', { model: 'ref' });
+  await first.close();
 
-  const again = openStore({ home });
+  const again = await openStore({ home });
   try {
     assert.equal(rowCount(again, '__drizzle_migrations'), journal.entries.length);
-    assert.deepEqual(getRun(again, 'r1')!.spec, { seed: 1 });
-    assert.deepEqual(getStep(again, 'boost')!.outputs, { model: 'ref' });
+    assert.deepEqual((await getRun(again, 'r1'))!.spec, { seed: 1 });
+    assert.deepEqual((await getStep(again, 'boost'))!.outputs, { model: 'ref' });
   } finally {
-    again.close();
+    await again.close();
   }
 });
 
-test('the store lives in RISE_HOME, else .rise under the working directory; migrations are found from anywhere', (t) => {
+test('the store lives in RISE_HOME, else .rise under the working directory; migrations are found from anywhere', async (t) => {
   const saved = process.env.RISE_HOME;
   const cwd = process.cwd();
   t.after(() => {
@@ -76,34 +76,34 @@ test('the store lives in RISE_HOME, else .rise under the working directory; migr
 
   const home = path.join(tempHome(t), 'custom-home');
   process.env.RISE_HOME = home;
-  const store = openStore();
+  const store = await openStore();
   try {
     assert.equal(store.home, home);
     assert.ok(fs.existsSync(path.join(home, 'rise.db')));
     assert.equal(fs.existsSync(path.join(elsewhere, '.rise')), false);
   } finally {
-    store.close();
+    await store.close();
   }
 });
 
-test('two connections (CLI and worker) see each other’s writes', (t) => {
+test('two connections (CLI and worker) see each other’s writes', async (t) => {
   const home = tempHome(t);
-  const cli = openStore({ home });
-  const worker = openStore({ home });
+  const cli = await openStore({ home });
+  const worker = await openStore({ home });
   try {
-    createRun(cli, { id: 'r1', experiment: 'quick', spec: {} });
-    assert.equal(getRun(worker, 'r1')!.status, 'running');
+    await createRun(cli, { id: 'r1', experiment: 'quick', spec: {} });
+    assert.equal((await getRun(worker, 'r1'))!.status, 'running');
 
-    startStep(worker, plannedStep('rollout-1'), 'r1');
-    assert.equal(stepStatus(cli, 'rollout-1'), 'running');
-    finishStep(worker, 'rollout-1', { episodes: 'ref' });
-    assert.equal(stepStatus(cli, 'rollout-1'), 'done');
+    await startStep(worker, plannedStep('rollout-1'), 'r1');
+    assert.equal(await stepStatus(cli, 'rollout-1'), 'running');
+    await finishStep(worker, 'rollout-1', { episodes: 'ref' });
+    assert.equal(await stepStatus(cli, 'rollout-1'), 'done');
 
-    upsertMetrics(worker, [{ runId: 'r1', arm: 'rise', iteration: 1, name: 'm1@t1', value: 0.5 }]);
-    assert.equal(readMetrics(cli, { runId: 'r1' })[0].value, 0.5);
+    await upsertMetrics(worker, [{ runId: 'r1', arm: 'rise', iteration: 1, name: 'm1@t1', value: 0.5 }]);
+    assert.equal((await readMetrics(cli, { runId: 'r1' }))[0].value, 0.5);
   } finally {
-    worker.close();
-    cli.close();
+    await worker.close();
+    await cli.close();
   }
 });
 
@@ -135,16 +135,16 @@ test('several processes open a new store at once and write concurrently without 
   const results = await runWriters(home, names, 40);
   for (const [i, r] of results.entries()) assert.equal(r.code, 0, `${names[i]} failed:\n${r.output}`);
 
-  const store = openStore({ home });
+  const store = await openStore({ home });
   try {
     assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
     assert.equal(rowCount(store, 'steps'), names.length * 40 + 1);
     assert.equal(rowCount(store, 'step_results'), names.length * 40 + 1, 'one result for the shared step');
     assert.equal(rowCount(store, 'samples'), names.length * 40 * 2);
-    for (const name of names) assert.equal(stepStatus(store, `${name}-39`), 'done');
-    assert.ok(names.includes((getStep(store, 'shared-boost')!.outputs as { by: string }).by));
-    assert.equal(getStep(store, 'shared-boost')!.attempts, names.length);
+    for (const name of names) assert.equal(await stepStatus(store, `${name}-39`), 'done');
+    assert.ok(names.includes(((await getStep(store, 'shared-boost'))!.outputs as { by: string }).by));
+    assert.equal((await getStep(store, 'shared-boost'))!.attempts, names.length);
   } finally {
-    store.close();
+    await store.close();
   }
 });

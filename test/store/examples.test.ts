@@ -19,11 +19,11 @@ const batch: ExampleRecord[] = [
   { problemId: 'p3', turn: 1, reward: 0, dropRule: 'criteria' },
 ];
 
-test('kept and dropped examples are recorded with their drop rule', (t) => {
-  const store = tempStore(t);
-  const key = started(store, 'filter-1', 'filter');
-  assert.equal(recordExamples(store, key, batch), 6);
-  const back = readExamples(store, key);
+test('kept and dropped examples are recorded with their drop rule', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store, 'filter-1', 'filter');
+  assert.equal(await recordExamples(store, key, batch), 6);
+  const back = await readExamples(store, key);
   assert.deepEqual(
     back.map((e) => [e.origin, e.problemId, e.turn, e.dropped, e.dropRule]),
     [
@@ -36,35 +36,35 @@ test('kept and dropped examples are recorded with their drop rule', (t) => {
     ],
   );
   assert.deepEqual(back.map((e) => e.reward), [0, 1, -1, 0, 1, 0]);
-  assert.deepEqual(exampleCounts(store, key), { kept: 2, dropped: { empty: 1, repeatedAttempt: 1, duplicateExample: 1, criteria: 1 } });
+  assert.deepEqual(await exampleCounts(store, key), { kept: 2, dropped: { empty: 1, repeatedAttempt: 1, duplicateExample: 1, criteria: 1 } });
 });
 
-test('recording examples again adds nothing; a replayed step starts a fresh set', (t) => {
-  const store = tempStore(t);
-  const key = started(store, 'filter-1', 'filter');
-  recordExamples(store, key, batch);
-  assert.equal(recordExamples(store, key, batch), 0);
-  assert.equal(readExamples(store, key).length, 6);
+test('recording examples again adds nothing; a replayed step starts a fresh set', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store, 'filter-1', 'filter');
+  await recordExamples(store, key, batch);
+  assert.equal(await recordExamples(store, key, batch), 0);
+  assert.equal((await readExamples(store, key)).length, 6);
 
-  finishStep(store, key, {});
-  markStale(store, [key]);
-  startStep(store, plannedStep(key, 'filter'));
-  assert.deepEqual(readExamples(store, key), []);
-  assert.equal(recordExamples(store, key, batch.slice(0, 2)), 2);
-  assert.deepEqual(exampleCounts(store, key), { kept: 2, dropped: {} });
+  await finishStep(store, key, {});
+  await markStale(store, [key]);
+  await startStep(store, plannedStep(key, 'filter'));
+  assert.deepEqual(await readExamples(store, key), []);
+  assert.equal(await recordExamples(store, key, batch.slice(0, 2)), 2);
+  assert.deepEqual(await exampleCounts(store, key), { kept: 2, dropped: {} });
 });
 
-test('the dropped flag and the drop rule cannot disagree', (t) => {
-  const store = tempStore(t);
-  const key = started(store, 'filter-1', 'filter');
-  const insert = store.sqlite.prepare(
+test('the dropped flag and the drop rule cannot disagree', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store, 'filter-1', 'filter');
+  const insert = store.sqlite!.prepare(
     `INSERT INTO examples (step_key, generation, problem_id, turn, reward, dropped, drop_rule) VALUES (?, 0, ?, 1, 0, ?, ?)`,
   );
   assert.throws(() => insert.run(key, 'a', 1, null), /CHECK constraint/);
   assert.throws(() => insert.run(key, 'b', 0, 'criteria'), /CHECK constraint/);
 });
 
-test('a store made before the examples lost their weight and tokens columns migrates with its examples', (t) => {
+test('a store made before the examples lost their weight and tokens columns migrates with its examples', async (t) => {
   // The store as migrations 0000 and 0001 left it, with an example that has a weight and a token count.
   const home = tempHome(t);
   const old = path.join(home, 'migrations');
@@ -79,12 +79,12 @@ test('a store made before the examples lost their weight and tokens columns migr
   sqlite.prepare(`INSERT INTO examples (step_key, generation, origin, problem_id, turn, reward, weight, tokens, dropped, drop_rule) VALUES ('filter-1', 0, 'iter-1', 'p1', 2, 1, 12.18, 9, 0, NULL)`).run();
   sqlite.close();
 
-  const store = openStore({ home });
+  const store = await openStore({ home });
   try {
-    assert.deepEqual(readExamples(store, 'filter-1'), [{ problemId: 'p1', turn: 2, reward: 1, origin: 'iter-1', dropped: false, dropRule: null }]);
-    const columns = (store.sqlite.prepare(`SELECT name FROM pragma_table_info('examples')`).all() as { name: string }[]).map((c) => c.name);
+    assert.deepEqual(await readExamples(store, 'filter-1'), [{ problemId: 'p1', turn: 2, reward: 1, origin: 'iter-1', dropped: false, dropRule: null }]);
+    const columns = (store.sqlite!.prepare(`SELECT name FROM pragma_table_info('examples')`).all() as { name: string }[]).map((c) => c.name);
     assert.ok(!columns.includes('weight') && !columns.includes('tokens'), columns.join(', '));
   } finally {
-    store.close();
+    await store.close();
   }
 });

@@ -14,11 +14,11 @@ export function tempHome(t: TestContext): string {
   return home;
 }
 
-export function tempStore(t: TestContext): Store {
+export async function tempStore(t: TestContext): Promise<Store> {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'rise-store-'));
-  const store = openStore({ home });
-  t.after(() => {
-    store.close();
+  const store = await openStore({ home });
+  t.after(async () => {
+    await store.close();
     fs.rmSync(home, { recursive: true, force: true });
   });
   return store;
@@ -29,8 +29,8 @@ export function plannedStep(key: string, kind = 'rollout', inputs: string[] = []
 }
 
 /** A started step, for tests of what is recorded under one. */
-export function started(store: Store, key = 'step-a', kind = 'rollout'): string {
-  startStep(store, plannedStep(key, kind));
+export async function started(store: Store, key = 'step-a', kind = 'rollout'): Promise<string> {
+  await startStep(store, plannedStep(key, kind));
   return key;
 }
 
@@ -43,12 +43,12 @@ export function filesUnder(dir: string): string[] {
 }
 
 export function rowCount(store: Store, table: string): number {
-  return (store.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  return (store.sqlite!.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
 }
 
 /** How many examples the step kept, and how many each rule dropped. */
-export function exampleCounts(store: Store, stepKey: string): { kept: number; dropped: Record<string, number> } {
-  const generation = currentGeneration(store.db, stepKey, 'exampleCounts');
+export async function exampleCounts(store: Store, stepKey: string): Promise<{ kept: number; dropped: Record<string, number> }> {
+  const generation = await currentGeneration(store.db, stepKey, 'exampleCounts');
   const rows = store.db
     .select({ rule: examples.dropRule, n: count() })
     .from(examples)
@@ -70,8 +70,8 @@ export function sampleKey(problemId: string, turn: number, sample: number): stri
 }
 
 /** Every sample recorded for the step's current generation, as `sampleKey`s. */
-export function recordedSamples(store: Store, stepKey: string): Set<string> {
-  const generation = currentGeneration(store.db, stepKey, 'recordedSamples');
+export async function recordedSamples(store: Store, stepKey: string): Promise<Set<string>> {
+  const generation = await currentGeneration(store.db, stepKey, 'recordedSamples');
   const rows = store.db
     .select({ problemId: episodes.problemId, turn: samples.turn, sample: samples.sample })
     .from(samples)

@@ -30,69 +30,69 @@ function episode(problemId: string): Episode {
   };
 }
 
-test('episodes from the algorithm round-trip through the ledger', (t) => {
-  const store = tempStore(t);
-  const key = started(store);
+test('episodes from the algorithm round-trip through the ledger', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
   const batch = [episode('p1'), episode('p2')];
-  assert.equal(recordEpisodes(store, key, batch, 'run-1'), 8);
-  assert.deepEqual(readEpisodes(store, key), batch as LedgerEpisode[]);
+  assert.equal(await recordEpisodes(store, key, batch, 'run-1'), 8);
+  assert.deepEqual(await readEpisodes(store, key), batch as LedgerEpisode[]);
   assert.equal(rowCount(store, 'episodes'), 2);
   assert.equal(rowCount(store, 'turns'), 4);
   assert.equal(rowCount(store, 'samples'), 8);
 });
 
-test('recording the same batch again adds nothing', (t) => {
-  const store = tempStore(t);
-  const key = started(store);
+test('recording the same batch again adds nothing', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
   const batch = [episode('p1'), episode('p2'), episode('p3')];
-  assert.equal(recordEpisodes(store, key, batch), 12);
-  assert.equal(recordEpisodes(store, key, batch), 0);
-  assert.equal(recordEpisodes(store, key, [episode('p2'), episode('p4')]), 4);
+  assert.equal(await recordEpisodes(store, key, batch), 12);
+  assert.equal(await recordEpisodes(store, key, batch), 0);
+  assert.equal(await recordEpisodes(store, key, [episode('p2'), episode('p4')]), 4);
   assert.deepEqual(
-    readEpisodes(store, key).map((e) => e.problemId),
+    (await readEpisodes(store, key)).map((e) => e.problemId),
     ['p1', 'p2', 'p3', 'p4'],
   );
   assert.deepEqual([rowCount(store, 'episodes'), rowCount(store, 'turns'), rowCount(store, 'samples')], [4, 8, 16]);
 });
 
-test('a retried step skips what an earlier attempt recorded', (t) => {
-  const store = tempStore(t);
+test('a retried step skips what an earlier attempt recorded', async (t) => {
+  const store = await tempStore(t);
   const step = plannedStep('rollout-1', 'rollout', ['boost']);
   const problems = Array.from({ length: 10 }, (_, i) => `p${i}`);
 
   // Attempt 1 records problems in batches of 3 and dies in the third batch.
-  startStep(store, step, 'run-1');
-  recordEpisodes(store, step.key, problems.slice(0, 3).map(episode));
-  recordEpisodes(store, step.key, problems.slice(3, 6).map(episode));
+  await startStep(store, step, 'run-1');
+  await recordEpisodes(store, step.key, problems.slice(0, 3).map(episode));
+  await recordEpisodes(store, step.key, problems.slice(3, 6).map(episode));
 
   // Attempt 2 asks what is recorded and does the rest only.
-  startStep(store, step, 'run-1');
-  const done = recordedProblems(store, step.key);
+  await startStep(store, step, 'run-1');
+  const done = await recordedProblems(store, step.key);
   const todo = problems.filter((p) => !done.has(p));
   assert.deepEqual(todo, ['p6', 'p7', 'p8', 'p9']);
-  recordEpisodes(store, step.key, todo.map(episode));
-  assert.deepEqual(new Set(readEpisodes(store, step.key).map((e) => e.problemId)), new Set(problems));
+  await recordEpisodes(store, step.key, todo.map(episode));
+  assert.deepEqual(new Set((await readEpisodes(store, step.key)).map((e) => e.problemId)), new Set(problems));
   assert.equal(rowCount(store, 'samples'), 40);
 });
 
-test('episodes can be recorded turn by turn', (t) => {
-  const store = tempStore(t);
-  const key = started(store);
+test('episodes can be recorded turn by turn', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
   const full = episode('p1');
   const firstTurn = { ...full, turns: full.turns.slice(0, 1) };
-  assert.equal(recordEpisodes(store, key, [firstTurn]), 1);
-  assert.deepEqual(recordedSamples(store, key), new Set([sampleKey('p1', 1, 0)]));
-  assert.equal(recordEpisodes(store, key, [full]), 3);
+  assert.equal(await recordEpisodes(store, key, [firstTurn]), 1);
+  assert.deepEqual(await recordedSamples(store, key), new Set([sampleKey('p1', 1, 0)]));
+  assert.equal(await recordEpisodes(store, key, [full]), 3);
   assert.deepEqual(
-    recordedSamples(store, key),
+    await recordedSamples(store, key),
     new Set([sampleKey('p1', 1, 0), sampleKey('p1', 2, 0), sampleKey('p1', 2, 1), sampleKey('p1', 2, 2)]),
   );
-  assert.deepEqual(readEpisodes(store, key), [full] as LedgerEpisode[]);
+  assert.deepEqual(await readEpisodes(store, key), [full] as LedgerEpisode[]);
 });
 
-test('evaluation traces fit the same ledger: k parallel samples at turn 1, one per later turn', (t) => {
-  const store = tempStore(t);
-  const key = started(store, 'eval-1', 'evaluate');
+test('evaluation traces fit the same ledger: k parallel samples at turn 1, one per later turn', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store, 'eval-1', 'evaluate');
   const s = (text: string, reward: number) => ({ text, answer: text, reward, tokens: 3, logprob: -1 });
   const trace: LedgerEpisode = {
     problemId: 'q1',
@@ -101,42 +101,42 @@ test('evaluation traces fit the same ledger: k parallel samples at turn 1, one p
       { turn: 2, kind: 'sequential', chosen: 0, samples: [s('2', 1)] },
     ],
   };
-  recordEpisodes(store, key, [trace]);
-  const [back] = readEpisodes(store, key);
+  await recordEpisodes(store, key, [trace]);
+  const [back] = await readEpisodes(store, key);
   assert.deepEqual(back.turns.map((t) => t.samples.map((x) => x.answer)), [['1', '2', '3'], ['2']]);
   assert.equal(back.prompt, null);
   assert.equal(back.turns[0].samples[0].requestId, null);
 });
 
-test('large batches are split under SQLite’s parameter limit and stay one transaction', (t) => {
-  const store = tempStore(t);
-  const key = started(store);
+test('large batches are split under SQLite’s parameter limit and stay one transaction', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
   const batch = Array.from({ length: 2500 }, (_, i) => episode(`p${i}`));
-  assert.equal(recordEpisodes(store, key, batch), 10_000);
-  assert.equal(recordedProblems(store, key).size, 2500);
+  assert.equal(await recordEpisodes(store, key, batch), 10_000);
+  assert.equal((await recordedProblems(store, key)).size, 2500);
 
   // A failure in the middle of a batch leaves none of it.
-  store.sqlite.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON samples WHEN NEW.episode_id > 2600 BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
-  assert.throws(() => recordEpisodes(store, key, Array.from({ length: 200 }, (_, i) => episode(`q${i}`))), /simulated crash/);
+  store.sqlite!.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON samples WHEN NEW.episode_id > 2600 BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  await assert.rejects(async () => recordEpisodes(store, key, Array.from({ length: 200 }, (_, i) => episode(`q${i}`))), /simulated crash/);
   assert.equal(rowCount(store, 'episodes'), 2500);
   assert.equal(rowCount(store, 'samples'), 10_000);
 });
 
-test('after replay marks the step stale, its ledger is history and the recomputation starts empty', (t) => {
-  const store = tempStore(t);
-  const key = started(store);
-  recordEpisodes(store, key, [episode('p1'), episode('p2')]);
-  finishStep(store, key, {});
-  markStale(store, [key]);
-  startStep(store, plannedStep(key));
-  assert.equal(recordedProblems(store, key).size, 0);
-  assert.deepEqual(readEpisodes(store, key), []);
-  assert.equal(recordEpisodes(store, key, [episode('p1')]), 4, 'the same problem is recorded anew');
+test('after replay marks the step stale, its ledger is history and the recomputation starts empty', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
+  await recordEpisodes(store, key, [episode('p1'), episode('p2')]);
+  await finishStep(store, key, {});
+  await markStale(store, [key]);
+  await startStep(store, plannedStep(key));
+  assert.equal((await recordedProblems(store, key)).size, 0);
+  assert.deepEqual(await readEpisodes(store, key), []);
+  assert.equal(await recordEpisodes(store, key, [episode('p1')]), 4, 'the same problem is recorded anew');
   assert.equal(rowCount(store, 'samples'), 12);
 });
 
-test('the ledger belongs to a started step', (t) => {
-  const store = tempStore(t);
-  assert.throws(() => recordEpisodes(store, 'unknown', [episode('p1')]), /never started/);
-  assert.throws(() => recordedProblems(store, 'unknown'), /never started/);
+test('the ledger belongs to a started step', async (t) => {
+  const store = await tempStore(t);
+  await assert.rejects(async () => recordEpisodes(store, 'unknown', [episode('p1')]), /never started/);
+  await assert.rejects(async () => recordedProblems(store, 'unknown'), /never started/);
 });

@@ -16,13 +16,13 @@ const row = (arm: string, iteration: number, name: string, k: number, value: num
   stepKey: `eval-${arm}-${iteration}`,
 });
 
-test('metrics upsert: a recomputed value replaces the old one in place', (t) => {
-  const store = tempStore(t);
-  createRun(store, { id: 'r1', experiment: 'quick', spec: {} });
-  upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3), row('rise', 1, 'm5@t1', 5, 0.4), row('rise', 1, 'm1@t5', 5, 0.5)]);
-  upsertMetrics(store, [row('rise', 1, 'm5@t1', 5, 0.45)]);
+test('metrics upsert: a recomputed value replaces the old one in place', async (t) => {
+  const store = await tempStore(t);
+  await createRun(store, { id: 'r1', experiment: 'quick', spec: {} });
+  await upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3), row('rise', 1, 'm5@t1', 5, 0.4), row('rise', 1, 'm1@t5', 5, 0.5)]);
+  await upsertMetrics(store, [row('rise', 1, 'm5@t1', 5, 0.45)]);
   assert.equal(rowCount(store, 'metrics'), 3);
-  const back = readMetrics(store, { runId: 'r1' });
+  const back = await readMetrics(store, { runId: 'r1' });
   assert.deepEqual(
     back.map((m) => [m.name, m.k, m.value]),
     [
@@ -36,11 +36,11 @@ test('metrics upsert: a recomputed value replaces the old one in place', (t) => 
   assert.ok(back[1].recordedAt instanceof Date);
 });
 
-test('metrics are read by run, arm, iteration and evaluation set', (t) => {
-  const store = tempStore(t);
-  createRun(store, { id: 'r1', experiment: 'quick', spec: {} });
-  createRun(store, { id: 'r2', experiment: 'quick', spec: {} });
-  upsertMetrics(store, [
+test('metrics are read by run, arm, iteration and evaluation set', async (t) => {
+  const store = await tempStore(t);
+  await createRun(store, { id: 'r1', experiment: 'quick', spec: {} });
+  await createRun(store, { id: 'r2', experiment: 'quick', spec: {} });
+  await upsertMetrics(store, [
     row('single-turn', 2, 'm1@t1', 1, 0.1),
     row('rise', 2, 'm1@t1', 1, 0.2),
     row('rise', 1, 'm1@t1', 1, 0.3),
@@ -48,7 +48,7 @@ test('metrics are read by run, arm, iteration and evaluation set', (t) => {
     { runId: 'r2', arm: 'rise', iteration: 0, name: 'train.loss', value: 1.5 },
   ]);
   assert.deepEqual(
-    readMetrics(store, { runId: 'r1' }).map((m) => [m.arm, m.iteration, m.evalSet, m.value]),
+    (await readMetrics(store, { runId: 'r1' })).map((m) => [m.arm, m.iteration, m.evalSet, m.value]),
     [
       ['rise', 1, 'in-dist', 0.3],
       ['rise', 1, 'ood', 0.4],
@@ -56,12 +56,12 @@ test('metrics are read by run, arm, iteration and evaluation set', (t) => {
       ['single-turn', 2, 'in-dist', 0.1],
     ],
   );
-  assert.deepEqual(readMetrics(store, { runId: 'r1', arm: 'rise', iteration: 1, evalSet: 'ood' }).map((m) => m.value), [0.4]);
-  const [loss] = readMetrics(store, { runId: 'r2' });
+  assert.deepEqual((await readMetrics(store, { runId: 'r1', arm: 'rise', iteration: 1, evalSet: 'ood' })).map((m) => m.value), [0.4]);
+  const [loss] = await readMetrics(store, { runId: 'r2' });
   assert.deepEqual([loss.evalSet, loss.k, loss.details, loss.stepKey], ['', 1, null, null]);
 });
 
-test('metrics belong to a recorded run', (t) => {
-  const store = tempStore(t);
-  assert.throws(() => upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3)]), /FOREIGN KEY/);
+test('metrics belong to a recorded run', async (t) => {
+  const store = await tempStore(t);
+  await assert.rejects(async () => upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3)]), /FOREIGN KEY/);
 });

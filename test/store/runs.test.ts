@@ -5,9 +5,9 @@ import { listExperiments, runArms, tempStore } from './helpers.ts';
 
 const spec = { name: 'quick', seed: 1, arms: { rise: {}, 'success-only': { filter: { criteria: 'success' } } } };
 
-test('a run is created with its experiment and arms, status running', (t) => {
-  const store = tempStore(t);
-  const run = createRun(store, {
+test('a run is created with its experiment and arms, status running', async (t) => {
+  const store = await tempStore(t);
+  const run = await createRun(store, {
     id: 'run-1',
     experiment: 'quick',
     spec,
@@ -16,42 +16,42 @@ test('a run is created with its experiment and arms, status running', (t) => {
   });
   assert.equal(run.status, 'running');
   assert.equal(run.finishedAt, null);
-  assert.deepEqual(getRun(store, 'run-1'), run);
-  assert.deepEqual(getRun(store, 'run-1')!.spec, spec);
-  assert.equal(getRun(store, 'run-1')!.workflowId, 'rise/quick/run-1');
+  assert.deepEqual(await getRun(store, 'run-1'), run);
+  assert.deepEqual((await getRun(store, 'run-1'))!.spec, spec);
+  assert.equal((await getRun(store, 'run-1'))!.workflowId, 'rise/quick/run-1');
   assert.deepEqual(runArms(store, 'run-1'), [
     { name: 'rise', config: { filter: { criteria: 'all' } } },
     { name: 'success-only', config: { filter: { criteria: 'success' } } },
   ]);
   assert.deepEqual(listExperiments(store).map((e) => e.name), ['quick']);
-  assert.throws(() => createRun(store, { id: 'run-1', experiment: 'quick', spec }), /already exists/);
-  assert.equal(getRun(store, 'nope'), undefined);
+  await assert.rejects(async () => createRun(store, { id: 'run-1', experiment: 'quick', spec }), /already exists/);
+  assert.equal(await getRun(store, 'nope'), undefined);
 });
 
-test('run status: terminal ones stamp the finish, running again (replay) clears it', (t) => {
-  const store = tempStore(t);
-  createRun(store, { id: 'run-1', experiment: 'quick', spec });
-  setRunStatus(store, 'run-1', 'failed', 'iteration 2 train: NaN loss');
-  let run = getRun(store, 'run-1')!;
+test('run status: terminal ones stamp the finish, running again (replay) clears it', async (t) => {
+  const store = await tempStore(t);
+  await createRun(store, { id: 'run-1', experiment: 'quick', spec });
+  await setRunStatus(store, 'run-1', 'failed', 'iteration 2 train: NaN loss');
+  let run = (await getRun(store, 'run-1'))!;
   assert.equal(run.status, 'failed');
   assert.equal(run.error, 'iteration 2 train: NaN loss');
   assert.ok(run.finishedAt instanceof Date);
-  setRunStatus(store, 'run-1', 'running');
-  run = getRun(store, 'run-1')!;
+  await setRunStatus(store, 'run-1', 'running');
+  run = (await getRun(store, 'run-1'))!;
   assert.deepEqual([run.status, run.error, run.finishedAt], ['running', null, null]);
-  setRunStatus(store, 'run-1', 'done');
-  assert.equal(getRun(store, 'run-1')!.status, 'done');
-  assert.throws(() => setRunStatus(store, 'nope', 'done'), /no run nope/);
+  await setRunStatus(store, 'run-1', 'done');
+  assert.equal((await getRun(store, 'run-1'))!.status, 'done');
+  await assert.rejects(async () => setRunStatus(store, 'nope', 'done'), /no run nope/);
 });
 
-test('runs are listed newest first, per experiment or all', (t) => {
-  const store = tempStore(t);
-  const a = createRun(store, { experiment: 'quick', spec });
-  const b = createRun(store, { experiment: 'other', spec });
-  const c = createRun(store, { experiment: 'quick', spec });
-  assert.deepEqual(listRuns(store, 'quick').map((r) => r.id), [c.id, a.id]);
-  assert.equal(listRuns(store).length, 3);
-  assert.ok(listRuns(store).some((r) => r.id === b.id));
+test('runs are listed newest first, per experiment or all', async (t) => {
+  const store = await tempStore(t);
+  const a = await createRun(store, { experiment: 'quick', spec });
+  const b = await createRun(store, { experiment: 'other', spec });
+  const c = await createRun(store, { experiment: 'quick', spec });
+  assert.deepEqual((await listRuns(store, 'quick')).map((r) => r.id), [c.id, a.id]);
+  assert.equal((await listRuns(store)).length, 3);
+  assert.ok((await listRuns(store)).some((r) => r.id === b.id));
   assert.deepEqual(listExperiments(store).map((e) => e.name), ['other', 'quick']);
 });
 

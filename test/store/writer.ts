@@ -13,15 +13,15 @@ process.stdout.write('ready\n');
 const pause = new Int32Array(new SharedArrayBuffer(4));
 while (!fs.existsSync(go)) Atomics.wait(pause, 0, 0, 1);
 
-const store = openStore({ home });
+const store = await openStore({ home });
 const shared = { key: 'shared-boost', kind: 'boost', params: {}, inputs: [] };
-startStep(store, shared, name);
+await startStep(store, shared, name);
 for (let i = 0; i < Number(steps); i++) {
   const key = `${name}-${i}`;
-  startStep(store, { key, kind: 'rollout', params: { i }, inputs: [shared.key] }, name);
+  await startStep(store, { key, kind: 'rollout', params: { i }, inputs: [shared.key] }, name);
   const sample = { text: `answer ${i}`, answer: String(i), reward: i % 2, tokens: 4, logprob: -2 };
-  recordEpisodes(store, key, [{ problemId: 'p', turns: [{ turn: 1, kind: 'onPolicy', chosen: 0, samples: [sample, sample] }] }]);
-  finishStep(store, key, { by: name });
+  await recordEpisodes(store, key, [{ problemId: 'p', turns: [{ turn: 1, kind: 'onPolicy', chosen: 0, samples: [sample, sample] }] }]);
+  await finishStep(store, key, { by: name });
 }
-finishStep(store, shared.key, { by: name });
-store.close();
+await finishStep(store, shared.key, { by: name });
+await store.close();

@@ -33,8 +33,8 @@ describe('experiments on the dev server', () => {
 
   test('two arms share their common steps: each runs once, and both arms get metrics', async (t) => {
     const { server, env } = temporal();
-    const context = createStepContext({ home: tempHome(t) });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home: tempHome(t) });
+    t.after(async () => context.store.close());
     const spec = tinySpec('tiny-shared');
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('e2e');
@@ -54,17 +54,17 @@ describe('experiments on the dev server', () => {
     const shared = [...stepArms(plan)].filter(([, arms]) => arms.length === 2).map(([key]) => key);
     const kinds = shared.map((k) => plan.steps[k].kind).sort();
     assert.deepEqual(kinds, ['boost', 'evaluate', 'filter', 'relabel', 'rollout']);
-    for (const key of shared) assert.equal(getStep(context.store, key)!.attempts, 1, `${plan.steps[key].kind} ran once`);
-    for (const key of Object.keys(plan.steps)) assert.equal(getStep(context.store, key)!.status, 'done');
-    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
-    const rows = readMetrics(context.store, { runId: launch.runId });
+    for (const key of shared) assert.equal((await getStep(context.store, key))!.attempts, 1, `${plan.steps[key].kind} ran once`);
+    for (const key of Object.keys(plan.steps)) assert.equal((await getStep(context.store, key))!.status, 'done');
+    assert.equal((await getRun(context.store, launch.runId))!.status, 'done');
+    const rows = await readMetrics(context.store, { runId: launch.runId });
     assert.deepEqual([...new Set(rows.map((r) => `${r.arm}/${r.iteration}`))].sort(), ['rise/0', 'rise/1', 'uniform/0', 'uniform/1']);
   });
 
   test('pause holds the run between steps (children too), resume continues it; progress and metrics answer queries', async (t) => {
     const { server, env } = temporal();
-    const context = createStepContext({ home: tempHome(t) });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home: tempHome(t) });
+    t.after(async () => context.store.close());
     const spec = tinySpec('tiny-pause', { arms: { rise: {} } });
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('pause');

@@ -80,13 +80,13 @@ describe('rise export --what examples', () => {
     const rows = jsonl.stdout.trim().split('\n').map((l) => JSON.parse(l) as Row);
     assert.deepEqual(Object.keys(rows[0]), [...COLUMNS, ...NEW_COLUMNS, 'messages', 'target'], 'the old columns first, in their order');
 
-    const store = openStore({ home });
-    t.after(() => store.close());
-    const plan = planFromJson(getRun(store, runId)!.plan)!;
+    const store = await openStore({ home });
+    t.after(async () => store.close());
+    const plan = planFromJson((await getRun(store, runId))!.plan)!;
     const arms = stepArms(plan);
     const ledger = new Map<string, Map<string, LedgerEpisode>>();
-    const episode = (relabel: string, problemId: string) => {
-      if (!ledger.has(relabel)) ledger.set(relabel, new Map(readEpisodes(store, relabel).map((e) => [e.problemId, e])));
+    const episode = async (relabel: string, problemId: string) => {
+      if (!ledger.has(relabel)) ledger.set(relabel, new Map((await readEpisodes(store, relabel)).map((e) => [e.problemId, e])));
       return ledger.get(relabel)!.get(problemId);
     };
 
@@ -96,7 +96,7 @@ describe('rise export --what examples', () => {
       const trains = Object.values(plan.steps).filter((s) => s.kind === 'train' && s.inputs[0] === f.key);
       const mine = rows.filter((row) => row.step === f.key);
       assert.deepEqual([...new Set(mine.map((row) => row.train))].sort(), trains.map((s) => s.key).sort(), 'one group of rows per train step reading the filter');
-      const outputs = store.sqlite.prepare(`SELECT count(*) AS n FROM examples WHERE step_key = ?`).get(f.key) as { n: number };
+      const outputs = store.sqlite!.prepare(`SELECT count(*) AS n FROM examples WHERE step_key = ?`).get(f.key) as { n: number };
       assert.equal(mine.length, outputs.n * trains.length, 'every example once per train step');
       // The relabel step of every origin is the filter's input of that iteration.
       for (const row of mine) assert.equal(row.relabel, f.inputs[Number(row.origin.slice('iter-'.length)) - (row.iteration - f.inputs.length + 1)]);
@@ -108,7 +108,7 @@ describe('rise export --what examples', () => {
     assert.ok(kept.length > 0 && dropped.length > 0, `kept ${kept.length}, dropped ${dropped.length}`);
     for (const row of rows) {
       const where = `${row.step.slice(0, 8)} ${row.origin} ${row.problemId}#${row.turn} (${row.trainArms})`;
-      const e = episode(row.relabel, row.problemId);
+      const e = await episode(row.relabel, row.problemId);
       assert.ok(e, `${where}: episode in the ledger`);
       const at = e.turns.findIndex((turn) => turn.turn === row.turn);
       const turn = e.turns[at];

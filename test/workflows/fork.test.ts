@@ -13,7 +13,7 @@ import { planFromJson } from '../../src/plan/plan.ts';
 import { getRun, getStep, openStore, readMetrics } from '../../src/store/index.ts';
 import { testTemporalServer, type TestTemporalServer } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
-import { rise, tempHome, TINY } from './helpers.ts';
+import { rise, stepsRunBy, tempHome, TINY } from './helpers.ts';
 
 describe('rise fork against the test server', () => {
   let server: TestTemporalServer;
@@ -41,29 +41,29 @@ describe('rise fork against the test server', () => {
     assert.notEqual(forkId, runId);
     assert.match(fork.stdout, /5 reused, 4 to run/, fork.stdout);
 
-    const store = openStore({ home });
-    t.after(() => store.close());
-    const plan = planFromJson(getRun(store, forkId)!.plan)!;
-    const computed = Object.values(plan.steps).filter((step) => getStep(store, step.key)!.runId === forkId);
+    const store = await openStore({ home });
+    t.after(async () => store.close());
+    const plan = planFromJson((await getRun(store, forkId))!.plan)!;
+    const computed = await stepsRunBy(store, plan, forkId);
     assert.deepEqual(computed.map((s) => s.kind), ['evaluate', 'evaluate', 'evaluate', 'evaluate'], 'the fork computed evaluations only');
     for (const step of Object.values(plan.steps)) {
-      const info = getStep(store, step.key)!;
+      const info = (await getStep(store, step.key))!;
       assert.equal(info.status, 'done');
       if (step.kind !== 'evaluate') assert.deepEqual([info.runId, info.attempts], [runId, 1], `${step.kind} computed once, by the first run`);
     }
     // Both stored models (the boosted one and iteration 1's) evaluated on both sets, with three turns.
-    const rows = readMetrics(store, { runId: forkId }).filter((r) => r.name === 'm1@t3');
+    const rows = (await readMetrics(store, { runId: forkId })).filter((r) => r.name === 'm1@t3');
     assert.deepEqual(rows.map((r) => `${r.iteration} ${r.evalSet}`).sort(), ['0 in-dist', '0 wide', '1 in-dist', '1 wide']);
 
     // The fork extended by an iteration: only iteration 2 runs, and the new run reports every iteration.
     const extend = await rise(['extend', forkId, '--iterations', '2', '--worker'], env);
     assert.equal(extend.code, 0, extend.stderr);
     const extendId = /started run (\S+)/.exec(extend.stdout)![1];
-    const longer = planFromJson(getRun(store, extendId)!.plan)!;
-    const added = Object.values(longer.steps).filter((step) => getStep(store, step.key)!.runId === extendId);
+    const longer = planFromJson((await getRun(store, extendId))!.plan)!;
+    const added = await stepsRunBy(store, longer, extendId);
     assert.deepEqual(added.map((s) => s.kind), ['rollout', 'relabel', 'filter', 'train', 'evaluate', 'evaluate']);
     for (const step of Object.values(plan.steps)) assert.ok(longer.steps[step.key], `the fork's ${step.kind} is kept`);
-    const sets = readMetrics(store, { runId: extendId }).filter((r) => r.name === 'm1@t3');
+    const sets = (await readMetrics(store, { runId: extendId })).filter((r) => r.name === 'm1@t3');
     assert.deepEqual(sets.map((r) => `${r.iteration} ${r.evalSet}`).sort(), ['0 in-dist', '0 wide', '1 in-dist', '1 wide', '2 in-dist', '2 wide']);
 
     // A change from iteration 1 on: the boost, its evaluation and iteration 1's rollout (sampled from the
@@ -72,10 +72,10 @@ describe('rise fork against the test server', () => {
     assert.equal(from.code, 0, from.stderr);
     const fromId = /started run (\S+)/.exec(from.stdout)![1];
     assert.match(from.stdout, /why: samples 2 → 3/);
-    const spliced = planFromJson(getRun(store, fromId)!.plan)!;
-    const ran = Object.values(spliced.steps).filter((step) => getStep(store, step.key)!.runId === fromId);
+    const spliced = planFromJson((await getRun(store, fromId))!.plan)!;
+    const ran = await stepsRunBy(store, spliced, fromId);
     assert.deepEqual(ran.map((s) => s.kind), ['relabel', 'filter', 'train', 'evaluate']);
-    const firstPlan = planFromJson(getRun(store, runId)!.plan)!;
+    const firstPlan = planFromJson((await getRun(store, runId))!.plan)!;
     const boostEval = firstPlan.arms[0].steps.filter((u) => u.iteration === 0 || u.kind === 'rollout').map((u) => u.key);
     assert.deepEqual(spliced.arms[0].steps.filter((u) => u.iteration === 0 || u.kind === 'rollout').map((u) => u.key), boostEval);
   });

@@ -71,8 +71,8 @@ describe('heartbeats keep flowing during a long training step', () => {
       evaluate: { turns: 1, parallelK: 1, maxTokens: 4 },
     });
     const plan = planExperiment(spec, { compute: currentCompute(), dataDigests: await digestDataFiles(spec), models: await resolveStoredModels(spec, modelsHome()) });
-    const context = createStepContext({ home: tempHome(t), modelsHome: modelsHome() });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home: tempHome(t), modelsHome: modelsHome() });
+    t.after(async () => context.store.close());
     const taskQueue = uniqueTaskQueue('heartbeat');
     // Retries off, so a heartbeat timeout fails the run instead of being retried away.
     const { activities } = loadTemporalConfig({ RISE_BOOST_HEARTBEAT: `${HEARTBEAT_TIMEOUT_MS}ms`, RISE_BOOST_RETRY_MAX_ATTEMPTS: '1' });
@@ -117,7 +117,7 @@ describe('heartbeats keep flowing during a long training step', () => {
     t.diagnostic(`wall ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
     // The boost ran once, to completion: no heartbeat timeout, no retry.
-    const boostStep = getStep(context.store, boostKey);
+    const boostStep = await getStep(context.store, boostKey);
     assert.equal(boostStep?.status, 'done');
     assert.equal(boostStep?.attempts, 1);
     const events = (await iteration.fetchHistory()).events ?? [];

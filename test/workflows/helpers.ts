@@ -16,7 +16,7 @@ import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import { loadSpec } from '../../src/spec/load.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
-import { createRun, finishStep, listRuns, openStore, setRunStatus, startStep } from '../../src/store/index.ts';
+import { createRun, finishStep, getStep, listRuns, openStore, setRunStatus, startStep, type Store } from '../../src/store/index.ts';
 
 /** Seconds-scale on 2 cores: a 1-layer model, a few dozen problems, one iteration. */
 export const TINY = {
@@ -88,17 +88,17 @@ export async function populatedHome(): Promise<{ home: string; runId: string }> 
   try {
     const spec = await loadSpec(POPULATED_SPEC);
     const plan = planExperiment(spec, { compute: currentCompute() });
-    const store = openStore({ home });
+    const store = await openStore({ home });
     try {
-      const run = createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/populated` });
+      const run = await createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/populated` });
       for (const step of Object.values(plan.steps)) {
-        startStep(store, step, run.id);
-        finishStep(store, step.key, { populated: true });
+        await startStep(store, step, run.id);
+        await finishStep(store, step.key, { populated: true });
       }
-      setRunStatus(store, run.id, 'done');
+      await setRunStatus(store, run.id, 'done');
       return { home, runId: run.id };
     } finally {
-      store.close();
+      await store.close();
     }
   } catch (err) {
     rmSync(home, { recursive: true, force: true });
@@ -128,12 +128,12 @@ export function homeSnapshot(home: string): Record<string, string> {
 }
 
 /** The ids of the runs in the store at `home`, newest first (opens the store; snapshot files before this). */
-export function homeRuns(home: string): string[] {
-  const store = openStore({ home });
+export async function homeRuns(home: string): Promise<string[]> {
+  const store = await openStore({ home });
   try {
-    return listRuns(store).map((run) => run.id);
+    return (await listRuns(store)).map((run) => run.id);
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -182,4 +182,11 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(everyMs);
   }
+}
+
+/** The plan's steps whose last attempt was made by run `runId`. */
+export async function stepsRunBy(store: Store, plan: Plan, runId: string): Promise<Plan['steps'][string][]> {
+  const steps = [];
+  for (const step of Object.values(plan.steps)) if ((await getStep(store, step.key))?.runId === runId) steps.push(step);
+  return steps;
 }

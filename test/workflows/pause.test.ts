@@ -16,7 +16,7 @@ import { follow, Lines, pauseText, type ArmView } from '../../src/client/progres
 import { startOrAttach } from '../../src/client/start.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
 import type { Plan } from '../../src/plan/plan.ts';
-import { getRun, getStep, type Store } from '../../src/store/index.ts';
+import { getRun, stepStatuses, type Store } from '../../src/store/index.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { armProgressQuery, armWorkflowId, experimentProgressQuery, iterationProgressQuery, type StepProgress } from '../../workflows/experiment.ts';
 import { useTestEnvironment } from '../temporal/server.ts';
@@ -72,7 +72,7 @@ describe('the progress lines', () => {
 });
 
 /** Store steps that are no longer pending or running. */
-const settledSteps = (store: Store, plan: Plan) => Object.keys(plan.steps).filter((k) => ['done', 'failed'].includes(getStep(store, k)?.status ?? '')).length;
+const settledSteps = async (store: Store, plan: Plan) => [...(await stepStatuses(store, Object.keys(plan.steps))).values()].filter((s) => s === 'done' || s === 'failed').length;
 
 describe('pause and resume on the dev server', () => {
   const temporal = useTestEnvironment();
@@ -83,8 +83,8 @@ describe('pause and resume on the dev server', () => {
 
   test('rise pause holds the run; rise status and the progress lines say who paused it and since when; rise resume lets it finish', async (t) => {
     const { server, env } = temporal();
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     const spec = tinySpec('tiny-cli-pause', { arms: { rise: {} } });
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('cli-pause');
@@ -114,7 +114,7 @@ describe('pause and resume on the dev server', () => {
         const p = await env.client.workflow.getHandle(at.current).query(iterationProgressQuery).catch(() => undefined);
         return p !== undefined && p.pause !== null && !p.steps.some((s) => s.state === 'running') ? true : undefined;
       });
-      const settledWhenHeld = settledSteps(context.store, plan);
+      const settledWhenHeld = await settledSteps(context.store, plan);
 
       const status = await rise(['status', launch.runId], cli);
       assert.equal(status.code, 0, status.stderr);
@@ -123,7 +123,7 @@ describe('pause and resume on the dev server', () => {
       const list = await rise(['status'], cli);
       assert.equal(list.code, 0, list.stderr);
       assert.match(list.stdout, new RegExp(`${launch.runId} .*paused by ${me} since`));
-      assert.equal(settledSteps(context.store, plan), settledWhenHeld, 'no step ran while paused');
+      assert.equal(await settledSteps(context.store, plan), settledWhenHeld, 'no step ran while paused');
       assert.ok(settledWhenHeld < Object.keys(plan.steps).length);
 
       // Without the Temporal server, status still prints the store's view, and says it could not check.
@@ -159,7 +159,7 @@ describe('pause and resume on the dev server', () => {
       assert.equal(lines.filter((l) => /^rise · iteration \d · .*: done \(\d+\.\d s\)$/.test(l)).length, Object.keys(plan.steps).length, lines.join('\n'));
       finished = { home, runId: launch.runId, cli };
     });
-    assert.equal(getRun(context.store, finished!.runId)!.status, 'done');
+    assert.equal((await getRun(context.store, finished!.runId))!.status, 'done');
 
     for (const [args, message] of [
       [['pause', finished!.runId], /is not running \(it is done\)/],

@@ -83,8 +83,8 @@ describe('a pretrained model with LoRA through the product path', () => {
     const { server, env } = temporal();
     const modelsHome = tempHome(t);
     const base = await addTinyChat(modelsHome);
-    const context = createStepContext({ home: tempHome(t), modelsHome });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home: tempHome(t), modelsHome });
+    t.after(async () => context.store.close());
     const spec = tinyChatSpec('pretrained-lora');
     const plan = await planWith(spec, modelsHome);
     const taskQueue = uniqueTaskQueue('pretrained');
@@ -95,10 +95,10 @@ describe('a pretrained model with LoRA through the product path', () => {
     t.diagnostic(`wall ${((performance.now() - started) / 1000).toFixed(1)} s`);
 
     const [arm] = plan.arms;
-    for (const use of arm.steps) assert.equal(getStep(context.store, use.key)?.status, 'done', `${use.kind} ${use.iteration} is done`);
+    for (const use of arm.steps) assert.equal((await getStep(context.store, use.key))?.status, 'done', `${use.kind} ${use.iteration} is done`);
     const keyOf = (kind: StepKind, iteration: number) => arm.steps.find((s) => s.kind === kind && s.iteration === iteration)!.key;
-    const outputs = <K extends StepKind>(kind: K, iteration: number) => {
-      const o = doneOutputs(context.store, keyOf(kind, iteration), kind);
+    const outputs = async <K extends StepKind>(kind: K, iteration: number) => {
+      const o = await doneOutputs(context.store, keyOf(kind, iteration), kind);
       assert.ok(o, `${kind} ${iteration} has outputs`);
       return o;
     };
@@ -113,7 +113,7 @@ describe('a pretrained model with LoRA through the product path', () => {
 
     // Each fine-tuning saved adapters only, over the stored model named by digest, and moved them from zero.
     for (const [kind, iteration] of [['boost', 0], ['train', 1]] as const) {
-      const fitted = outputs(kind, iteration);
+      const fitted = await outputs(kind, iteration);
       assert.ok(fitted.train.steps > 0 && Number.isFinite(fitted.train.lastLoss), `${kind} trained: ${JSON.stringify(fitted.train)}`);
       const dir = resolve(context.store.home, fitted.model.dir);
       assert.ok(dir.startsWith(join(context.store.home, 'models')), `${kind} checkpoint ${dir} is under the store's models`);
@@ -129,16 +129,16 @@ describe('a pretrained model with LoRA through the product path', () => {
     }
 
     // Sampling ran through the chat template: the ledger and the tables are complete.
-    assert.equal(outputs('rollout', 1).episodes, 12);
-    assert.equal(outputs('relabel', 1).episodes, 12);
-    const filter = outputs('filter', 1);
-    const train = outputs('train', 1);
+    assert.equal((await outputs('rollout', 1)).episodes, 12);
+    assert.equal((await outputs('relabel', 1)).episodes, 12);
+    const filter = await outputs('filter', 1);
+    const train = await outputs('train', 1);
     assert.ok(filter.kept > 0);
     assert.equal(train.examples + train.tooLong, filter.kept);
     for (const iteration of [0, 1]) {
       const key = keyOf('evaluate', iteration);
-      assert.equal(outputs('evaluate', iteration).problems, 4);
-      const table = recordedEvaluation(context.store, key, plan.steps[key].params as EvaluateParams).byRule.expected;
+      assert.equal((await outputs('evaluate', iteration)).problems, 4);
+      const table = (await recordedEvaluation(context.store, key, plan.steps[key].params as EvaluateParams)).byRule.expected;
       t.diagnostic(`evaluate ${iteration}: ${table.rows.map((r) => `${r.name} ${(100 * r.value).toFixed(0)}`).join('  ')}`);
       assert.deepEqual(table.rows.map((r) => r.name), ['m1@t1', 'm2@t1', 'm1@t2', 'p1@t1', 'p1@t2']);
       assert.equal(table.problems, 4);

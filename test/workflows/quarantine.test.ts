@@ -44,10 +44,10 @@ function checker(fails: (problem: Problem) => boolean): Task & { tries: Map<stri
 }
 
 /** A claimed step and the context its work runs in, over a fresh store; batches of 8 problems. */
-function stepRun(store: Store, name: string): { ctx: StepContext; run: StepRun } {
+async function stepRun(store: Store, name: string): Promise<{ ctx: StepContext; run: StepRun }> {
   const key = name.padEnd(64, '0');
   const lease = { owner: `test/${name}`, ms: 60_000 };
-  const claim = claimStep(store, { key, kind: 'rollout', params: {}, inputs: [] }, lease, 'run-q');
+  const claim = await claimStep(store, { key, kind: 'rollout', params: {}, inputs: [] }, lease, 'run-q');
   assert.equal(claim.kind, 'claimed');
   const attempt = claim.kind === 'claimed' ? claim.attempt : assert.fail();
   const ctx = { store, ledgerBatch: 8, quarantine: { attempts: 3, maxFraction: 0.1 } } as StepContext;
@@ -63,50 +63,50 @@ function sampler(task: Task) {
 }
 
 test('a problem whose checker throws is quarantined with its error; the rest of the step is what it would have been', async (t) => {
-  const store = openStore({ home: tempHome(t) });
-  t.after(() => store.close());
+  const store = await openStore({ home: tempHome(t) });
+  t.after(async () => store.close());
   const task = checker((p) => p.id === BAD);
-  const { ctx, run } = stepRun(store, 'aa');
+  const { ctx, run } = await stepRun(store, 'aa');
   const result = await inLedgerBatches(ctx, run, 'run-q', PROBLEMS, sampler(task));
   assert.deepEqual(result, { resumed: 0, quarantined: 1 });
   const key = run.attempt.key;
-  assert.deepEqual(quarantinedProblems(store, [key]).get(key), [{ problemId: BAD, attempts: 3, errorClass: 'CheckerError', message: `cannot check ${BAD}` }]);
-  const recorded = recordedProblems(store, key);
+  assert.deepEqual((await quarantinedProblems(store, [key])).get(key), [{ problemId: BAD, attempts: 3, errorClass: 'CheckerError', message: `cannot check ${BAD}` }]);
+  const recorded = await recordedProblems(store, key);
   assert.equal(recorded.size, 39);
   assert.ok(!recorded.has(BAD));
   // Tried in its batch of 8, in the halves of 4 and 2 that held it, then 3 times alone.
   assert.equal(task.tries.get(BAD), 3 + 3);
 
   // The same problems through a checker that never throws: every other episode is the same.
-  const healthy = stepRun(store, 'bb');
+  const healthy = await stepRun(store, 'bb');
   await inLedgerBatches(healthy.ctx, healthy.run, 'run-q', PROBLEMS.filter((p) => p.id !== BAD), sampler(createTask('arithmetic')));
-  const texts = (k: string) => readEpisodes(store, k).map((e) => JSON.stringify([e.problemId, e.turns])).sort();
-  assert.deepEqual(texts(key), texts(healthy.run.attempt.key));
+  const texts = async (k: string) => (await readEpisodes(store, k)).map((e) => JSON.stringify([e.problemId, e.turns])).sort();
+  assert.deepEqual(await texts(key), await texts(healthy.run.attempt.key));
 
   // A new attempt tries the quarantined problem again; with a checker that works now, nothing stays quarantined.
   const again = await inLedgerBatches(ctx, run, 'run-q', PROBLEMS, sampler(createTask('arithmetic')));
   assert.deepEqual(again, { resumed: 39, quarantined: 0 });
-  assert.equal(quarantinedProblems(store, [key]).size, 0);
-  assert.equal(recordedProblems(store, key).size, 40);
+  assert.equal((await quarantinedProblems(store, [key])).size, 0);
+  assert.equal((await recordedProblems(store, key)).size, 40);
 });
 
 test('a checker that throws on every problem fails the step once more than 10% are quarantined', async (t) => {
-  const store = openStore({ home: tempHome(t) });
-  t.after(() => store.close());
-  const { ctx, run } = stepRun(store, 'cc');
+  const store = await openStore({ home: tempHome(t) });
+  t.after(async () => store.close());
+  const { ctx, run } = await stepRun(store, 'cc');
   await assert.rejects(
     inLedgerBatches(ctx, run, 'run-q', PROBLEMS, sampler(checker(() => true))),
     (err: Error) => err instanceof QuarantineLimitError && /^5 of 40 problems failed every try, more than the 4 \(10%\) a step may quarantine: the step is broken/.test(err.message) && /CheckerError: cannot check/.test(err.message),
   );
   // It stopped at the fifth: the rest of the step was not tried.
-  assert.equal(quarantinedProblems(store, [run.attempt.key]).get(run.attempt.key)?.length, 5);
-  assert.equal(recordedProblems(store, run.attempt.key).size, 0);
+  assert.equal((await quarantinedProblems(store, [run.attempt.key])).get(run.attempt.key)?.length, 5);
+  assert.equal((await recordedProblems(store, run.attempt.key)).size, 0);
 });
 
 test('an error about the step (the remote policy is down) fails it at once: no problem is blamed', async (t) => {
-  const store = openStore({ home: tempHome(t) });
-  t.after(() => store.close());
-  const { ctx, run } = stepRun(store, 'dd');
+  const store = await openStore({ home: tempHome(t) });
+  t.after(async () => store.close());
+  const { ctx, run } = await stepRun(store, 'dd');
   let calls = 0;
   const down = async () => {
     calls++;
@@ -114,23 +114,23 @@ test('an error about the step (the remote policy is down) fails it at once: no p
   };
   await assert.rejects(inLedgerBatches(ctx, run, 'run-q', PROBLEMS, down), RemoteUnavailableError);
   assert.equal(calls, 1);
-  assert.equal(quarantinedProblems(store, [run.attempt.key]).size, 0);
+  assert.equal((await quarantinedProblems(store, [run.attempt.key])).size, 0);
 });
 
 test('rise status and rise report count the quarantined problems per step and list them', async (t) => {
   const home = tempHome(t);
   const spec = tinySpec('quarantine-report');
   const plan = tinyPlan(spec);
-  const store = openStore({ home });
-  const run = createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/q` });
+  const store = await openStore({ home });
+  const run = await createRun(store, { experiment: spec.name, spec, plan, arms: spec.arms, workflowId: `rise/${spec.name}/q` });
   const rollout = plan.arms[0].steps.find((u) => u.kind === 'rollout')!.key;
   // Only the rollout is recorded: the reports read the outputs of done boost and train steps.
-  startStep(store, plan.steps[rollout], run.id);
-  quarantineProblem(store, rollout, { problemId: 'arith-7', attempts: 3, errorClass: 'TokenizerError', message: 'cannot encode U+1F600' }, run.id);
-  quarantineProblem(store, rollout, { problemId: 'arith-9', attempts: 3, errorClass: 'CheckerError', message: 'checker threw' }, run.id);
-  finishStep(store, rollout, { placeholder: true });
-  setRunStatus(store, run.id, 'done');
-  store.close();
+  await startStep(store, plan.steps[rollout], run.id);
+  await quarantineProblem(store, rollout, { problemId: 'arith-7', attempts: 3, errorClass: 'TokenizerError', message: 'cannot encode U+1F600' }, run.id);
+  await quarantineProblem(store, rollout, { problemId: 'arith-9', attempts: 3, errorClass: 'CheckerError', message: 'checker threw' }, run.id);
+  await finishStep(store, rollout, { placeholder: true });
+  await setRunStatus(store, run.id, 'done');
+  await store.close();
   const env = { RISE_HOME: home };
 
   const status = await rise(['status', run.id], env);

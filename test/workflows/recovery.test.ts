@@ -31,16 +31,16 @@ installWorkerRuntime();
 /** The keys of one arm's steps of a kind, in plan order. */
 const keysOf = (plan: Plan, kind: StepKind, arm = plan.arms[0].name) => plan.arms.find((a) => a.name === arm)!.steps.filter((s) => s.kind === kind).map((s) => s.key);
 
-function recordedCount(store: Store, key: string): number | undefined {
+async function recordedCount(store: Store, key: string): Promise<number | undefined> {
   try {
-    return recordedProblems(store, key).size;
+    return (await recordedProblems(store, key)).size;
   } catch {
     return undefined; // not started yet
   }
 }
 
 function sampleRows(store: Store, key: string): Map<number, string> {
-  const rows = store.sqlite
+  const rows = store.sqlite!
     .prepare('SELECT s.rowid AS id, s.text AS text, e.problem_id AS problem FROM samples s JOIN episodes e ON s.episode_id = e.id WHERE e.step_key = ?')
     .all(key) as { id: number; text: string; problem: string }[];
   return new Map(rows.map((r) => [r.id, `${r.problem}|${r.text}`]));
@@ -52,8 +52,8 @@ describe('recovery', () => {
   test('a worker killed with SIGKILL mid-rollout: a new worker finishes, keeping every recorded sample, once', async (t) => {
     const { server, env } = temporal();
     const home = tempHome(t);
-    const store = openStore({ home });
-    t.after(() => store.close());
+    const store = await openStore({ home });
+    t.after(async () => store.close());
     const problems = 320;
     const spec = tinySpec('killed-worker', {
       task: { kind: 'arithmetic', train: { count: problems, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 8 }] },
@@ -77,9 +77,9 @@ describe('recovery', () => {
     t.after(() => first.kill('SIGKILL'));
 
     const launch = await startOrAttach({ client: env.client, store, spec, plan, taskQueue, activities: config.activities });
-    const atKill = await waitFor('the rollout to be partly recorded', () => {
+    const atKill = await waitFor('the rollout to be partly recorded', async () => {
       if (first.exitCode !== null) throw new Error(`worker exited early: ${firstErr}`);
-      const n = recordedCount(store, rolloutKey);
+      const n = await recordedCount(store, rolloutKey);
       if (n === problems) throw new Error('the rollout finished before the worker could be killed');
       return n !== undefined && n > 0 ? n : undefined;
     });
@@ -88,20 +88,20 @@ describe('recovery', () => {
     const before = sampleRows(store, rolloutKey);
     assert.ok(before.size >= atKill);
 
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     const second = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
     await second.runUntil(launch.handle.result());
 
-    const step = getStep(store, rolloutKey)!;
+    const step = (await getStep(store, rolloutKey))!;
     assert.equal(step.status, 'done');
     assert.ok(step.attempts >= 2, 'the killed attempt and the one that finished');
     assert.ok((step.outputs as { resumed: number }).resumed >= before.size, 'the retry skipped every recorded problem');
-    const episodes = store.sqlite.prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT problem_id) AS distinct_problems FROM episodes WHERE step_key = ?').get(rolloutKey) as { n: number; distinct_problems: number };
+    const episodes = store.sqlite!.prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT problem_id) AS distinct_problems FROM episodes WHERE step_key = ?').get(rolloutKey) as { n: number; distinct_problems: number };
     assert.deepEqual(episodes, { n: problems, distinct_problems: problems }, 'every problem recorded exactly once');
     const after = sampleRows(store, rolloutKey);
     for (const [id, row] of before) assert.equal(after.get(id), row, `sample row ${id} recorded before the kill is unchanged`);
-    assert.equal(getRun(store, launch.runId)!.status, 'done');
+    assert.equal((await getRun(store, launch.runId))!.status, 'done');
   });
 
   test('the dev server stopped and restarted mid-run (persistent database): the run completes', async (t) => {
@@ -113,8 +113,8 @@ describe('recovery', () => {
     let own = await startTestTemporalServer(serverOptions);
     t.after(() => own.stop());
 
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     const spec = tinySpec('server-restart', { arms: { rise: {} } });
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('restart');
@@ -129,7 +129,7 @@ describe('recovery', () => {
     running.catch(() => undefined);
     const launch = await startOrAttach({ client: a.client, store: context.store, spec, plan, taskQueue, activities });
     const [boostKey] = keysOf(plan, 'boost');
-    await waitFor('the boost step to finish', () => (getStep(context.store, boostKey)?.status === 'done' ? true : undefined));
+    await waitFor('the boost step to finish', async () => ((await getStep(context.store, boostKey))?.status === 'done' ? true : undefined));
 
     await own.stop();
     own = await startTestTemporalServer(serverOptions);
@@ -141,8 +141,8 @@ describe('recovery', () => {
     const result = b.client.workflow.getHandle(launch.workflowId).result();
     const metrics = replacement ? await replacement.runUntil(result) : await result;
     assert.deepEqual(Object.keys(metrics), ['rise']);
-    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
-    assert.equal(getStep(context.store, boostKey)!.attempts, 1, 'the boost finished before the restart is reused');
+    assert.equal((await getRun(context.store, launch.runId))!.status, 'done');
+    assert.equal((await getStep(context.store, boostKey))!.attempts, 1, 'the boost finished before the restart is reused');
     if (worker.getState() === 'RUNNING') worker.shutdown();
     await running.catch(() => undefined);
     await Promise.all([a.connection.close(), b.connection.close(), a.native.close().catch(() => undefined), b.native.close()]);
@@ -151,8 +151,8 @@ describe('recovery', () => {
   test('a failing step fails the run, visibly in `rise status`; `rise replay` resumes from it without recomputing earlier steps', async (t) => {
     const { server, env } = temporal();
     const home = tempHome(t);
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     const spec = tinySpec('replay-fault', { arms: { rise: {} } });
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('fault');
@@ -176,7 +176,7 @@ describe('recovery', () => {
     const launch = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
     await assert.rejects(faulty.runUntil(launch.handle.result()), /Workflow execution failed/);
 
-    const run = getRun(context.store, launch.runId)!;
+    const run = (await getRun(context.store, launch.runId))!;
     assert.equal(run.status, 'failed');
     assert.match(run.error ?? '', /the disk is on fire/);
     const cli = { RISE_HOME: home, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, RISE_TASK_QUEUE: taskQueue };
@@ -187,16 +187,17 @@ describe('recovery', () => {
 
     const [trainKey] = keysOf(plan, 'train');
     const earlier = Object.keys(plan.steps).filter((k) => !['train', 'evaluate'].includes(plan.steps[k].kind) || keysOf(plan, 'evaluate')[0] === k);
-    const attemptsBefore = new Map(earlier.map((k) => [k, getStep(context.store, k)!.attempts]));
-    assert.equal(getStep(context.store, trainKey)!.status, 'failed');
+    const attemptsBefore = new Map<string, number>();
+    for (const k of earlier) attemptsBefore.set(k, (await getStep(context.store, k))!.attempts);
+    assert.equal((await getStep(context.store, trainKey))!.status, 'failed');
 
     const replay = await rise(['replay', launch.runId, '--from', 'iteration:1:train', '--worker'], cli);
     assert.equal(replay.code, 0, replay.stderr);
     assert.match(replay.stdout, /m1@t1/);
-    for (const [key, attempts] of attemptsBefore) assert.equal(getStep(context.store, key)!.attempts, attempts, `${plan.steps[key].kind} was not recomputed`);
-    assert.equal(getStep(context.store, trainKey)!.status, 'done');
-    assert.equal(getStep(context.store, trainKey)!.attempts, 2);
-    for (const key of Object.keys(plan.steps)) assert.equal(getStep(context.store, key)!.status, 'done');
-    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
+    for (const [key, attempts] of attemptsBefore) assert.equal((await getStep(context.store, key))!.attempts, attempts, `${plan.steps[key].kind} was not recomputed`);
+    assert.equal((await getStep(context.store, trainKey))!.status, 'done');
+    assert.equal((await getStep(context.store, trainKey))!.attempts, 2);
+    for (const key of Object.keys(plan.steps)) assert.equal((await getStep(context.store, key))!.status, 'done');
+    assert.equal((await getRun(context.store, launch.runId))!.status, 'done');
   });
 });

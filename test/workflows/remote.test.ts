@@ -127,7 +127,7 @@ function assertSameLogprobs(a: LedgerEpisode[], b: LedgerEpisode[]): void {
 const relabelSamples = (episodes: LedgerEpisode[]) => episodes.flatMap((e) => e.turns.filter((t) => t.turn > 1).flatMap((t) => t.samples)).length;
 
 function count(store: Store, sql: string, key: string): number {
-  return (store.sqlite.prepare(sql).get(key) as { n: number }).n;
+  return (store.sqlite!.prepare(sql).get(key) as { n: number }).n;
 }
 const paidCalls = (store: Store, key: string) => count(store, 'SELECT count(*) AS n FROM remote_calls WHERE step_key = ?', key);
 const recordedFor = (store: Store, key: string) =>
@@ -152,9 +152,9 @@ async function historiesText(client: Client, workflowId: string): Promise<string
  * Every file under a store's home, bytes included. The store is closed first: reading its database files
  * while this process holds SQLite's locks on them would drop the locks.
  */
-function assertNotInHome(store: Store, secret: string): void {
-  store.sqlite.pragma('wal_checkpoint(TRUNCATE)');
-  store.close();
+async function assertNotInHome(store: Store, secret: string): Promise<void> {
+  store.sqlite!.pragma('wal_checkpoint(TRUNCATE)');
+  await store.close();
   for (const entry of readdirSync(store.home, { recursive: true, withFileTypes: true }).filter((f) => f.isFile())) {
     assert.ok(!readFileSync(join(entry.parentPath, entry.name)).includes(secret), `${join(entry.parentPath, entry.name)} holds the API key`);
   }
@@ -167,8 +167,8 @@ describe('relabeling through rise serve', () => {
     const env = temporal();
     const activities = loadTemporalConfig({ RISE_RELABEL_RETRY_INITIAL: '1s', RISE_RELABEL_RETRY_MAX_INTERVAL: '2s', RISE_RELABEL_RETRY_MAX_ATTEMPTS: '30' }).activities;
     const home = tempHome(t);
-    const store = openStore({ home });
-    t.after(() => store.close());
+    const store = await openStore({ home });
+    t.after(async () => store.close());
     const taskQueue = uniqueTaskQueue('served-expert');
     const worker = startWorker(t, env, home, taskQueue);
     const runs: string[] = [];
@@ -182,14 +182,14 @@ describe('relabeling through rise serve', () => {
     // 1. The arm as the file has it: the expert samples in process.
     const inProcess = await launch(store, expertArm('ablation-expert-in-process'));
     await inProcess.launched.handle.result();
-    const expertDir = resolve(home, doneOutputs(store, keyOf(inProcess.plan, 'boost', 'expert'), 'boost')!.model.dir);
-    const inProcessRelabels = readEpisodes(store, keyOf(inProcess.plan, 'relabel'));
+    const expertDir = resolve(home, (await doneOutputs(store, keyOf(inProcess.plan, 'boost', 'expert'), 'boost'))!.model.dir);
+    const inProcessRelabels = await readEpisodes(store, keyOf(inProcess.plan, 'relabel'));
 
     // A copy of the store as it is now, for the server that will be killed (4): the database through
     // SQLite's backup (reading its files here would drop this process's locks on them), the rest as files.
     const copy = tempHome(t);
     cpSync(home, copy, { recursive: true, filter: (path) => !/rise\.db(-wal|-shm)?$/.test(path) });
-    await store.sqlite.backup(join(copy, 'rise.db'));
+    await store.sqlite!.backup(join(copy, 'rise.db'));
 
     // 2. The same arm, its expert served by `rise serve` of the expert's checkpoint.
     const port = await freePort();
@@ -201,25 +201,25 @@ describe('relabeling through rise serve', () => {
     const relabelKey = keyOf(served.plan, 'relabel');
     const rolloutKey = keyOf(inProcess.plan, 'rollout');
     assert.deepEqual(served.plan.steps[relabelKey].inputs, [rolloutKey], 'the same rollout, relabeled remotely');
-    const servedRelabels = readEpisodes(store, relabelKey);
+    const servedRelabels = await readEpisodes(store, relabelKey);
 
     // The in-process expert under the served step's seed key: the relabel activity itself, the expert's
     // checkpoint as its input instead of the endpoint in its params.
     const servedStep = stepOfKind(served.plan.steps[relabelKey], 'relabel');
     const { policy: _, ...params } = servedStep.params;
     const twin: Step = { ...servedStep, key: sha256Hex(`in-process twin of ${relabelKey}`), params, compute: inProcess.plan.steps[keyOf(inProcess.plan, 'relabel')].compute, inputs: [rolloutKey, keyOf(inProcess.plan, 'boost', 'expert')] };
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     const input = { runId: inProcess.launched.runId, experiment: 'ablation-expert-in-process', arm: 'expert', iteration: 1, use: { key: twin.key, kind: 'relabel' as const, iteration: 1 }, step: twin, files: {} };
     await new MockActivityEnvironment().run(createActivities(context).relabel, input);
-    const inProcessTwin = readEpisodes(store, twin.key);
+    const inProcessTwin = await readEpisodes(store, twin.key);
     assert.deepEqual(relabels(servedRelabels), relabels(inProcessTwin), 'the same relabels, sample for sample');
     assertSameLogprobs(servedRelabels, inProcessTwin);
     assert.equal(servedRelabels.length, 48);
     assert.notDeepEqual(relabels(servedRelabels), relabels(inProcessRelabels), "the arm's own in-process step drew from other streams");
     const calls = relabelSamples(servedRelabels);
     assert.ok(calls > 100, `${calls} relabel samples`);
-    const stats = callStats(store, [relabelKey]).get(relabelKey)!;
+    const stats = (await callStats(store, [relabelKey])).get(relabelKey)!;
     assert.deepEqual([stats.calls, stats.served], [calls, 0]);
     assert.ok(stats.promptTokens > 0 && stats.completionTokens > 0);
     assert.equal(chatRequests(first), calls, 'one call per sample (n = 1)');
@@ -234,34 +234,34 @@ describe('relabeling through rise serve', () => {
     const cli = { RISE_HOME: home, TEMPORAL_ADDRESS: env.server.address, TEMPORAL_NAMESPACE: env.server.namespace, RISE_TASK_QUEUE: taskQueue, [KEY_ENV]: SECRET };
     const replay = await rise(['replay', served.launched.runId, '--from', 'iteration:1:relabel', '--worker'], cli);
     assert.equal(replay.code, 0, replay.stderr);
-    assert.equal(getStep(store, relabelKey)!.generation, 1, replay.stdout);
-    assert.deepEqual(relabels(readEpisodes(store, relabelKey)), relabels(servedRelabels));
+    assert.equal((await getStep(store, relabelKey))!.generation, 1, replay.stdout);
+    assert.deepEqual(relabels(await readEpisodes(store, relabelKey)), relabels(servedRelabels));
     assert.equal(chatRequests(first), calls, 'the replay made no call');
-    assert.equal(callStats(store, [relabelKey]).get(relabelKey)!.served, calls, 'every response served from the ledger');
+    assert.equal((await callStats(store, [relabelKey])).get(relabelKey)!.served, calls, 'every response served from the ledger');
     const replayStatus = await rise(['status', served.launched.runId], cli);
     assert.match(replayStatus.stdout, new RegExp(`${calls.toLocaleString('en-US')} calls made, .*; ${calls.toLocaleString('en-US')} responses served from the ledger`));
     t.diagnostic(replayStatus.stdout.split('\n').filter((l) => l.includes('call')).join('\n'));
     await first.stop();
 
     // 4. The server killed mid-relabel (in the copy, whose ledger is empty): the step retries and finishes.
-    const copyStore = openStore({ home: copy });
-    t.after(() => copyStore.close());
+    const copyStore = await openStore({ home: copy });
+    t.after(async () => copyStore.close());
     const copyWorker = startWorker(t, env, copy, taskQueue);
     const doomed = await serve(t);
     const killed = await launch(copyStore, expertArm('ablation-expert-killed', { expert }));
     assert.equal(keyOf(killed.plan, 'relabel'), relabelKey);
     await waitFor('a third of the calls to be recorded', () => (paidCalls(copyStore, relabelKey) >= calls / 3 ? true : undefined), 600_000);
     await doomed.kill();
-    await waitFor('the relabel attempt to fail', () => (getStep(copyStore, relabelKey)?.status === 'failed' ? true : undefined), 120_000);
+    await waitFor('the relabel attempt to fail', async () => ((await getStep(copyStore, relabelKey))?.status === 'failed' ? true : undefined), 120_000);
     const recordedBeforeRestart = recordedFor(copyStore, relabelKey);
     assert.ok(recordedBeforeRestart < calls, 'killed before the end');
     const restarted = await serve(t);
     await killed.launched.handle.result();
-    const step = getStep(copyStore, relabelKey)!;
+    const step = (await getStep(copyStore, relabelKey))!;
     assert.equal(step.status, 'done');
     assert.ok(step.attempts >= 2, `${step.attempts} attempts`);
-    assert.equal(getRun(copyStore, killed.launched.runId)!.status, 'done');
-    const afterKill = readEpisodes(copyStore, relabelKey);
+    assert.equal((await getRun(copyStore, killed.launched.runId))!.status, 'done');
+    const afterKill = await readEpisodes(copyStore, relabelKey);
     assert.deepEqual(relabels(afterKill), relabels(servedRelabels), 'every sample once, and the same as without the kill');
     assertSameLogprobs(afterKill, servedRelabels);
     assert.equal(recordedFor(copyStore, relabelKey), calls);
@@ -271,8 +271,8 @@ describe('relabeling through rise serve', () => {
 
     // 5. The key: in no store, no workflow history, no log; the histories carry only its variable's name.
     await copyWorker.stop();
-    context.store.close();
-    for (const s of [store, copyStore]) assertNotInHome(s, SECRET);
+    await context.store.close();
+    for (const s of [store, copyStore]) await assertNotInHome(s, SECRET);
     for (const workflowId of runs) {
       const text = await historiesText(env.env.client, workflowId);
       assert.ok(!text.includes(SECRET), `${workflowId}'s history holds the API key`);

@@ -47,8 +47,8 @@ describe('RISE through the product path', () => {
 
   test('boost, one RISE iteration and evaluation on arithmetic with the built-in model', { timeout: 1_200_000 }, async (t) => {
     const { server, env } = temporal();
-    const context = createStepContext({ home: tempHome(t) });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home: tempHome(t) });
+    t.after(async () => context.store.close());
     const spec = validateSpec(SPEC);
     const plan = tinyPlan(spec);
     const taskQueue = uniqueTaskQueue('rise-e2e');
@@ -60,22 +60,23 @@ describe('RISE through the product path', () => {
 
     const [arm] = plan.arms;
     const keyOf = (kind: StepKind, iteration: number) => arm.steps.find((s) => s.kind === kind && s.iteration === iteration)!.key;
-    const outputs = <K extends StepKind>(kind: K, iteration: number) => {
-      const o = doneOutputs(context.store, keyOf(kind, iteration), kind);
+    const outputs = async <K extends StepKind>(kind: K, iteration: number) => {
+      const o = await doneOutputs(context.store, keyOf(kind, iteration), kind);
       assert.ok(o, `${kind} ${iteration} is done`);
       return o;
     };
 
     // The boost learned the task from scratch (an untrained model scores 0).
-    const boost = outputs('boost', 0).train;
+    const boost = (await outputs('boost', 0)).train;
     assert.ok(boost.lastLoss! < boost.firstLoss! / 4, `boost loss ${boost.firstLoss} → ${boost.lastLoss}`);
-    const evaluations = [0, 1].map((i) => ({ key: keyOf('evaluate', i), byRule: recordedEvaluation(context.store, keyOf('evaluate', i), plan.steps[keyOf('evaluate', i)].params as EvaluateParams).byRule }));
+    const evaluations = [];
+    for (const i of [0, 1]) evaluations.push({ key: keyOf('evaluate', i), byRule: (await recordedEvaluation(context.store, keyOf('evaluate', i), plan.steps[keyOf('evaluate', i)].params as EvaluateParams)).byRule });
     const tables = evaluations.map((e) => e.byRule.expected);
     assert.ok(metricValue(tables[0], 'm1@t1') > 0, 'boosted m1@t1 > 0');
     // The metric rows the run wrote are the recomputation from the ledger under the spec's rule (the default).
     for (const [iteration, e] of evaluations.entries()) {
-      assert.equal(outputs('evaluate', iteration).problems, tables[iteration].problems);
-      const rows = readMetrics(context.store, { runId: launch.runId }).filter((m) => m.stepKey === e.key);
+      assert.equal((await outputs('evaluate', iteration)).problems, tables[iteration].problems);
+      const rows = (await readMetrics(context.store, { runId: launch.runId })).filter((m) => m.stepKey === e.key);
       assert.deepEqual(
         rows.map((m) => [m.name, m.value, (m.details as { ties: number }).ties]).sort(),
         e.byRule.expected.rows.map((r) => [r.name, r.value, r.ties]).sort(),
@@ -84,7 +85,7 @@ describe('RISE through the product path', () => {
 
     // Every model has the complete table, and its rows are consistent with each other.
     const names = ['m1@t1', 'm2@t1', 'm3@t1', 'm4@t1', 'm5@t1', 'm1@t2', 'm1@t3', 'm1@t4', 'm1@t5', 'p1@t1', 'p1@t2', 'p1@t3', 'p1@t4', 'p1@t5'];
-    const heldOut = readEpisodes(context.store, keyOf('evaluate', 0)).length;
+    const heldOut = (await readEpisodes(context.store, keyOf('evaluate', 0))).length;
     assert.ok(heldOut > 0 && heldOut <= 150);
     for (const table of tables) {
       t.diagnostic(table.rows.map((r) => `${r.name} ${(100 * r.value).toFixed(1)}`).join('  '));
@@ -99,21 +100,21 @@ describe('RISE through the product path', () => {
     }
 
     // The iteration collected one episode per training problem, relabeled the wrong ones, and trained.
-    const rollout = outputs('rollout', 1);
-    const relabel = outputs('relabel', 1);
+    const rollout = await outputs('rollout', 1);
+    const relabel = await outputs('relabel', 1);
     assert.equal(rollout.episodes, 600);
     assert.equal(relabel.episodes, 600);
     assert.equal(relabel.turn1Accuracy, rollout.turn1Accuracy, 'relabeling continues the rollout, it does not redraw attempt 1');
     assert.ok(relabel.finalAccuracy >= relabel.turn1Accuracy);
     const wrongAtTurn1 = Math.round((1 - rollout.turn1Accuracy) * 600);
     assert.ok(wrongAtTurn1 > 0);
-    const episodes = readEpisodes(context.store, keyOf('relabel', 1));
+    const episodes = await readEpisodes(context.store, keyOf('relabel', 1));
     const samples = episodes.flatMap((e) => e.turns.flatMap((turn) => turn.samples));
     const resamples = samples.filter((s) => (s.resample ?? 0) > 0).length;
     assert.equal(samples.length, 600 + 4 * wrongAtTurn1 + resamples);
     assert.equal(episodes.filter((e) => isCorrect(e.turns[0].samples[e.turns[0].chosen].reward)).length, 600 - wrongAtTurn1);
-    const filter = outputs('filter', 1);
-    const train = outputs('train', 1);
+    const filter = await outputs('filter', 1);
+    const train = await outputs('train', 1);
     assert.ok(filter.kept > 0);
     assert.equal(train.examples + train.tooLong, filter.kept);
     assert.ok(Number.isFinite(train.train.lastLoss) && train.train.steps === Math.ceil(train.examples / 32));

@@ -11,7 +11,7 @@ import { createStepContext } from '../../activities/index.ts';
 import { follow } from '../../src/client/progress.ts';
 import { startOrAttach } from '../../src/client/start.ts';
 import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.ts';
-import { getRun, getStep, runUsage } from '../../src/store/index.ts';
+import { getRun, getStep, runUsage, stepStatuses } from '../../src/store/index.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { armProgressQuery, armWorkflowId, experimentProgressQuery } from '../../workflows/experiment.ts';
 import { useTestEnvironment } from '../temporal/server.ts';
@@ -26,8 +26,8 @@ describe('steering on the dev server', () => {
   test('an arm stops when its metric stalls: later iterations never run, and status says why', async (t) => {
     const { server, env } = temporal();
     const home = tempHome(t);
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     // No iteration can beat iteration 0 by 100 points unless it goes from 0 to 100 %: the arm stops after iteration 1.
     const spec = tinySpec('tiny-stop', { arms: { rise: {} }, iterations: { max: 3, stopWhen: { metric: 'm1@t1', minGain: 100, patience: 1 } } });
     const plan = tinyPlan(spec);
@@ -44,10 +44,10 @@ describe('steering on the dev server', () => {
       assert.equal(arm.stopped?.iteration, 1);
       assert.match(arm.stopped!.reason, /^m1@t1 on in-dist gained less than 100 points over its best/);
     });
-    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
+    assert.equal((await getRun(context.store, launch.runId))!.status, 'done');
     const later = plan.arms[0].steps.filter((s) => s.iteration > 1);
     assert.ok(later.length > 0);
-    for (const use of later) assert.equal(getStep(context.store, use.key), undefined, `${use.kind} of iteration ${use.iteration} never started`);
+    for (const use of later) assert.equal(await getStep(context.store, use.key), undefined, `${use.kind} of iteration ${use.iteration} never started`);
     const status = await rise(['status', launch.runId], cli);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, /stopped early after iteration 1: m1@t1 on in-dist gained less than 100 points/);
@@ -57,8 +57,8 @@ describe('steering on the dev server', () => {
   test('a run pauses at its token budget and resumes to completion, computing nothing twice', async (t) => {
     const { server, env } = temporal();
     const home = tempHome(t);
-    const context = createStepContext({ home });
-    t.after(() => context.store.close());
+    const context = await createStepContext({ home });
+    t.after(async () => context.store.close());
     // The boost trains on more than one token, so the check before the next step pauses the run.
     const spec = tinySpec('tiny-budget', { arms: { rise: {} }, budget: { tokens: 1 } });
     const plan = tinyPlan(spec);
@@ -73,9 +73,10 @@ describe('steering on the dev server', () => {
       const pause = await waitFor('the budget to pause the run', async () => (await launch.handle.query(experimentProgressQuery).catch(() => undefined))?.pause ?? undefined);
       assert.equal(pause.by, 'budget');
       assert.match(pause.reason ?? '', /^budget reached: \d+ tokens of 1 \(spent \d+ tokens of 1, /);
-      const done = Object.keys(plan.steps).filter((k) => getStep(context.store, k)?.status === 'done');
+      const statuses = await stepStatuses(context.store, Object.keys(plan.steps));
+      const done = Object.keys(plan.steps).filter((k) => statuses.get(k) === 'done');
       assert.deepEqual(done.map((k) => plan.steps[k].kind), ['boost'], 'held after the first step');
-      assert.ok(runUsage(context.store, launch.runId).tokens > 1);
+      assert.ok((await runUsage(context.store, launch.runId)).tokens > 1);
 
       const status = await rise(['status', launch.runId], cli);
       assert.equal(status.code, 0, status.stderr);
@@ -92,9 +93,9 @@ describe('steering on the dev server', () => {
       assert.deepEqual(Object.keys(metrics.rise), ['0', '1']);
     });
     assert.ok(lines.some((l) => /^paused by budget since \d\d:\d\d:\d\d \(budget reached: \d+ tokens of 1 /.test(l)), lines.join('\n'));
-    assert.equal(getRun(context.store, launch.runId)!.status, 'done');
+    assert.equal((await getRun(context.store, launch.runId))!.status, 'done');
     for (const key of Object.keys(plan.steps)) {
-      const step = getStep(context.store, key)!;
+      const step = (await getStep(context.store, key))!;
       assert.equal(step.status, 'done');
       assert.equal(step.attempts, 1, `${step.kind} ${key.slice(0, 12)} computed once`);
     }
