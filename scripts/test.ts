@@ -26,6 +26,7 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { constants } from 'node:os';
+import { startPostgres } from '../test/store/postgres.ts';
 import { underPopulatedHome } from '../test/workflows/helpers.ts';
 
 /** Test files (relative to the repo root) that belong to the integration suite, with the reason. */
@@ -85,9 +86,27 @@ function run([command, ...args]: string[], env: NodeJS.ProcessEnv): Promise<numb
   });
 }
 
+/**
+ * The store's tests run twice: on SQLite with the other unit tests, then again on PostgreSQL (a throwaway
+ * server; each test gets its own database), so both backends keep every guarantee the tests state.
+ */
+const STORE_ON_POSTGRES = files.filter((f) => f.startsWith('test/store/') || f.startsWith('test/report/'));
+
+async function onPostgres(env: NodeJS.ProcessEnv): Promise<number> {
+  const server = await startPostgres();
+  try {
+    return await run([...nodeTest, ...STORE_ON_POSTGRES], { ...env, RISE_TEST_POSTGRES: server.url });
+  } finally {
+    await server.stop();
+  }
+}
+
 const status = await underPopulatedHome('scripts/test.ts', async (env) => {
   let suitesStatus = 0;
-  if (suite !== 'integration') suitesStatus = await run([...nodeTest, ...unit], env);
+  if (suite !== 'integration') {
+    suitesStatus = await run([...nodeTest, ...unit], env);
+    suitesStatus ||= await onPostgres(env);
+  }
   if (suite !== 'unit') {
     const integrationStatus = await run([process.execPath, '--import', 'tsx', 'scripts/test-with-temporal.ts', ...nodeTest, ...integration], env);
     suitesStatus ||= integrationStatus;

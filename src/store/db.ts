@@ -166,14 +166,13 @@ function sqliteBackend(store: Store, sqlite: Database.Database): Backend {
 /**
  * PostgreSQL returns 64-bit integers and numerics as strings (they can exceed a double); the store's
  * counts, sums and millisecond times fit a double, and the SQLite columns they decode through expect
- * numbers.
+ * numbers. Set on pg's global parsers because drizzle passes its own per-query type table, which falls
+ * back to them (a pool's `types` option would be overridden).
  */
-const numericTypes = {
-  getTypeParser(oid: number, format?: 'text' | 'binary') {
-    if (oid === pg.types.builtins.INT8 || oid === pg.types.builtins.NUMERIC) return (value: string) => Number(value);
-    return pg.types.getTypeParser(oid, format);
-  },
-} as pg.CustomTypesConfig;
+function parseNumbersAsNumbers(): void {
+  pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+  pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(value));
+}
 
 /** Serialization failures and deadlocks: the server aborted the transaction so that a retry can succeed. */
 const RETRYABLE = new Set(['40001', '40P01']);
@@ -184,7 +183,8 @@ const MIGRATION_LOCK = 0x72697365;
 
 async function openPostgres(home: string, artifactsDir: string, url: string): Promise<Store> {
   const location = redactUrl(url);
-  const pool = new pg.Pool({ connectionString: url, types: numericTypes });
+  parseNumbersAsNumbers();
+  const pool = new pg.Pool({ connectionString: url });
   // An idle client's error (the server restarted) must not kill the process; the next query reconnects.
   pool.on('error', () => undefined);
   try {
@@ -212,14 +212,29 @@ async function openPostgres(home: string, artifactsDir: string, url: string): Pr
         try {
           return await pgDb.transaction((tx) => fn(tx as unknown as Tx), { isolationLevel: 'serializable' });
         } catch (e) {
-          if (!RETRYABLE.has(pgCode(e) ?? '') || attempt >= MAX_TX_ATTEMPTS) throw e;
+          if (!RETRYABLE.has(pgCode(e) ?? '') || attempt >= MAX_TX_ATTEMPTS) throw databaseError(e);
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * attempt));
         }
       }
     },
-    rawRows: async <T>(query: SQL) => (await pgDb.execute(query)).rows as T[],
+    async rawRows<T>(query: SQL): Promise<T[]> {
+      try {
+        return (await pgDb.execute(query)).rows as T[];
+      } catch (e) {
+        throw databaseError(e);
+      }
+    },
   });
   return store;
+}
+
+/**
+ * drizzle reports a failed statement as "Failed query: <the SQL and its parameters>" with the server's
+ * error as its cause; the server's message (which constraint, which table) is the one that says what went
+ * wrong, and the parameters can hold whole rollouts, so the server's error is what callers get.
+ */
+function databaseError(e: unknown): unknown {
+  return e instanceof Error && pgCode(e) !== undefined && typeof (e.cause as { code?: unknown } | undefined)?.code === 'string' ? e.cause : e;
 }
 
 /** The SQLSTATE of a PostgreSQL error, which drizzle may wrap in its own error as `cause`. */

@@ -63,7 +63,7 @@ test('every response is recorded before use; a retry, another step and a later p
   // Each call carries its sample's stream key as the seed, and the step's sampling knobs.
   assert.deepEqual(e.calls.map((c) => c.body.seed).sort(), asked.map((r) => requestRngKey(sampling.seed, r.id)).sort());
   assert.ok(e.calls.every((c) => c.body.temperature === 0.7 && c.body.max_tokens === 32 && c.body.model === 'teacher' && c.body.logprobs === true));
-  assert.equal(rowCount(store, 'remote_responses'), 6);
+  assert.equal(await rowCount(store, 'remote_responses'), 6);
   assert.deepEqual(first.map((r) => r.tokens), first.map((r) => r.text.length), 'tokens: one per log-probability entry');
   assert.ok(first.every((r) => r.logprob === -0.25 * r.tokens && r.finishReason === 'stop'));
 
@@ -131,7 +131,7 @@ test('a 5xx is retried with backoff; one that persists fails the step as retryab
     return true;
   });
   assert.equal(down.calls.length, 2);
-  assert.equal(rowCount(store, 'remote_calls'), 1, 'only the flaky endpoint\'s answered call');
+  assert.equal(await rowCount(store, 'remote_calls'), 1, 'only the flaky endpoint\'s answered call');
 });
 
 test('a 400 fails the step at once, not retryable, with the server\'s message', async (t) => {
@@ -158,7 +158,7 @@ test('after a failure no further call starts, and the calls in flight are record
   );
   assert.equal(e.calls.length, 3, 'the two in flight, and none after');
   assert.ok(e.calls.slice(1).every((c) => c.answeredAt! <= failedAt), 'the step failed after the calls in flight were answered');
-  assert.equal(rowCount(store, 'remote_responses'), 2, 'and recorded');
+  assert.equal(await rowCount(store, 'remote_responses'), 2, 'and recorded');
 });
 
 test('a call that hangs past its timeout is retried, then fails the step as retryable; a closed port likewise', async (t) => {

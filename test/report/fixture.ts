@@ -21,7 +21,7 @@ import { validateSpec } from '../../src/spec/validate.ts';
 import { planExperiment, type Plan } from '../../src/plan/plan.ts';
 import type { ExperimentSpec } from '../../src/spec/types.ts';
 import { recordTrainingData } from './training-data.ts';
-import { createRun, finishStep, getRun, openStore, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
+import { createRun, finishStep, getRun, putJson, recordEpisodes, startStep, stepStatus, upsertMetrics, type LedgerEpisode, type Store } from '../../src/store/index.ts';
 
 export const SPEC_FILE = 'experiments/arithmetic-ablations.json';
 
@@ -38,11 +38,7 @@ export function tempHome(t: TestContext): string {
   return home;
 }
 
-export async function tempStore(t: TestContext): Promise<Store> {
-  const store = await openStore({ home: tempHome(t) });
-  t.after(async () => store.close());
-  return store;
-}
+export { tempStore } from '../store/helpers.ts';
 
 const PROBLEMS = 40;
 

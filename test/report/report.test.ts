@@ -90,9 +90,10 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const store = await recordedStore(t);
   const md = renderMarkdown(await reportOf(store));
   // The rows the run wrote, under its spec's rule (the default): the report recomputes the same from the ledger.
-  const stored = async (arm: string, iteration: number, evalSet: string, name: string) => (await readMetrics(store, { runId: RUN, arm, iteration, evalSet })).find((m) => m.name === name)!;
-  const value = async (arm: string, iteration: number, evalSet: string, name: string) => (100 * (await stored(arm, iteration, evalSet, name)).value).toFixed(1);
-  const ties = async (arm: string, iteration: number, evalSet: string, name: string) => String(((await stored(arm, iteration, evalSet, name)).details as { ties: number }).ties);
+  const rows = await readMetrics(store, { runId: RUN });
+  const stored = (arm: string, iteration: number, evalSet: string, name: string) => rows.find((m) => m.arm === arm && m.iteration === iteration && m.evalSet === evalSet && m.name === name)!;
+  const value = (arm: string, iteration: number, evalSet: string, name: string) => (100 * stored(arm, iteration, evalSet, name).value).toFixed(1);
+  const ties = (arm: string, iteration: number, evalSet: string, name: string) => String((stored(arm, iteration, evalSet, name).details as { ties: number }).ties);
 
   assert.match(md, /^# Run run-a\n/);
   assert.ok(md.includes('Majority-vote ties: expected credit'));
@@ -100,7 +101,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const at = ['expert', 1, 'ood'] as const;
   const row = ['expert', 'iteration 1', value(...at, 'm1@t1'), value(...at, 'm5@t1'), ties(...at, 'm5@t1'), value(...at, 'm1@t5'), ties(...at, 'm1@t5'), value(...at, 'p1@t5')].join(' | ');
   assert.ok(md.includes(`| ${row} |`), row);
-  assert.ok(Number(await ties(...at, 'm5@t1')) > 0, 'the synthetic answers tie');
+  assert.ok(Number(ties(...at, 'm5@t1')) > 0, 'the synthetic answers tie');
   // The unfinished arm has its boosted model and first iteration, nothing for the second.
   assert.ok(md.includes('| weak-to-strong | iteration 1 |'));
   assert.ok(!md.includes('| weak-to-strong | iteration 2 |'));
@@ -116,7 +117,7 @@ test('renderMarkdown: headline and per-k tables with stored values, dashes where
   const transitions = /\| rise \| iteration 2 \| 1 → 2 \| (\d+) \| (\d+) \| (\d+) \| (\d+) \| ([+-]?\d+) \|/.exec(md);
   assert.ok(transitions, 'a transitions row');
   const [rr, rw, wr, ww, net] = transitions.slice(1).map(Number);
-  assert.equal(rr + rw + wr + ww, (await stored('rise', 2, 'in-dist', 'm1@t1')).details !== null ? ((await stored('rise', 2, 'in-dist', 'm1@t1')).details as { problems: number }).problems : NaN);
+  assert.equal(rr + rw + wr + ww, (stored('rise', 2, 'in-dist', 'm1@t1')).details !== null ? ((stored('rise', 2, 'in-dist', 'm1@t1')).details as { problems: number }).problems : NaN);
   assert.equal(net, wr - rw);
   assert.match(md, /## Paired differences\n\n.*\n\n### in-dist\n\n\| arm \| model \| m1@t5 − m1@t1 \| m1@t5 − m5@t1 \| m1@t1 − boosted \|/);
   assert.match(md, /\| rise \| iteration 2 \| [+-]?\d+\.\d ± \d+\.\d \|/);

@@ -5,7 +5,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ArtifactError, getArtifact, getBytes, getJson, putBytes, putJson } from '../../src/store/artifacts.ts';
 import { openStore } from '../../src/store/db.ts';
-import { filesUnder, rowCount, tempHome, tempStore } from './helpers.ts';
+import { artifacts } from '../../src/store/schema.ts';
+import { filesUnder, rowCount, simulateCrash, tempHome, tempStore } from './helpers.ts';
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 
@@ -35,7 +36,7 @@ test('equal content is stored once, whatever the way in', async (t) => {
   // The first put names the kind; later puts of the same content get the stored ref back.
   assert.deepEqual([b.kind, c.kind], ['first', 'first']);
   assert.deepEqual(filesUnder(store.artifactsDir), [`${a.sha256.slice(0, 2)}/${a.sha256}`]);
-  assert.equal(rowCount(store, 'artifacts'), 1);
+  assert.equal(await rowCount(store, 'artifacts'), 1);
 });
 
 test('a corrupted, truncated or missing file fails on read', async (t) => {
@@ -68,16 +69,16 @@ test('a crash between the file write and the row insert never leaves a row witho
   const store = await tempStore(t);
   const data = Buffer.from('written, then the process dies');
   // The insert of the row fails after the file is in place, as if the process died right there.
-  store.sqlite!.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON artifacts BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  const recover = await simulateCrash(store, 'artifacts');
   await assert.rejects(putBytes(store, data, 'rollouts'), /simulated crash/);
   assert.equal(await getArtifact(store, sha256(data)), undefined);
   assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
-  store.sqlite!.exec('DROP TRIGGER crash');
+  await recover();
 
   // The next put of the same content reuses the orphaned file and records it.
   const ref = await putBytes(store, data, 'rollouts');
   assert.deepEqual(await getBytes(store, ref), data);
-  for (const row of store.sqlite!.prepare('SELECT path FROM artifacts').all() as { path: string }[]) {
+  for (const row of await store.db.select({ path: artifacts.path }).from(artifacts)) {
     assert.ok(fs.existsSync(path.join(store.artifactsDir, row.path)), `row ${row.path} has its file`);
   }
 });

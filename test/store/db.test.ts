@@ -36,7 +36,7 @@ test('a fresh store is migrated, in WAL mode, with the pragmas that sharing it n
       assert.ok(tables.includes(name), `table ${name}`);
     }
     assert.ok(journal.entries.length >= 1);
-    assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
+    assert.equal(await rowCount(store, '__drizzle_migrations'), journal.entries.length);
   } finally {
     await store.close();
   }
@@ -52,7 +52,7 @@ test('reopening an existing store applies nothing again and keeps the data', asy
 
   const again = await openStore({ home });
   try {
-    assert.equal(rowCount(again, '__drizzle_migrations'), journal.entries.length);
+    assert.equal(await rowCount(again, '__drizzle_migrations'), journal.entries.length);
     assert.deepEqual((await getRun(again, 'r1'))!.spec, { seed: 1 });
     assert.deepEqual((await getStep(again, 'boost'))!.outputs, { model: 'ref' });
   } finally {
@@ -137,10 +137,10 @@ test('several processes open a new store at once and write concurrently without 
 
   const store = await openStore({ home });
   try {
-    assert.equal(rowCount(store, '__drizzle_migrations'), journal.entries.length);
-    assert.equal(rowCount(store, 'steps'), names.length * 40 + 1);
-    assert.equal(rowCount(store, 'step_results'), names.length * 40 + 1, 'one result for the shared step');
-    assert.equal(rowCount(store, 'samples'), names.length * 40 * 2);
+    assert.equal(await rowCount(store, '__drizzle_migrations'), journal.entries.length);
+    assert.equal(await rowCount(store, 'steps'), names.length * 40 + 1);
+    assert.equal(await rowCount(store, 'step_results'), names.length * 40 + 1, 'one result for the shared step');
+    assert.equal(await rowCount(store, 'samples'), names.length * 40 * 2);
     for (const name of names) assert.equal(await stepStatus(store, `${name}-39`), 'done');
     assert.ok(names.includes(((await getStep(store, 'shared-boost'))!.outputs as { by: string }).by));
     assert.equal((await getStep(store, 'shared-boost'))!.attempts, names.length);

@@ -6,6 +6,8 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { MIGRATIONS_DIR, openStore } from '../../src/store/db.ts';
+import { writeTx } from '../../src/store/db.ts';
+import { examples } from '../../src/store/schema.ts';
 import { readExamples, recordExamples, type ExampleRecord } from '../../src/store/examples.ts';
 import { finishStep, markStale, startStep } from '../../src/store/steps.ts';
 import { exampleCounts, plannedStep, started, tempHome, tempStore } from './helpers.ts';
@@ -57,11 +59,10 @@ test('recording examples again adds nothing; a replayed step starts a fresh set'
 test('the dropped flag and the drop rule cannot disagree', async (t) => {
   const store = await tempStore(t);
   const key = await started(store, 'filter-1', 'filter');
-  const insert = store.sqlite!.prepare(
-    `INSERT INTO examples (step_key, generation, problem_id, turn, reward, dropped, drop_rule) VALUES (?, 0, ?, 1, 0, ?, ?)`,
-  );
-  assert.throws(() => insert.run(key, 'a', 1, null), /CHECK constraint/);
-  assert.throws(() => insert.run(key, 'b', 0, 'criteria'), /CHECK constraint/);
+  const insert = (problemId: string, dropped: boolean, dropRule: string | null) =>
+    writeTx(store, (tx) => tx.insert(examples).values({ stepKey: key, generation: 0, problemId, turn: 1, reward: 0, dropped, dropRule }));
+  await assert.rejects(insert('a', true, null), /CHECK constraint|violates check constraint "examples_drop_rule"/);
+  await assert.rejects(insert('b', false, 'criteria'), /CHECK constraint|violates check constraint "examples_drop_rule"/);
 });
 
 test('a store made before the examples lost their weight and tokens columns migrates with its examples', async (t) => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import type { Episode } from '../../src/rise/episode.ts';
 import { readEpisodes, recordedProblems, recordEpisodes, type LedgerEpisode } from '../../src/store/ledger.ts';
 import { finishStep, markStale, startStep } from '../../src/store/steps.ts';
-import { plannedStep, recordedSamples, rowCount, sampleKey, started, tempStore } from './helpers.ts';
+import { plannedStep, recordedSamples, rowCount, sampleKey, simulateCrash, started, tempStore } from './helpers.ts';
 
 /** An episode as the algorithm produces it: a wrong on-policy attempt, then 3 relabel candidates. */
 function episode(problemId: string): Episode {
@@ -36,9 +36,9 @@ test('episodes from the algorithm round-trip through the ledger', async (t) => {
   const batch = [episode('p1'), episode('p2')];
   assert.equal(await recordEpisodes(store, key, batch, 'run-1'), 8);
   assert.deepEqual(await readEpisodes(store, key), batch as LedgerEpisode[]);
-  assert.equal(rowCount(store, 'episodes'), 2);
-  assert.equal(rowCount(store, 'turns'), 4);
-  assert.equal(rowCount(store, 'samples'), 8);
+  assert.equal(await rowCount(store, 'episodes'), 2);
+  assert.equal(await rowCount(store, 'turns'), 4);
+  assert.equal(await rowCount(store, 'samples'), 8);
 });
 
 test('recording the same batch again adds nothing', async (t) => {
@@ -52,7 +52,7 @@ test('recording the same batch again adds nothing', async (t) => {
     (await readEpisodes(store, key)).map((e) => e.problemId),
     ['p1', 'p2', 'p3', 'p4'],
   );
-  assert.deepEqual([rowCount(store, 'episodes'), rowCount(store, 'turns'), rowCount(store, 'samples')], [4, 8, 16]);
+  assert.deepEqual([await rowCount(store, 'episodes'), await rowCount(store, 'turns'), await rowCount(store, 'samples')], [4, 8, 16]);
 });
 
 test('a retried step skips what an earlier attempt recorded', async (t) => {
@@ -72,7 +72,7 @@ test('a retried step skips what an earlier attempt recorded', async (t) => {
   assert.deepEqual(todo, ['p6', 'p7', 'p8', 'p9']);
   await recordEpisodes(store, step.key, todo.map(episode));
   assert.deepEqual(new Set((await readEpisodes(store, step.key)).map((e) => e.problemId)), new Set(problems));
-  assert.equal(rowCount(store, 'samples'), 40);
+  assert.equal(await rowCount(store, 'samples'), 40);
 });
 
 test('episodes can be recorded turn by turn', async (t) => {
@@ -116,10 +116,10 @@ test('large batches are split under SQLite’s parameter limit and stay one tran
   assert.equal((await recordedProblems(store, key)).size, 2500);
 
   // A failure in the middle of a batch leaves none of it.
-  store.sqlite!.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON samples WHEN NEW.episode_id > 2600 BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  await simulateCrash(store, 'samples', 'NEW.episode_id > 2600');
   await assert.rejects(async () => recordEpisodes(store, key, Array.from({ length: 200 }, (_, i) => episode(`q${i}`))), /simulated crash/);
-  assert.equal(rowCount(store, 'episodes'), 2500);
-  assert.equal(rowCount(store, 'samples'), 10_000);
+  assert.equal(await rowCount(store, 'episodes'), 2500);
+  assert.equal(await rowCount(store, 'samples'), 10_000);
 });
 
 test('after replay marks the step stale, its ledger is history and the recomputation starts empty', async (t) => {
@@ -132,7 +132,7 @@ test('after replay marks the step stale, its ledger is history and the recomputa
   assert.equal((await recordedProblems(store, key)).size, 0);
   assert.deepEqual(await readEpisodes(store, key), []);
   assert.equal(await recordEpisodes(store, key, [episode('p1')]), 4, 'the same problem is recorded anew');
-  assert.equal(rowCount(store, 'samples'), 12);
+  assert.equal(await rowCount(store, 'samples'), 12);
 });
 
 test('the ledger belongs to a started step', async (t) => {

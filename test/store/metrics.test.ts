@@ -21,7 +21,7 @@ test('metrics upsert: a recomputed value replaces the old one in place', async (
   await createRun(store, { id: 'r1', experiment: 'quick', spec: {} });
   await upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3), row('rise', 1, 'm5@t1', 5, 0.4), row('rise', 1, 'm1@t5', 5, 0.5)]);
   await upsertMetrics(store, [row('rise', 1, 'm5@t1', 5, 0.45)]);
-  assert.equal(rowCount(store, 'metrics'), 3);
+  assert.equal(await rowCount(store, 'metrics'), 3);
   const back = await readMetrics(store, { runId: 'r1' });
   assert.deepEqual(
     back.map((m) => [m.name, m.k, m.value]),
@@ -63,5 +63,5 @@ test('metrics are read by run, arm, iteration and evaluation set', async (t) => 
 
 test('metrics belong to a recorded run', async (t) => {
   const store = await tempStore(t);
-  await assert.rejects(async () => upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3)]), /FOREIGN KEY/);
+  await assert.rejects(async () => upsertMetrics(store, [row('rise', 1, 'm1@t1', 1, 0.3)]), /FOREIGN KEY|violates foreign key constraint/);
 });

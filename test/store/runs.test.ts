@@ -19,11 +19,11 @@ test('a run is created with its experiment and arms, status running', async (t) 
   assert.deepEqual(await getRun(store, 'run-1'), run);
   assert.deepEqual((await getRun(store, 'run-1'))!.spec, spec);
   assert.equal((await getRun(store, 'run-1'))!.workflowId, 'rise/quick/run-1');
-  assert.deepEqual(runArms(store, 'run-1'), [
+  assert.deepEqual(await runArms(store, 'run-1'), [
     { name: 'rise', config: { filter: { criteria: 'all' } } },
     { name: 'success-only', config: { filter: { criteria: 'success' } } },
   ]);
-  assert.deepEqual(listExperiments(store).map((e) => e.name), ['quick']);
+  assert.deepEqual((await listExperiments(store)).map((e) => e.name), ['quick']);
   await assert.rejects(async () => createRun(store, { id: 'run-1', experiment: 'quick', spec }), /already exists/);
   assert.equal(await getRun(store, 'nope'), undefined);
 });
@@ -52,7 +52,7 @@ test('runs are listed newest first, per experiment or all', async (t) => {
   assert.deepEqual((await listRuns(store, 'quick')).map((r) => r.id), [c.id, a.id]);
   assert.equal((await listRuns(store)).length, 3);
   assert.ok((await listRuns(store)).some((r) => r.id === b.id));
-  assert.deepEqual(listExperiments(store).map((e) => e.name), ['other', 'quick']);
+  assert.deepEqual((await listExperiments(store)).map((e) => e.name), ['other', 'quick']);
 });
 
 test('run ids are readable and sortable by launch time', () => {

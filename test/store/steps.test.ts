@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputNotReadyError, LostStepError, claimStep, dependents, failStep, finishStep, getStep, markStale, renewLease, startStep, stepStatus } from '../../src/store/steps.ts';
 import { recordEpisodes } from '../../src/store/ledger.ts';
-import { plannedStep, rowCount, tempStore } from './helpers.ts';
+import { eq } from 'drizzle-orm';
+import { steps } from '../../src/store/schema.ts';
+import { plannedStep, rowCount, simulateCrash, tempStore } from './helpers.ts';
 
 test('a step goes missing → running → done, with its inputs, attempts, times and outputs', async (t) => {
   const store = await tempStore(t);
@@ -35,17 +37,17 @@ test('without its result row a step is never done', async (t) => {
   const store = await tempStore(t);
   await startStep(store, plannedStep('s'));
   // The attempt's own bookkeeping says finished, but no result was written: not done.
-  store.sqlite!.prepare(`UPDATE steps SET state = 'finished' WHERE key = 's'`).run();
+  await store.db.update(steps).set({ state: 'finished' }).where(eq(steps.key, 's'));
   assert.equal(await stepStatus(store, 's'), 'pending');
   assert.equal((await getStep(store, 's'))!.status, 'pending');
 
   // A crash while writing the result (the last write) rolls the whole finish back: still running.
-  store.sqlite!.prepare(`UPDATE steps SET state = 'running' WHERE key = 's'`).run();
-  store.sqlite!.exec(`CREATE TEMP TRIGGER crash BEFORE INSERT ON step_results BEGIN SELECT RAISE(ABORT, 'simulated crash'); END`);
+  await store.db.update(steps).set({ state: 'running' }).where(eq(steps.key, 's'));
+  const recover = await simulateCrash(store, 'step_results');
   await assert.rejects(async () => finishStep(store, 's', { ok: true }), /simulated crash/);
   assert.equal(await stepStatus(store, 's'), 'running');
   assert.equal((await getStep(store, 's'))!.endedAt, null);
-  store.sqlite!.exec('DROP TRIGGER crash');
+  await recover();
   await finishStep(store, 's', { ok: true });
   assert.equal(await stepStatus(store, 's'), 'done');
 });
@@ -78,13 +80,13 @@ test('markStale makes a done step count as not done, keeps its old result, and t
   assert.equal(stale.status, 'pending');
   assert.equal(stale.generation, 1);
   assert.equal(stale.outputs, undefined);
-  assert.equal(rowCount(store, 'step_results'), 1, 'the old result stays as history');
+  assert.equal(await rowCount(store, 'step_results'), 1, 'the old result stays as history');
 
   assert.deepEqual(await startStep(store, plannedStep('eval-1', 'evaluate')), { key: 'eval-1', attempt: 2, generation: 1 });
   assert.equal(await stepStatus(store, 'eval-1'), 'running');
   await finishStep(store, 'eval-1', { metrics: 'new' });
   assert.deepEqual((await getStep(store, 'eval-1'))!.outputs, { metrics: 'new' });
-  assert.equal(rowCount(store, 'step_results'), 2);
+  assert.equal(await rowCount(store, 'step_results'), 2);
   assert.deepEqual(await markStale(store, []), []);
 });
 
