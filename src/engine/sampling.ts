@@ -99,8 +99,8 @@ export interface ServeHooks {
 }
 
 /**
- * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask` and
- * `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
+ * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
+ * `logit_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
  */
 export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
 
@@ -141,8 +141,8 @@ const BUCKETS = 1 << RADIX;
 const counts = new Uint32Array(3 * BUCKETS);
 
 /**
- * `logits` in descending order, as `Float32Array.prototype.sort` then `reverse` order them (NaN first,
- * +0 before -0), but in linear time: an LSD radix sort over keys that order like the floats. With a 49k
+ * `logits` in descending order, as `Float32Array.prototype.sort` then `reverse` order them (+0 before
+ * -0), but in linear time: an LSD radix sort over keys that order like the floats. With a 49k
  * vocabulary the native sort was most of a top-p draw.
  */
 function sortDescending(logits: Float32Array): Float32Array {
@@ -299,9 +299,9 @@ export function checkRequests(requests: readonly GenerationRequest[], context: n
 }
 
 /**
- * Padded tokens per prefill run. A prefill returns logits at every position ([rows, length, vocab]: 3.8 GB
- * for 64 prompts of 300 tokens with a 49k vocabulary), and ONNX Runtime keeps its peak allocation for the
- * session's life, so admitting a full batch at once would hold gigabytes. Rows are independent, so the
+ * Padded tokens per prefill run. A prefill returns logits only at each prompt's last token, but its
+ * activations and attention scores still grow with the padded tokens (the scores as rows × length²), so
+ * admitting a full batch of long prompts at once would be one very large run. Rows are independent, so the
  * grouping changes no result.
  */
 const PREFILL_TOKENS = 4096;
@@ -347,6 +347,8 @@ async function decodeQueue(
 
   const { waiting } = queue;
   const rows: Row[] = [];
+  /** A cached step's logit rows: all of them, 0..n-1. */
+  const everyRow = BigInt64Array.from({ length: capacity }, (_, i) => BigInt(i));
 
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
     await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason });
@@ -381,11 +383,13 @@ async function decodeQueue(
     return false;
   };
 
-  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, n: number, s: number, past: number) => {
+  /** `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each. */
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: number) => {
     const feeds: Record<string, ort.Tensor> = {
       tokens: new ort.Tensor('int64', tokens, [n, s]),
       positions: new ort.Tensor('int64', positions, [n, s]),
       mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
+      logit_rows: new ort.Tensor('int64', logitRows, [logitRows.length]),
     };
     if (past > 0) return { ...feeds, ...cache.feeds(n) };
     for (let l = 0; l < config.layers; l++) {
@@ -501,13 +505,18 @@ async function decodeQueue(
     for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
     const mask = new Float32Array(n * s * s);
     for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
-    const out = await decode(feedsFor(tokens, positions, mask, n, s, 0));
+    // Only each prompt's last token needs its logits: the first token is sampled from them. One row alone
+    // would go through ONNX Runtime's matrix-vector kernel, which rounds unlike the matrix kernel that
+    // computed every token's logits (as this graph did before): the row twice keeps that rounding.
+    const rows = prompts.map(([, r], i) => i * s + r.prompt.length - 1);
+    if (rows.length === 1 && s > 1) rows.push(rows[0]);
+    const last = BigInt64Array.from(rows, BigInt);
+    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, 0));
     const logits = out.logits.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     prompts.forEach(([key, r], i) => {
       const length = r.prompt.length;
-      const at = (i * s + length - 1) * V;
-      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(at, at + V) });
+      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(i * V, (i + 1) * V) });
     });
   };
 
@@ -541,7 +550,7 @@ async function decodeQueue(
     const P = cache.capacity;
     const mask = new Float32Array(n * (P + 1));
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-    const out = await decode(feedsFor(tokens, positions, mask, n, 1, P));
+    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
     const logits = out.logits.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
