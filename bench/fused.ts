@@ -44,6 +44,8 @@ function stepFeeds(config: ModelConfig, B: number, P: number, S: number, past: R
     tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 31 + P) % config.vocabSize)), [B, S]),
     positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(P + (i % S))), [B, S]),
     mask: new ort.Tensor('float32', Float32Array.from({ length: S * (P + S) }, (_, i) => ((i % (P + S)) - P > Math.floor(i / (P + S)) ? MASKED : 0)), [1, 1, S, P + S]),
+    // Every token's logits, as the graph gave them when these figures were first taken.
+    logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i)), [B * S]),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = past[`${kv}.${l}`] ?? new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);

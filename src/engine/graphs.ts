@@ -6,8 +6,10 @@
  *   forward     tokens[B,T]                                  → logits[B,T,V]
  *   loss        tokens[B,T], weights[B,T]                    → loss, nll[B]
  *   train_step  params, m.*, v.*, tokens, weights, lr, step  → loss, nll, grad_norm, new.*, new_m.*, new_v.*
- *   decode      tokens[B,S], positions[B,S], mask[B,1,S,P+S], past_k.i/past_v.i[B,kvH,P,hd]
- *                                                           → logits[B,S,V], k.i/v.i[B,kvH,S,hd]
+ *   decode      tokens[B,S], positions[B,S], mask[B,1,S,P+S], past_k.i/past_v.i[B,kvH,P,hd], logit_rows[R]
+ *                                                           → logits[R,V], k.i/v.i[B,kvH,S,hd]
+ *               (logit_rows: flat indices into the B·S tokens; a cached step asks for every row, a prefill
+ *               for each prompt's last token)
  *
  * Loss convention: weights[b,t] is the weight of token t as a target (predicted from tokens < t);
  * column 0 is never a target. loss = Σ w·nll / (number of tokens with w > 0), so reward weights scale
@@ -142,8 +144,9 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
     pastKeys.push(g.input(`past_k.${i}`, dtype, ['B', config.kvHeads, 'P', hd]));
     pastValues.push(g.input(`past_v.${i}`, dtype, ['B', config.kvHeads, 'P', hd]));
   }
-  const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues }, fusion);
-  g.output('logits', g.reshapeTo(out.logits, g.concat([g.shapeOf(tokens), g.ints([config.vocabSize])], 0), ['B', 'S', config.vocabSize]));
+  const logitRows = g.input('logit_rows', 'int64', ['R']);
+  const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues, logitRows }, fusion);
+  g.output('logits', out.logits);
   out.keys.forEach((k, i) => g.output(`k.${i}`, k));
   out.values.forEach((v, i) => g.output(`v.${i}`, v));
   return g;

@@ -99,8 +99,8 @@ export interface ServeHooks {
 }
 
 /**
- * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask` and
- * `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
+ * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
+ * `logit_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
  */
 export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
 
@@ -132,36 +132,100 @@ interface Prefix {
 
 /** Tempered weights of the row being sampled, kept so the draw does not recompute them. */
 let weights = new Float64Array(0);
-/** A descending copy of the logits being sampled (top-k / top-p), likewise. */
+/** The logits being sampled in descending order (top-k / top-p), and the radix sort's scratch. */
 let descending = new Float32Array(0);
+let keys = new Uint32Array(0);
+let scratch = new Uint32Array(0);
+const RADIX = 11;
+const BUCKETS = 1 << RADIX;
+const counts = new Uint32Array(3 * BUCKETS);
+
+/**
+ * `logits` in descending order, as `Float32Array.prototype.sort` then `reverse` order them (+0 before
+ * -0), but in linear time: an LSD radix sort over keys that order like the floats. With a 49k
+ * vocabulary the native sort was most of a top-p draw.
+ */
+function sortDescending(logits: Float32Array): Float32Array {
+  const n = logits.length;
+  if (descending.length < n) {
+    descending = new Float32Array(n);
+    keys = new Uint32Array(n);
+    scratch = new Uint32Array(n);
+  }
+  const bits = new Uint32Array(logits.buffer, logits.byteOffset, n);
+  // Descending keys: a negative float's bits grow as it falls; a positive's (sign bit clear) fall as it grows.
+  counts.fill(0);
+  for (let i = 0; i < n; i++) {
+    const b = bits[i];
+    const k = (b & 0x80000000 ? b : b ^ 0x7fffffff) >>> 0;
+    keys[i] = k;
+    counts[k & (BUCKETS - 1)]++;
+    counts[BUCKETS + ((k >>> RADIX) & (BUCKETS - 1))]++;
+    counts[2 * BUCKETS + (k >>> (2 * RADIX))]++;
+  }
+  let from = keys;
+  let to = scratch;
+  for (let pass = 0; pass < 3; pass++) {
+    const base = pass * BUCKETS;
+    const shift = pass * RADIX;
+    let at = 0;
+    for (let d = 0; d < BUCKETS; d++) {
+      const c = counts[base + d];
+      counts[base + d] = at;
+      at += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = from[i];
+      to[counts[base + ((k >>> shift) & (BUCKETS - 1))]++] = k;
+    }
+    [from, to] = [to, from];
+  }
+  const sorted = new Uint32Array(descending.buffer, 0, n);
+  for (let i = 0; i < n; i++) {
+    const k = from[i];
+    sorted[i] = k & 0x80000000 ? k : k ^ 0x7fffffff;
+  }
+  return descending.subarray(0, n);
+}
 
 /** Samples one token from a logits row; returns it with its log-probability under the raw model. */
 export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+  const n = logits.length;
   let maxLogit = -Infinity;
   let argmax = 0;
-  for (let i = 0; i < logits.length; i++) if (logits[i] > maxLogit) [maxLogit, argmax] = [logits[i], i];
-  const plain = o.temperature !== 0 && o.topK <= 0 && o.topP >= 1;
-  if (plain && weights.length < logits.length) weights = new Float64Array(logits.length);
-  // At temperature 1 the tempered weights are the softmax's own terms (x / 1 is x exactly): one pass.
-  const keep = plain && o.temperature === 1;
+  for (let i = 0; i < n; i++) {
+    const x = logits[i];
+    if (x > maxLogit) {
+      maxLogit = x;
+      argmax = i;
+    }
+  }
+  const T = o.temperature;
+  const plain = T !== 0 && o.topK <= 0 && o.topP >= 1;
+  if (plain && weights.length < n) weights = new Float64Array(n);
+  // The untempered sum (for the log-probability) and, for plain sampling, the tempered weights in the same
+  // pass; at temperature 1 they are the same terms (x / 1 is x exactly).
   let z = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const w = Math.exp(logits[i] - maxLogit);
-    if (keep) weights[i] = w;
-    z += w;
+  let total = 0;
+  if (!plain) {
+    for (let i = 0; i < n; i++) z += Math.exp(logits[i] - maxLogit);
+  } else if (T === 1) {
+    for (let i = 0; i < n; i++) z += weights[i] = Math.exp(logits[i] - maxLogit);
+    total = z;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = logits[i] - maxLogit;
+      z += Math.exp(d);
+      total += weights[i] = Math.exp(d / T);
+    }
   }
   const logZ = maxLogit + Math.log(z);
-  if (o.temperature === 0) return { token: argmax, logprob: logits[argmax] - logZ };
+  if (T === 0) return { token: argmax, logprob: logits[argmax] - logZ };
   if (plain) {
     // Plain sampling needs no sorted order: one pass over the tempered weights.
-    let total = z;
-    if (!keep) {
-      total = 0;
-      for (let i = 0; i < logits.length; i++) total += weights[i] = Math.exp((logits[i] - maxLogit) / o.temperature);
-    }
     let u = rng.uniform() * total;
     let choice = argmax;
-    for (let i = 0; i < logits.length; i++) {
+    for (let i = 0; i < n; i++) {
       u -= weights[i];
       if (u < 0) {
         choice = i;
@@ -171,33 +235,29 @@ export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temp
     return { token: choice, logprob: logits[choice] - logZ };
   }
 
-  // The distribution in descending order, as values: a native sort of a copy, far cheaper than sorting
-  // indices with a comparator. Equal logits give equal weights, so their order does not change a sum.
-  if (descending.length < logits.length) descending = new Float32Array(logits.length);
-  const sorted = descending.subarray(0, logits.length);
-  sorted.set(logits);
-  sorted.sort().reverse();
-  const limit = o.topK > 0 ? Math.min(o.topK, sorted.length) : sorted.length;
-  const probs: number[] = [];
-  let total = 0;
-  for (let i = 0; i < limit; i++) {
-    const p = Math.exp((sorted[i] - maxLogit) / o.temperature);
-    probs.push(p);
-    total += p;
-  }
+  // The distribution in descending order, as values. Equal logits give equal weights, so their order does
+  // not change a sum.
+  const sorted = sortDescending(logits);
+  const limit = o.topK > 0 ? Math.min(o.topK, n) : n;
+  if (weights.length < limit) weights = new Float64Array(limit);
+  const probs = weights;
+  for (let i = 0; i < limit; i++) total += probs[i] = Math.exp((sorted[i] - maxLogit) / T);
   // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
-  let kept = probs.length;
+  let kept = limit;
+  let keptMass = total;
   if (o.topP < 1) {
     let mass = 0;
-    for (let i = 0; i < probs.length; i++) {
+    let sum = 0;
+    for (let i = 0; i < limit; i++) {
       mass += probs[i] / total;
+      sum += probs[i];
       if (mass >= o.topP) {
         kept = i + 1;
+        keptMass = sum;
         break;
       }
     }
   }
-  const keptMass = probs.slice(0, kept).reduce((a, b) => a + b, 0);
   let u = rng.uniform() * keptMass;
   let rank = kept - 1;
   for (let i = 0; i < kept; i++) {
@@ -239,9 +299,9 @@ export function checkRequests(requests: readonly GenerationRequest[], context: n
 }
 
 /**
- * Padded tokens per prefill run. A prefill returns logits at every position ([rows, length, vocab]: 3.8 GB
- * for 64 prompts of 300 tokens with a 49k vocabulary), and ONNX Runtime keeps its peak allocation for the
- * session's life, so admitting a full batch at once would hold gigabytes. Rows are independent, so the
+ * Padded tokens per prefill run. A prefill returns logits only at each prompt's last token, but its
+ * activations and attention scores still grow with the padded tokens (the scores as rows × length²), so
+ * admitting a full batch of long prompts at once would be one very large run. Rows are independent, so the
  * grouping changes no result.
  */
 const PREFILL_TOKENS = 4096;
@@ -287,6 +347,8 @@ async function decodeQueue(
 
   const { waiting } = queue;
   const rows: Row[] = [];
+  /** A cached step's logit rows: all of them, 0..n-1. */
+  const everyRow = BigInt64Array.from({ length: capacity }, (_, i) => BigInt(i));
 
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
     await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason });
@@ -321,11 +383,13 @@ async function decodeQueue(
     return false;
   };
 
-  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, n: number, s: number, past: number) => {
+  /** `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each. */
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: number) => {
     const feeds: Record<string, ort.Tensor> = {
       tokens: new ort.Tensor('int64', tokens, [n, s]),
       positions: new ort.Tensor('int64', positions, [n, s]),
       mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
+      logit_rows: new ort.Tensor('int64', logitRows, [logitRows.length]),
     };
     if (past > 0) return { ...feeds, ...cache.feeds(n) };
     for (let l = 0; l < config.layers; l++) {
@@ -441,13 +505,18 @@ async function decodeQueue(
     for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
     const mask = new Float32Array(n * s * s);
     for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
-    const out = await decode(feedsFor(tokens, positions, mask, n, s, 0));
+    // Only each prompt's last token needs its logits: the first token is sampled from them. One row alone
+    // would go through ONNX Runtime's matrix-vector kernel, which rounds unlike the matrix kernel that
+    // computed every token's logits (as this graph did before): the row twice keeps that rounding.
+    const rows = prompts.map(([, r], i) => i * s + r.prompt.length - 1);
+    if (rows.length === 1 && s > 1) rows.push(rows[0]);
+    const last = BigInt64Array.from(rows, BigInt);
+    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, 0));
     const logits = out.logits.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     prompts.forEach(([key, r], i) => {
       const length = r.prompt.length;
-      const at = (i * s + length - 1) * V;
-      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(at, at + V) });
+      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(i * V, (i + 1) * V) });
     });
   };
 
@@ -481,7 +550,7 @@ async function decodeQueue(
     const P = cache.capacity;
     const mask = new Float32Array(n * (P + 1));
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-    const out = await decode(feedsFor(tokens, positions, mask, n, 1, P));
+    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
     const logits = out.logits.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.

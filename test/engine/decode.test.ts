@@ -40,6 +40,7 @@ test('incremental decoding with the KV cache matches a full forward pass', async
       tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(tokens[Math.floor(i / s) * T + t + (i % s)])), [B, s]),
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(t + (i % s))), [B, s]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * (past + s) }, (_, i) => ((i % (past + s)) - past > Math.floor(i / (past + s)) % s ? MASKED : 0)), [B, 1, s, past + s]),
+      logit_rows: everyRow(B * s),
     };
     for (let l = 0; l < config.layers; l++) {
       feeds[`past_k.${l}`] = new ort.Tensor('float32', concatTime(keys.map((k) => k[l]), B, past), [B, config.kvHeads, past, hd]);
@@ -67,6 +68,39 @@ test('incremental decoding with the KV cache matches a full forward pass', async
   const spread = Math.max(...expected) - Math.min(...expected);
   assert.ok(spread > 1, `logits are too flat (${spread}) for the comparison to mean anything`);
 });
+
+test('logits of the rows asked for are exactly those rows of every logit, keys and values unchanged', async () => {
+  // A prefill of right-padded prompts of different lengths: the sampler asks for each prompt's last token.
+  const decode = await createSession(buildDecodeGraph(config));
+  const rng = new Rng('logit rows');
+  const lengths = [7, 3, 5, 1];
+  const B = lengths.length;
+  const s = Math.max(...lengths);
+  const feeds: Record<string, ort.Tensor> = {
+    ...paramFeeds,
+    tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, () => BigInt(rng.int(config.vocabSize))), [B, s]),
+    positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(i % s)), [B, s]),
+    mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * s }, (_, i) => (i % s > Math.floor(i / s) % s ? MASKED : 0)), [B, 1, s, s]),
+  };
+  for (let l = 0; l < config.layers; l++) {
+    feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
+    feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
+  }
+  const all = await decode.run({ ...feeds, logit_rows: everyRow(B * s) });
+  const lastRows = lengths.map((n, b) => b * s + n - 1);
+  const last = await decode.run({ ...feeds, logit_rows: new ort.Tensor('int64', BigInt64Array.from(lastRows, BigInt), [B]) });
+  const V = config.vocabSize;
+  assert.deepEqual(all.logits.dims, [B * s, V]);
+  assert.deepEqual(last.logits.dims, [B, V]);
+  const full = all.logits.data as Float32Array;
+  lastRows.forEach((row, b) => assert.deepEqual(last.logits.data.slice(b * V, (b + 1) * V), full.slice(row * V, (row + 1) * V), `prompt ${b}`));
+  for (const name of Object.keys(all).filter((n) => n !== 'logits')) assert.deepEqual(last[name].data, all[name].data, name);
+});
+
+/** Every one of the step's `n` tokens as a logit row. */
+function everyRow(n: number): ort.Tensor {
+  return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [n]);
+}
 
 /** Position j of a [B, kvH, s, hd] tensor, as [B, kvH, 1, hd]. */
 function pick(data: Float32Array, B: number, s: number, j: number): Float32Array {

@@ -34,6 +34,7 @@ function stepFeeds(config: ModelConfig, rng: Rng, B: number, P: number, S: numbe
       const b = Math.floor(i / (S * (P + S)));
       return k - P > q || (b % 2 === 1 && k === 0 && P > 0) ? MASKED : 0;
     }), [B, 1, S, P + S]),
+    logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i)), [B * S]),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) {

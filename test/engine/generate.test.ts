@@ -9,6 +9,7 @@ import { Rng } from '../../src/engine/random.ts';
 import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
+import { everyRowLogits } from './logit-rows.ts';
 
 const tokenizer = new CharTokenizer();
 const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 144, seed: 5 });
@@ -70,6 +71,21 @@ test('a prompt shared by several requests is prefilled once, and each request sa
     }
   }
   assert.equal(new Set(together.slice(0, 15).map((g) => g.tokens.join(','))).size > 3, true, 'copies of a prompt drew different samples');
+});
+
+test('a prefill that computes only each prompt\'s last logits samples exactly what every token\'s logits gave', async () => {
+  const decode = await createSession(buildDecodeGraph(config), 1);
+  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const run = (step: Record<string, ort.Tensor>) => decode.run({ ...feeds, ...step });
+  // The output head over fewer rows rounds no differently (the rows themselves are checked above: a request
+  // samples what it samples alone). Prompts of different lengths, right-padded together, best-of-3 each.
+  const shared = requests.flatMap((r) => [0, 1, 2].map((c) => ({ id: `${r.id}|c${c}`, prompt: r.prompt })));
+  for (const temperature of [1, 0]) {
+    const options = { ...DEFAULT_SAMPLING, temperature, maxNewTokens: 10, seed: 13, batchSize: 6 };
+    const now = await sampleBatch({ config, tokenizer, decode: run }, shared, options);
+    const before = await sampleBatch({ config, tokenizer, decode: everyRowLogits(run) }, shared, options);
+    assert.deepEqual(now, before, `temperature ${temperature}`);
+  }
 });
 
 test('greedy decoding with the cache follows the argmax of full forward passes', async () => {
@@ -224,3 +240,30 @@ test('sampling draws exactly what it drew as first written, on the plain and the
     }
   }
 });
+
+test('sampling over a real vocabulary (49k logits, every bit of the sort used) draws exactly what it drew as first written', () => {
+  const data = new Rng('wide vocabulary');
+  for (let trial = 0; trial < 12; trial++) {
+    // Logits spread like a model's, some repeated, a few far below the rest (large negative exponents).
+    const logits = Float32Array.from({ length: 49152 }, () => {
+      const x = data.normal() * [1, 3, 8][trial % 3];
+      return data.int(20) === 0 ? Math.round(x) : data.int(50) === 0 ? x - 1e4 : x;
+    });
+    const o = { temperature: [1, 0.7, 0, 1.3][trial % 4], topK: trial % 3 === 1 ? 1 + data.int(100) : 0, topP: [1, 0.9, 0.95, 0.5][trial % 4] };
+    const [mine, reference] = [new Rng('wide draw', trial), new Rng('wide draw', trial)];
+    for (let draw = 0; draw < 3; draw++) {
+      const expected = o.temperature === 0 ? greedyReference(logits) : referenceSample(logits, o, reference);
+      assert.deepEqual(sampleToken(logits, o, mine), expected, `trial ${trial} draw ${draw}`);
+    }
+  }
+});
+
+/** Greedy decoding as first written: the first largest logit, its log-probability from one untempered sum. */
+function greedyReference(logits: Float32Array): { token: number; logprob: number } {
+  let max = -Infinity;
+  for (const l of logits) max = Math.max(max, l);
+  const token = logits.indexOf(max);
+  let z = 0;
+  for (const l of logits) z += Math.exp(l - max);
+  return { token, logprob: logits[token] - (max + Math.log(z)) };
+}

@@ -52,7 +52,7 @@ test('sessions are shared by recipe and thread count, and run the graph', async 
   assert.ok(s2.outputNames.includes('logits'));
   assert.ok(s1.inputNames.includes('tokens'));
   const out = await s1.run(decodeFeeds());
-  assert.deepEqual(out.logits.dims, [1, 3, config.vocabSize]);
+  assert.deepEqual(out.logits.dims, [3, config.vocabSize]);
 });
 
 test('the compute thread computes exactly what ONNX Runtime computes on the calling thread', async () => {
@@ -152,7 +152,7 @@ test('a failing run rejects with ONNX Runtime message, and the thread serves the
   const { tokens: _, ...missing } = decodeFeeds();
   await assert.rejects(session.run(missing), /tokens/);
   await assert.rejects(session.run({ ...decodeFeeds(), mask: new ort.Tensor('float32', new Float32Array(9), [3, 3]) }), /mask/);
-  assert.deepEqual((await session.run(decodeFeeds())).logits.dims, [1, 3, config.vocabSize]);
+  assert.deepEqual((await session.run(decodeFeeds())).logits.dims, [3, config.vocabSize]);
 });
 
 test('a thread that dies rejects the runs in flight, and the next run starts a fresh one', async () => {

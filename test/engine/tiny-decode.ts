@@ -15,6 +15,7 @@ export function decodeFeeds(config = TINY_CONFIG): Record<string, ort.Tensor> {
     tokens: new ort.Tensor('int64', BigInt64Array.of(3n, 7n, 1n), [1, s]),
     positions: new ort.Tensor('int64', BigInt64Array.of(0n, 1n, 2n), [1, s]),
     mask: new ort.Tensor('float32', mask, [1, 1, s, s]),
+    logit_rows: new ort.Tensor('int64', BigInt64Array.of(0n, 1n, 2n), [s]),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.dim / config.heads]);

@@ -34,6 +34,7 @@ test('SmolLM2 through the fused decode graph: the plain graph within 1e-4, trans
       tokens: new ort.Tensor('int64', BigInt64Array.from(prompt.tokenIds.map(BigInt)), [1, T]),
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [1, T]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? MASKED : 0)), [1, 1, T, T]),
+      logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
     };
     for (let l = 0; l < config.layers; l++) {
       for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, hd]);

@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import ort from 'onnxruntime-node';
 import { Generator, type GenerationRequest } from '../../src/engine/generate.ts';
+import { buildDecodeGraph } from '../../src/engine/graphs.ts';
+import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
+import { createSession } from '../../src/engine/session.ts';
 import { loadPretrained } from '../../src/models/load.ts';
+import { everyRowLogits } from '../engine/logit-rows.ts';
 import { smollm2Stored } from './real-model.ts';
 
 test('on SmolLM2, best-of-N from one prefill samples what each request samples alone', async () => {
@@ -20,4 +25,21 @@ test('on SmolLM2, best-of-N from one prefill samples what each request samples a
     together[i].logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - alone.logprobs[t]) < 1e-4, `request ${r.id}: log-prob ${t}`));
   }
   assert.ok(new Set(together.slice(0, 3).map((g) => g.tokens.join(','))).size > 1, 'the copies of a prompt drew the same sample');
+});
+
+test('on SmolLM2, a prefill that computes only each prompt\'s last logits samples exactly what every token\'s logits gave', async () => {
+  const model = await loadPretrained(smollm2Stored().card.digest);
+  const decode = await createSession(buildDecodeGraph(model.config), 1);
+  const weights = Object.fromEntries(model.params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const run = (step: Record<string, ort.Tensor>) => decode.run({ ...weights, ...step });
+  // One prompt alone (a one-row output head) and three of different lengths prefilled together.
+  const texts = ['Question: What is 7 times 8?\nAnswer:', 'Question: A train travels 60 km in 1.5 hours. What is its speed?\nAnswer:', 'Hi'];
+  const requests: GenerationRequest[] = texts.map((text, i) => ({ id: `r${i}`, prompt: model.tokenizer.encode(text) }));
+  const options = { ...DEFAULT_SAMPLING, temperature: 1, maxNewTokens: 4, seed: 5 };
+  for (const batch of [requests.slice(0, 1), requests]) {
+    const m = { config: model.config, tokenizer: model.tokenizer };
+    const now = await sampleBatch({ ...m, decode: run }, batch, { ...options, batchSize: batch.length });
+    const before = await sampleBatch({ ...m, decode: everyRowLogits(run) }, batch, { ...options, batchSize: batch.length });
+    assert.deepEqual(now, before, `${batch.length} prompts`);
+  }
 });
