@@ -45,7 +45,7 @@ export interface StepRetryConfig {
 }
 
 export interface StepActivityConfig {
-  /** Task queue for this step's activity; null means the default queue (`taskQueues.default`). */
+  /** Task queue for this step's activity; null means the default queue (`taskQueues.default`). Resolved, it holds the GPU queue for `gpu` kinds (STEP_DEVICES). */
   taskQueue: string | null;
   /** Upper bound for ONE attempt; the server cannot notice a crashed worker before it without heartbeats. */
   startToCloseTimeout: Duration;
@@ -59,6 +59,20 @@ export interface StepActivityConfig {
 }
 
 export type StepActivityConfigs = Record<StepKind, StepActivityConfig>;
+
+/**
+ * Where each step kind's work is heavy: `gpu` steps run the model (training, and sampling from it), `cpu`
+ * steps only read and write the store. With a GPU queue configured (RISE_GPU_TASK_QUEUE), `gpu` steps go
+ * there unless their kind names a queue of its own; the rest stay on the default queue.
+ */
+export const STEP_DEVICES: Readonly<Record<StepKind, 'gpu' | 'cpu'>> = {
+  boost: 'gpu',
+  rollout: 'gpu',
+  relabel: 'gpu',
+  filter: 'cpu',
+  train: 'gpu',
+  evaluate: 'gpu',
+};
 
 function step(startToCloseTimeout: Duration, heartbeatTimeout: Duration): StepActivityConfig {
   return {
