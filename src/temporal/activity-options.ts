@@ -19,7 +19,7 @@ export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 /**
  * Error types that retrying cannot fix. They match `ApplicationFailure.type`, which for a plain thrown
  * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss, nothing left to train on,
- * a remote policy that refused a call (or has no API key), a spent call budget.
+ * a remote policy that refused a call (or has no API key), a spent call budget, a step planned for compute this worker does not have.
  */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'SpecError',
@@ -31,6 +31,7 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'TokenizerError',
   'RemotePolicyError',
   'CallBudgetError',
+  'ComputeMismatchError',
 ];
 
 export interface StepRetryConfig {

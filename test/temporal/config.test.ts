@@ -180,7 +180,7 @@ describe('loadTemporalConfig', () => {
         backoffCoefficient: 2,
         maximumInterval: '10m',
         maximumAttempts: 5,
-        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError', 'TokenizerError', 'RemotePolicyError', 'CallBudgetError'],
+        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError', 'TokenizerError', 'RemotePolicyError', 'CallBudgetError', 'ComputeMismatchError'],
       },
     });
     assert.equal(toActivityOptions(config.activities.filter, 'rise').taskQueue, 'rise');
