@@ -5,7 +5,7 @@
  * `rise worker`: a standalone worker for a cluster or a second machine.
  */
 
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { planExperiment } from '../plan/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
 import { applicationMessage } from '../temporal/failures.ts';
@@ -26,7 +26,8 @@ export interface RunOptions {
 
 interface WorkerOptions {
   taskQueue?: string;
-  concurrency: number;
+  slots: number;
+  device: 'cpu' | 'cuda';
 }
 
 export function positiveInt(value: string): number {
@@ -132,22 +133,33 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
 }
 
 async function runWorker(options: WorkerOptions): Promise<void> {
+  if (options.device === 'cuda') {
+    // Before connecting: a GPU worker that cannot use the GPU must not take GPU steps and run them on the CPU.
+    const { CudaUnavailableError, enableCuda } = await import('../engine/cuda.ts');
+    const { defaultToolsDir } = await import('../temporal/binary.ts');
+    await enableCuda(defaultToolsDir()).catch((err: unknown) => {
+      throw err instanceof CudaUnavailableError ? new CudaUnavailableError(`worker --device cuda cannot start: ${err.message}`) : err;
+    });
+  }
   const { openTemporal } = await import('../client/temporal.ts');
   const { createStepContext } = await import('../../activities/index.ts');
   const { createRiseWorker, installWorkerRuntime } = await import('../client/worker.ts');
   installWorkerRuntime();
   const temporal = await openTemporal();
   const taskQueue = options.taskQueue ?? temporal.config.taskQueues.default;
-  const context = createStepContext();
+  const context = createStepContext({ session: { device: options.device } });
   try {
     const worker = await createRiseWorker({
       connection: temporal.nativeConnection,
       namespace: temporal.config.connection.namespace,
       taskQueue,
       context,
-      maxConcurrentActivities: options.concurrency,
+      maxConcurrentActivities: options.slots,
     });
-    out(`rise worker polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); store ${context.store.home}. Ctrl-C stops it.`);
+    out(
+      `rise worker ${worker.options.identity} polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); ` +
+        `device ${options.device}, ${options.slots} slot${options.slots === 1 ? '' : 's'}; store ${context.store.home}. Ctrl-C stops it.`,
+    );
     // The SDK shuts the worker down on SIGINT/SIGTERM, letting running activities finish or fail over.
     await worker.run();
   } finally {
@@ -177,8 +189,9 @@ export function registerRunCommands(program: Command): void {
   program
     .command('worker')
     .description('run a standalone worker: the workflows and every step activity, over the store at $RISE_HOME')
-    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS)')
-    .option('--concurrency <n>', 'activities run at once', positiveInt, 2)
+    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS). A GPU worker polls the GPU queue (RISE_GPU_TASK_QUEUE on the client)')
+    .option('--slots <n>', 'activities run at once', positiveInt, 2)
+    .addOption(new Option('--device <device>', 'where models run: cuda fails at start-up, naming the cause, unless CUDA works here (`rise setup --gpu`, `rise doctor`)').choices(['cpu', 'cuda']).default('cpu'))
     .action(async (options: WorkerOptions) => {
       await runWorker(options);
     });
