@@ -22,12 +22,33 @@ export interface RunOptions {
   detach?: boolean;
   worker?: boolean;
   concurrency: number;
+  /** Where the in-process worker runs models (`rise run --device`; replay and fork run them on the CPU). */
+  device?: Device;
+}
+
+type Device = 'cpu' | 'cuda';
+
+/** `--device`: where a worker runs models. */
+function deviceOption(): Option {
+  return new Option('--device <device>', 'where models run: cuda fails at start-up, naming the cause, unless CUDA works here (`rise setup --gpu`, `rise doctor`)')
+    .choices(['cpu', 'cuda'])
+    .default('cpu');
+}
+
+/** Makes CUDA sessions possible before a worker starts, or fails naming why (a GPU worker must not quietly run on the CPU). */
+async function startDevice(device: Device, who: string): Promise<void> {
+  if (device !== 'cuda') return;
+  const { CudaUnavailableError, enableCuda } = await import('../engine/cuda.ts');
+  const { defaultToolsDir } = await import('../temporal/binary.ts');
+  await enableCuda(defaultToolsDir()).catch((err: unknown) => {
+    throw err instanceof CudaUnavailableError ? new CudaUnavailableError(`${who} --device cuda cannot start: ${err.message}`) : err;
+  });
 }
 
 interface WorkerOptions {
   taskQueue?: string;
   slots: number;
-  device: 'cpu' | 'cuda';
+  device: Device;
 }
 
 export function positiveInt(value: string): number {
@@ -64,6 +85,8 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
 
 async function runExperiment(file: string, options: RunOptions): Promise<void> {
   const spec = await loadSpecForCli(file);
+  // Before anything starts: a run must not wait for a worker that cannot start.
+  if (options.worker !== false && !options.detach) await startDevice(options.device ?? 'cpu', 'run');
   const { planInputs } = await import('../plan/inputs.ts');
   const plan = planExperiment(spec, await planInputs(spec));
   const { startOrAttach } = await import('../client/start.ts');
@@ -106,7 +129,8 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
     if (localWorker) {
       const { createStepContext } = await import('../../activities/index.ts');
       const { createRiseWorker } = await import('../client/worker.ts');
-      const context = createStepContext({ home: store.home });
+      const context = createStepContext({ home: store.home, session: { device: options.device ?? 'cpu' } });
+      if (config.taskQueues.gpu !== null) out(`steps that run the model go to task queue ${config.taskQueues.gpu} (RISE_GPU_TASK_QUEUE): a worker polls it there (\`rise worker --device cuda --task-queue ${config.taskQueues.gpu}\`), not this one`);
       const worker = await createRiseWorker({
         connection: temporal.nativeConnection,
         namespace: config.connection.namespace,
@@ -133,14 +157,8 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
 }
 
 async function runWorker(options: WorkerOptions): Promise<void> {
-  if (options.device === 'cuda') {
-    // Before connecting: a GPU worker that cannot use the GPU must not take GPU steps and run them on the CPU.
-    const { CudaUnavailableError, enableCuda } = await import('../engine/cuda.ts');
-    const { defaultToolsDir } = await import('../temporal/binary.ts');
-    await enableCuda(defaultToolsDir()).catch((err: unknown) => {
-      throw err instanceof CudaUnavailableError ? new CudaUnavailableError(`worker --device cuda cannot start: ${err.message}`) : err;
-    });
-  }
+  // Before connecting: a GPU worker that cannot use the GPU must not take GPU steps and run them on the CPU.
+  await startDevice(options.device, 'worker');
   const { openTemporal } = await import('../client/temporal.ts');
   const { createStepContext } = await import('../../activities/index.ts');
   const { createRiseWorker, installWorkerRuntime } = await import('../client/worker.ts');
@@ -177,6 +195,7 @@ export function registerRunCommands(program: Command): void {
     .option('--worker', 'run a worker in this process (default: only with the embedded dev server)')
     .option('--no-worker', 'do not run a worker in this process (workers elsewhere poll the task queue)')
     .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2)
+    .addOption(deviceOption())
     .addHelpText(
       'after',
       '\nWith no TEMPORAL_ADDRESS the embedded dev server is started (database under $RISE_HOME, Web UI on a free port) or reused.\nTEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_TLS_* select a cluster instead (see temporal.config.ts).',
@@ -191,7 +210,7 @@ export function registerRunCommands(program: Command): void {
     .description('run a standalone worker: the workflows and every step activity, over the store at $RISE_HOME')
     .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS). A GPU worker polls the GPU queue (RISE_GPU_TASK_QUEUE on the client)')
     .option('--slots <n>', 'activities run at once', positiveInt, 2)
-    .addOption(new Option('--device <device>', 'where models run: cuda fails at start-up, naming the cause, unless CUDA works here (`rise setup --gpu`, `rise doctor`)').choices(['cpu', 'cuda']).default('cpu'))
+    .addOption(deviceOption())
     .action(async (options: WorkerOptions) => {
       await runWorker(options);
     });

@@ -5,7 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -45,6 +45,18 @@ test('rise worker --device cuda where CUDA cannot run: exit 2 at start-up with t
   assert.equal(code, 2, stderr);
   assert.equal(stdout, '');
   assert.equal(stderr, `rise: worker --device cuda cannot start: ${why}\n`);
+});
+
+test('rise run --device cuda where CUDA cannot run: exit 2 with the cause before a run or a server is started', async (t) => {
+  const why = await cause;
+  if (why === null) return t.skip('CUDA works on this machine');
+  const home = mkdtempSync(join(tmpdir(), 'rise-home-'));
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const { code, stdout, stderr } = await rise(['run', 'experiments/quickstart.json', '--device', 'cuda'], { RISE_HOME: home });
+  assert.equal(code, 2, stderr);
+  assert.equal(stdout, '');
+  assert.equal(stderr, `rise: run --device cuda cannot start: ${why}\n`);
+  assert.deepEqual(readdirSync(home), [], 'no store, no dev server');
 });
 
 test('rise doctor reports onnxruntime-node, each CUDA part present or missing, and whether CUDA works', async () => {
