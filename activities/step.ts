@@ -12,6 +12,7 @@ import { ComputeMismatchError, computeDifferences, computeOfStep } from '../src/
 import type { Progress } from '../src/rise/progress.ts';
 import type { BoostParams } from '../src/steps/index.ts';
 import { shortKey, stepOfKind, type Step, type StepKind, type StepOutputs } from '../src/steps/index.ts';
+import { doneOutputs } from '../src/steps/stored.ts';
 import type { ModelParams } from '../src/steps/models.ts';
 import { LostStepError, claimStep, failStep, finishStep, getStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
@@ -53,8 +54,8 @@ async function modelParamsOf(ctx: StepContext, key: string): Promise<ModelParams
 }
 
 /**
- * Refuses (non-retryable) a step whose key names compute this worker does not have: a worker of another
- * build would otherwise store its results under the key of the build that planned it.
+ * Refuses (non-retryable) a step to compute whose key names compute this worker does not have: a worker
+ * of another build would otherwise store its results under the key of the build that planned it.
  */
 async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
   const differences = computeDifferences(step.compute, await computeOfStep(ctx.compute, step, (key) => modelParamsOf(ctx, key)));
@@ -66,7 +67,8 @@ async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
 export async function runStep<K extends StepKind>(ctx: StepContext, input: StepInput, kind: K, compute: (run: StepRun<K>) => Promise<Computed<K>>): Promise<StepResult<K>> {
   const activity = Context.current();
   const step = stepOfKind(input.step, kind);
-  await checkCompute(ctx, input.step);
+  // A step already done is returned as it is, whoever computed it: its key names the build that did.
+  if ((await doneOutputs(ctx.store, step.key, kind)) === undefined) await checkCompute(ctx, input.step);
   const { workflowExecution, activityId, attempt: attemptNumber } = activity.info;
   // One owner per attempt of one activity of one workflow execution (replay starts a new execution).
   const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;

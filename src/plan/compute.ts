@@ -104,7 +104,8 @@ export class ComputeMismatchError extends Error {
   constructor(step: Pick<Step, 'kind' | 'key'>, differences: readonly string[]) {
     super(
       `${step.kind} step ${shortKey(step.key)} was planned for other compute than this worker's, so it refuses the step ` +
-        `rather than store its results under that key (run the worker from the same rise build and node_modules as the client that planned it):\n  ${differences.join('\n  ')}`,
+        `rather than store its results under that key (run workers of the rise build, node_modules included, that planned it, ` +
+        `or plan it again for this build: \`rise run SPEC\`, \`rise fork RUN\`):\n  ${differences.join('\n  ')}`,
     );
   }
 }

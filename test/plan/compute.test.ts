@@ -51,5 +51,5 @@ test('computeDifferences names each field that differs, both ways; the error nam
   ]);
   const error = new ComputeMismatchError({ kind: 'train', key: 'f'.repeat(64) }, differences);
   assert.equal(error.name, 'ComputeMismatchError');
-  assert.match(error.message, /^train step ffffffffffff was planned for other compute than this worker's.*same rise build[^\n]*\n {2}judge: .*\n {2}ort: the plan names 1\.29\.0, this worker has 1\.30\.0\n {2}sandbox: /s);
+  assert.match(error.message, /^train step ffffffffffff was planned for other compute than this worker's.*the rise build.*that planned it, or plan it again for this build: `rise run SPEC`, `rise fork RUN`\):\n {2}judge: .*\n {2}ort: the plan names 1\.29\.0, this worker has 1\.30\.0\n {2}sandbox: /s);
 });

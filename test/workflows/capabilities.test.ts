@@ -2,7 +2,8 @@
  * Worker capabilities on the real dev server: with a GPU queue configured, the steps that run the model
  * are taken by the `rise worker` polling it and filtering by the one on the default queue (read back from
  * the workflow histories: the queue each activity was scheduled on, the identity of the worker that ran
- * it); and a worker refuses a step whose key names compute it does not have, storing nothing under it.
+ * it); and a worker refuses to compute a step whose key names compute it does not have, storing nothing
+ * under it, while a step already done under such a key is reused.
  */
 
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ import { createRiseWorker, installWorkerRuntime } from '../../src/client/worker.
 import { startOrAttach } from '../../src/client/start.ts';
 import { currentCompute, type ComputeFingerprint } from '../../src/plan/compute.ts';
 import { planExperiment } from '../../src/plan/plan.ts';
-import { getRun, getStep, openStore } from '../../src/store/index.ts';
+import { finishStep, getRun, getStep, openStore, startStep } from '../../src/store/index.ts';
 import { applicationMessage } from '../../src/temporal/failures.ts';
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { useTestEnvironment } from '../temporal/server.ts';
@@ -109,7 +110,7 @@ describe('worker capabilities on the dev server', () => {
     assert.equal(getRun(store, launch.runId)!.status, 'done');
   });
 
-  test('a worker refuses a step planned for other compute: the run fails naming the difference, and nothing is stored under the key', async (t) => {
+  test('a worker refuses to compute a step planned for other compute: the run fails naming the difference, nothing is stored under the key; a done step is reused', async (t) => {
     const { server, env } = temporal();
     const context = createStepContext({ home: tempHome(t) });
     t.after(() => context.store.close());
@@ -135,5 +136,17 @@ describe('worker capabilities on the dev server', () => {
     );
     assert.equal(getStep(context.store, boost.key), undefined, 'not claimed, not computed, not stored');
     assert.equal(getRun(context.store, launch.runId)!.status, 'failed');
+
+    // A step already done under that key (by a worker of that build) is reused as it is; the next one to compute is refused.
+    startStep(context.store, boost, launch.runId);
+    finishStep(context.store, boost.key, { placeholder: true });
+    const again = await startOrAttach({ client: env.client, store: context.store, spec, plan, taskQueue, activities });
+    const another = await createRiseWorker({ connection: env.nativeConnection, namespace: server.namespace, taskQueue, context });
+    const second = applicationMessage(await another.runUntil(again.handle.result().then(() => null, (e: unknown) => e)));
+    const refused = /(\w+) step (\w{12}) was planned for other compute than this worker's/.exec(second);
+    assert.ok(refused !== null, second);
+    assert.ok(['evaluate', 'rollout'].includes(refused[1]), second);
+    assert.notEqual(refused[2], boost.key.slice(0, 12));
+    assert.equal(getStep(context.store, boost.key)!.attempts, 1, 'the done boost was not computed again');
   });
 });
