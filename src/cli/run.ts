@@ -130,7 +130,7 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
       const { createStepContext } = await import('../../activities/index.ts');
       const { createRiseWorker } = await import('../client/worker.ts');
       const context = createStepContext({ home: store.home, session: { device: options.device ?? 'cpu' } });
-      if (config.taskQueues.gpu !== null) out(`steps that run the model go to task queue ${config.taskQueues.gpu} (RISE_GPU_TASK_QUEUE): a worker polls it there (\`rise worker --device cuda --task-queue ${config.taskQueues.gpu}\`), not this one`);
+      if (config.taskQueues.gpu !== null) out(`steps that run the model go to task queue ${config.taskQueues.gpu} (RISE_GPU_TASK_QUEUE), which the worker here does not poll: they wait for \`rise worker --device cuda --task-queue ${config.taskQueues.gpu}\``);
       const worker = await createRiseWorker({
         connection: temporal.nativeConnection,
         namespace: config.connection.namespace,
