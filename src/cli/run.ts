@@ -22,14 +22,14 @@ export interface RunOptions {
   detach?: boolean;
   worker?: boolean;
   concurrency: number;
-  /** Where the in-process worker runs models (`rise run --device`; replay and fork run them on the CPU). */
+  /** Where the in-process worker runs models (`--device`). */
   device?: Device;
 }
 
 type Device = 'cpu' | 'cuda';
 
 /** `--device`: where a worker runs models. */
-function deviceOption(): Option {
+export function deviceOption(): Option {
   return new Option('--device <device>', 'where models run: cuda fails at start-up, naming the cause, unless CUDA works here (`rise setup --gpu`, `rise doctor`)')
     .choices(['cpu', 'cuda'])
     .default('cpu');
@@ -83,10 +83,14 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
   }
 }
 
+/** The in-process worker's device, checked before a command starts anything: a run must not wait for a worker that cannot start. */
+export async function startLocalDevice(options: RunOptions, command: string): Promise<void> {
+  if (options.worker !== false && !options.detach) await startDevice(options.device ?? 'cpu', command);
+}
+
 async function runExperiment(file: string, options: RunOptions): Promise<void> {
   const spec = await loadSpecForCli(file);
-  // Before anything starts: a run must not wait for a worker that cannot start.
-  if (options.worker !== false && !options.detach) await startDevice(options.device ?? 'cpu', 'run');
+  await startLocalDevice(options, 'run');
   const { planInputs } = await import('../plan/inputs.ts');
   const plan = planExperiment(spec, await planInputs(spec));
   const { startOrAttach } = await import('../client/start.ts');

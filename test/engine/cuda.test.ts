@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { CUDA_LIBRARIES, CudaUnavailableError, PROVIDER_LIBRARIES, cudaInstallDir, cudaReport, enableCuda } from '../../src/engine/cuda.ts';
 import { defaultToolsDir } from '../../src/temporal/binary.ts';
-import { rise } from '../workflows/helpers.ts';
+import { homeSnapshot, populatedHome, rise, snapshotChanges } from '../workflows/helpers.ts';
 
 const NAMES = [...CUDA_LIBRARIES.map((l) => l.slice(l.lastIndexOf('/') + 1)), ...PROVIDER_LIBRARIES];
 
@@ -57,6 +57,18 @@ test('rise run --device cuda where CUDA cannot run: exit 2 with the cause before
   assert.equal(stdout, '');
   assert.equal(stderr, `rise: run --device cuda cannot start: ${why}\n`);
   assert.deepEqual(readdirSync(home), [], 'no store, no dev server');
+});
+
+test('rise extend --device cuda where CUDA cannot run: exit 2 with the cause before the new run starts', async (t) => {
+  const why = await cause;
+  if (why === null) return t.skip('CUDA works on this machine');
+  const { home, runId } = await populatedHome();
+  t.after(() => rmSync(home, { recursive: true, force: true }));
+  const before = homeSnapshot(home);
+  const { code, stderr } = await rise(['extend', runId, '--iterations', '9', '--device', 'cuda'], { RISE_HOME: home });
+  assert.equal(code, 2, stderr);
+  assert.equal(stderr, `rise: extend --device cuda cannot start: ${why}\n`);
+  assert.deepEqual(snapshotChanges(before, homeSnapshot(home)), [], 'no run, no dev server');
 });
 
 test('rise doctor reports onnxruntime-node, each CUDA part present or missing, and whether CUDA works', async () => {
