@@ -22,6 +22,8 @@
  *   RISE_TEMPORAL_LOG           the dev server's log file (default $RISE_HOME/temporal.log)
  *   TEMPORAL_BIN                path of the `temporal` executable (see src/temporal/binary.ts for the search order)
  *
+ *   RISE_GPU_TASK_QUEUE         queue of the GPU-heavy steps (see `gpuTaskQueue` below); a kind's own queue wins
+ *
  * Per step kind (<KIND> = BOOST, ROLLOUT, RELABEL, FILTER, TRAIN, EVALUATE), over `activities` below:
  *   RISE_<KIND>_TASK_QUEUE           queue for this step's activity (default: the default queue);
  *                                    e.g. RISE_TRAIN_TASK_QUEUE=rise-gpu, polled by
@@ -50,6 +52,10 @@ export const TEMPORAL_DEFAULTS: TemporalDefaults = {
   // the default becomes `rise-<8 hex digits of RISE_HOME's path>`, so two stores sharing one dev server
   // never run each other's steps.
   taskQueue: 'rise',
+  // RISE_GPU_TASK_QUEUE: the queue of the steps that run the model (boost, rollout, relabel, train, evaluate;
+  // see STEP_DEVICES), polled by `rise worker --device cuda --task-queue <it>` on GPU machines; filtering
+  // stays on the default queue (CPU workers). null: every step runs on the default queue.
+  gpuTaskQueue: null,
   connectTimeout: '10s', // RISE_TEMPORAL_CONNECT_TIMEOUT: how long a client waits for the server
   // The embedded dev server (`temporal server start-dev`), started by `rise server`, `rise run` and the tests.
   devServer: {

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import type { SessionOptions } from '../src/engine/session.ts';
 import { modelsHome } from '../src/models/store.ts';
+import { currentCompute, type ComputeFingerprint } from '../src/plan/compute.ts';
 import { openStore, type Store } from '../src/store/index.ts';
 import { DEFAULT_QUARANTINE, type QuarantinePolicy } from './quarantine.ts';
 
@@ -23,6 +24,8 @@ export interface StepContext {
   modelsHome: string;
   /** How often a failing problem is tried alone before it is quarantined, and how many a step may quarantine. */
   quarantine: QuarantinePolicy;
+  /** What this worker computes with (one per worker, so each graph is digested once): a step planned for other compute is refused. */
+  compute: ComputeFingerprint;
 }
 
 export interface StepContextOptions {
@@ -48,5 +51,6 @@ export async function createStepContext(options: StepContextOptions = {}): Promi
     checkpointsDir: join(store.home, 'checkpoints'),
     modelsHome: options.modelsHome ?? modelsHome(),
     quarantine: options.quarantine ?? DEFAULT_QUARANTINE,
+    compute: currentCompute(),
   };
 }

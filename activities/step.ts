@@ -8,9 +8,13 @@
 
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { ComputeMismatchError, computeDifferences, computeOfStep } from '../src/plan/compute.ts';
 import type { Progress } from '../src/rise/progress.ts';
+import type { BoostParams } from '../src/steps/index.ts';
 import { shortKey, stepOfKind, type Step, type StepKind, type StepOutputs } from '../src/steps/index.ts';
-import { LostStepError, claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
+import { doneOutputs } from '../src/steps/stored.ts';
+import type { ModelParams } from '../src/steps/models.ts';
+import { LostStepError, claimStep, failStep, finishStep, getStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import type { MetricValues, StepInput, StepOutcome } from './types.ts';
 
@@ -41,9 +45,30 @@ export interface StepResult<K extends StepKind> {
   cached: boolean;
 }
 
+/** The model the boost or train step `key` produced, as its boost's params name it (a train step trains its arm's learner). */
+async function modelParamsOf(ctx: StepContext, key: string): Promise<ModelParams> {
+  const step = await getStep(ctx.store, key);
+  if (step?.kind === 'boost') return (step.params as BoostParams).model;
+  if (step?.kind === 'train') return modelParamsOf(ctx, step.inputs[1]);
+  throw new ApplicationFailure(`step ${shortKey(key)}, whose model a step reads, is not a boost or train step in the store (${step?.kind ?? 'missing'})`, 'ModelFileError', true);
+}
+
+/**
+ * Refuses (non-retryable) a step to compute whose key names compute this worker does not have: a worker
+ * of another build would otherwise store its results under the key of the build that planned it.
+ */
+async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
+  const differences = computeDifferences(step.compute, await computeOfStep(ctx.compute, step, (key) => modelParamsOf(ctx, key)));
+  if (differences.length === 0) return;
+  const error = new ComputeMismatchError(step, differences);
+  throw ApplicationFailure.create({ message: error.message, type: error.name, nonRetryable: true });
+}
+
 export async function runStep<K extends StepKind>(ctx: StepContext, input: StepInput, kind: K, compute: (run: StepRun<K>) => Promise<Computed<K>>): Promise<StepResult<K>> {
   const activity = Context.current();
   const step = stepOfKind(input.step, kind);
+  // A step already done is returned as it is, whoever computed it: its key names the build that did.
+  if ((await doneOutputs(ctx.store, step.key, kind)) === undefined) await checkCompute(ctx, input.step);
   const { workflowExecution, activityId, attempt: attemptNumber } = activity.info;
   // One owner per attempt of one activity of one workflow execution (replay starts a new execution).
   const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;

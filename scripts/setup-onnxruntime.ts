@@ -1,27 +1,20 @@
 /**
- * onnxruntime-node's own install script never runs on `npm ci` (package.json denies it in `allowScripts`):
- * on linux/x64 it would download the CUDA execution provider from NuGet on every clean install, and rise
- * runs on the CPU build the package bundles. A GPU machine asks for CUDA as onnxruntime-node documents it,
+ * Keeps a GPU machine's CUDA set-up across `npm ci`, which recreates node_modules and with it drops the
+ * CUDA provider's links beside onnxruntime-node's library: when `rise setup --gpu` has installed the
+ * provider (src/engine/cuda.ts), this links it again; it downloads nothing (the CUDA wheels are ≈ 1.35 GB,
+ * so only `rise setup --gpu` / `npm run setup:gpu` fetches them).
  *
- *   ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci
- *
- * and rise's postinstall runs this, which then runs that install script (it reads the variable itself).
+ * onnxruntime-node's own install script never runs (package.json denies it in `allowScripts`): it would
+ * fetch the CUDA provider from NuGet, which rise does not use. ONNXRUNTIME_NODE_INSTALL, which asks that
+ * script for it, is answered here with where rise gets CUDA instead.
  */
 
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { linkProvider } from '../src/engine/cuda.ts';
+import { defaultToolsDir } from '../src/temporal/binary.ts';
 
 const flag = process.env.ONNXRUNTIME_NODE_INSTALL?.trim();
-if (flag && flag !== 'skip') {
-  const dir = fileURLToPath(new URL('../node_modules/onnxruntime-node/', import.meta.url));
-  console.error(`rise: ONNXRUNTIME_NODE_INSTALL=${flag}: running onnxruntime-node's install script`);
-  // As npm runs a dependency's script: in its folder, with its package.json as npm_package_json. From
-  // rise's own (the root's), the script takes itself for a development checkout of onnxruntime and quits.
-  const { status, error } = spawnSync(process.execPath, ['script/install.js'], {
-    cwd: dir,
-    env: { ...process.env, npm_package_json: `${dir}package.json` },
-    stdio: 'inherit',
-  });
-  if (error) throw error;
-  process.exitCode = status ?? 1;
+if (await linkProvider(defaultToolsDir())) {
+  console.error('rise: linked the CUDA execution provider installed by `rise setup --gpu` into onnxruntime-node');
+} else if (flag && flag !== 'skip') {
+  console.error(`rise: ONNXRUNTIME_NODE_INSTALL=${flag} is not used (it would fetch CUDA from NuGet); \`npm run setup:gpu\` installs CUDA from PyPI`);
 }

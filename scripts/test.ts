@@ -32,6 +32,7 @@ import { underPopulatedHome } from '../test/workflows/helpers.ts';
 /** Test files (relative to the repo root) that belong to the integration suite, with the reason. */
 const INTEGRATION: Record<string, string> = {
   'test/engine/learning.test.ts': 'trains until the loss falls',
+  'test/workflows/capabilities.test.ts': 'Temporal, `rise worker` processes on two task queues',
   'test/temporal/cli.test.ts': '`rise server` starts dev servers',
   'test/temporal/devserver.test.ts': 'starts dev servers',
   'test/temporal/workflow.test.ts': 'Temporal',

@@ -22,7 +22,7 @@ import type { ExperimentSpec } from '../spec/types.ts';
 import { shortKey } from '../steps/index.ts';
 import { stepStatuses, type StepState, type Store } from '../store/index.ts';
 import { UsageError } from './errors.ts';
-import { openStoreAndTemporal, positiveInt, superviseRun, type RunOptions } from './run.ts';
+import { deviceOption, openStoreAndTemporal, positiveInt, startLocalDevice, superviseRun, type RunOptions } from './run.ts';
 import { findRun, withStore } from './runs.ts';
 
 interface LaunchFlags extends RunOptions {
@@ -82,7 +82,7 @@ async function storedRun(id: string): Promise<{ spec: ExperimentSpec; plan: Plan
 }
 
 /** Plans the changed spec (spliced onto the run's plan from iteration `from` on, when given), prints the reuse table, and starts it unless --dry-run. */
-async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: number | null, options: LaunchFlags, rerun: string): Promise<void> {
+async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: number | null, options: LaunchFlags, command: 'extend' | 'fork', rerun: string): Promise<void> {
   if (options.detach && options.worker === true) throw new UsageError('--detach and --worker exclude each other: a detached run has no worker in this process');
   const { planInputs } = await import('../plan/inputs.ts');
   const whole = planExperiment(spec, await planInputs(spec));
@@ -98,6 +98,7 @@ async function launch(id: string, previous: Plan, spec: ExperimentSpec, from: nu
   out(`from run ${id}${from === null ? '' : ` (new from iteration ${from} on)`}:`);
   process.stdout.write(table);
   if (options.dryRun) return;
+  await startLocalDevice(options, command);
   const { startOrAttach } = await import('../client/start.ts');
   const { store, temporal } = await openStoreAndTemporal();
   try {
@@ -128,7 +129,7 @@ async function extend(id: string, options: ExtendOptions): Promise<void> {
     specError(err);
   }
   // Spliced after the run's last iteration: every step of the run is kept as it ran.
-  await launch(id, plan, extended, current + 1, options, `rise extend ${id} --iterations ${options.iterations}`);
+  await launch(id, plan, extended, current + 1, options, 'extend', `rise extend ${id} --iterations ${options.iterations}`);
 }
 
 async function fork(id: string, options: ForkOptions): Promise<void> {
@@ -151,7 +152,7 @@ async function fork(id: string, options: ForkOptions): Promise<void> {
     specError(err);
   }
   const sets = options.set.map((s) => `--set '${s.text}'`).join(' ');
-  await launch(id, plan, changed, from, options, `rise fork ${id} ${sets}${options.from ? ` --from ${options.from}` : ''}`);
+  await launch(id, plan, changed, from, options, 'fork', `rise fork ${id} ${sets}${options.from ? ` --from ${options.from}` : ''}`);
 }
 
 function collectSetting(text: string, previous: Setting[]): Setting[] {
@@ -168,7 +169,8 @@ function launchOptions(command: Command): Command {
     .option('--detach', 'return once the run is started')
     .option('--worker', 'run a worker in this process (default: only with the embedded dev server)')
     .option('--no-worker', 'do not run a worker in this process')
-    .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2);
+    .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2)
+    .addOption(deviceOption());
 }
 
 export function registerForkCommands(program: Command): void {

@@ -25,10 +25,12 @@ import { registerSpecCommands } from './plan.ts';
 import { storeStatus } from './store-status.ts';
 import { registerServerCommand } from './server.ts';
 import { registerWhyCommand } from './why.ts';
+import { registerDoctorCommand } from './doctor.ts';
+import { registerSetupCommand } from './setup.ts';
 
 const EXIT_USAGE = 2;
-/** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store. */
-const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError']);
+/** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store, CUDA missing. */
+const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError', 'CudaUnavailableError']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -56,6 +58,8 @@ export function createProgram(): Command {
   registerServeCommand(program);
   registerReportCommands(program);
   registerWhyCommand(program);
+  registerSetupCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 

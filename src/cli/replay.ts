@@ -11,7 +11,7 @@ import { planFromJson } from '../plan/plan.ts';
 import { shortKey } from '../steps/index.ts';
 import { dependents, markStale, setRunStatus } from '../store/index.ts';
 import { UsageError } from './errors.ts';
-import { openStoreAndTemporal, positiveInt, superviseRun, type RunOptions } from './run.ts';
+import { deviceOption, openStoreAndTemporal, positiveInt, startLocalDevice, superviseRun, type RunOptions } from './run.ts';
 import { findRun, withStore } from './runs.ts';
 
 interface ReplayOptions extends RunOptions {
@@ -32,6 +32,7 @@ async function replay(id: string, options: ReplayOptions): Promise<void> {
     }
     return { run, plan, keys };
   });
+  await startLocalDevice(options, 'replay');
   const { isRunning, startExperiment } = await import('../client/start.ts');
   const { store, temporal } = await openStoreAndTemporal();
   try {
@@ -67,6 +68,7 @@ export function registerReplayCommand(program: Command): void {
     .option('--worker', 'run a worker in this process (default: only with the embedded dev server)')
     .option('--no-worker', 'do not run a worker in this process')
     .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2)
+    .addOption(deviceOption())
     .action(async (id: string, options: ReplayOptions) => {
       await replay(id, options);
     });

@@ -5,7 +5,7 @@
  * `rise worker`: a standalone worker for a cluster or a second machine.
  */
 
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { planExperiment } from '../plan/plan.ts';
 import { getRun, type Store } from '../store/index.ts';
 import { applicationMessage } from '../temporal/failures.ts';
@@ -22,11 +22,33 @@ export interface RunOptions {
   detach?: boolean;
   worker?: boolean;
   concurrency: number;
+  /** Where the in-process worker runs models (`--device`). */
+  device?: Device;
+}
+
+type Device = 'cpu' | 'cuda';
+
+/** `--device`: where a worker runs models. */
+export function deviceOption(): Option {
+  return new Option('--device <device>', 'where models run: cuda fails at start-up, naming the cause, unless CUDA works here (`rise setup --gpu`, `rise doctor`)')
+    .choices(['cpu', 'cuda'])
+    .default('cpu');
+}
+
+/** Makes CUDA sessions possible before a worker starts, or fails naming why (a GPU worker must not quietly run on the CPU). */
+async function startDevice(device: Device, who: string): Promise<void> {
+  if (device !== 'cuda') return;
+  const { CudaUnavailableError, enableCuda } = await import('../engine/cuda.ts');
+  const { defaultToolsDir } = await import('../temporal/binary.ts');
+  await enableCuda(defaultToolsDir()).catch((err: unknown) => {
+    throw err instanceof CudaUnavailableError ? new CudaUnavailableError(`${who} --device cuda cannot start: ${err.message}`) : err;
+  });
 }
 
 interface WorkerOptions {
   taskQueue?: string;
-  concurrency: number;
+  slots: number;
+  device: Device;
 }
 
 export function positiveInt(value: string): number {
@@ -61,8 +83,14 @@ export async function openStoreAndTemporal(): Promise<{ store: Store; temporal: 
   }
 }
 
+/** The in-process worker's device, checked before a command starts anything: a run must not wait for a worker that cannot start. */
+export async function startLocalDevice(options: RunOptions, command: string): Promise<void> {
+  if (options.worker !== false && !options.detach) await startDevice(options.device ?? 'cpu', command);
+}
+
 async function runExperiment(file: string, options: RunOptions): Promise<void> {
   const spec = await loadSpecForCli(file);
+  await startLocalDevice(options, 'run');
   const { planInputs } = await import('../plan/inputs.ts');
   const plan = planExperiment(spec, await planInputs(spec));
   const { startOrAttach } = await import('../client/start.ts');
@@ -105,7 +133,8 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
     if (localWorker) {
       const { createStepContext } = await import('../../activities/index.ts');
       const { createRiseWorker } = await import('../client/worker.ts');
-      const context = await createStepContext({ home: store.home });
+      const context = await createStepContext({ home: store.home, session: { device: options.device ?? 'cpu' } });
+      if (config.taskQueues.gpu !== null) out(`steps that run the model go to task queue ${config.taskQueues.gpu} (RISE_GPU_TASK_QUEUE), which the worker here does not poll: they wait for \`rise worker --device cuda --task-queue ${config.taskQueues.gpu}\``);
       const worker = await createRiseWorker({
         connection: temporal.nativeConnection,
         namespace: config.connection.namespace,
@@ -132,22 +161,27 @@ export async function superviseRun(temporal: TemporalSession, store: Store, laun
 }
 
 async function runWorker(options: WorkerOptions): Promise<void> {
+  // Before connecting: a GPU worker that cannot use the GPU must not take GPU steps and run them on the CPU.
+  await startDevice(options.device, 'worker');
   const { openTemporal } = await import('../client/temporal.ts');
   const { createStepContext } = await import('../../activities/index.ts');
   const { createRiseWorker, installWorkerRuntime } = await import('../client/worker.ts');
   installWorkerRuntime();
   const temporal = await openTemporal();
   const taskQueue = options.taskQueue ?? temporal.config.taskQueues.default;
-  const context = await createStepContext();
+  const context = await createStepContext({ session: { device: options.device } });
   try {
     const worker = await createRiseWorker({
       connection: temporal.nativeConnection,
       namespace: temporal.config.connection.namespace,
       taskQueue,
       context,
-      maxConcurrentActivities: options.concurrency,
+      maxConcurrentActivities: options.slots,
     });
-    out(`rise worker polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); store ${context.store.home}. Ctrl-C stops it.`);
+    out(
+      `rise worker ${worker.options.identity} polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); ` +
+        `device ${options.device}, ${options.slots} slot${options.slots === 1 ? '' : 's'}; store ${context.store.home}. Ctrl-C stops it.`,
+    );
     // The SDK shuts the worker down on SIGINT/SIGTERM, letting running activities finish or fail over.
     await worker.run();
   } finally {
@@ -165,6 +199,7 @@ export function registerRunCommands(program: Command): void {
     .option('--worker', 'run a worker in this process (default: only with the embedded dev server)')
     .option('--no-worker', 'do not run a worker in this process (workers elsewhere poll the task queue)')
     .option('--concurrency <n>', 'activities the in-process worker runs at once', positiveInt, 2)
+    .addOption(deviceOption())
     .addHelpText(
       'after',
       '\nWith no TEMPORAL_ADDRESS the embedded dev server is started (database under $RISE_HOME, Web UI on a free port) or reused.\nTEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and TEMPORAL_TLS_* select a cluster instead (see temporal.config.ts).',
@@ -177,8 +212,9 @@ export function registerRunCommands(program: Command): void {
   program
     .command('worker')
     .description('run a standalone worker: the workflows and every step activity, over the store at $RISE_HOME')
-    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS)')
-    .option('--concurrency <n>', 'activities run at once', positiveInt, 2)
+    .option('--task-queue <name>', 'task queue to poll (default: RISE_TASK_QUEUE; otherwise, with the embedded dev server, "rise-<8 hex digits of $RISE_HOME>", the queue rise run uses there, or "rise" with TEMPORAL_ADDRESS). A GPU worker polls the GPU queue (RISE_GPU_TASK_QUEUE on the client)')
+    .option('--slots <n>', 'activities run at once', positiveInt, 2)
+    .addOption(deviceOption())
     .action(async (options: WorkerOptions) => {
       await runWorker(options);
     });

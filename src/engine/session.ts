@@ -18,7 +18,7 @@ import { toModelProto } from './onnx.ts';
 export interface SessionOptions {
   /** Intra-op threads; defaults to the machine's cores (RISE_THREADS overrides). */
   threads?: number;
-  /** 'cpu' here; 'cuda' where onnxruntime-node was installed with CUDA. */
+  /** 'cuda' only after `enableCuda` (cuda.ts) succeeded in this process: ONNX Runtime then runs each node it can on the GPU, the rest on the CPU. */
   device?: 'cpu' | 'cuda';
 }
 

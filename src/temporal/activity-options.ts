@@ -19,7 +19,7 @@ export type CancellationType = (typeof CANCELLATION_TYPES)[number];
 /**
  * Error types that retrying cannot fix. They match `ApplicationFailure.type`, which for a plain thrown
  * error is its class name (`error.constructor.name`): a bad spec, bad data, a missing model file, NaN loss, nothing left to train on,
- * a remote policy that refused a call (or has no API key), a spent call budget.
+ * a remote policy that refused a call (or has no API key), a spent call budget, a step planned for compute this worker does not have.
  */
 export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'SpecError',
@@ -31,6 +31,7 @@ export const NON_RETRYABLE_ERROR_TYPES: readonly string[] = [
   'TokenizerError',
   'RemotePolicyError',
   'CallBudgetError',
+  'ComputeMismatchError',
 ];
 
 export interface StepRetryConfig {
@@ -45,7 +46,7 @@ export interface StepRetryConfig {
 }
 
 export interface StepActivityConfig {
-  /** Task queue for this step's activity; null means the default queue (`taskQueues.default`). */
+  /** Task queue for this step's activity; null means the default queue (`taskQueues.default`). Resolved, it holds the GPU queue for `gpu` kinds (STEP_DEVICES). */
   taskQueue: string | null;
   /** Upper bound for ONE attempt; the server cannot notice a crashed worker before it without heartbeats. */
   startToCloseTimeout: Duration;
@@ -59,6 +60,20 @@ export interface StepActivityConfig {
 }
 
 export type StepActivityConfigs = Record<StepKind, StepActivityConfig>;
+
+/**
+ * Where each step kind's work is heavy: `gpu` steps run the model (training, and sampling from it), `cpu`
+ * steps only read and write the store. With a GPU queue configured (RISE_GPU_TASK_QUEUE), `gpu` steps go
+ * there unless their kind names a queue of its own; the rest stay on the default queue.
+ */
+export const STEP_DEVICES: Readonly<Record<StepKind, 'gpu' | 'cpu'>> = {
+  boost: 'gpu',
+  rollout: 'gpu',
+  relabel: 'gpu',
+  filter: 'cpu',
+  train: 'gpu',
+  evaluate: 'gpu',
+};
 
 function step(startToCloseTimeout: Duration, heartbeatTimeout: Duration): StepActivityConfig {
   return {

@@ -16,7 +16,7 @@ import type { Duration } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { STEP_KINDS, type StepKind } from '../steps/kinds.ts';
 import type { Env } from '../util/env.ts';
-import { CANCELLATION_TYPES, type CancellationType, type StepActivityConfig, type StepActivityConfigs } from './activity-options.ts';
+import { CANCELLATION_TYPES, STEP_DEVICES, type CancellationType, type StepActivityConfig, type StepActivityConfigs } from './activity-options.ts';
 
 export type DevServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -25,6 +25,8 @@ export interface TemporalDefaults {
   namespace: string;
   /** The default task queue with a cluster; the embedded dev server's is derived from it (`devServerTaskQueue`). */
   taskQueue: string;
+  /** The queue of GPU-heavy steps (STEP_DEVICES); null: they run on the default queue like the rest. */
+  gpuTaskQueue: string | null;
   /** How long a client waits for the server when connecting. */
   connectTimeout: Duration;
   devServer: {
@@ -60,6 +62,8 @@ export interface TemporalConnectionConfig {
 export interface TaskQueues {
   /** Workflows, and every activity whose step names no queue of its own (RISE_<KIND>_TASK_QUEUE). */
   default: string;
+  /** GPU-heavy steps (RISE_GPU_TASK_QUEUE), polled by `rise worker --device cuda`; null when there is none. */
+  gpu: string | null;
 }
 
 export interface DevServerSettings {
@@ -248,11 +252,15 @@ export function resolveTemporalConfig(defaults: TemporalDefaults, env: Env, cwd:
   // A copy: overrides must never leak into the defaults, which every later load starts from again.
   const activities = structuredClone(defaults.activities);
   for (const kind of STEP_KINDS) applyStepOverrides(env, kind, activities[kind]);
+  const gpu = parseName(env, 'RISE_GPU_TASK_QUEUE') ?? defaults.gpuTaskQueue;
+  // A kind's own queue wins; the resolved queue travels to the workflow with the rest of its options.
+  if (gpu !== null) for (const kind of STEP_KINDS) if (STEP_DEVICES[kind] === 'gpu') activities[kind].taskQueue ??= gpu;
 
   return {
     connection,
     taskQueues: {
       default: parseName(env, 'RISE_TASK_QUEUE') ?? (devServer.enabled ? devServerTaskQueue(defaults.taskQueue, home) : defaults.taskQueue),
+      gpu,
     },
     activities,
     devServer,

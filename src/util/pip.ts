@@ -11,6 +11,8 @@ export interface PipInstallOptions {
   /** Python interpreter(s) to try, in order (default: RISE_PYTHON, python3, python). */
   python?: string[];
   env?: Env;
+  /** More pip options, e.g. a platform to take wheels for (`--platform=…`, which needs `--only-binary=:all:`). */
+  pipArgs?: readonly string[];
 }
 
 function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string; spawnError?: Error }> {
@@ -25,10 +27,10 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<{
 }
 
 /**
- * `python -m pip install --no-deps --target DIR REQUIREMENT` with the first interpreter that succeeds.
+ * `python -m pip install --no-deps --target DIR REQUIREMENT…` with the first interpreter that succeeds.
  * Returns null on success, else one line per interpreter tried saying why it failed (pip's last lines).
  */
-export async function pipInstallTarget(requirement: string, target: string, options: PipInstallOptions = {}): Promise<string[] | null> {
+export async function pipInstallTarget(requirement: string | readonly string[], target: string, options: PipInstallOptions = {}): Promise<string[] | null> {
   const env = options.env ?? process.env;
   const pythons = options.python ?? [env.RISE_PYTHON, 'python3', 'python'].filter((p): p is string => !!p);
   const pipEnv: NodeJS.ProcessEnv = {
@@ -39,7 +41,7 @@ export async function pipInstallTarget(requirement: string, target: string, opti
     PIP_DISABLE_PIP_VERSION_CHECK: '1',
     PIP_NO_INPUT: '1',
   };
-  const args = ['-m', 'pip', 'install', '--no-deps', '--no-warn-script-location', '--target', target, requirement];
+  const args = ['-m', 'pip', 'install', '--no-deps', '--no-warn-script-location', ...(options.pipArgs ?? []), '--target', target, ...[requirement].flat()];
   const failures: string[] = [];
   for (const python of pythons) {
     const result = await run(python, args, pipEnv);

@@ -59,7 +59,7 @@ test('recording examples again adds nothing; a replayed step starts a fresh set'
 test('the dropped flag and the drop rule cannot disagree', async (t) => {
   const store = await tempStore(t);
   const key = await started(store, 'filter-1', 'filter');
-  const insert = (problemId: string, dropped: boolean, dropRule: string | null) =>
+  const insert = async (problemId: string, dropped: boolean, dropRule: string | null) =>
     writeTx(store, (tx) => tx.insert(examples).values({ stepKey: key, generation: 0, problemId, turn: 1, reward: 0, dropped, dropRule }));
   await assert.rejects(insert('a', true, null), /CHECK constraint|violates check constraint "examples_drop_rule"/);
   await assert.rejects(insert('b', false, 'criteria'), /CHECK constraint|violates check constraint "examples_drop_rule"/);

@@ -20,7 +20,7 @@ describe('loadTemporalConfig', () => {
       apiKey: null,
       connectTimeoutMs: 10_000,
     });
-    assert.deepEqual(config.taskQueues, { default: devServerTaskQueue('rise', '/work/x/.rise') });
+    assert.deepEqual(config.taskQueues, { default: devServerTaskQueue('rise', '/work/x/.rise'), gpu: null });
     assert.match(config.taskQueues.default, /^rise-[0-9a-f]{8}$/);
     assert.notEqual(loadTemporalConfig({ RISE_HOME: '/elsewhere' }, '/work/x').taskQueues.default, config.taskQueues.default);
     // A cluster's workers share one queue whatever their paths.
@@ -77,7 +77,7 @@ describe('loadTemporalConfig', () => {
     assert.equal(config.devServer.uiPort, 'off');
     assert.equal(config.devServer.dbPath, null);
     assert.equal(config.devServer.startTimeoutMs, 120_000);
-    assert.deepEqual(config.taskQueues, { default: 'rise-cpu' });
+    assert.deepEqual(config.taskQueues, { default: 'rise-cpu', gpu: null });
     assert.deepEqual(config.activities.train, {
       taskQueue: 'gpu-a100',
       startToCloseTimeout: '48h',
@@ -148,6 +148,25 @@ describe('loadTemporalConfig', () => {
     }
   });
 
+  test('a GPU queue takes the steps that run the model; filtering and a kind with a queue of its own stay where they are', () => {
+    assert.deepEqual(
+      STEP_KINDS.map((kind) => loadTemporalConfig({}).activities[kind].taskQueue),
+      STEP_KINDS.map(() => null),
+      'no GPU queue: every step on the default queue',
+    );
+    const config = loadTemporalConfig({ RISE_GPU_TASK_QUEUE: 'rise-gpu', RISE_EVALUATE_TASK_QUEUE: 'rise-eval' });
+    assert.equal(config.taskQueues.gpu, 'rise-gpu');
+    assert.deepEqual(Object.fromEntries(STEP_KINDS.map((kind) => [kind, config.activities[kind].taskQueue])), {
+      boost: 'rise-gpu',
+      rollout: 'rise-gpu',
+      relabel: 'rise-gpu',
+      filter: null,
+      train: 'rise-gpu',
+      evaluate: 'rise-eval',
+    });
+    assert.throws(() => loadTemporalConfig({ RISE_GPU_TASK_QUEUE: 'rise gpu' }), /RISE_GPU_TASK_QUEUE="rise gpu" contains spaces/);
+  });
+
   test('toActivityOptions: the SDK shape, with the step queue or the given default', () => {
     const config = loadTemporalConfig({ RISE_TRAIN_TASK_QUEUE: 'rise-gpu', RISE_TRAIN_SCHEDULE_TO_CLOSE: '3d' });
     assert.deepEqual(toActivityOptions(config.activities.train, 'rise'), {
@@ -161,7 +180,7 @@ describe('loadTemporalConfig', () => {
         backoffCoefficient: 2,
         maximumInterval: '10m',
         maximumAttempts: 5,
-        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError', 'TokenizerError', 'RemotePolicyError', 'CallBudgetError'],
+        nonRetryableErrorTypes: ['SpecError', 'UsageError', 'DataError', 'ModelFileError', 'NonFiniteLossError', 'EmptyDatasetError', 'TokenizerError', 'RemotePolicyError', 'CallBudgetError', 'ComputeMismatchError'],
       },
     });
     assert.equal(toActivityOptions(config.activities.filter, 'rise').taskQueue, 'rise');
