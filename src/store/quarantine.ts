@@ -27,11 +27,15 @@ export function quarantineProblem(store: Store, stepKey: string, record: Quarant
   });
 }
 
-/** Forgets the current generation's quarantined problems: a new attempt of the step tries them again. */
-export function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard): void {
+/**
+ * Forgets the current generation's quarantined problems (with `problemIds`, only those: a shard's): a new
+ * attempt of the step tries them again.
+ */
+export function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard, problemIds?: readonly string[]): void {
   writeTx(store, (tx) => {
     const generation = currentGeneration(tx, stepKey, 'clearQuarantine', guard);
-    tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation))).run();
+    const only = problemIds === undefined ? undefined : inArray(quarantined.problemId, [...problemIds]);
+    tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation), only)).run();
   });
 }
 
