@@ -63,9 +63,9 @@ export interface Sampling<K extends ShardedKind> {
  * some problem is left, so assembling a step its shards have recorded loads no model. Progress counts
  * every problem, the recorded ones included. A problem `work` keeps failing on is quarantined (see
  * quarantine.ts): recorded with its error, not in the ledger; each attempt of the step tries the previous
- * attempt's quarantined problems again. `problems` may be one shard of a step of `stepProblems` problems:
- * then only the shard's quarantined problems are tried again, and the step's allowance applies to the
- * shard (the assembling attempt, which tries them all again, holds the step to it).
+ * attempt's quarantined problems again. `problems` may be a shard, from `start` of a step of
+ * `stepProblems` problems: then only the shard's quarantined problems are tried again, and the step's
+ * allowance applies to the shard (the assembling attempt, which tries them all again, holds the step to it).
  * Returns how many problems were already recorded (resumed from a previous attempt) and how many were quarantined.
  */
 export async function inLedgerBatches(
@@ -74,8 +74,11 @@ export async function inLedgerBatches(
   runId: string,
   problems: Problem[],
   prepare: () => Promise<BatchWork>,
-  stepProblems?: number,
+  shard?: { start: number; stepProblems: number },
 ): Promise<{ resumed: number; quarantined: number }> {
+  const stepProblems = shard?.stepProblems;
+  // Each episode is recorded with its problem's place in the step's list, which orders the ledger.
+  const positions = new Map(problems.map((p, i) => [p.id, (shard?.start ?? 0) + i]));
   const key = run.attempt.key;
   const recorded = await recordedProblems(ctx.store, key);
   await clearQuarantine(ctx.store, key, run.guard, stepProblems === undefined ? undefined : problems.map((p) => p.id));
@@ -99,7 +102,7 @@ export async function inLedgerBatches(
     const batch = todo.slice(i, i + ctx.ledgerBatch);
     const progress = (p: Progress) => run.progress({ done, total, unit: 'problems', stage: p.stage });
     const results = await settleBatch(batch, (problems) => work!(problems, progress), ctx.quarantine, hooks);
-    await recordEpisodes(ctx.store, key, results, runId, run.guard);
+    await recordEpisodes(ctx.store, key, results.map((e) => ({ ...e, position: positions.get(e.problemId) })), runId, run.guard);
     done += batch.length;
     run.progress({ done, total, unit: 'problems', ...(given.length > 0 ? { stage: `${given.length} quarantined` } : {}) });
   }

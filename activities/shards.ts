@@ -80,7 +80,7 @@ export async function runShard(ctx: StepContext, input: ShardInput): Promise<Sha
     const all = await sampling.problems(ctx, input, step);
     if (shard.end > all.length) throw new Error(`${what}: the step has only ${all.length} problems now (its problem list changed after it was cut into shards)`);
     const problems = all.slice(shard.start, shard.end);
-    const { resumed, quarantined } = await inLedgerBatches(ctx, run, input.runId, problems, () => sampling.work(ctx, input, step), all.length);
+    const { resumed, quarantined } = await inLedgerBatches(ctx, run, input.runId, problems, () => sampling.work(ctx, input, step), { start: shard.start, stepProblems: all.length });
     const recorded = problems.length - resumed - quarantined;
     await recordShard(ctx.store, step.key, held, { resumed, recorded });
     return { key: step.key, shard: shard.shard, worker, state: 'computed', resumed, recorded, seconds: (performance.now() - started) / 1000 };

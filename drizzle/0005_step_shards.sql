@@ -18,3 +18,5 @@ CREATE TABLE `step_shards` (
 	PRIMARY KEY(`step_key`, `generation`, `problem_start`, `problem_end`),
 	FOREIGN KEY (`step_key`) REFERENCES `steps`(`key`) ON UPDATE no action ON DELETE no action
 );
+--> statement-breakpoint
+ALTER TABLE `episodes` ADD `position` integer;

@@ -137,6 +137,11 @@ export const episodes = sqliteTable(
     prompt: text('prompt'),
     /** The run whose attempt recorded it; provenance only, as for steps. */
     runId: text('run_id'),
+    /**
+     * The problem's place in the list the step works on: the ledger's order, whatever order shards
+     * recorded in (null in rows recorded before shards existed, which are in the order of their ids).
+     */
+    position: integer('position'),
   },
   (t) => [uniqueIndex('episodes_natural_key').on(t.stepKey, t.generation, t.problemId)],
 );
