@@ -8,7 +8,7 @@ import type { Episode, Sample, Turn } from '../src/rise/episode.ts';
 import type { Progress } from '../src/rise/progress.ts';
 import type { Step } from '../src/steps/index.ts';
 import type { ShardedKind } from '../src/steps/shards.ts';
-import { clearQuarantine, quarantineProblem, readEpisodes, recordedProblems, recordEpisodes, type LedgerEpisode, type QuarantineRecord } from '../src/store/index.ts';
+import { clearQuarantine, quarantineProblem, readEpisodes, recordedProblems, recordEpisodes, shardTotals, type LedgerEpisode, type QuarantineRecord } from '../src/store/index.ts';
 import type { Problem } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
 import { quarantineAllowance, quarantineLimitError, settleBatch } from './quarantine.ts';
@@ -106,5 +106,8 @@ export async function inLedgerBatches(
     done += batch.length;
     run.progress({ done, total, unit: 'problems', ...(given.length > 0 ? { stage: `${given.length} quarantined` } : {}) });
   }
-  return { resumed: total - todo.length, quarantined: given.length };
+  // What this generation's shards recorded was computed for the step, not resumed: assembling a sharded
+  // step counts only what attempts that died left behind, as an unsharded attempt does.
+  const sharded = shard === undefined ? (await shardTotals(ctx.store, key)).recorded : 0;
+  return { resumed: total - todo.length - sharded, quarantined: given.length };
 }

@@ -10,7 +10,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Progress } from '../src/rise/progress.ts';
 import { shortKey, stepOfKind, type Step, type StepKind, type StepOutputs } from '../src/steps/index.ts';
-import { LostStepError, claimStep, failStep, finishStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
+import { LostStepError, claimStep, failStep, finishStep, renewLease, shardTotals, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import type { MetricValues, StepInput, StepOutcome } from './types.ts';
 
@@ -122,7 +122,10 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
   const alive = keepAlive(activity, () => renewLease(ctx.store, step.key, lease), `step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
   const run: StepRun<K> = { step, attempt, guard, progress: alive.progress };
   try {
-    const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 } as StepOutputs[K];
+    const computed = await compute(run);
+    // A sharded step's compute is its shards' too.
+    const seconds = (performance.now() - started) / 1000 + (await shardTotals(ctx.store, step.key)).seconds;
+    const outputs = { ...computed, seconds } as StepOutputs[K];
     await finishStep(ctx.store, step.key, outputs, guard);
     return { outputs, cached: false };
   } catch (err) {

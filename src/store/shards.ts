@@ -137,6 +137,18 @@ export async function failShard(store: Store, key: string, guard: WriteGuard, er
   });
 }
 
+/**
+ * What the shards of the step's current generation did, summed: problems they recorded themselves (not
+ * found recorded), and seconds their last attempts ran. Zero for a step that ran unsharded.
+ */
+export async function shardTotals(store: Store, key: string): Promise<{ recorded: number; seconds: number }> {
+  const shards = await stepShardsOf(store, key);
+  return {
+    recorded: shards.reduce((n, s) => n + (s.recorded ?? 0), 0),
+    seconds: shards.reduce((t, s) => t + (s.state === 'recorded' && s.endedAt !== null ? (s.endedAt.getTime() - s.startedAt.getTime()) / 1000 : 0), 0),
+  };
+}
+
 /** The shards of the step's current generation, in problem order (none for a step that ran unsharded). */
 export async function stepShardsOf(store: Store, key: string): Promise<ShardInfo[]> {
   return store.db

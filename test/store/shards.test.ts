@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { recordEpisodes, recordedProblems } from '../../src/store/ledger.ts';
-import { claimShard, failShard, openShardedStep, recordShard, renewShardLease, stepShardsOf } from '../../src/store/shards.ts';
+import { claimShard, failShard, openShardedStep, recordShard, renewShardLease, shardTotals, stepShardsOf } from '../../src/store/shards.ts';
 import { InputNotReadyError, LostStepError, claimStep, finishStep, getStep, markStale, type Lease } from '../../src/store/steps.ts';
 import { plannedStep, tempStore } from './helpers.ts';
 
@@ -32,6 +32,8 @@ test('shards of an opened step are claimed once, record under their own guard, a
   // A recorded shard's guard no longer writes.
   assert.throws(() => recordEpisodes(store, 's', [episode('p2')], 'run-1', guard), LostStepError);
 
+  assert.deepEqual((await shardTotals(store, 's')).recorded, 2);
+  assert.ok((await shardTotals(store, 's')).seconds >= 0);
   const shards = await stepShardsOf(store, 's');
   assert.deepEqual(
     shards.map((s) => [s.shard, s.start, s.end, s.state, s.worker, s.attempts, s.recorded]),

@@ -122,6 +122,9 @@ describe('sharded steps', () => {
     assert.deepEqual(trained(sharded.store), trained(reference.store), 'training saw the same examples in the same order');
     assert.deepEqual(trained(aligned.store), trained(reference.store));
     assert.deepEqual(sharded.metrics, reference.metrics);
+    // Every step's outputs but its compute seconds; a sharded step resumed nothing (its shards computed it all).
+    const outputs = (store: Store) => Object.values(plan.steps).map((s) => ({ ...(getStep(store, s.key)!.outputs as object), seconds: 0 }));
+    assert.deepEqual(outputs(sharded.store), outputs(reference.store));
     assert.deepEqual(aligned.metrics, reference.metrics);
   });
 
@@ -172,6 +175,8 @@ describe('sharded steps', () => {
     assert.equal(taken.worker, survivor.identity, 'the surviving worker finished the shard');
     assert.ok(taken.attempts >= 2, 'the killed attempt and the one that took over');
     assert.ok(taken.resumed! >= atKill.recorded, `resumed after ${taken.resumed} recorded problems (${atKill.recorded} at the kill)`);
-    assert.equal(getStep(store, rollout.key)!.status, 'done');
+    const step = getStep(store, rollout.key)!;
+    assert.equal(step.status, 'done');
+    assert.equal((step.outputs as { resumed: number }).resumed, taken.resumed, 'the step resumed what the killed shard had recorded');
   });
 });
