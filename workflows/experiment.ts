@@ -429,7 +429,7 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
       // assembles it (finding everything recorded) and writes its result.
       if (shards !== undefined && shards.size !== null) {
         const ranges = await proxy.openShards.executeWithOptions({ summary: `${summary} · shards` }, [{ ...stepInput, shardSize: shards.size }]);
-        steps[i].shards = { recorded: 0, total: ranges.length };
+        if (ranges.length > 0) steps[i].shards = { recorded: 0, total: ranges.length };
         render();
         let next = 0;
         const lane = async () => {
