@@ -9,6 +9,7 @@ import { collectEpisodes } from '../src/rise/rollout.ts';
 import { stepSeed } from '../src/plan/plan.ts';
 import type { Step } from '../src/steps/index.ts';
 import { storedParams } from '../src/steps/stored.ts';
+import { recordedProblems } from '../src/store/index.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
 import { inLedgerBatches, storedEpisodes, type Sampling } from './episodes.ts';
@@ -31,8 +32,8 @@ export const relabelSampling: Sampling<'relabel'> = {
     const sampled = storedParams(ctx.store, step.inputs[0], 'rollout');
     const problems = rolloutProblems(await problemSet(sampled.train, sampled.seed, input.files), sampled.samples);
     // A problem the rollout quarantined has no attempt 1 to continue: it is out of this iteration.
-    const start = startingEpisodes(ctx, step);
-    return problems.filter((problem) => start.has(problem.id));
+    const started = await recordedProblems(ctx.store, step.inputs[0]);
+    return problems.filter((problem) => started.has(problem.id));
   },
   async work(ctx, input, step) {
     const { params: p, inputs } = step;
