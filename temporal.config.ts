@@ -37,6 +37,10 @@
  *   RISE_<KIND>_RETRY_MAX_INTERVAL   longest retry delay
  *   RISE_<KIND>_RETRY_MAX_ATTEMPTS   attempts in all; 1 = no retries, 0 = unlimited
  *   RISE_<KIND>_NON_RETRYABLE        comma-separated error types that are never retried (replaces the list)
+ *   RISE_<KIND>_SHARD_SIZE           ROLLOUT, RELABEL, EVALUATE: problems per shard, each shard an activity any
+ *                                    worker may run (default `none`: the step is one activity); changes no
+ *                                    key and no sample, only how the work spreads over workers
+ *   RISE_<KIND>_SHARD_FAN_OUT        shards of one step in flight at once (default 8)
  *
  * Workflow code never imports this file (it reads the environment): the resolved `activities` reach a
  * workflow as its input, as plain data.

@@ -12,25 +12,32 @@ import { stepOfKind } from '../src/steps/index.ts';
 import { upsertMetrics } from '../src/store/index.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
-import { inLedgerBatches } from './episodes.ts';
+import { inLedgerBatches, type Sampling } from './episodes.ts';
 import { loadModel } from './models.ts';
 import { evaluationProblems } from './problems.ts';
 import { policyOf } from './rollout.ts';
 import { outcome, runStep } from './step.ts';
 import type { StepInput, StepOutcome } from './types.ts';
 
-export async function evaluate(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
-  const result = await runStep(ctx, input, 'evaluate', async (run) => {
-    const { params: p, inputs } = run.step;
+/** The evaluation set's problems, each traced through parallel samples and a chain of turns. */
+export const evaluateSampling: Sampling<'evaluate'> = {
+  problems: (_ctx, input, { params: p }) => evaluationProblems(p, input.files),
+  async work(ctx, _input, { params: p, inputs }) {
     const policy = policyOf(ctx, await loadModel(ctx, inputs[0]), 'model');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
-    const problems = await evaluationProblems(p, input.files);
     const options = { task, evaluate: p.evaluate, prompting: { instruction: p.instruction, feedback: p.feedback }, seed: evaluationSeed(p) };
-    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => {
+    return async (batch, progress) => {
       const { traces } = await evaluatePolicy(policy, batch, options, progress);
       const prompts = new Map(batch.map((b) => [b.id, b.prompt]));
       return traces.map((t) => traceEpisode(t, prompts.get(t.problemId)!));
-    });
+    };
+  },
+};
+
+export async function evaluate(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
+  const result = await runStep(ctx, input, 'evaluate', async (run) => {
+    const problems = await evaluateSampling.problems(ctx, input, run.step);
+    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, () => evaluateSampling.work(ctx, input, run.step));
     return { resumed, problems: problems.length };
   });
   const tieBreak = input.use.tieBreak ?? DEFAULT_TIE_BREAK;

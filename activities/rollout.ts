@@ -10,7 +10,7 @@ import { collectEpisodes } from '../src/rise/rollout.ts';
 import { stepSeed } from '../src/plan/plan.ts';
 import { createTask } from '../src/tasks/index.ts';
 import type { StepContext } from './context.ts';
-import { inLedgerBatches, storedEpisodes } from './episodes.ts';
+import { inLedgerBatches, storedEpisodes, type Sampling } from './episodes.ts';
 import { loadModel, type LoadedModel } from './models.ts';
 import { problemSet, rolloutProblems } from './problems.ts';
 import { remotePolicyOf } from './remote.ts';
@@ -29,17 +29,25 @@ export function policyOf(ctx: StepContext, model: LoadedModel, name: string): En
   });
 }
 
-export async function rollout(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
-  const result = await runStep(ctx, input, 'rollout', async (run) => {
-    const { key, params: p, inputs } = run.step;
+/** The training problems, each as many times as the step samples episodes of it; attempt 1 from the learner. */
+export const rolloutSampling: Sampling<'rollout'> = {
+  problems: async (_ctx, input, { params: p }) => rolloutProblems(await problemSet(p.train, p.seed, input.files), p.samples),
+  async work(ctx, input, step) {
+    const { params: p, inputs } = step;
     const learner = p.policy !== undefined ? remotePolicyOf(ctx, input, p.policy, 'learner') : policyOf(ctx, await loadModel(ctx, inputs[0]), 'learner');
     const task = createTask(p.task.kind, { unparsableReward: p.task.unparsableReward });
-    const problems = rolloutProblems(await problemSet(p.train, p.seed, input.files), p.samples);
     // Attempt 1 only: no later turn, so neither relabeling nor the retry message is ever used.
     const rollout = { turns: 1, temperature: p.temperature, topP: p.topP, maxTokens: p.maxTokens, stopOnSuccess: true, afterSuccess: 'hold' as const, contextWindow: null, degenerate: p.degenerate };
-    const options = { task, learner, relabeler: { strategy: 'self' as const, policy: learner, samples: 1 }, rollout, prompting: { instruction: p.instruction, feedback: '' }, seed: stepSeed(p.seed, run.step) };
-    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes);
-    return { resumed, ...episodeAccuracy(await storedEpisodes(ctx, key)) };
+    const options = { task, learner, relabeler: { strategy: 'self' as const, policy: learner, samples: 1 }, rollout, prompting: { instruction: p.instruction, feedback: '' }, seed: stepSeed(p.seed, step) };
+    return async (batch, progress) => (await collectEpisodes(batch, options, progress)).episodes;
+  },
+};
+
+export async function rollout(ctx: StepContext, input: StepInput): Promise<StepOutcome> {
+  const result = await runStep(ctx, input, 'rollout', async (run) => {
+    const problems = await rolloutSampling.problems(ctx, input, run.step);
+    const { resumed } = await inLedgerBatches(ctx, run, input.runId, problems, () => rolloutSampling.work(ctx, input, run.step));
+    return { resumed, ...episodeAccuracy(await storedEpisodes(ctx, run.step.key)) };
   });
   return outcome(input, result);
 }

@@ -14,7 +14,7 @@ import type { BoostParams } from '../src/steps/index.ts';
 import { shortKey, stepOfKind, type Step, type StepKind, type StepOutputs } from '../src/steps/index.ts';
 import { doneOutputs } from '../src/steps/stored.ts';
 import type { ModelParams } from '../src/steps/models.ts';
-import { LostStepError, claimStep, failStep, finishStep, getStep, renewLease, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
+import { LostStepError, claimStep, failStep, finishStep, getStep, renewLease, shardTotals, type Lease, type StepAttempt, type WriteGuard } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 import type { MetricValues, StepInput, StepOutcome } from './types.ts';
 
@@ -64,15 +64,73 @@ async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
   throw ApplicationFailure.create({ message: error.message, type: error.name, nonRetryable: true });
 }
 
+/**
+ * The lease of this attempt of the running activity: one owner per attempt of one activity of one
+ * workflow execution (replay starts a new execution); earlier attempts of the same activity are its family.
+ */
+export function activityLease(activity: Context): Lease {
+  const { workflowExecution, activityId, attempt } = activity.info;
+  const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;
+  return { owner: `${family}${attempt}`, ms: LEASE_MS, family };
+}
+
+/** Waits while another owner computes what this activity would (a shared step, a shard). */
+export async function waitForOwner(activity: Context, stage: string): Promise<void> {
+  activity.heartbeat({ done: 0, total: 0, unit: 'steps', stage });
+  await activity.sleep(WAIT_POLL_MS);
+}
+
+/**
+ * Keeps a claim alive while it computes: `renew` (false: the claim was lost) and a heartbeat every
+ * RENEW_MS, also between progress reports (loading a model, building a graph), so neither the lease nor
+ * the heartbeat timeout lapses while the work is alive. `progress` heartbeats and throws once the
+ * activity is cancelled or the claim lost; `stop` ends the renewals.
+ */
+export function keepAlive(activity: Context, renew: () => boolean | Promise<boolean>, lostMessage: string): { progress(p: Progress): void; stop(): void } {
+  let lost = false;
+  let last: Progress = { done: 0, total: 0, unit: 'steps', stage: 'starting' };
+  activity.heartbeat(last);
+  const renewal = setInterval(
+    () => {
+      // An unwritable store also counts as lost: stop rather than compute what cannot be recorded.
+      Promise.resolve()
+        .then(renew)
+        .then((held) => (lost ||= !held), () => (lost = true));
+      activity.heartbeat(last);
+    },
+    Math.min(RENEW_MS, (activity.info.heartbeatTimeoutMs || Infinity) / 3), // a heartbeat timeout set shorter must hold too
+  );
+  return {
+    progress(p) {
+      activity.cancellationSignal.throwIfAborted();
+      if (lost) throw new LostStepError(lostMessage);
+      last = p;
+      activity.heartbeat(p);
+    },
+    stop: () => clearInterval(renewal),
+  };
+}
+
+/**
+ * The error a failed step activity (or shard of one) throws: an ApplicationFailure naming the step, whose
+ * type is the error's class, which decides whether Temporal retries it.
+ */
+export function stepFailure(err: unknown, input: StepInput, what: string): unknown {
+  if (err instanceof ApplicationFailure || Context.current().cancellationSignal.aborted) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return ApplicationFailure.create({
+    message: `${what} (${input.arm}, iteration ${input.iteration}): ${message}`,
+    type: err instanceof Error ? err.constructor.name : 'Error',
+    cause: err instanceof Error ? err : undefined,
+  });
+}
+
 export async function runStep<K extends StepKind>(ctx: StepContext, input: StepInput, kind: K, compute: (run: StepRun<K>) => Promise<Computed<K>>): Promise<StepResult<K>> {
   const activity = Context.current();
   const step = stepOfKind(input.step, kind);
   // A step already done is returned as it is, whoever computed it: its key names the build that did.
   if ((await doneOutputs(ctx.store, step.key, kind)) === undefined) await checkCompute(ctx, input.step);
-  const { workflowExecution, activityId, attempt: attemptNumber } = activity.info;
-  // One owner per attempt of one activity of one workflow execution (replay starts a new execution).
-  const family = `${workflowExecution?.workflowId ?? 'standalone'}/${workflowExecution?.runId ?? ''}/${activityId}#`;
-  const lease: Lease = { owner: `${family}${attemptNumber}`, ms: LEASE_MS, family };
+  const lease = activityLease(activity);
   const planned = { key: step.key, kind: step.kind, params: step.params, inputs: step.inputs };
 
   let attempt: StepAttempt | undefined;
@@ -81,52 +139,25 @@ export async function runStep<K extends StepKind>(ctx: StepContext, input: StepI
     // Written by this kind's activity under this key, so the outputs are this kind's (see src/steps/stored.ts).
     if (claim.kind === 'done') return { outputs: claim.outputs as StepOutputs[K], cached: true };
     if (claim.kind === 'claimed') attempt = claim.attempt;
-    else {
-      activity.heartbeat({ done: 0, total: 0, unit: 'steps', stage: `waiting for ${claim.owner}, which is computing this shared step` });
-      await activity.sleep(WAIT_POLL_MS);
-    }
+    else await waitForOwner(activity, `waiting for ${claim.owner}, which is computing this shared step`);
   }
 
   const started = performance.now();
   const guard: WriteGuard = { owner: lease.owner, generation: attempt.generation };
-  let lost = false;
-  let last: Progress = { done: 0, total: 0, unit: 'steps', stage: 'starting' };
-  activity.heartbeat(last);
-  // Also between progress reports (loading a model, building a graph), so neither the lease nor the
-  // heartbeat timeout lapses while the step is alive.
-  const renewal = setInterval(() => {
-    activity.heartbeat(last);
-    renewLease(ctx.store, step.key, lease).then(
-      (held) => (lost ||= !held),
-      () => (lost = true), // the store is unwritable: stop rather than compute what cannot be recorded
-    );
-  }, Math.min(RENEW_MS, (activity.info.heartbeatTimeoutMs || Infinity) / 3)); // a heartbeat timeout set shorter must hold too
-  const run: StepRun<K> = {
-    step,
-    attempt,
-    guard,
-    progress(p) {
-      activity.cancellationSignal.throwIfAborted();
-      if (lost) throw new LostStepError(`step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
-      last = p;
-      activity.heartbeat(p);
-    },
-  };
+  const alive = keepAlive(activity, () => renewLease(ctx.store, step.key, lease), `step ${shortKey(step.key)} was taken over or marked stale while this attempt ran`);
+  const run: StepRun<K> = { step, attempt, guard, progress: alive.progress };
   try {
-    const outputs = { ...(await compute(run)), seconds: (performance.now() - started) / 1000 } as StepOutputs[K];
+    const computed = await compute(run);
+    // A sharded step's compute is its shards' too.
+    const seconds = (performance.now() - started) / 1000 + (await shardTotals(ctx.store, step.key)).seconds;
+    const outputs = { ...computed, seconds } as StepOutputs[K];
     await finishStep(ctx.store, step.key, outputs, guard);
     return { outputs, cached: false };
   } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
     await failStep(ctx.store, step.key, err, guard);
-    if (err instanceof ApplicationFailure || activity.cancellationSignal.aborted) throw err;
-    throw ApplicationFailure.create({
-      message: `${step.kind} step ${shortKey(step.key)} (${input.arm}, iteration ${input.iteration}): ${message}`,
-      type: err instanceof Error ? err.constructor.name : 'Error',
-      cause: err instanceof Error ? err : undefined,
-    });
+    throw stepFailure(err, input, `${step.kind} step ${shortKey(step.key)}`);
   } finally {
-    clearInterval(renewal);
+    alive.stop();
   }
 }
 

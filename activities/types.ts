@@ -7,6 +7,7 @@
 
 import type { StepUse } from '../src/plan/plan.ts';
 import type { Step, StepKind } from '../src/steps/index.ts';
+import type { ShardRange } from '../src/steps/shards.ts';
 
 export interface StepInput {
   runId: string;
@@ -39,4 +40,27 @@ export interface RunRecordInput {
   runId: string;
   status: 'done' | 'failed' | 'cancelled';
   error?: string;
+}
+
+/** A sharded step to cut into shards of `shardSize` problems (null: one shard). */
+export interface ShardsInput extends StepInput {
+  shardSize: number | null;
+}
+
+/** One shard of a sharded step: problems `[shard.start, shard.end)` of the step's list. */
+export interface ShardInput extends StepInput {
+  shard: ShardRange;
+}
+
+export interface ShardOutcome {
+  key: string;
+  shard: number;
+  /** The Temporal worker identity that ran the activity. */
+  worker: string;
+  /** `computed` by this activity; `recorded` by an earlier one; `done`: the step had its result already. */
+  state: 'computed' | 'recorded' | 'done';
+  /** Problems of the range found recorded (resumed from a dead attempt), and recorded now. */
+  resumed: number;
+  recorded: number;
+  seconds: number;
 }

@@ -41,6 +41,7 @@ const INTEGRATION: Record<string, string> = {
   'test/workflows/export.test.ts': 'Temporal, and a run to export',
   'test/workflows/fork.test.ts': 'Temporal, and a run forked after it finished',
   'test/workflows/heartbeat.test.ts': 'Temporal, and a LoRA step of the real SmolLM2 longer than its heartbeat timeout',
+  'test/workflows/shards.test.ts': 'Temporal, and shards spread over two workers',
   'test/workflows/pause.test.ts': 'Temporal, and `rise pause` / `rise replay` runs',
   'test/workflows/pretrained.test.ts': 'Temporal, and a whole experiment with a pretrained model and LoRA',
   'test/workflows/recovery.test.ts': 'Temporal, and workers killed mid-step',

@@ -34,6 +34,7 @@ import type { RiseActivities } from '../activities/index.ts';
 import type { MetricValues, StepInput, StepOutcome } from '../activities/types.ts';
 import { budgetReached, hasLimit, usageText, type Budget } from '../src/plan/budget.ts';
 import type { ArmPlan, Plan, StepUse } from '../src/plan/plan.ts';
+import { isShardedKind, shardLabel } from '../src/steps/shards.ts';
 import { stopDecision, type StopDecision } from '../src/plan/stopping.ts';
 import { shortKey, type StepKind } from '../src/steps/kinds.ts';
 import type { StepState } from '../src/store/steps.ts';
@@ -50,11 +51,25 @@ export interface ExperimentInput {
   budget?: Budget;
 }
 
-export interface ArmInput extends ExperimentInput {
+/**
+ * What a child workflow gets of the plan: its own steps only. The whole plan (every arm's steps, for tens
+ * of arms over tens of iterations) would approach Temporal's payload limit; a recorded history whose input
+ * carries the whole plan still fits this shape.
+ */
+export type PlanPart = Pick<Plan, 'experiment' | 'steps' | 'files'>;
+
+/** `plan` cut down to the steps `uses` name. */
+export function planPart(plan: PlanPart, uses: readonly StepUse[]): PlanPart {
+  return { experiment: plan.experiment, steps: Object.fromEntries(uses.map((u) => [u.key, plan.steps[u.key]])), files: plan.files };
+}
+
+export interface ArmInput extends Omit<ExperimentInput, 'plan'> {
+  plan: PlanPart;
   arm: ArmPlan;
 }
 
-export interface IterationInput extends ExperimentInput {
+export interface IterationInput extends Omit<ExperimentInput, 'plan'> {
+  plan: PlanPart;
   arm: string;
   iteration: number;
   uses: StepUse[];
@@ -71,6 +86,8 @@ export interface StepProgress {
   label: string;
   state: RunStepState;
   seconds?: number;
+  /** A sharded step's shards, and how many are recorded. */
+  shards?: { recorded: number; total: number };
 }
 
 /**
@@ -288,7 +305,7 @@ export async function experimentWorkflow(input: ExperimentInput): Promise<Metric
       try {
         metrics[arm.name] = await runChild(control, armWorkflow, {
           workflowId: childId,
-          args: [{ ...input, ...budgetOf(control), arm }],
+          args: [{ runId, plan: planPart(plan, arm.steps), activities: input.activities, ...budgetOf(control), arm }],
           parentClosePolicy: ParentClosePolicy.TERMINATE,
           staticSummary: `arm ${arm.name} of ${plan.experiment}`,
           typedSearchAttributes: [
@@ -341,10 +358,11 @@ export async function armWorkflow(input: ArmInput): Promise<ArmMetrics> {
     at = iteration;
     upsertSearchAttributes([{ key: RISE_ITERATION, value: iteration }]);
     setCurrentDetails(`iteration ${iteration} of ${last}`);
+    const uses = arm.steps.filter((s) => s.iteration === iteration);
     try {
       metrics[iteration] = await runChild(control, iterationWorkflow, {
         workflowId: current,
-        args: [{ runId: input.runId, plan, activities: input.activities, ...budgetOf(control), arm: arm.name, iteration, uses: arm.steps.filter((s) => s.iteration === iteration) }],
+        args: [{ runId: input.runId, plan: planPart(plan, uses), activities: input.activities, ...budgetOf(control), arm: arm.name, iteration, uses }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
         staticSummary: `${arm.name}: ${iteration === 0 ? 'boost and baseline evaluation' : `iteration ${iteration}`}`,
         typedSearchAttributes: [
@@ -388,12 +406,12 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
         ...steeringLines(control),
         '| step | key | state | seconds |',
         '|---|---|---|---|',
-        ...steps.map((s) => `| ${s.label} | ${shortKey(s.key)} | ${s.state} | ${s.seconds?.toFixed(1) ?? ''} |`),
+        ...steps.map((s) => `| ${s.label}${s.shards ? ` (${s.shards.recorded}/${s.shards.total} shards)` : ''} | ${shortKey(s.key)} | ${s.state} | ${s.seconds?.toFixed(1) ?? ''} |`),
       ].join('\n'),
     );
-  const activities = Object.fromEntries(
-    uses.map((u) => [u.kind, proxyActivities<RiseActivities>(toActivityOptions(input.activities[u.kind]))[u.kind]]),
-  ) as Partial<Record<StepKind, ActivityInterfaceFor<RiseActivities>[StepKind]>>;
+  const proxies = Object.fromEntries(uses.map((u) => [u.kind, proxyActivities<RiseActivities>(toActivityOptions(input.activities[u.kind]))])) as Partial<
+    Record<StepKind, ActivityInterfaceFor<RiseActivities>>
+  >;
 
   for (const [i, use] of uses.entries()) {
     await control.waitWhilePaused();
@@ -402,9 +420,29 @@ export async function iterationWorkflow(input: IterationInput): Promise<Iteratio
     upsertSearchAttributes([{ key: RISE_STEP, value: use.kind }]);
     render();
     const stepInput: StepInput = { runId: input.runId, experiment: plan.experiment, arm, iteration, use, step: plan.steps[use.key], files: plan.files };
+    const proxy = proxies[use.kind]!;
+    const summary = `${arm} · iteration ${iteration} · ${steps[i].label} · ${shortKey(use.key)}`;
+    const shards = isShardedKind(use.kind) ? input.activities[use.kind].shards : undefined;
     let outcome: StepOutcome;
     try {
-      outcome = await activities[use.kind]!.executeWithOptions({ summary: `${arm} · iteration ${iteration} · ${steps[i].label} · ${shortKey(use.key)}` }, [stepInput]);
+      // Shards record the step's problems on whichever workers take them; the step's own activity then
+      // assembles it (finding everything recorded) and writes its result.
+      if (shards !== undefined && shards.size !== null) {
+        const ranges = await proxy.openShards.executeWithOptions({ summary: `${summary} · shards` }, [{ ...stepInput, shardSize: shards.size }]);
+        if (ranges.length > 0) steps[i].shards = { recorded: 0, total: ranges.length };
+        render();
+        let next = 0;
+        const lane = async () => {
+          while (next < ranges.length) {
+            const shard = ranges[next++];
+            await proxy.runShard.executeWithOptions({ summary: `${summary} · shard ${shardLabel(shard)}` }, [{ ...stepInput, shard }]);
+            steps[i].shards!.recorded++;
+            render();
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(shards.fanOut, ranges.length) }, lane));
+      }
+      outcome = await proxy[use.kind].executeWithOptions({ summary }, [stepInput]);
     } catch (err) {
       steps[i].state = 'failed';
       render();

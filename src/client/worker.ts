@@ -37,6 +37,8 @@ export interface RiseWorkerOptions {
   context: StepContext;
   /** Activities run at once (default 2: steps of different arms can overlap). */
   maxConcurrentActivities?: number;
+  /** How Temporal and the store (which worker ran each shard) name this worker; default `pid@host`. */
+  identity?: string;
 }
 
 export async function createRiseWorker(o: RiseWorkerOptions): Promise<Worker> {
@@ -48,5 +50,6 @@ export async function createRiseWorker(o: RiseWorkerOptions): Promise<Worker> {
     workflowBundle: await workflowBundle(),
     activities: createActivities(o.context),
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
+    ...(o.identity !== undefined ? { identity: o.identity } : {}),
   });
 }

@@ -9,3 +9,4 @@ export * from './metrics.ts';
 export * from './runs.ts';
 export * from './quarantine.ts';
 export * from './usage.ts';
+export * from './shards.ts';

@@ -12,7 +12,7 @@
  * as they are.
  */
 
-import { and, asc, eq, inArray } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { writeTx, type Store } from './db.ts';
 import { episodes, samples, turns } from './schema.ts';
 import { currentGeneration, type WriteGuard } from './steps.ts';
@@ -46,6 +46,8 @@ export interface LedgerTurn {
 export interface LedgerEpisode {
   problemId: string;
   prompt?: string | null;
+  /** The problem's place in the step's problem list, which orders the ledger (see `readEpisodes`). */
+  position?: number | null;
   turns: readonly LedgerTurn[];
 }
 
@@ -64,7 +66,7 @@ export async function recordEpisodes(store: Store, stepKey: string, batch: reado
     for (const part of chunks(batch, ROWS_PER_INSERT)) {
       await tx
         .insert(episodes)
-        .values(part.map((e) => ({ stepKey, generation, problemId: e.problemId, prompt: e.prompt ?? null, runId: runId ?? null })))
+        .values(part.map((e) => ({ stepKey, generation, problemId: e.problemId, prompt: e.prompt ?? null, runId: runId ?? null, position: e.position ?? null })))
         .onConflictDoNothing();
     }
     const ids = new Map<string, number>();
@@ -122,14 +124,16 @@ export async function recordedProblems(store: Store, stepKey: string): Promise<S
 }
 
 /**
- * The step's recorded episodes in the order they were recorded; a caller that needs problem order sorts.
+ * The step's recorded episodes in the order of its problem list (their positions), so shards recording at
+ * once read back as one attempt recording in order would; episodes recorded without a position (before
+ * shards existed) first, in the order they were recorded.
  * With `problemId`, only that problem's episode (none when the step has no such episode).
  */
 export async function readEpisodes(store: Store, stepKey: string, problemId?: string): Promise<LedgerEpisode[]> {
   const generation = await currentGeneration(store.db, stepKey, 'readEpisodes');
   const scope = and(eq(episodes.stepKey, stepKey), eq(episodes.generation, generation), problemId === undefined ? undefined : eq(episodes.problemId, problemId));
   const byId = new Map<number, { problemId: string; prompt: string | null; turns: LedgerTurn[] }>();
-  for (const e of await store.db.select().from(episodes).where(scope).orderBy(asc(episodes.id))) {
+  for (const e of await store.db.select().from(episodes).where(scope).orderBy(sql`${episodes.position} IS NOT NULL`, asc(episodes.position), asc(episodes.id))) {
     byId.set(e.id, { problemId: e.problemId, prompt: e.prompt, turns: [] });
   }
 

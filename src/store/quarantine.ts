@@ -27,11 +27,15 @@ export async function quarantineProblem(store: Store, stepKey: string, record: Q
   });
 }
 
-/** Forgets the current generation's quarantined problems: a new attempt of the step tries them again. */
-export async function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard): Promise<void> {
+/**
+ * Forgets the current generation's quarantined problems (with `problemIds`, only those: a shard's): a new
+ * attempt of the step tries them again.
+ */
+export async function clearQuarantine(store: Store, stepKey: string, guard?: WriteGuard, problemIds?: readonly string[]): Promise<void> {
   await writeTx(store, async (tx) => {
     const generation = await currentGeneration(tx, stepKey, 'clearQuarantine', guard);
-    await tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation)));
+    const only = problemIds === undefined ? undefined : inArray(quarantined.problemId, [...problemIds]);
+    await tx.delete(quarantined).where(and(eq(quarantined.stepKey, stepKey), eq(quarantined.generation, generation), only));
   });
 }
 

@@ -96,3 +96,4 @@ export const remoteCalls = toPostgres(sqlite.remoteCalls);
 export const remoteResponses = toPostgres(sqlite.remoteResponses);
 export const remoteReads = toPostgres(sqlite.remoteReads);
 export const quarantined = toPostgres(sqlite.quarantined);
+export const stepShards = toPostgres(sqlite.stepShards);

@@ -137,6 +137,11 @@ export const episodes = sqliteTable(
     prompt: text('prompt'),
     /** The run whose attempt recorded it; provenance only, as for steps. */
     runId: text('run_id'),
+    /**
+     * The problem's place in the list the step works on: the ledger's order, whatever order shards
+     * recorded in (null in rows recorded before shards existed, which are in the order of their ids).
+     */
+    position: integer('position'),
   },
   (t) => [uniqueIndex('episodes_natural_key').on(t.stepKey, t.generation, t.problemId)],
 );
@@ -316,4 +321,41 @@ export const quarantined = sqliteTable(
     createdAt: millis('created_at').notNull(),
   },
   (t) => [primaryKey({ columns: [t.stepKey, t.generation, t.problemId] })],
+);
+
+export const SHARD_STATES = ['running', 'recorded', 'failed'] as const;
+
+/**
+ * A range of a sharded step's problems, `[problemStart, problemEnd)` of the list the step works on, run
+ * as an activity of its own on any worker. Its episodes go to the step's ledger like any others (the ledger
+ * is what a shard resumes from); this row says who holds the range now, on which worker, and whether it is
+ * recorded. Keyed by range rather than by index, so a rerun with another shard size keeps the old rows as
+ * history instead of colliding with them. The step itself is done only when its result row exists.
+ */
+export const stepShards = sqliteTable(
+  'step_shards',
+  {
+    stepKey: text('step_key')
+      .notNull()
+      .references(() => steps.key),
+    generation: integer('generation').notNull(),
+    problemStart: integer('problem_start').notNull(),
+    problemEnd: integer('problem_end').notNull(),
+    /** The shard's place among the step's shards, for display. */
+    shard: integer('shard').notNull(),
+    state: text('state', { enum: SHARD_STATES }).notNull(),
+    attempts: integer('attempts').notNull(),
+    /** The Temporal worker identity of the last attempt (`pid@host` unless the worker was named). */
+    worker: text('worker').notNull(),
+    leaseOwner: text('lease_owner'),
+    leaseUntil: millis('lease_until'),
+    /** Problems of the range the last attempt found recorded (resumed) and recorded itself. */
+    resumed: integer('resumed'),
+    recorded: integer('recorded'),
+    runId: text('run_id'),
+    startedAt: millis('started_at').notNull(),
+    endedAt: millis('ended_at'),
+    error: text('error'),
+  },
+  (t) => [primaryKey({ columns: [t.stepKey, t.generation, t.problemStart, t.problemEnd] })],
 );

@@ -10,7 +10,7 @@
 
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { rawRows, writeTx, type Db, type Store, type Tx } from './db.ts';
-import { stepInputs, stepResults, steps } from './schema.ts';
+import { stepInputs, stepResults, stepShards, steps } from './schema.ts';
 
 
 /** A step as the plan describes it; `inputs` are the keys of the steps it reads. */
@@ -72,10 +72,14 @@ export interface Lease {
   family?: string;
 }
 
-/** Who may write a step's rows: the attempt holding its lease, in the generation it started in. */
+/**
+ * Who may write a step's rows: the attempt holding its lease, in the generation it started in; or, with
+ * `shard`, the attempt holding that shard of the step (src/store/shards.ts).
+ */
 export interface WriteGuard {
   owner: string;
   generation: number;
+  shard?: { start: number; end: number };
 }
 
 /**
@@ -112,9 +116,7 @@ export function claimStep(store: Store, step: PlannedStep, lease: Lease, runId?:
     const held = row?.state === 'running' && row.owner !== null && row.owner !== lease.owner && row.until !== null && row.until.getTime() > Date.now();
     const ours = lease.family !== undefined && row?.owner?.startsWith(lease.family) === true;
     if (held && !ours) return { kind: 'busy', owner: row!.owner!, until: row!.until! };
-    const missing: string[] = [];
-    for (const input of step.inputs) if (!(await hasResult(tx, input))) missing.push(input);
-    if (missing.length > 0) throw new InputNotReadyError(`step ${step.key.slice(0, 12)} (${step.kind}): input step(s) ${missing.map((k) => k.slice(0, 12)).join(', ')} have no result`);
+    await requireInputs(tx, step);
     return { kind: 'claimed', attempt: await beginAttempt(tx, step, runId ?? null, lease) };
   });
 }
@@ -131,7 +133,14 @@ export async function renewLease(store: Store, key: string, lease: Lease): Promi
   return renewed.length > 0;
 }
 
-async function hasResult(tx: Tx, key: string): Promise<boolean> {
+/** Throws InputNotReadyError unless every input of the step has a result. */
+export async function requireInputs(tx: Tx, step: PlannedStep): Promise<void> {
+  const missing: string[] = [];
+  for (const input of step.inputs) if (!(await hasResult(tx, input))) missing.push(input);
+  if (missing.length > 0) throw new InputNotReadyError(`step ${step.key.slice(0, 12)} (${step.kind}): input step(s) ${missing.map((k) => k.slice(0, 12)).join(', ')} have no result`);
+}
+
+export async function hasResult(tx: Tx, key: string): Promise<boolean> {
   const rows = await tx
     .select({ key: steps.key })
     .from(steps)
@@ -140,7 +149,7 @@ async function hasResult(tx: Tx, key: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-async function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): Promise<StepAttempt> {
+export async function beginAttempt(tx: Tx, step: PlannedStep, runId: string | null, lease: Lease | null): Promise<StepAttempt> {
   const now = new Date();
   const leaseColumns = { leaseOwner: lease?.owner ?? null, leaseUntil: lease ? new Date(now.getTime() + lease.ms) : null };
   const [existing] = await tx
@@ -303,8 +312,17 @@ function statusOf(state: (typeof steps.$inferSelect)['state'], hasResult: boolea
 export async function currentGeneration(tx: Db | Tx, key: string, caller: string, guard?: WriteGuard): Promise<number> {
   const [row] = await tx.select({ generation: steps.generation, owner: steps.leaseOwner, state: steps.state }).from(steps).where(eq(steps.key, key));
   if (!row) throw new Error(`${caller}: step ${key} was never started`);
-  if (guard !== undefined && (row.generation !== guard.generation || row.owner !== guard.owner || row.state !== 'running')) {
+  if (guard !== undefined && (row.generation !== guard.generation || !(guard.shard === undefined ? row.owner === guard.owner && row.state === 'running' : await holdsShard(tx, key, guard)))) {
     throw new LostStepError(`${caller}: step ${key.slice(0, 12)} is no longer this attempt's (taken over by another, or marked stale by replay)`);
   }
   return row.generation;
+}
+
+async function holdsShard(tx: Db | Tx, key: string, guard: WriteGuard): Promise<boolean> {
+  const { start, end } = guard.shard!;
+  const [row] = await tx
+    .select({ owner: stepShards.leaseOwner, state: stepShards.state })
+    .from(stepShards)
+    .where(and(eq(stepShards.stepKey, key), eq(stepShards.generation, guard.generation), eq(stepShards.problemStart, start), eq(stepShards.problemEnd, end)));
+  return row?.owner === guard.owner && row.state === 'running';
 }

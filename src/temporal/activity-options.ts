@@ -57,6 +57,19 @@ export interface StepActivityConfig {
   /** Set explicitly: left unset, the SDK's core uses TRY_CANCEL, which lets a workflow move on before a cancelled activity has stopped. */
   cancellationType: CancellationType;
   retry: StepRetryConfig;
+  /** Rollout, relabel and evaluate only; absent (as in runs started before sharding existed): one activity. */
+  shards?: ShardSettings;
+}
+
+/**
+ * How a rollout, relabel or evaluate step is split into shards, activities of their own that any worker
+ * may run (src/steps/shards.ts). Sharding changes no key and no sample: only how the work is spread.
+ */
+export interface ShardSettings {
+  /** Problems per shard; null: the step runs as one activity. */
+  size: number | null;
+  /** Shards of one step in flight at once. */
+  fanOut: number;
 }
 
 export type StepActivityConfigs = Record<StepKind, StepActivityConfig>;
@@ -93,17 +106,23 @@ function step(startToCloseTimeout: Duration, heartbeatTimeout: Duration): StepAc
 }
 
 /**
+ * Unsharded unless configured: on one worker, shards only add the cost of scheduling them and loading the
+ * model once per shard (bench/shards.ts measures it).
+ */
+export const DEFAULT_SHARDS: ShardSettings = { size: null, fanOut: 8 };
+
+/**
  * Defaults: long steps get a generous bound per attempt but a short heartbeat timeout, so a dead worker
  * is noticed in minutes while a healthy multi-hour step is never cut off. Activities resume from their
  * last heartbeat details (and their per-sample ledger) on retry.
  */
 export const DEFAULT_STEP_ACTIVITY_CONFIGS: StepActivityConfigs = {
   boost: step('12h', '2m'),
-  rollout: step('12h', '2m'),
-  relabel: step('12h', '2m'),
+  rollout: { ...step('12h', '2m'), shards: { ...DEFAULT_SHARDS } },
+  relabel: { ...step('12h', '2m'), shards: { ...DEFAULT_SHARDS } },
   filter: step('1h', '2m'),
   train: step('24h', '2m'),
-  evaluate: step('12h', '2m'),
+  evaluate: { ...step('12h', '2m'), shards: { ...DEFAULT_SHARDS } },
 };
 
 /**

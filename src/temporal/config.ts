@@ -15,6 +15,7 @@ import { msToNumber } from '@temporalio/common/lib/time.js';
 import type { Duration } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import { STEP_KINDS, type StepKind } from '../steps/kinds.ts';
+import { SHARDED_KINDS } from '../steps/shards.ts';
 import type { Env } from '../util/env.ts';
 import { CANCELLATION_TYPES, STEP_DEVICES, type CancellationType, type StepActivityConfig, type StepActivityConfigs } from './activity-options.ts';
 
@@ -188,6 +189,17 @@ function applyStepOverrides(env: Env, kind: StepKind, config: StepActivityConfig
   }
 }
 
+/** RISE_<KIND>_SHARD_SIZE (a whole number ≥ 1, or `none`) and RISE_<KIND>_SHARD_FAN_OUT, for the kinds that shard. */
+function applyShardOverrides(env: Env, kind: StepKind, config: StepActivityConfig): void {
+  const p = `RISE_${kind.toUpperCase()}_`;
+  const size = get(env, `${p}SHARD_SIZE`);
+  const fanOut = parseNumber(env, `${p}SHARD_FAN_OUT`, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1');
+  if (size === undefined && fanOut === undefined) return;
+  if (config.shards === undefined) throw new TemporalConfigError(`${p}SHARD_${size !== undefined ? 'SIZE' : 'FAN_OUT'}: a ${kind} step runs as one activity; only ${SHARDED_KINDS.join(', ')} steps have shards`);
+  if (size !== undefined) config.shards.size = size.toLowerCase() === 'none' ? null : (parseNumber(env, `${p}SHARD_SIZE`, (n) => Number.isInteger(n) && n >= 1, 'a whole number ≥ 1 (problems per shard) or `none`') ?? null);
+  if (fanOut !== undefined) config.shards.fanOut = fanOut;
+}
+
 /**
  * The configuration, from `defaults` and `env`. Relative paths resolve against `cwd`.
  * Throws `TemporalConfigError` naming the variable when a value is malformed.
@@ -255,6 +267,7 @@ export function resolveTemporalConfig(defaults: TemporalDefaults, env: Env, cwd:
   const gpu = parseName(env, 'RISE_GPU_TASK_QUEUE') ?? defaults.gpuTaskQueue;
   // A kind's own queue wins; the resolved queue travels to the workflow with the rest of its options.
   if (gpu !== null) for (const kind of STEP_KINDS) if (STEP_DEVICES[kind] === 'gpu') activities[kind].taskQueue ??= gpu;
+  for (const kind of STEP_KINDS) applyShardOverrides(env, kind, activities[kind]);
 
   return {
     connection,

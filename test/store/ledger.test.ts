@@ -140,3 +140,14 @@ test('the ledger belongs to a started step', async (t) => {
   await assert.rejects(async () => recordEpisodes(store, 'unknown', [episode('p1')]), /never started/);
   await assert.rejects(async () => recordedProblems(store, 'unknown'), /never started/);
 });
+
+test('episodes read back in the order of their positions in the step, whatever order they were recorded in; unpositioned (older) rows first', async (t) => {
+  const store = await tempStore(t);
+  const key = await started(store);
+  const ep = (problemId: string, position?: number) => ({ problemId, ...(position !== undefined ? { position } : {}), turns: [{ turn: 1, kind: 'policy', chosen: 0, samples: [{ text: problemId, answer: null, reward: 0, tokens: 1, logprob: 0 }] }] });
+  await recordEpisodes(store, key, [ep('old-b'), ep('old-a')]);
+  // Two shards, the later one first.
+  await recordEpisodes(store, key, [ep('p10', 10), ep('p11', 11)]);
+  await recordEpisodes(store, key, [ep('p2', 2), ep('p3', 3)]);
+  assert.deepEqual((await readEpisodes(store, key)).map((e) => e.problemId), ['old-b', 'old-a', 'p2', 'p3', 'p10', 'p11']);
+});

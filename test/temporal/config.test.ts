@@ -167,6 +167,22 @@ describe('loadTemporalConfig', () => {
     assert.throws(() => loadTemporalConfig({ RISE_GPU_TASK_QUEUE: 'rise gpu' }), /RISE_GPU_TASK_QUEUE="rise gpu" contains spaces/);
   });
 
+  test('shards: rollout, relabel and evaluate unsharded by default; RISE_<KIND>_SHARD_SIZE and _FAN_OUT set them; other kinds refuse them', () => {
+    const defaults = loadTemporalConfig({}, '/work/x').activities;
+    assert.deepEqual(STEP_KINDS.filter((k) => defaults[k].shards !== undefined), ['rollout', 'relabel', 'evaluate']);
+    assert.deepEqual(defaults.rollout.shards, { size: null, fanOut: 8 });
+    const set = loadTemporalConfig({ RISE_ROLLOUT_SHARD_SIZE: '32', RISE_ROLLOUT_SHARD_FAN_OUT: '3', RISE_EVALUATE_SHARD_SIZE: 'none' }, '/work/x').activities;
+    assert.deepEqual(set.rollout.shards, { size: 32, fanOut: 3 });
+    assert.deepEqual(set.evaluate.shards, { size: null, fanOut: 8 });
+    assert.deepEqual(set.relabel.shards, { size: null, fanOut: 8 });
+    assert.deepEqual(DEFAULT_STEP_ACTIVITY_CONFIGS.rollout.shards, { size: null, fanOut: 8 }, 'the defaults are not mutated');
+    const bad = (env: Record<string, string>, message: RegExp) => assert.throws(() => loadTemporalConfig(env, '/work/x'), (e: Error) => e instanceof TemporalConfigError && message.test(e.message));
+    bad({ RISE_ROLLOUT_SHARD_SIZE: '0' }, /RISE_ROLLOUT_SHARD_SIZE=0 is not a whole number ≥ 1 \(problems per shard\) or `none`/);
+    bad({ RISE_RELABEL_SHARD_SIZE: '2.5' }, /RISE_RELABEL_SHARD_SIZE=2.5/);
+    bad({ RISE_EVALUATE_SHARD_FAN_OUT: '0' }, /RISE_EVALUATE_SHARD_FAN_OUT=0 is not a whole number ≥ 1/);
+    bad({ RISE_TRAIN_SHARD_SIZE: '8' }, /RISE_TRAIN_SHARD_SIZE: a train step runs as one activity; only rollout, relabel, evaluate steps have shards/);
+  });
+
   test('toActivityOptions: the SDK shape, with the step queue or the given default', () => {
     const config = loadTemporalConfig({ RISE_TRAIN_TASK_QUEUE: 'rise-gpu', RISE_TRAIN_SCHEDULE_TO_CLOSE: '3d' });
     assert.deepEqual(toActivityOptions(config.activities.train, 'rise'), {

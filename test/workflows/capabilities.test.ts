@@ -113,7 +113,7 @@ describe('worker capabilities on the dev server', () => {
   test('a worker refuses to compute a step planned for other compute: the run fails naming the difference, nothing is stored under the key; a done step is reused', async (t) => {
     const { server, env } = temporal();
     const context = await createStepContext({ home: tempHome(t) });
-    t.after(() => context.store.close());
+    t.after(async () => context.store.close());
     // The plan of a client whose ONNX Runtime differs from this worker's.
     const own = currentCompute();
     const elsewhere: ComputeFingerprint = {

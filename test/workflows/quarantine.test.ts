@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { StepContext } from '../../activities/context.ts';
-import { inLedgerBatches } from '../../activities/episodes.ts';
+import { inLedgerBatches, type BatchWork } from '../../activities/episodes.ts';
 import { QuarantineLimitError } from '../../activities/quarantine.ts';
 import type { StepRun } from '../../activities/step.ts';
 import { RemoteUnavailableError } from '../../src/remote/openai-policy.ts';
@@ -55,11 +55,11 @@ async function stepRun(store: Store, name: string): Promise<{ ctx: StepContext; 
   return { ctx, run };
 }
 
-/** Attempt 1 of every problem from a scripted policy, scored by `task`. */
-function sampler(task: Task) {
+/** Attempt 1 of every problem from a scripted policy, scored by `task` (made when a batch needs it, as a step's policy is). */
+function sampler(task: Task): () => Promise<BatchWork> {
   const policy = new ScriptedPolicy('learner', (id) => `#### ${id.problemId.length % 7}`);
   const options = { task, learner: policy, relabeler: relabeler(policy, { samples: 1 }), rollout: rolloutOptions({ turns: 1 }), prompting: PROMPTING, seed: 5 };
-  return async (batch: Problem[]) => (await collectEpisodes(batch, options)).episodes;
+  return async () => async (batch: Problem[]) => (await collectEpisodes(batch, options)).episodes;
 }
 
 test('a problem whose checker throws is quarantined with its error; the rest of the step is what it would have been', async (t) => {
