@@ -12,6 +12,9 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { openArtifactLocation } from '../artifacts/config.ts';
+import type { ArtifactLocation } from '../artifacts/location.ts';
+import type { Env } from '../util/env.ts';
 import * as schema from './schema.ts';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -21,7 +24,8 @@ export interface Store {
   /** The store's root directory (`.rise` by default). */
   readonly home: string;
   readonly dbPath: string;
-  readonly artifactsDir: string;
+  /** Where artifact bytes live (RISE_ARTIFACTS, else `<home>/artifacts`); the `artifacts` table indexes them. */
+  readonly artifacts: ArtifactLocation;
   readonly db: Db;
   /** The raw connection, for pragmas and diagnostics. */
   readonly sqlite: Database.Database;
@@ -31,6 +35,8 @@ export interface Store {
 export interface StoreOptions {
   /** Root directory; defaults to $RISE_HOME, then `.rise` under the working directory. */
   home?: string;
+  /** Where RISE_ARTIFACTS is read (default: process.env). */
+  env?: Env;
 }
 
 /** Relative to this file rather than the working directory, so the CLI finds them from anywhere. */
@@ -39,18 +45,14 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle/', import.met
 /** A worker may hold the write lock for a large ledger batch; other processes wait this long before failing. */
 const BUSY_TIMEOUT_MS = 30_000;
 
-/** Temporary artifact files older than this are leftovers of a killed process, never a write in progress. */
-const STALE_TEMP_MS = 24 * 3600 * 1000;
-
 export function resolveHome(home?: string): string {
   return path.resolve(home ?? process.env.RISE_HOME ?? '.rise');
 }
 
 export function openStore(options: StoreOptions = {}): Store {
   const home = resolveHome(options.home);
-  const artifactsDir = path.join(home, 'artifacts');
-  fs.mkdirSync(path.join(artifactsDir, 'tmp'), { recursive: true });
-  sweepTempFiles(path.join(artifactsDir, 'tmp'));
+  fs.mkdirSync(home, { recursive: true });
+  const artifacts = openArtifactLocation(home, options.env);
 
   const dbPath = path.join(home, 'rise.db');
   const sqlite = new Database(dbPath);
@@ -61,7 +63,7 @@ export function openStore(options: StoreOptions = {}): Store {
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle({ client: sqlite, schema });
     applyMigrations(db);
-    return { home, dbPath, artifactsDir, db, sqlite, close: () => sqlite.close() };
+    return { home, dbPath, artifacts, db, sqlite, close: () => sqlite.close() };
   } catch (e) {
     sqlite.close();
     throw e;
@@ -98,18 +100,6 @@ function applyMigrations(db: Db): void {
     // open a new store at once, the second replays the first's migrations and fails. Looking again sees
     // them applied; a real migration error fails again and is thrown from here.
     migrate(db, { migrationsFolder: MIGRATIONS_DIR });
-  }
-}
-
-function sweepTempFiles(dir: string): void {
-  const cutoff = Date.now() - STALE_TEMP_MS;
-  for (const name of fs.readdirSync(dir)) {
-    const file = path.join(dir, name);
-    try {
-      if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
-    } catch {
-      // Another process removed or renamed it meanwhile: nothing left to sweep.
-    }
   }
 }
 
