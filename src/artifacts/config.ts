@@ -9,7 +9,7 @@
  * Anything else is an error that names the setting and what would be accepted.
  */
 
-import { mkdirSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -53,7 +53,6 @@ function existingDirectory(dir: string, where: string): DirectoryLocation {
 }
 
 function sweptDirectory(dir: string): DirectoryLocation {
-  mkdirSync(path.join(dir, 'tmp'), { recursive: true });
   const location = new DirectoryLocation(dir);
   location.sweepTempFiles();
   return location;

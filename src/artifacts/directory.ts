@@ -56,6 +56,7 @@ export class DirectoryLocation implements ArtifactLocation {
     const target = this.file(key);
     const tmp = path.join(this.tmpDir, `${hostname()}-${process.pid}-${randomUUID()}`);
     try {
+      await fs.mkdir(this.tmpDir, { recursive: true });
       await fs.writeFile(tmp, data, { flag: 'wx' });
       await syncFile(tmp);
       await fs.mkdir(path.dirname(target), { recursive: true });

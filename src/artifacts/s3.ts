@@ -24,10 +24,14 @@ export class S3Location implements ArtifactLocation {
   ) {
     this.url = `s3://${bucket}${prefix === '' ? '' : `/${prefix}`}`;
     const endpoint = env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || undefined;
+    const keys = env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN || undefined } : undefined;
     this.client = new S3Client({
       endpoint,
       forcePathStyle: endpoint !== undefined,
       region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+      // Keys in `env` are used as given; without them the SDK's own chain (profiles, instance roles) applies.
+      credentials: keys,
+      maxAttempts: Number(env.AWS_MAX_ATTEMPTS) || undefined,
     });
   }
 

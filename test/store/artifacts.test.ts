@@ -94,6 +94,7 @@ test('opening the store sweeps temporary files left by killed processes, not fre
   const home = tempHome(t);
   openStore({ home }).close();
   const tmp = path.join(home, 'artifacts', 'tmp');
+  fs.mkdirSync(tmp, { recursive: true });
   fs.writeFileSync(path.join(tmp, 'old'), 'x');
   const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
   fs.utimesSync(path.join(tmp, 'old'), twoDaysAgo, twoDaysAgo);
