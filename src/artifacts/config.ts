@@ -30,13 +30,18 @@ export function openArtifactLocation(home: string, env: Env = process.env): Arti
   return sweptDirectory(path.join(home, 'artifacts'));
 }
 
+/** Whether RISE_ARTIFACTS names a location that other machines share (else artifacts stay beside the database). */
+export function artifactsShared(env: Env = process.env): boolean {
+  return Boolean(env.RISE_ARTIFACTS?.trim());
+}
+
 /**
  * The location RISE_ARTIFACTS names, or undefined when it is not set: the location every machine of a
  * run can reach, and so where models are published for workers on other machines.
  */
 export function sharedArtifactLocation(env: Env = process.env): ArtifactLocation | undefined {
-  const setting = env.RISE_ARTIFACTS?.trim();
-  if (!setting) return undefined;
+  if (!artifactsShared(env)) return undefined;
+  const setting = env.RISE_ARTIFACTS!.trim();
   const where = `RISE_ARTIFACTS=${setting}`;
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(setting)?.[1]?.toLowerCase();
   if (scheme === 's3') return s3Location(setting, where, env);

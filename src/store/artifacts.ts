@@ -9,6 +9,10 @@
  * or altered object fails loudly instead of feeding a step bad data.
  */
 
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { ArtifactError, blobKey, getBlob, isSha256, putBlob } from '../artifacts/location.ts';
 import type { Store } from './db.ts';
@@ -56,6 +60,50 @@ export async function getBytes(store: Store, id: ArtifactId): Promise<Buffer> {
 
 export async function getJson<T = unknown>(store: Store, id: ArtifactId): Promise<T> {
   return JSON.parse((await getBytes(store, id)).toString('utf8')) as T;
+}
+
+/** A directory as an artifact: the artifact of each file, by name. */
+interface Tree {
+  files: Record<string, string>;
+}
+
+const FILE_NAME = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * Stores a directory of plain files (a checkpoint) as one artifact, a JSON manifest naming each file's
+ * artifact, so a machine without the directory can rebuild it (`getTree`).
+ */
+export async function putTree(store: Store, dir: string, kind: string): Promise<ArtifactRef> {
+  const files: Record<string, string> = {};
+  for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isFile()) throw new ArtifactError(`${path.join(dir, entry.name)}: only plain files can be stored as part of an artifact`);
+    files[entry.name] = (await putBytes(store, await fs.readFile(path.join(dir, entry.name)), `${kind}-file`)).sha256;
+  }
+  const tree: Tree = { files };
+  return putJson(store, tree, kind);
+}
+
+/**
+ * Rebuilds the directory `putTree` stored at `dir`, every file verified, unless `dir` already exists. It is
+ * assembled beside `dir` and renamed into place, so a reader never sees it half-written.
+ */
+export async function getTree(store: Store, id: ArtifactId, dir: string): Promise<void> {
+  if (existsSync(dir)) return;
+  const tree = await getJson<Tree>(store, id);
+  const staging = `${dir}.fetch-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await fs.mkdir(staging, { recursive: true });
+  try {
+    for (const [name, sha] of Object.entries(tree.files)) {
+      if (!FILE_NAME.test(name)) throw new ArtifactError(`artifact ${shaOf(id)}: "${name}" is not a plain file name`);
+      await fs.writeFile(path.join(staging, name), await getBytes(store, sha));
+    }
+    await fs.rename(staging, dir).catch((err: unknown) => {
+      // Another process on this machine rebuilt it first: keep its copy.
+      if (!existsSync(dir)) throw err;
+    });
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
 }
 
 function insertRow(store: Store, sha: string, kind: string, bytes: number): ArtifactRef {

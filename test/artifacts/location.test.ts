@@ -14,10 +14,11 @@ import { openArtifactLocation, sharedArtifactLocation } from '../../src/artifact
 import { DirectoryLocation } from '../../src/artifacts/directory.ts';
 import { ArtifactError, blobKey, getBlob, putBlob, sha256Of } from '../../src/artifacts/location.ts';
 import { resolveModelConfig } from '../../src/engine/config.ts';
+import { loadCheckpoint, saveCheckpoint } from '../../src/engine/checkpoint.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { addModel, loadStoredModel, shareModel, verifyModel } from '../../src/models/store.ts';
-import { getArtifact, getBytes, putBytes } from '../../src/store/artifacts.ts';
+import { getArtifact, getBytes, getJson, getTree, putBytes, putTree } from '../../src/store/artifacts.ts';
 import { openStore } from '../../src/store/db.ts';
 import { filesUnder, tempHome } from '../store/helpers.ts';
 import { rise } from '../workflows/helpers.ts';
@@ -208,4 +209,34 @@ test('a worker on another machine finds the model a plan names in the shared loc
   fs.writeFileSync(manifestFile, JSON.stringify(manifest));
   await assert.rejects(loadStoredModel(elsewhere, digest, shared), /its manifest does not match the digest/);
   assert.deepEqual(fs.readdirSync(elsewhere), []);
+});
+
+test('a checkpoint saved on one machine is rebuilt, verified, under another machine\'s home', async (t) => {
+  const env = { RISE_ARTIFACTS: sharedDir(t) };
+  const a = openStore({ home: tempHome(t), env });
+  const b = openStore({ home: tempHome(t), env });
+  t.after(() => (a.close(), b.close()));
+  const tokenizer = new CharTokenizer();
+  const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 8, heads: 2, hidden: 16, context: 16 });
+  const params = initParameters(config);
+  const saved = path.join(a.home, 'models', 'step-key', 'g1');
+  await saveCheckpoint(saved, { config, tokenizer, params, meta: { note: 'trained on a' } });
+  const tree = await putTree(a, saved, 'checkpoint');
+  assert.equal(getArtifact(a, tree)?.kind, 'checkpoint');
+
+  const rebuilt = path.join(b.home, 'models', 'step-key', 'g1');
+  await getTree(b, tree, rebuilt);
+  assert.deepEqual(fs.readdirSync(rebuilt).sort(), fs.readdirSync(saved).sort());
+  const loaded = await loadCheckpoint(rebuilt);
+  assert.deepEqual(loaded.params.map((p) => Array.from(p.data)), params.map((p) => Array.from(p.data)));
+  assert.deepEqual(loaded.meta, { note: 'trained on a' });
+  assert.deepEqual(fs.readdirSync(path.dirname(rebuilt)), ['g1'], 'no staging directory left behind');
+
+  // A damaged file in the shared location fails the rebuild, and leaves nothing in place.
+  const weights = (await getJson<{ files: Record<string, string> }>(a, tree)).files['model.safetensors'];
+  fs.writeFileSync(blobFile(env.RISE_ARTIFACTS, weights), Buffer.alloc(100));
+  const elsewhere = path.join(tempHome(t), 'g1');
+  await assert.rejects(getTree(b, tree, elsewhere), (e: unknown) => e instanceof ArtifactError && /is corrupt/.test(e.message));
+  assert.ok(!fs.existsSync(elsewhere));
+  assert.deepEqual(fs.readdirSync(path.dirname(elsewhere)), []);
 });
