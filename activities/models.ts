@@ -20,7 +20,7 @@ import { chatTemplateFor } from '../src/rise/chat-template.ts';
 import type { ChatTemplate } from '../src/rise/template.ts';
 import { shortKey, type ModelRef } from '../src/steps/index.ts';
 import { doneOutputs } from '../src/steps/stored.ts';
-import { getStep, getTree, putTree } from '../src/store/index.ts';
+import { getStep, getTree, putTree, type Store } from '../src/store/index.ts';
 import type { StepContext } from './context.ts';
 
 /** A model is missing or unreadable: retrying cannot fix it (non-retryable). */
@@ -59,6 +59,13 @@ export async function saveModel(ctx: StepContext, key: string, generation: numbe
   return { dir: relative(ctx.store.home, dir), config: model.config, ...(tree !== undefined ? { tree } : {}) };
 }
 
+/** The checkpoint directory of a trained model on this machine, rebuilt from its artifact if it is not here. */
+export async function checkpointDir(store: Store, ref: ModelRef): Promise<string> {
+  const dir = resolve(store.home, ref.dir);
+  if (ref.tree !== undefined) await getTree(store, ref.tree, dir);
+  return dir;
+}
+
 /** A stored pretrained model, with the config (context) the step runs it with. */
 export async function pretrainedModel(ctx: Pick<StepContext, 'modelsHome'>, digest: string, config: ModelConfig): Promise<LoadedModel> {
   try {
@@ -76,9 +83,7 @@ export async function loadModel(ctx: StepContext, key: string): Promise<LoadedMo
     throw new ModelFileError(`model of step ${shortKey(key)} is not in the store (its ${step?.kind ?? 'producing'} step is ${step?.status ?? 'missing'})`);
   }
   try {
-    const dir = resolve(ctx.store.home, ref.dir);
-    if (ref.tree !== undefined) await getTree(ctx.store, ref.tree, dir);
-    return withTemplate(await loadCheckpointModel(dir, ctx.modelsHome));
+    return withTemplate(await loadCheckpointModel(await checkpointDir(ctx.store, ref), ctx.modelsHome));
   } catch (err) {
     throw new ModelFileError(`model of step ${shortKey(key)}: ${(err as Error).message}`);
   }
