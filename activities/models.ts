@@ -10,6 +10,7 @@
 
 import { join, relative, resolve } from 'node:path';
 import { artifactsShared } from '../src/artifacts/config.ts';
+import { ArtifactUnavailableError } from '../src/artifacts/location.ts';
 import { saveCheckpoint } from '../src/engine/checkpoint.ts';
 import type { ModelConfig } from '../src/engine/config.ts';
 import type { LoraConfig } from '../src/engine/lora.ts';
@@ -26,6 +27,11 @@ import type { StepContext } from './context.ts';
 /** A model is missing or unreadable: retrying cannot fix it (non-retryable). */
 export class ModelFileError extends Error {
   override name = 'ModelFileError';
+}
+
+/** Why a model could not be loaded, as the step fails with it: retryable only when the artifact location did not answer. */
+function modelFailure(err: unknown, prefix = ''): Error {
+  return err instanceof ArtifactUnavailableError ? err : new ModelFileError(`${prefix}${(err as Error).message}`);
 }
 
 export interface LoadedModel extends RunnableModel {
@@ -71,7 +77,7 @@ export async function pretrainedModel(ctx: Pick<StepContext, 'modelsHome'>, dige
   try {
     return withTemplate(await loadPretrained(digest, ctx.modelsHome), config);
   } catch (err) {
-    throw new ModelFileError((err as Error).message);
+    throw modelFailure(err);
   }
 }
 
@@ -85,6 +91,6 @@ export async function loadModel(ctx: StepContext, key: string): Promise<LoadedMo
   try {
     return withTemplate(await loadCheckpointModel(await checkpointDir(ctx.store, ref), ctx.modelsHome));
   } catch (err) {
-    throw new ModelFileError(`model of step ${shortKey(key)}: ${(err as Error).message}`);
+    throw modelFailure(err, `model of step ${shortKey(key)}: `);
   }
 }

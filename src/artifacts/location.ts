@@ -27,6 +27,11 @@ export class ArtifactError extends Error {
   override name = 'ArtifactError';
 }
 
+/** The location did not answer (network, server error, throttling): unlike other artifact errors, a retry may succeed. */
+export class ArtifactUnavailableError extends ArtifactError {
+  override name = 'ArtifactUnavailableError';
+}
+
 const SHA256 = /^[0-9a-f]{64}$/;
 
 export const isSha256 = (s: string): boolean => SHA256.test(s);

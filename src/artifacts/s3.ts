@@ -11,7 +11,7 @@
 
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import type { Env } from '../util/env.ts';
-import { ArtifactError, type ArtifactLocation } from './location.ts';
+import { ArtifactError, ArtifactUnavailableError, type ArtifactLocation } from './location.ts';
 
 export class S3Location implements ArtifactLocation {
   readonly url: string;
@@ -73,7 +73,10 @@ export class S3Location implements ArtifactLocation {
     if (e instanceof ArtifactError) return e;
     const detail = e instanceof S3ServiceException ? `${e.name} (HTTP ${e.$metadata.httpStatusCode ?? '?'}): ${e.message}` : (e as Error).message;
     const hint = isNoSuchBucket(e) ? ` (create the bucket ${this.bucket} first)` : '';
-    return new ArtifactError(`${this.url}: ${doing} ${key} failed: ${detail}${hint}`);
+    const message = `${this.url}: ${doing} ${key} failed: ${detail}${hint}`;
+    // No answer at all (connection refused, reset, timed out), a server error or throttling: may pass.
+    const status = e instanceof S3ServiceException ? (e.$metadata.httpStatusCode ?? 0) : 0;
+    return status === 0 || status >= 500 || status === 429 ? new ArtifactUnavailableError(message) : new ArtifactError(message);
   }
 }
 

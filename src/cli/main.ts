@@ -28,7 +28,7 @@ import { registerWhyCommand } from './why.ts';
 
 const EXIT_USAGE = 2;
 /** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store, a bad RISE_ARTIFACTS. */
-const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError', 'ArtifactError']);
+const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError', 'ArtifactError', 'ArtifactUnavailableError']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
