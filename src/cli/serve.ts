@@ -6,8 +6,8 @@
  */
 
 import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { checkpointDir } from '../../activities/models.ts';
 import { Generator } from '../engine/generate.ts';
 import { defaultThreads } from '../engine/session.ts';
 import { loadCheckpointModel, loadModelForInference, type RunnableModel } from '../models/load.ts';
@@ -46,7 +46,7 @@ async function runModel(runId: string, armName: string, iteration: number): Prom
     if (outputs === undefined) {
       throw new UsageError(`the model of ${armName} after iteration ${iteration} is not in the store: its ${kind} step is ${(await getStep(store, use.key))?.status ?? 'not started'}`);
     }
-    return loadCheckpointModel(resolve(store.home, outputs.model.dir));
+    return loadCheckpointModel(await checkpointDir(store, outputs.model));
   });
 }
 

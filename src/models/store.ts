@@ -11,13 +11,21 @@
  * $RISE_MODELS, else $XDG_CACHE_HOME/rise/models, else ~/.cache/rise/models. Entries are written beside
  * their final place and renamed into it, so a reader never sees half a model; importing the same content
  * twice finds the entry already there.
+ *
+ * Across machines, models travel through the artifact location that RISE_ARTIFACTS names (src/artifacts):
+ * the machine that plans a run publishes each model the plan names (`shareModel`), and a worker that lacks
+ * one fetches it into its own model store (`loadStoredModel`). Published, a model is its files as blobs plus
+ * a manifest under `models/<digest>.json`; the digest is recomputed from the manifest before anything in it
+ * is used, so neither the manifest nor a file is ever taken on trust.
  */
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { sharedArtifactLocation } from '../artifacts/config.ts';
+import { getBlob, putBlob, type ArtifactLocation } from '../artifacts/location.ts';
 import { loadCheckpoint, saveCheckpoint } from '../engine/checkpoint.ts';
 import type { ModelConfig } from '../engine/config.ts';
 import type { NamedTensor } from '../engine/tensor.ts';
@@ -80,11 +88,17 @@ async function fileDigest(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function contentDigest(dir: string, chat: ChatFormat): Promise<string> {
-  const parts = [];
-  for (const file of CONTENT_FILES) parts.push(`${file}:${await fileDigest(join(dir, file))}`);
+/** The model digest over its content files' sha256s (file name → sha256) and its chat format. */
+function digestOf(files: Readonly<Record<string, string>>, chat: ChatFormat): string {
+  const parts = CONTENT_FILES.map((file) => `${file}:${files[file]}`);
   parts.push(`chat:${JSON.stringify(chat)}`);
   return createHash('sha256').update(parts.join('\n')).digest('hex');
+}
+
+async function contentDigest(dir: string, chat: ChatFormat): Promise<string> {
+  const files: Record<string, string> = {};
+  for (const file of CONTENT_FILES) files[file] = await fileDigest(join(dir, file));
+  return digestOf(files, chat);
 }
 
 /** Saves a converted model (and its name, when given) and returns the stored entry. */
@@ -189,11 +203,20 @@ export interface LoadedPretrained {
   tokenizer: Tokenizer;
 }
 
-/** The weights and tokenizer of a stored model, checked against the files they were saved as. */
-export async function loadStoredModel(home: string, digest: string): Promise<LoadedPretrained> {
+/**
+ * The weights and tokenizer of a stored model, checked against the files they were saved as. A model this
+ * machine lacks is fetched from the shared artifact location (RISE_ARTIFACTS), when there is one.
+ */
+export async function loadStoredModel(home: string, digest: string, shared = sharedArtifactLocation()): Promise<LoadedPretrained> {
   if (!DIGEST.test(digest)) throw new ModelStoreError(`"${digest}" is not a model digest (64 hex digits)`);
   const dir = join(home, digest);
-  if (!existsSync(dir)) throw new ModelStoreError(`model ${digest.slice(0, 12)} is not in the model store ${home}; pull or import it on this machine`);
+  if (!existsSync(dir)) {
+    const where = `model ${digest.slice(0, 12)} is not in the model store ${home}`;
+    if (shared === undefined) throw new ModelStoreError(`${where}; pull or import it on this machine, or share models through RISE_ARTIFACTS`);
+    if (!(await fetchModel(shared, home, digest))) {
+      throw new ModelStoreError(`${where} nor in the artifact location ${shared.url}; plan the run where the model is, with the same RISE_ARTIFACTS, or pull or import it on this machine`);
+    }
+  }
   const card = readCard(dir);
   const checkpoint = await loadCheckpoint(dir);
   return { card, config: checkpoint.config, params: checkpoint.params, tokenizer: checkpoint.tokenizer };
@@ -203,4 +226,59 @@ export async function loadStoredModel(home: string, digest: string): Promise<Loa
 export async function verifyModel(home: string, digest: string): Promise<boolean> {
   const dir = join(home, digest);
   return (await contentDigest(dir, readCard(dir).chat)) === digest;
+}
+
+const manifestKey = (digest: string) => `models/${digest}.json`;
+
+/** A published model: its digest and the sha256 of each of its files (the content files and meta.json). */
+interface ModelManifest {
+  digest: string;
+  files: Record<string, string>;
+}
+
+/**
+ * Publishes a stored model to the artifact location every machine of a run reads (RISE_ARTIFACTS), so that
+ * workers elsewhere find it; does nothing without one, or when the model is already there. The manifest is
+ * written last, so its presence means every file is there.
+ */
+export async function shareModel(home: string, digest: string, shared = sharedArtifactLocation()): Promise<void> {
+  if (shared === undefined || (await shared.size(manifestKey(digest))) !== undefined) return;
+  const dir = join(home, digest);
+  const files: Record<string, string> = {};
+  for (const file of [...CONTENT_FILES, 'meta.json']) files[file] = await putBlob(shared, await readFile(join(dir, file)));
+  if (digestOf(files, readCard(dir).chat) !== digest) throw new ModelStoreError(`model ${dir}: its files no longer match its digest (changed or corrupted); import it again`);
+  const manifest: ModelManifest = { digest, files };
+  await shared.write(manifestKey(digest), Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`));
+}
+
+/**
+ * Copies a published model into the model store at `home`, checking every file against the manifest and
+ * the manifest against the digest; false when the location does not have the model.
+ */
+async function fetchModel(shared: ArtifactLocation, home: string, digest: string): Promise<boolean> {
+  const raw = await shared.read(manifestKey(digest));
+  if (raw === undefined) return false;
+  const where = `model ${digest.slice(0, 12)} in ${shared.url}`;
+  let manifest: ModelManifest;
+  try {
+    manifest = JSON.parse(raw.toString('utf8')) as ModelManifest;
+  } catch (err) {
+    throw new ModelStoreError(`${where}: its manifest is not JSON (${(err as Error).message})`);
+  }
+  const meta = await getBlob(shared, manifest.files?.['meta.json'] ?? '');
+  await mkdir(home, { recursive: true });
+  const staging = join(home, `.staging-${process.pid}-${randomBytes(4).toString('hex')}`);
+  try {
+    await mkdir(staging);
+    await writeFile(join(staging, 'meta.json'), meta);
+    if (digestOf(manifest.files, readCard(staging).chat) !== digest) throw new ModelStoreError(`${where}: its manifest does not match the digest`);
+    for (const file of CONTENT_FILES) await writeFile(join(staging, file), await getBlob(shared, manifest.files[file]));
+    await rename(staging, join(home, digest)).catch((err: unknown) => {
+      // Another process on this machine fetched it first: keep its copy.
+      if (!existsSync(join(home, digest))) throw err;
+    });
+    return true;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
 }

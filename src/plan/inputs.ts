@@ -6,7 +6,7 @@
  */
 
 import { importOnce } from '../models/convert.ts';
-import { findModel, modelsHome, ModelStoreError } from '../models/store.ts';
+import { findModel, modelsHome, ModelStoreError, shareModel } from '../models/store.ts';
 import { digestDataFiles } from '../spec/data-files.ts';
 import { isPolicyModel, type ExperimentSpec, type ModelSpec } from '../spec/types.ts';
 import { ModelResolutionError, type ResolvedModel } from '../steps/models.ts';
@@ -20,7 +20,8 @@ function modelSpecs(spec: ExperimentSpec): ModelSpec[] {
 
 /**
  * The stored model behind each pretrained model the spec uses, by name or path as the spec writes it: a
- * name is looked up (an unknown one is an error that says how to get it), a path imported once.
+ * name is looked up (an unknown one is an error that says how to get it), a path imported once. Each is
+ * published to the shared artifact location (RISE_ARTIFACTS), when there is one, for workers elsewhere.
  */
 export async function resolveStoredModels(spec: ExperimentSpec, home = modelsHome()): Promise<Record<string, ResolvedModel>> {
   const models: Record<string, ResolvedModel> = {};
@@ -29,6 +30,7 @@ export async function resolveStoredModels(spec: ExperimentSpec, home = modelsHom
     if (model.kind !== 'pretrained' || ref === null || ref in models) continue;
     try {
       const stored = model.name !== null ? findModel(home, model.name) : await importOnce(home, ref);
+      await shareModel(home, stored.card.digest);
       models[ref] = { digest: stored.card.digest, config: stored.config };
     } catch (err) {
       if (err instanceof ModelStoreError) throw new ModelResolutionError(err.message);

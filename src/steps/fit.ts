@@ -7,6 +7,11 @@ export interface ModelRef {
   /** Checkpoint directory, relative to the store's home. */
   dir: string;
   config: ModelConfig;
+  /**
+   * The checkpoint directory as an artifact (src/store/artifacts.ts `putTree`), when artifacts are shared
+   * between machines (RISE_ARTIFACTS): a worker elsewhere rebuilds `dir` under its own home from it.
+   */
+  tree?: ArtifactRef;
 }
 
 export interface FitOutputs {

@@ -1,20 +1,24 @@
 /**
- * Content-addressed artifact files: `<home>/artifacts/<sha256[0:2]>/<sha256>`, one row per file.
+ * Content-addressed artifacts: bytes in the store's artifact location (`store.artifacts`: `<home>/artifacts`,
+ * or a directory or bucket shared by several machines, see src/artifacts), one row per artifact in the
+ * `artifacts` table, the index of what exists.
  *
- * A put writes a temporary file (fsynced), renames it into place, and only then inserts the row, so a row
- * always has its whole file behind it; a crash in between leaves at most an unreferenced file that the next
+ * A put stores the bytes whole (the location writes them all or nothing) and only then inserts the row, so a
+ * row always has its bytes behind it; a crash in between leaves at most an unreferenced object that the next
  * put of the same content reuses. Equal content is stored once. Reads hash what they read, so a truncated
- * or altered file fails loudly instead of feeding a step bad data.
- *
- * File I/O is async so a worker's event loop keeps heartbeating while large artifacts are written and read.
+ * or altered object fails loudly instead of feeding a step bad data.
  */
 
-import { createHash, randomUUID } from 'node:crypto';
-import fs, { type FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
+import { ArtifactError, blobKey, getBlob, isSha256, putBlob } from '../artifacts/location.ts';
 import { writeTx, type Store } from './db.ts';
 import { artifacts } from './schema.ts';
+
+export { ArtifactError };
 
 export interface ArtifactRef {
   sha256: string;
@@ -26,32 +30,14 @@ export interface ArtifactRef {
 /** A ref, or just its sha256. */
 export type ArtifactId = ArtifactRef | string;
 
-export class ArtifactError extends Error {
-  constructor(
-    readonly sha256: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ArtifactError';
-  }
-}
-
-const SHA256 = /^[0-9a-f]{64}$/;
-
 function shaOf(id: ArtifactId): string {
   const sha = typeof id === 'string' ? id : id.sha256;
-  if (!SHA256.test(sha)) throw new ArtifactError(sha, `not an artifact sha256: ${JSON.stringify(sha)}`);
+  if (!isSha256(sha)) throw new ArtifactError(`not an artifact sha256: ${JSON.stringify(sha)}`);
   return sha;
 }
 
-const relativePath = (sha: string) => `${sha.slice(0, 2)}/${sha}`;
-const fileOf = (store: Store, sha: string) => path.join(store.artifactsDir, relativePath(sha));
-
 export async function putBytes(store: Store, data: Uint8Array, kind: string): Promise<ArtifactRef> {
-  const sha = createHash('sha256').update(data).digest('hex');
-  const final = fileOf(store, sha);
-  // Same size is taken as same content: files only ever appear whole (rename), and reads verify anyway.
-  if (!(await hasSize(final, data.byteLength))) await writeAtomically(store, data, final);
+  const sha = await putBlob(store.artifacts, data);
   return insertRow(store, sha, kind, data.byteLength);
 }
 
@@ -69,74 +55,58 @@ export async function getArtifact(store: Store, id: ArtifactId): Promise<Artifac
 }
 
 export async function getBytes(store: Store, id: ArtifactId): Promise<Buffer> {
-  const sha = shaOf(id);
-  const file = fileOf(store, sha);
-  const data = await fs.readFile(file).catch((e: unknown) => {
-    throw missingOr(e, sha, file);
-  });
-  checkHash(sha, createHash('sha256').update(data).digest('hex'), file);
-  return data;
+  return getBlob(store.artifacts, shaOf(id));
 }
 
 export async function getJson<T = unknown>(store: Store, id: ArtifactId): Promise<T> {
   return JSON.parse((await getBytes(store, id)).toString('utf8')) as T;
 }
 
-function checkHash(expected: string, actual: string, file: string): void {
-  if (actual !== expected) throw new ArtifactError(expected, `artifact ${file} is corrupt: its content hashes to ${actual}`);
+/** A directory as an artifact: the artifact of each file, by name. */
+interface Tree {
+  files: Record<string, string>;
 }
 
-function missingOr(e: unknown, sha: string, file: string): unknown {
-  return (e as NodeJS.ErrnoException).code === 'ENOENT' ? new ArtifactError(sha, `artifact ${sha} is missing (${file})`) : e;
-}
+const FILE_NAME = /^[A-Za-z0-9._-]+$/;
 
-async function hasSize(file: string, bytes: number): Promise<boolean> {
-  const st = await fs.stat(file).catch(() => undefined);
-  return st !== undefined && st.size === bytes;
+/**
+ * Stores a directory of plain files (a checkpoint) as one artifact, a JSON manifest naming each file's
+ * artifact, so a machine without the directory can rebuild it (`getTree`).
+ */
+export async function putTree(store: Store, dir: string, kind: string): Promise<ArtifactRef> {
+  const files: Record<string, string> = {};
+  for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (!entry.isFile()) throw new ArtifactError(`${path.join(dir, entry.name)}: only plain files can be stored as part of an artifact`);
+    files[entry.name] = (await putBytes(store, await fs.readFile(path.join(dir, entry.name)), `${kind}-file`)).sha256;
+  }
+  const tree: Tree = { files };
+  return putJson(store, tree, kind);
 }
 
 /**
- * Writes `data` to a temporary file under artifacts/tmp (same filesystem, so the rename is atomic) and, once
- * it is durable, renames it to `target`. The temporary file is gone afterwards, whatever happened.
+ * Rebuilds the directory `putTree` stored at `dir`, every file verified, unless `dir` already exists. It is
+ * assembled beside `dir` and renamed into place, so a reader never sees it half-written.
  */
-async function writeAtomically(store: Store, data: Uint8Array, target: string): Promise<void> {
-  const tmp = path.join(store.artifactsDir, 'tmp', `${process.pid}-${randomUUID()}`);
+export async function getTree(store: Store, id: ArtifactId, dir: string): Promise<void> {
+  if (existsSync(dir)) return;
+  const tree = await getJson<Tree>(store, id);
+  const staging = `${dir}.fetch-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await fs.mkdir(staging, { recursive: true });
   try {
-    await fs.writeFile(tmp, data, { flag: 'wx' });
-    await syncFile(tmp);
-    await fs.mkdir(path.dirname(target), { recursive: true });
-    await fs.rename(tmp, target);
-    await syncDir(path.dirname(target));
+    for (const [name, sha] of Object.entries(tree.files)) {
+      if (!FILE_NAME.test(name)) throw new ArtifactError(`artifact ${shaOf(id)}: "${name}" is not a plain file name`);
+      await fs.writeFile(path.join(staging, name), await getBytes(store, sha));
+    }
+    await fs.rename(staging, dir).catch((err: unknown) => {
+      // Another process on this machine rebuilt it first: keep its copy.
+      if (!existsSync(dir)) throw err;
+    });
   } finally {
-    await fs.rm(tmp, { force: true });
-  }
-}
-
-/** The content must be on disk before the rename publishes it. */
-async function syncFile(file: string): Promise<void> {
-  const fh = await fs.open(file, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Makes the rename itself durable before a row points at the file. */
-async function syncDir(dir: string): Promise<void> {
-  let fh: FileHandle | undefined;
-  try {
-    fh = await fs.open(dir, 'r');
-    await fh.sync();
-  } catch (e) {
-    // Windows cannot open or fsync a directory; there the rename is as durable as the OS makes it.
-    if (!['EISDIR', 'EPERM', 'EINVAL'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-  } finally {
-    await fh?.close();
+    await fs.rm(staging, { recursive: true, force: true });
   }
 }
 
 async function insertRow(store: Store, sha: string, kind: string, bytes: number): Promise<ArtifactRef> {
-  await writeTx(store, (tx) => tx.insert(artifacts).values({ sha256: sha, kind, bytes, path: relativePath(sha), createdAt: new Date() }).onConflictDoNothing());
+  await writeTx(store, (tx) => tx.insert(artifacts).values({ sha256: sha, kind, bytes, path: blobKey(sha), createdAt: new Date() }).onConflictDoNothing());
   return (await getArtifact(store, sha))!;
 }

@@ -21,6 +21,9 @@ import Database from 'better-sqlite3';
 import { sql, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { openArtifactLocation } from '../artifacts/config.ts';
+import type { ArtifactLocation } from '../artifacts/location.ts';
+import type { Env } from '../util/env.ts';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/node-postgres';
 import { migrate as migratePostgres } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -43,7 +46,8 @@ export interface Store {
   readonly dialect: Dialect;
   /** Where the database is, for messages: the SQLite file, or the PostgreSQL URL without its password. */
   readonly location: string;
-  readonly artifactsDir: string;
+  /** Where artifact bytes live (RISE_ARTIFACTS, else `<home>/artifacts`); the `artifacts` table indexes them. */
+  readonly artifacts: ArtifactLocation;
   readonly db: Db;
   /** The raw SQLite connection, on SQLite stores only: pragmas, backups, diagnostics. */
   readonly sqlite?: Database.Database;
@@ -55,6 +59,8 @@ export interface StoreOptions {
   home?: string;
   /** The database: `sqlite` (the default, a file under home) or a `postgres://` URL; defaults to $RISE_STORE. */
   database?: string;
+  /** Where RISE_STORE and RISE_ARTIFACTS are read (default: process.env). */
+  env?: Env;
 }
 
 /** Relative to this file rather than the working directory, so the CLI finds them from anywhere. */
@@ -63,9 +69,6 @@ export const POSTGRES_MIGRATIONS_DIR = fileURLToPath(new URL('../../drizzle/post
 
 /** A worker may hold the write lock for a large ledger batch; other processes wait this long before failing. */
 const BUSY_TIMEOUT_MS = 30_000;
-
-/** Temporary artifact files older than this are leftovers of a killed process, never a write in progress. */
-const STALE_TEMP_MS = 24 * 3600 * 1000;
 
 export function resolveHome(home?: string): string {
   return path.resolve(home ?? process.env.RISE_HOME ?? '.rise');
@@ -108,14 +111,14 @@ interface Backend {
 
 export async function openStore(options: StoreOptions = {}): Promise<Store> {
   const home = resolveHome(options.home);
-  const artifactsDir = path.join(home, 'artifacts');
-  fs.mkdirSync(path.join(artifactsDir, 'tmp'), { recursive: true });
-  sweepTempFiles(path.join(artifactsDir, 'tmp'));
-  const database = parseDatabase(options.database ?? process.env.RISE_STORE);
-  return database.dialect === 'sqlite' ? openSqlite(home, artifactsDir) : openPostgres(home, artifactsDir, database.url);
+  fs.mkdirSync(home, { recursive: true });
+  const env = options.env ?? process.env;
+  const artifacts = openArtifactLocation(home, env);
+  const database = parseDatabase(options.database ?? env.RISE_STORE);
+  return database.dialect === 'sqlite' ? openSqlite(home, artifacts) : openPostgres(home, artifacts, database.url);
 }
 
-function openSqlite(home: string, artifactsDir: string): Store {
+function openSqlite(home: string, artifacts: ArtifactLocation): Store {
   const dbPath = path.join(home, 'rise.db');
   const sqlite = new Database(dbPath);
   try {
@@ -125,7 +128,7 @@ function openSqlite(home: string, artifactsDir: string): Store {
     sqlite.pragma('foreign_keys = ON');
     const db = drizzle({ client: sqlite, schema });
     applyMigrations(db);
-    const store: Store = { home, dialect: 'sqlite', location: dbPath, artifactsDir, db, sqlite, close: async () => void sqlite.close() };
+    const store: Store = { home, dialect: 'sqlite', location: dbPath, artifacts, db, sqlite, close: async () => void sqlite.close() };
     backends.set(store, sqliteBackend(store, sqlite));
     return store;
   } catch (e) {
@@ -181,7 +184,7 @@ const MAX_TX_ATTEMPTS = 20;
 /** Any fixed number: the advisory lock that keeps two processes from migrating one database at once. */
 const MIGRATION_LOCK = 0x72697365;
 
-async function openPostgres(home: string, artifactsDir: string, url: string): Promise<Store> {
+async function openPostgres(home: string, artifacts: ArtifactLocation, url: string): Promise<Store> {
   const location = redactUrl(url);
   parseNumbersAsNumbers();
   const pool = new pg.Pool({ connectionString: url });
@@ -205,7 +208,7 @@ async function openPostgres(home: string, artifactsDir: string, url: string): Pr
   const pgDb = drizzlePostgres({ client: pool, schema });
   // The SQLite-typed table objects carry the encodings both backends share (see the file comment).
   const db = pgDb as unknown as Db;
-  const store: Store = { home, dialect: 'postgres', location, artifactsDir, db, close: () => pool.end() };
+  const store: Store = { home, dialect: 'postgres', location, artifacts, db, close: () => pool.end() };
   backends.set(store, {
     async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
       for (let attempt = 1; ; attempt++) {
@@ -279,17 +282,6 @@ function applyMigrations(db: Db): void {
   }
 }
 
-function sweepTempFiles(dir: string): void {
-  const cutoff = Date.now() - STALE_TEMP_MS;
-  for (const name of fs.readdirSync(dir)) {
-    const file = path.join(dir, name);
-    try {
-      if (fs.statSync(file).mtimeMs < cutoff) fs.rmSync(file, { force: true });
-    } catch {
-      // Another process removed or renamed it meanwhile: nothing left to sweep.
-    }
-  }
-}
 
 function backendOf(store: Store): Backend {
   const backend = backends.get(store);

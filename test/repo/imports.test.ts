@@ -44,6 +44,7 @@ const under = (file: string, ...dirs: string[]) => dirs.some((dir) => file.start
  */
 const LAYERS: readonly (readonly [name: string, places: readonly string[]])[] = [
   ['util', ['src/util']],
+  ['artifact locations', ['src/artifacts']],
   ['engine', ['src/engine']],
   ['models', ['src/models']],
   ['tasks', ['src/tasks']],

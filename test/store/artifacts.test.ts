@@ -15,14 +15,14 @@ test('bytes and JSON round-trip under their sha256', async (t) => {
   const data = Buffer.from('hello, artifacts');
   const ref = await putBytes(store, data, 'text');
   assert.deepEqual(ref, { sha256: sha256(data), kind: 'text', bytes: data.length });
-  assert.ok(fs.existsSync(path.join(store.artifactsDir, ref.sha256.slice(0, 2), ref.sha256)));
+  assert.ok(fs.existsSync(path.join(store.home, 'artifacts', ref.sha256.slice(0, 2), ref.sha256)));
   assert.deepEqual(await getBytes(store, ref), data);
   assert.deepEqual(await getBytes(store, ref.sha256), data);
 
   const value = { episodes: [{ problemId: 'p1', rewards: [0, 1] }], note: 'ünïcode' };
   const jsonRef = await putJson(store, value, 'rollouts');
   assert.deepEqual(await getJson(store, jsonRef), value);
-  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+  assert.deepEqual(filesUnder(path.join(store.home, 'artifacts', 'tmp')), []);
 });
 
 test('equal content is stored once, whatever the way in', async (t) => {
@@ -35,14 +35,14 @@ test('equal content is stored once, whatever the way in', async (t) => {
   assert.equal(a.sha256, c.sha256);
   // The first put names the kind; later puts of the same content get the stored ref back.
   assert.deepEqual([b.kind, c.kind], ['first', 'first']);
-  assert.deepEqual(filesUnder(store.artifactsDir), [`${a.sha256.slice(0, 2)}/${a.sha256}`]);
+  assert.deepEqual(filesUnder(path.join(store.home, 'artifacts')), [`${a.sha256.slice(0, 2)}/${a.sha256}`]);
   assert.equal(await rowCount(store, 'artifacts'), 1);
 });
 
 test('a corrupted, truncated or missing file fails on read', async (t) => {
   const store = await tempStore(t);
   const ref = await putBytes(store, Buffer.from('precious rollouts'), 'rollouts');
-  const file = path.join(store.artifactsDir, ref.sha256.slice(0, 2), ref.sha256);
+  const file = path.join(store.home, 'artifacts', ref.sha256.slice(0, 2), ref.sha256);
 
   fs.writeFileSync(file, 'precious rollout!');
   await assert.rejects(getBytes(store, ref), (e: unknown) => e instanceof ArtifactError && /corrupt/.test(e.message));
@@ -72,14 +72,14 @@ test('a crash between the file write and the row insert never leaves a row witho
   const recover = await simulateCrash(store, 'artifacts');
   await assert.rejects(putBytes(store, data, 'rollouts'), /simulated crash/);
   assert.equal(await getArtifact(store, sha256(data)), undefined);
-  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
+  assert.deepEqual(filesUnder(path.join(path.join(store.home, 'artifacts'), 'tmp')), []);
   await recover();
 
   // The next put of the same content reuses the orphaned file and records it.
   const ref = await putBytes(store, data, 'rollouts');
   assert.deepEqual(await getBytes(store, ref), data);
   for (const row of await store.db.select({ path: artifacts.path }).from(artifacts)) {
-    assert.ok(fs.existsSync(path.join(store.artifactsDir, row.path)), `row ${row.path} has its file`);
+    assert.ok(fs.existsSync(path.join(path.join(store.home, 'artifacts'), row.path)), `row ${row.path} has its file`);
   }
 });
 
@@ -87,14 +87,15 @@ test('many concurrent puts leave no temporary files', async (t) => {
   const store = await tempStore(t);
   const refs = await Promise.all(Array.from({ length: 40 }, (_, i) => putJson(store, { i: i % 10 }, 'json')));
   assert.equal(new Set(refs.map((r) => r.sha256)).size, 10);
-  assert.deepEqual(filesUnder(path.join(store.artifactsDir, 'tmp')), []);
-  assert.equal(filesUnder(store.artifactsDir).length, 10);
+  assert.deepEqual(filesUnder(path.join(store.home, 'artifacts', 'tmp')), []);
+  assert.equal(filesUnder(path.join(store.home, 'artifacts')).length, 10);
 });
 
 test('opening the store sweeps temporary files left by killed processes, not fresh ones', async (t) => {
   const home = tempHome(t);
   await (await openStore({ home })).close();
   const tmp = path.join(home, 'artifacts', 'tmp');
+  fs.mkdirSync(tmp, { recursive: true });
   fs.writeFileSync(path.join(tmp, 'old'), 'x');
   const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
   fs.utimesSync(path.join(tmp, 'old'), twoDaysAgo, twoDaysAgo);

@@ -26,7 +26,7 @@ test('a fresh store is migrated, in WAL mode, with the pragmas that sharing it n
   try {
     assert.equal(store.home, path.resolve(home));
     assert.equal(store.location, path.join(home, 'rise.db'));
-    assert.equal(store.artifactsDir, path.join(home, 'artifacts'));
+    assert.equal(store.artifacts.url, path.join(home, 'artifacts'));
     assert.equal(store.sqlite!.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(store.sqlite!.pragma('synchronous', { simple: true }), 1, 'NORMAL');
     assert.equal(store.sqlite!.pragma('foreign_keys', { simple: true }), 1);

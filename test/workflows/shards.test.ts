@@ -53,7 +53,7 @@ async function runOn(t: TestContext, temporal: TestEnvironment, spec: Experiment
   const taskQueue = uniqueTaskQueue('shards');
   const { activities } = loadTemporalConfig(env);
   const context = await createStepContext({ home, ...(ledgerBatch !== undefined ? { ledgerBatch } : {}) });
-  t.after(() => context.store.close());
+  t.after(async () => context.store.close());
   const store = context.store;
   const spawned = Array.from({ length: workers }, () => spawnWorker(t, temporal, home, taskQueue));
   const launch = await startOrAttach({ client: testEnv.client, store, spec, plan, taskQueue, activities });
