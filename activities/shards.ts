@@ -17,7 +17,7 @@ import { evaluateSampling } from './evaluate.ts';
 import { inLedgerBatches, type Sampling } from './episodes.ts';
 import { relabelSampling } from './relabel.ts';
 import { rolloutSampling } from './rollout.ts';
-import { activityLease, keepAlive, stepFailure, waitForOwner, type StepRun } from './step.ts';
+import { activityLease, checkCompute, keepAlive, stepFailure, waitForOwner, type StepRun } from './step.ts';
 import type { ShardInput, ShardOutcome, ShardsInput } from './types.ts';
 
 const SAMPLINGS: { [K in ShardedKind]: Sampling<K> } = { rollout: rolloutSampling, relabel: relabelSampling, evaluate: evaluateSampling };
@@ -59,6 +59,8 @@ export async function runShard(ctx: StepContext, input: ShardInput): Promise<Sha
   const step = shardedStep(input.step);
   const { shard } = input;
   const what = `${step.kind} step ${shortKey(step.key)} shard ${shardLabel(shard)}`;
+  // As for a whole step: a worker of another build must not record under this build's key.
+  await checkCompute(ctx, input.step);
   const lease = activityLease(activity);
   const worker = workerIdentity(activity);
   const started = performance.now();

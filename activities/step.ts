@@ -57,7 +57,7 @@ async function modelParamsOf(ctx: StepContext, key: string): Promise<ModelParams
  * Refuses (non-retryable) a step to compute whose key names compute this worker does not have: a worker
  * of another build would otherwise store its results under the key of the build that planned it.
  */
-async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
+export async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
   const differences = computeDifferences(step.compute, await computeOfStep(ctx.compute, step, (key) => modelParamsOf(ctx, key)));
   if (differences.length === 0) return;
   const error = new ComputeMismatchError(step, differences);

@@ -8,7 +8,7 @@
  * CHROMIUM_PATH names a browser to use instead; RISE_SKIP_BROWSER_SETUP=1 skips this.
  */
 
-import { execFileSync } from 'node:child_process';
+import { aptInstall, canInstall } from './apt.ts';
 import { existsSync } from 'node:fs';
 
 const postinstall = process.argv.includes('--postinstall');
@@ -22,16 +22,13 @@ function main(): number {
   if (/^(1|true|yes)$/i.test(process.env.RISE_SKIP_BROWSER_SETUP ?? '')) return 0;
   const before = found();
   if (before !== undefined) return 0;
-  const root = process.getuid?.() === 0;
-  const apt = existsSync('/usr/bin/apt-get');
-  if (process.env.CHROMIUM_PATH || !root || !apt) {
+  if (process.env.CHROMIUM_PATH || !canInstall()) {
     console.error(`rise: no Chromium ${process.env.CHROMIUM_PATH ? `at CHROMIUM_PATH=${process.env.CHROMIUM_PATH}` : `at ${CANDIDATES.join(' or ')}`}; the HTML report test needs one: apt-get install -y chromium (as root), or set CHROMIUM_PATH`);
     return postinstall ? 0 : 1;
   }
   console.error('rise: installing Chromium (apt-get install chromium) for the HTML report test');
   try {
-    execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    aptInstall(['chromium']);
   } catch (err) {
     console.error(`rise: could not install Chromium: ${(err as Error).message}`);
     return postinstall ? 0 : 1;

@@ -10,8 +10,7 @@
  * RISE_SKIP_SANDBOX_SETUP=1 skips this.
  */
 
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { aptInstall, canInstall } from './apt.ts';
 import { createSandbox } from '../src/tasks/sandbox/index.ts';
 
 const postinstall = process.argv.includes('--postinstall');
@@ -31,17 +30,13 @@ async function main(): Promise<number> {
   if (/^(1|true|yes)$/i.test(process.env.RISE_SKIP_SANDBOX_SETUP ?? '')) return 0;
   const before = await check();
   if (before === null) return 0;
-  if (process.getuid?.() !== 0 || !existsSync('/usr/bin/apt-get')) {
+  if (!canInstall()) {
     console.error(`rise: ${before}\nrise: code tasks need: apt-get install -y ${PACKAGES.join(' ')} (as root)`);
     return postinstall ? 0 : 1;
   }
   console.error(`rise: ${before}\nrise: installing ${PACKAGES.join(', ')} (apt-get) for the code tasks' sandbox`);
   try {
-    execFileSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...PACKAGES], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    aptInstall(PACKAGES);
   } catch (err) {
     console.error(`rise: could not install the sandbox's packages: ${(err as Error).message}`);
     return postinstall ? 0 : 1;

@@ -22,6 +22,7 @@ import { getRun, getStep, openStore, readEpisodes, recordedProblems, stepShardsO
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { useTestEnvironment, type TestEnvironment } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
+import { startPostgres } from '../store/postgres.ts';
 import { BIN, ROOT, tempHome, tinyPlan, tinySpec, waitFor } from './helpers.ts';
 
 installWorkerRuntime();
@@ -29,11 +30,11 @@ installWorkerRuntime();
 const SHARDED = { RISE_ROLLOUT_SHARD_SIZE: '5', RISE_RELABEL_SHARD_SIZE: '5', RISE_EVALUATE_SHARD_SIZE: '5' };
 
 /** A `rise worker` process over the store at `home`, polling `taskQueue`; killed when the test ends. */
-function spawnWorker(t: TestContext, temporal: TestEnvironment, home: string, taskQueue: string): { child: ChildProcess; identity: string; stderr: () => string } {
+function spawnWorker(t: TestContext, temporal: TestEnvironment, home: string, taskQueue: string, env: Record<string, string> = {}): { child: ChildProcess; identity: string; stderr: () => string } {
   const { server } = temporal;
-  const child = spawn(process.execPath, [BIN, 'worker'], {
+  const child = spawn(process.execPath, [BIN, 'worker', '--task-queue', taskQueue], {
     cwd: ROOT,
-    env: { ...process.env, RISE_HOME: home, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, RISE_TASK_QUEUE: taskQueue },
+    env: { ...process.env, RISE_HOME: home, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, RISE_TASK_QUEUE: taskQueue, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -185,5 +186,66 @@ describe('sharded steps', () => {
     const step = (await getStep(store, rollout.key))!;
     assert.equal(step.status, 'done');
     assert.equal((step.outputs as { resumed: number }).resumed, taken.resumed, 'the step resumed what the killed shard had recorded');
+  });
+
+  test('on PostgreSQL, three workers on two task queues, each with its own home (separate machines sharing the store and an artifact directory): shards spread over the GPU-queue workers, one is SIGKILLed mid-shard, and the run equals the single-worker SQLite run', async (t) => {
+    const postgres = await startPostgres();
+    t.after(() => postgres.stop());
+    const problems = 256;
+    const spec = tinySpec('cluster', {
+      task: { kind: 'arithmetic', train: { count: problems, ops: [1], min: 1, max: 5 }, eval: [{ name: 'in-dist', count: 64 }] },
+      boost: { epochs: 1, lr: 0.01, batchSize: 32 },
+      rollout: { maxTokens: 32 },
+    });
+    const plan = tinyPlan(spec);
+    const reference = await runOn(t, temporal(), spec, plan, {});
+
+    const gpuQueue = uniqueTaskQueue('cluster-gpu');
+    // Shards of 128 problems are two ledger batches (64) each, so a kill can land inside one, and decoding
+    // batches as the unsharded run does (log-probabilities bit for bit).
+    const cluster = { RISE_GPU_TASK_QUEUE: gpuQueue, RISE_ROLLOUT_SHARD_SIZE: '128', RISE_RELABEL_SHARD_SIZE: '128', RISE_EVALUATE_SHARD_SIZE: '64', RISE_ROLLOUT_HEARTBEAT: '5s', RISE_ROLLOUT_RETRY_INITIAL: '200ms', RISE_ROLLOUT_RETRY_MAX_INTERVAL: '1s' };
+    const shared = { RISE_STORE: postgres.url, RISE_ARTIFACTS: tempHome(t) };
+    const store = await openStore({ home: tempHome(t), database: postgres.url, env: shared });
+    t.after(async () => store.close());
+    const taskQueue = uniqueTaskQueue('cluster');
+    const { activities } = loadTemporalConfig(cluster);
+    const workflows = spawnWorker(t, temporal(), tempHome(t), taskQueue, shared);
+    const gpu = [spawnWorker(t, temporal(), tempHome(t), gpuQueue, shared), spawnWorker(t, temporal(), tempHome(t), gpuQueue, shared)];
+    const launch = await startOrAttach({ client: temporal().env.client, store, spec, plan, taskQueue, activities });
+
+    const [firstRollout] = Object.values(plan.steps).filter((s) => s.kind === 'rollout');
+    const atKill = await waitFor('a rollout shard to be partly recorded', async () => {
+      for (const w of [workflows, ...gpu]) if (w.child.exitCode !== null) throw new Error(`a worker exited early: ${w.stderr()}`);
+      const shards = await stepShardsOf(store, firstRollout.key);
+      const recorded = await recordedProblems(store, firstRollout.key).catch(() => new Set<string>());
+      if (recorded.size === problems) throw new Error('the rollout finished before a worker could be killed');
+      const partial = shards.find((s) => s.state === 'running' && recorded.size > 0);
+      return partial && { shard: partial, victim: gpu.find((w) => w.identity === partial.worker)! };
+    }, 300_000);
+    const exited = new Promise((r) => atKill.victim.child.on('exit', r));
+    atKill.victim.child.kill('SIGKILL');
+    await exited;
+    const metrics = await launch.handle.result();
+    assert.equal((await getRun(store, launch.runId))!.status, 'done');
+
+    // Every sampled step ran in shards, on the GPU-queue workers only; the killed shard was finished by the survivor.
+    const survivor = gpu.find((w) => w !== atKill.victim)!;
+    const shards = [];
+    for (const s of Object.values(plan.steps)) if (isShardedKind(s.kind)) shards.push(...(await stepShardsOf(store, s.key)));
+    assert.ok(shards.length > 0 && shards.every((s) => s.state === 'recorded'));
+    // Both GPU-queue workers took shards (the victim held one when it died); the workflow worker none.
+    assert.ok(shards.every((s) => gpu.some((w) => w.identity === s.worker)), 'no shard on the workflow worker');
+    assert.equal(atKill.shard.worker, atKill.victim.identity);
+    const taken = (await stepShardsOf(store, firstRollout.key)).find((s) => s.start === atKill.shard.start)!;
+    assert.equal(taken.worker, survivor.identity);
+    assert.ok(taken.attempts >= 2, 'the killed attempt and the one that took over');
+
+    // Every sample recorded exactly once, equal to the single-worker SQLite run's; so are the models and metrics.
+    assert.deepEqual(await ledgers(store, plan), await ledgers(reference.store, plan), 'every sample, once, in the same order, log-probabilities and all');
+    assert.deepEqual(metrics, reference.metrics);
+    for (const s of Object.values(plan.steps).filter((step) => step.kind === 'train')) {
+      const [got, want] = [(await getStep(store, s.key))!.outputs as TrainOutputs, (await getStep(reference.store, s.key))!.outputs as TrainOutputs];
+      assert.deepEqual([got.examples, got.train, got.losses.sha256], [want.examples, want.train, want.losses.sha256]);
+    }
   });
 });
