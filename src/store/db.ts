@@ -129,7 +129,7 @@ function openSqlite(home: string, artifacts: ArtifactLocation): Store {
     const db = drizzle({ client: sqlite, schema });
     applyMigrations(db);
     const store: Store = { home, dialect: 'sqlite', location: dbPath, artifacts, db, sqlite, close: async () => void sqlite.close() };
-    backends.set(store, sqliteBackend(store, sqlite));
+    backends.set(store, sqliteBackend(store, sqlite, dbPath));
     return store;
   } catch (e) {
     sqlite.close();
@@ -138,17 +138,20 @@ function openSqlite(home: string, artifacts: ArtifactLocation): Store {
 }
 
 /**
- * One connection serves the whole process, so a transaction must keep the process's other writers out
- * while its body awaits: they queue on `writer` (and would otherwise join the open transaction).
- * IMMEDIATE takes the write lock up front: a deferred transaction that reads and then writes cannot wait
- * for the lock in WAL mode (SQLite fails it with SQLITE_BUSY at once if another process committed in
- * between), while an immediate one waits its turn.
+ * Write transactions queue per database file within the process. A transaction's body awaits between
+ * statements, so without the queue another writer on the same connection would join the open transaction,
+ * and one on another connection to the same file (a second Store of the same home: the CLI and its
+ * in-process worker) would block the whole process in SQLite's busy wait while the lock's holder cannot
+ * run to release it. IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+ * writes cannot wait for the lock in WAL mode (SQLite fails it with SQLITE_BUSY at once if another process
+ * committed in between), while an immediate one waits its turn — other processes still queue on the lock.
  */
-function sqliteBackend(store: Store, sqlite: Database.Database): Backend {
-  let writer: Promise<unknown> = Promise.resolve();
+const writers = new Map<string, Promise<unknown>>();
+
+function sqliteBackend(store: Store, sqlite: Database.Database, dbPath: string): Backend {
   return {
     transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-      const turn = writer.then(async () => {
+      const turn = (writers.get(dbPath) ?? Promise.resolve()).then(async () => {
         sqlite.prepare('BEGIN IMMEDIATE').run();
         try {
           const result = await fn(store.db);
@@ -159,7 +162,7 @@ function sqliteBackend(store: Store, sqlite: Database.Database): Backend {
           throw e;
         }
       });
-      writer = turn.catch(() => undefined);
+      writers.set(dbPath, turn.catch(() => undefined));
       return turn;
     },
     rawRows: async <T>(query: SQL) => store.db.all<T>(query),

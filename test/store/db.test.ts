@@ -86,6 +86,19 @@ test('the store lives in RISE_HOME, else .rise under the working directory; migr
   }
 });
 
+test('two connections of one process write at once without waiting on each other’s lock (their transactions queue)', async (t) => {
+  const home = tempHome(t);
+  const [cli, worker] = [await openStore({ home }), await openStore({ home })];
+  t.after(async () => {
+    await cli.close();
+    await worker.close();
+  });
+  // Transactions whose bodies interleave between awaits: on two connections to one file, the second's BEGIN
+  // would wait (blocking the process) for a lock the first cannot release.
+  await Promise.all(Array.from({ length: 20 }, (_, i) => startStep(i % 2 === 0 ? cli : worker, plannedStep(`s${i}`))));
+  assert.equal(await rowCount(cli, 'steps'), 20);
+});
+
 test('two connections (CLI and worker) see each other’s writes', async (t) => {
   const home = tempHome(t);
   const cli = await openStore({ home });

@@ -5,11 +5,14 @@
  */
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
+import { generateDrizzleJson, generateMigration } from 'drizzle-kit/api';
 import { getTableConfig as pgTableConfig, PgTable } from 'drizzle-orm/pg-core';
 import { getTableConfig as sqliteTableConfig, SQLiteTable } from 'drizzle-orm/sqlite-core';
 import { is } from 'drizzle-orm';
-import { claimStep, openStore, parseDatabase, readEpisodes, recordEpisodes, redactUrl, startStep, type Store } from '../../src/store/index.ts';
+import { MIGRATIONS_DIR, claimStep, openStore, parseDatabase, readEpisodes, recordEpisodes, redactUrl, startStep, type Store } from '../../src/store/index.ts';
 import * as sqliteSchema from '../../src/store/schema.ts';
 import * as postgresSchema from '../../src/store/schema.postgres.ts';
 import { createDatabase } from './postgres.ts';
@@ -28,6 +31,13 @@ test('every SQLite table has its PostgreSQL twin with the same columns, nullabil
     assert.deepEqual(columns(twin.columns), columns(table.columns), table.name);
     assert.deepEqual(twin.primaryKeys.map((k) => k.columns.map((c) => c.name)), table.primaryKeys.map((k) => k.columns.map((c) => c.name)), table.name);
   }
+});
+
+test('the committed PostgreSQL migrations match the tables (run `npx drizzle-kit generate --config drizzle.postgres.config.ts` after changing schema.ts)', async () => {
+  const dir = path.join(MIGRATIONS_DIR, 'postgres', 'meta');
+  const journal = JSON.parse(fs.readFileSync(path.join(dir, '_journal.json'), 'utf8')) as { entries: { idx: number }[] };
+  const snapshot = JSON.parse(fs.readFileSync(path.join(dir, `${String(journal.entries.at(-1)!.idx).padStart(4, '0')}_snapshot.json`), 'utf8'));
+  assert.deepEqual(await generateMigration(snapshot, await generateDrizzleJson(postgresSchema)), []);
 });
 
 test('RISE_STORE: sqlite or a postgres:// URL; anything else is named, and a password never appears in a message', () => {
