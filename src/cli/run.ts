@@ -180,7 +180,7 @@ async function runWorker(options: WorkerOptions): Promise<void> {
     });
     out(
       `rise worker ${worker.options.identity} polling task queue ${taskQueue} at ${temporal.config.connection.address} (namespace ${temporal.config.connection.namespace}); ` +
-        `device ${options.device}, ${options.slots} slot${options.slots === 1 ? '' : 's'}; store ${context.store.home}. Ctrl-C stops it.`,
+        `device ${options.device}, ${options.slots} slot${options.slots === 1 ? '' : 's'}; store ${context.store.location}, artifacts ${context.store.artifacts.url}. Ctrl-C stops it.`,
     );
     // The SDK shuts the worker down on SIGINT/SIGTERM, letting running activities finish or fail over.
     await worker.run();

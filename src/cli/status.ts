@@ -16,6 +16,7 @@ import { getStep, listRuns, type RunRecord, type Store } from '../store/index.ts
 import type { LiveState } from '../client/start.ts';
 import { callLedgerLines } from './call-ledger.ts';
 import { quarantineLines } from './quarantine.ts';
+import { shardLines } from './shards.ts';
 import { armStop, budgetLine } from './steering.ts';
 import { findRun, reachTemporal, withStore } from './runs.ts';
 
@@ -123,6 +124,8 @@ async function showRun(store: Store, run: RunRecord): Promise<void> {
   if (calls.length > 0) out(`\n${calls.join('\n')}`);
   const quarantined = await quarantineLines(store, plan);
   if (quarantined.length > 0) out(`\n${quarantined.join('\n')}`);
+  const shards = await shardLines(store, plan);
+  if (shards.length > 0) out(`\n${shards.join('\n')}`);
 
   const { loadRunReport } = await import('../report/data.ts');
   const { headlineText } = await import('../report/markdown.ts');

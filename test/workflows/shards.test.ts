@@ -22,6 +22,7 @@ import { getRun, getStep, openStore, readEpisodes, recordedProblems, stepShardsO
 import { loadTemporalConfig } from '../../temporal.config.ts';
 import { useTestEnvironment, type TestEnvironment } from '../temporal/server.ts';
 import { uniqueTaskQueue } from '../temporal/worker.ts';
+import { shardLines } from '../../src/cli/shards.ts';
 import { startPostgres } from '../store/postgres.ts';
 import { BIN, ROOT, tempHome, tinyPlan, tinySpec, waitFor } from './helpers.ts';
 
@@ -102,6 +103,11 @@ describe('sharded steps', () => {
     // those in the training set) is at least one shard.
     assert.ok(all.length >= 5 + 5 + 3, `${all.length} shards`);
     assert.deepEqual([...new Set(all.map((s) => s.worker))].sort(), sharded.workers.map((w) => w.identity).sort(), 'both workers ran shards');
+    // `rise status RUN` says so: every sharded step, its shards recorded, and the workers that ran them.
+    const status = await shardLines(sharded.store, plan);
+    const rolloutLines = status.filter((line) => / rollout [0-9a-f]{12}: 5 \(5 recorded\) on /.test(line));
+    assert.equal(rolloutLines.length, Object.values(plan.steps).filter((s) => s.kind === 'rollout').length, status.join('\n'));
+    for (const w of sharded.workers) assert.ok(status.some((line) => line.includes(w.identity)), `${w.identity} in\n${status.join('\n')}`);
     assert.equal((await Promise.all(shardsOf('evaluate'))).flat().every((s) => s.state === 'recorded'), true);
     // The unsharded run has no shard rows: its steps ran as one activity, as before.
     for (const s of Object.values(plan.steps)) assert.deepEqual(await stepShardsOf(reference.store, s.key), []);
