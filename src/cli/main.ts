@@ -29,8 +29,8 @@ import { registerDoctorCommand } from './doctor.ts';
 import { registerSetupCommand } from './setup.ts';
 
 const EXIT_USAGE = 2;
-/** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store, CUDA missing, a bad RISE_ARTIFACTS. */
-const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError', 'CudaUnavailableError', 'ArtifactError', 'ArtifactUnavailableError']);
+/** Errors the user fixes from the message alone: Temporal not reachable, a model not in the model store, CUDA missing, a bad RISE_ARTIFACTS or RISE_STORE. */
+const USER_ERRORS = new Set(['TemporalSetupError', 'ModelStoreError', 'ModelResolutionError', 'CudaUnavailableError', 'ArtifactError', 'ArtifactUnavailableError', 'StoreConfigError']);
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -57,7 +57,7 @@ const uncheckedNote = (why: string) => `(could not check Temporal for a pause: $
 async function listAll(store: Store): Promise<void> {
   const runs = await listRuns(store);
   if (runs.length === 0) {
-    out(`no runs in ${store.home}`);
+    out(`no runs in ${store.location}`);
     return;
   }
   const live = await liveStates(runs);

@@ -74,6 +74,11 @@ export function resolveHome(home?: string): string {
   return path.resolve(home ?? process.env.RISE_HOME ?? '.rise');
 }
 
+/** The store's database is misnamed or does not answer: the user fixes it from the message alone. */
+export class StoreConfigError extends Error {
+  override name = 'StoreConfigError';
+}
+
 /** The database a store option or $RISE_STORE names, checked before anything connects. */
 export function parseDatabase(database: string | undefined): { dialect: 'sqlite' } | { dialect: 'postgres'; url: string } {
   if (database === undefined || database === '' || database === 'sqlite') return { dialect: 'sqlite' };
@@ -81,11 +86,11 @@ export function parseDatabase(database: string | undefined): { dialect: 'sqlite'
     try {
       new URL(database);
     } catch {
-      throw new Error(`RISE_STORE is not a valid PostgreSQL URL: ${redactUrl(database)}`);
+      throw new StoreConfigError(`RISE_STORE is not a valid PostgreSQL URL: ${redactUrl(database)}`);
     }
     return { dialect: 'postgres', url: database };
   }
-  throw new Error(`RISE_STORE must be "sqlite" or a postgres:// URL, not ${JSON.stringify(redactUrl(database))}`);
+  throw new StoreConfigError(`RISE_STORE must be "sqlite" or a postgres:// URL, not ${JSON.stringify(redactUrl(database))}`);
 }
 
 /** A database URL fit for messages and logs: its password replaced. */
@@ -195,7 +200,7 @@ async function openPostgres(home: string, artifacts: ArtifactLocation, url: stri
   pool.on('error', () => undefined);
   try {
     const client = await pool.connect().catch((e: unknown) => {
-      throw new Error(`cannot connect to the PostgreSQL store at ${location}: ${(e as Error).message}`);
+      throw new StoreConfigError(`cannot connect to the PostgreSQL store at ${location}: ${(e as Error).message}`);
     });
     try {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);

@@ -5,6 +5,7 @@
  */
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -16,6 +17,7 @@ import { MIGRATIONS_DIR, claimStep, openStore, parseDatabase, readEpisodes, reco
 import * as sqliteSchema from '../../src/store/schema.ts';
 import * as postgresSchema from '../../src/store/schema.postgres.ts';
 import { createDatabase } from './postgres.ts';
+import { ROOT } from '../workflows/helpers.ts';
 import { plannedStep, tempHome, TEST_POSTGRES } from './helpers.ts';
 
 const onServer = TEST_POSTGRES === undefined ? 'needs the PostgreSQL pass (npm test starts its server)' : false;
@@ -52,6 +54,16 @@ test('a server that does not answer fails the open with its address and without 
   // Port 9 (discard) on loopback: nothing listens there.
   const url = 'postgres://rise:s3cret@127.0.0.1:9/rise';
   await assert.rejects(openStore({ home: tempHome(t), database: url }), (e: Error) => e.message.includes('cannot connect to the PostgreSQL store at postgres://rise:***@127.0.0.1:9/rise') && !e.message.includes('s3cret'));
+});
+
+test('the CLI names a misnamed or unreachable RISE_STORE in one line, exit 2, without the password', (t) => {
+  const rise = (store: string) => spawnSync(process.execPath, ['bin/rise.js', 'status'], { cwd: ROOT, env: { ...process.env, RISE_HOME: tempHome(t), RISE_STORE: store }, encoding: 'utf8' });
+  const misnamed = rise('mysql://root:hunter2@db/rise');
+  assert.equal(misnamed.status, 2);
+  assert.equal(misnamed.stderr, 'rise: RISE_STORE must be "sqlite" or a postgres:// URL, not "mysql://root:***@db/rise"\n');
+  const unreachable = rise('postgres://rise:hunter2@127.0.0.1:9/rise');
+  assert.equal(unreachable.status, 2);
+  assert.match(unreachable.stderr, /^rise: cannot connect to the PostgreSQL store at postgres:\/\/rise:\*\*\*@127\.0\.0\.1:9\/rise: connect ECONNREFUSED 127\.0\.0\.1:9\n$/);
 });
 
 /** `n` separate stores (pools) over one fresh database, as `n` machines would open it. */
