@@ -118,13 +118,21 @@ function specError(err: unknown): never {
   throw err;
 }
 
+/**
+ * The setting that gives `spec` `n` iterations: its `iterations.max` when it declares `{max, stopWhen}` (a
+ * plain `iterations=n` would drop the stop rule), else `iterations` itself.
+ */
+export function iterationsSetting(spec: ExperimentSpec, n: number): Setting {
+  return parseSetting(typeof spec.iterations === 'object' ? `iterations.max=${n}` : `iterations=${n}`);
+}
+
 async function extend(id: string, options: ExtendOptions): Promise<void> {
   const { spec, plan } = await storedRun(id);
   const current = lastIteration(plan);
   if (options.iterations <= current) throw new UsageError(`--iterations ${options.iterations}: run ${id} already has ${current}; extend to more`);
   let extended: ExperimentSpec;
   try {
-    extended = applySettings(spec, [parseSetting(`iterations=${options.iterations}`)]);
+    extended = applySettings(spec, [iterationsSetting(spec, options.iterations)]);
   } catch (err) {
     specError(err);
   }

@@ -13,7 +13,7 @@ import { stepOfKind } from '../../src/steps/index.ts';
 import { applySettings, parseSetting, SettingError } from '../../src/spec/set.ts';
 import { validateSpec } from '../../src/spec/validate.ts';
 import { createRun, finishStep, openStore, setRunStatus, startStep } from '../../src/store/index.ts';
-import { formatReuse } from '../../src/cli/fork.ts';
+import { formatReuse, iterationsSetting } from '../../src/cli/fork.ts';
 import { rise, tempHome, tinyPlan, tinySpec } from '../workflows/helpers.ts';
 
 const set = (spec: ReturnType<typeof tinySpec>, ...texts: string[]) => applySettings(spec, texts.map(parseSetting));
@@ -73,6 +73,14 @@ test('a fork from iteration K keeps the earlier iterations\' keys and re-keys th
 
   assert.throws(() => forkPlan(before, whole, 4), (err: Error) => err instanceof ForkError && /takes 1\.\.3/.test(err.message));
   assert.throws(() => forkPlan(before, tinyPlan(set(spec, 'boost.epochs=3')), 2), (err: Error) => err instanceof ForkError && /the spec's boost of arm rise \(learner\) is not the run's/.test(err.message));
+});
+
+test('extending a run whose iterations carry a stop rule raises their max and keeps the rule', () => {
+  const stopping = applySettings(tinySpec('fork-extend-stop'), [parseSetting('iterations={"max": 2, "stopWhen": {"metric": "m1@t1", "evalSet": "in-dist", "patience": 1, "minGain": 0.5}}')]);
+  const extended = applySettings(stopping, [iterationsSetting(stopping, 4)]);
+  assert.deepEqual(extended.iterations, { max: 4, stopWhen: { metric: 'm1@t1', evalSet: 'in-dist', patience: 1, minGain: 0.5 } });
+  const plain = tinySpec('fork-extend-plain');
+  assert.equal(applySettings(plain, [iterationsSetting(plain, 4)]).iterations, 4);
 });
 
 test('extending splices after the run\'s last iteration: every step of the run kept, a fork\'s spliced iterations too', () => {
