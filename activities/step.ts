@@ -55,9 +55,11 @@ async function modelParamsOf(ctx: StepContext, key: string): Promise<ModelParams
 
 /**
  * Refuses (non-retryable) a step to compute whose key names compute this worker does not have: a worker
- * of another build would otherwise store its results under the key of the build that planned it.
+ * of another build would otherwise store its results under the key of the build that planned it. A step
+ * already done passes, whoever computed it: its key names the build that did, and nothing is computed.
  */
 export async function checkCompute(ctx: StepContext, step: Step): Promise<void> {
+  if ((await doneOutputs(ctx.store, step.key, step.kind)) !== undefined) return;
   const differences = computeDifferences(step.compute, await computeOfStep(ctx.compute, step, (key) => modelParamsOf(ctx, key)));
   if (differences.length === 0) return;
   const error = new ComputeMismatchError(step, differences);
@@ -128,8 +130,7 @@ export function stepFailure(err: unknown, input: StepInput, what: string): unkno
 export async function runStep<K extends StepKind>(ctx: StepContext, input: StepInput, kind: K, compute: (run: StepRun<K>) => Promise<Computed<K>>): Promise<StepResult<K>> {
   const activity = Context.current();
   const step = stepOfKind(input.step, kind);
-  // A step already done is returned as it is, whoever computed it: its key names the build that did.
-  if ((await doneOutputs(ctx.store, step.key, kind)) === undefined) await checkCompute(ctx, input.step);
+  await checkCompute(ctx, input.step);
   const lease = activityLease(activity);
   const planned = { key: step.key, kind: step.kind, params: step.params, inputs: step.inputs };
 
