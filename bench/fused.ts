@@ -19,7 +19,9 @@ import ort from 'onnxruntime-node';
 import { resolveModelConfig, type ModelConfig } from '../src/engine/config.ts';
 import { buildGraph } from '../src/engine/graphs.ts';
 import { initParameters } from '../src/engine/parameters.ts';
+import { externalData } from '../src/engine/onnx.ts';
 import { defaultThreads, ortSessionOptions, serializeGraph } from '../src/engine/session.ts';
+import type { NamedTensor } from '../src/engine/tensor.ts';
 import { openSpinSession, type SpinSession } from '../src/engine/spin-session.ts';
 import { MASKED, PLAIN, type Fusion } from '../src/engine/transformer.ts';
 import { loadPretrained } from '../src/models/load.ts';
@@ -56,7 +58,7 @@ function stepFeeds(config: ModelConfig, B: number, P: number, S: number, past: R
 interface Model {
   name: string;
   config: ModelConfig;
-  weights: Record<string, ort.Tensor>;
+  weights: NamedTensor[];
   /** Runs per block, by tokens per run. */
   runs: (tokens: number) => number;
   prefillRows: number;
@@ -65,11 +67,10 @@ interface Model {
 async function models(): Promise<Model[]> {
   const quick = resolveModelConfig({ vocabSize: 32, layers: 2, dim: 128, heads: 4, kvHeads: 4, context: 256 });
   const smol = await loadPretrained(findModel(modelsHome(), 'smollm2-135m-instruct').card.digest);
-  const tensors = (ps: { name: string; data: Float32Array; shape: number[] }[]) => Object.fromEntries(ps.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   return [
-    { name: 'quickstart (2 layers, dim 128)', config: quick, weights: tensors(initParameters(quick)), runs: (n) => (n >= 128 ? 4 : 10), prefillRows: 32 },
+    { name: 'quickstart (2 layers, dim 128)', config: quick, weights: initParameters(quick), runs: (n) => (n >= 128 ? 4 : 10), prefillRows: 32 },
     // A SmolLM2 prefill of 32 rows takes seconds a run on 2 shared cores; 8 rows time the same kernels.
-    { name: 'SmolLM2-135M', config: smol.config, weights: tensors(smol.params), runs: (n) => (n >= 128 ? 1 : 3), prefillRows: 8 },
+    { name: 'SmolLM2-135M', config: smol.config, weights: smol.params, runs: (n) => (n >= 128 ? 1 : 3), prefillRows: 8 },
   ];
 }
 
@@ -85,12 +86,13 @@ async function main(): Promise<void> {
   for (const model of await models()) {
     const sessions: Record<string, SpinSession> = {};
     for (const [name, fusion] of Object.entries(fusions)) {
-      sessions[name] = await openSpinSession(serializeGraph(buildGraph({ kind: 'decode', config: model.config, fusion })).bytes, ortSessionOptions(threads, 'cpu'));
+      const options = { ...ortSessionOptions(threads, 'cpu'), externalData: externalData(model.weights) };
+      sessions[name] = await openSpinSession(serializeGraph(buildGraph({ kind: 'decode', config: model.config, fusion })).bytes, options);
     }
     for (const shape of shapes(model)) {
       // The cache a decode step reads is the plain graph's prefill of the P tokens before it.
-      const past = shape.P === 0 ? {} : await sessions.plain.run({ ...model.weights, ...stepFeeds(model.config, shape.B, 0, shape.P) });
-      const feeds = { ...model.weights, ...stepFeeds(model.config, shape.B, shape.P, shape.S, past) };
+      const past = shape.P === 0 ? {} : await sessions.plain.run(stepFeeds(model.config, shape.B, 0, shape.P));
+      const feeds = stepFeeds(model.config, shape.B, shape.P, shape.S, past);
       const reference = (await sessions.plain.run(feeds)).logits.data as Float32Array;
       const maxDiff: Record<string, number> = {};
       for (const [name, s] of Object.entries(sessions)) {

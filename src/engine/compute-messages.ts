@@ -24,6 +24,8 @@ export interface SessionSpec {
   /** The serialized ONNX model. */
   model: Uint8Array;
   options: ort.InferenceSession.SessionOptions;
+  /** The model's bound weights (`Graph.weights`), shared arrays: the thread keeps one session per set of them. */
+  weights?: Record<string, ort.Tensor>;
 }
 
 export interface SessionNames {
@@ -61,20 +63,21 @@ export type ServeEvent =
   | { kind: 'dropped'; request: string };
 
 export type Request =
-  | { kind: 'open'; id: number; key: string; model: Uint8Array; options: ort.InferenceSession.SessionOptions }
+  /** `weights`: the bound weights, all resident (`adopt` brings those the thread has not seen yet). */
+  | { kind: 'open'; id: number; key: string; model: Uint8Array; options: ort.InferenceSession.SessionOptions; weights: WireTensors; adopt: [number, ort.Tensor.DataType][] }
   /** `adopt`: resident arrays the thread has not seen yet, to keep before running. */
   | { kind: 'run'; id: number; key: string; feeds: WireTensors; adopt: [number, ort.Tensor.DataType][] }
-  /** Samples with the decode session `key` and the weights `params`; results stream back as they finish. */
-  | { kind: 'generate'; id: number; key: string; params: WireTensors; adopt: [number, ort.Tensor.DataType][]; tokenizer: TokenizerRef; job: GenerationJob }
+  /** Samples with the decode session `key` (its weights bound); results stream back as they finish. */
+  | { kind: 'generate'; id: number; key: string; tokenizer: TokenizerRef; job: GenerationJob }
   /** Serves an open queue with the decode session `key`; events stream back until the job is cancelled. */
-  | { kind: 'serve'; id: number; key: string; params: WireTensors; adopt: [number, ort.Tensor.DataType][]; tokenizer: TokenizerRef; job: ServingJob }
+  | { kind: 'serve'; id: number; key: string; tokenizer: TokenizerRef; job: ServingJob }
   /** Requests for the serving job `id` (checked by the caller). Not answered. */
   | { kind: 'enqueue'; id: number; requests: GenerationRequest[] }
   /** Drops a request of the serving job `id`; answered by its `dropped` event. */
   | { kind: 'drop'; id: number; request: string }
   /** Stops the generation or serving job `id` before its next decode step; the job then fails. Not answered. */
   | { kind: 'cancel'; id: number }
-  /** Resident arrays the main thread no longer holds; not answered. */
+  /** Resident arrays the main thread no longer holds (and the sessions bound to them); not answered. */
   | { kind: 'release'; residents: number[] }
   /** Cancel the generation jobs, finish the run in progress and exit, unanswered (see ComputeThread.stop). */
   | { kind: 'close' };

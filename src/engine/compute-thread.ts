@@ -68,6 +68,8 @@ export class ComputeThread {
   private nextId = 0;
   /** Numbers for the shared arrays (`shareTensors`) fed so far, and those the current thread holds. */
   private readonly residentIds = new WeakMap<ArrayBufferView, number>();
+  /** The thread keys of the bound sessions opened with each resident array. */
+  private readonly boundKeys = new Map<number, string[]>();
   private inThread = new Set<number>();
   private nextResident = 0;
   /** Tokenizers by the digest of their JSON, and the digests the current thread holds (kept for its life: a process uses few). */
@@ -79,17 +81,43 @@ export class ComputeThread {
   /** `entry` is the thread's module; tests swap in one that misbehaves. */
   constructor(private readonly entry = new URL('./compute-worker.ts', import.meta.url)) {}
 
-  /** Creates the session in the thread (once per thread) and names its inputs and outputs. */
+  /**
+   * Creates the session in the thread (once per thread) and names its inputs and outputs. A spec with
+   * bound weights is a session per set of weight arrays: the thread keeps it until they are collected here.
+   */
   open(spec: SessionSpec): Promise<SessionNames> {
-    let names = this.opened.get(spec.key);
+    const key = this.threadKey(spec);
+    let names = this.opened.get(key);
     if (names === undefined) {
       const opened = this.opened;
-      names = this.call((id) => ({ kind: 'open', id, key: spec.key, model: spec.model, options: spec.options }), []) as Promise<SessionNames>;
-      opened.set(spec.key, names);
+      const sent: number[] = [];
+      const weights = packTensors(spec.weights ?? {}, (data) => this.resident(data, sent), false);
+      try {
+        names = this.call(
+          (id) => ({ kind: 'open', id, key, model: spec.model, options: spec.options, weights: weights.tensors, adopt: weights.adopt }),
+          weights.transfer,
+        ) as Promise<SessionNames>;
+      } catch (error) {
+        for (const r of sent) this.inThread.delete(r);
+        throw error;
+      }
+      opened.set(key, names);
       // A failed open is not remembered: the next call tries again (and reports the failure again).
-      names.catch(() => opened.get(spec.key) === names && opened.delete(spec.key));
+      names.catch(() => opened.get(key) === names && opened.delete(key));
     }
     return names;
+  }
+
+  /** What the thread knows a session by: its key, and for bound weights the numbers of their arrays. */
+  private threadKey(spec: SessionSpec): string {
+    if (spec.weights === undefined) return spec.key;
+    const ids = Object.values(spec.weights).map((t) => this.residentId(t.data as ArrayBufferView));
+    const key = `${spec.key}|${ids.join(',')}`;
+    for (const id of ids) {
+      const keys = this.boundKeys.get(id) ?? [];
+      if (!keys.includes(key)) this.boundKeys.set(id, [...keys, key]);
+    }
+    return key;
   }
 
   /**
@@ -104,7 +132,7 @@ export class ComputeThread {
     const packed = packTensors(feeds, (data) => this.resident(data, sent), false);
     let outputs: Promise<SessionNames | WireTensors | null>;
     try {
-      outputs = this.call((id) => ({ kind: 'run', id, key: spec.key, feeds: packed.tensors, adopt: packed.adopt }), packed.transfer);
+      outputs = this.call((id) => ({ kind: 'run', id, key: this.threadKey(spec), feeds: packed.tensors, adopt: packed.adopt }), packed.transfer);
     } catch (error) {
       for (const id of sent) this.inThread.delete(id);
       throw error;
@@ -113,28 +141,25 @@ export class ComputeThread {
   }
 
   /**
-   * Samples in the thread with the decode session `spec` and the weights `params` (sampling.ts's
+   * Samples in the thread with the decode session `spec`, its weights bound (sampling.ts's
    * `sampleBatch`): the KV cache and the logits stay there, and only the finished requests come back,
    * each passed to `onResult` as it arrives. Resolves after the last one; `signal` stops the job before
    * its next decode step, and the job then rejects.
    */
   generate(
     spec: SessionSpec,
-    params: Record<string, ort.Tensor>,
     tokenizer: Tokenizer,
     job: GenerationJob,
     onResult: (g: Generation, done: number, total: number) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     void this.open(spec);
-    const sent: number[] = [];
-    const packed = packTensors(params, (data) => this.resident(data, sent), false);
+    const key = this.threadKey(spec);
     const ref = this.tokenizerRef(tokenizer);
     let done: Promise<unknown>;
     try {
-      done = this.call((id) => ({ kind: 'generate', id, key: spec.key, params: packed.tensors, adopt: packed.adopt, tokenizer: ref, job }), packed.transfer, { onResult, signal });
+      done = this.call((id) => ({ kind: 'generate', id, key, tokenizer: ref, job }), [], { onResult, signal });
     } catch (error) {
-      for (const r of sent) this.inThread.delete(r);
       if (ref.json !== undefined) this.tokenizersInThread.delete(ref.digest);
       throw error;
     }
@@ -142,22 +167,19 @@ export class ComputeThread {
   }
 
   /**
-   * Serves an open queue in the thread with the decode session `spec` and the weights `params`
-   * (sampling.ts's `serveBatch`): requests are queued and dropped while it decodes, and every event
-   * (a finished request, a streamed token, a freed row) is passed to `onEvent`. It runs until `signal`
-   * stops it.
+   * Serves an open queue in the thread with the decode session `spec`, its weights bound (sampling.ts's
+   * `serveBatch`): requests are queued and dropped while it decodes, and every event (a finished
+   * request, a streamed token, a freed row) is passed to `onEvent`. It runs until `signal` stops it.
    */
-  serve(spec: SessionSpec, params: Record<string, ort.Tensor>, tokenizer: Tokenizer, job: ServingJob, onEvent: (e: ServeEvent) => void, signal: AbortSignal): ServingHandle {
+  serve(spec: SessionSpec, tokenizer: Tokenizer, job: ServingJob, onEvent: (e: ServeEvent) => void, signal: AbortSignal): ServingHandle {
     void this.open(spec);
-    const sent: number[] = [];
-    const packed = packTensors(params, (data) => this.resident(data, sent), false);
+    const key = this.threadKey(spec);
     const ref = this.tokenizerRef(tokenizer);
     let id = -1;
     let done: Promise<unknown>;
     try {
-      done = this.call((n) => ({ kind: 'serve', id: (id = n), key: spec.key, params: packed.tensors, adopt: packed.adopt, tokenizer: ref, job }), packed.transfer, { onEvent, signal });
+      done = this.call((n) => ({ kind: 'serve', id: (id = n), key, tokenizer: ref, job }), [], { onEvent, signal });
     } catch (error) {
-      for (const r of sent) this.inThread.delete(r);
       if (ref.json !== undefined) this.tokenizersInThread.delete(ref.digest);
       throw error;
     }
@@ -236,19 +258,27 @@ export class ComputeThread {
   /** The number a shared array goes by, and whether this run must send it; undefined for other arrays. */
   private resident(data: ArrayBufferView, sent: number[]): ResidentRef | undefined {
     if (!isShared(data)) return undefined;
-    let id = this.residentIds.get(data);
-    if (id === undefined) {
-      id = this.nextResident++;
-      this.residentIds.set(data, id);
-      this.collected.register(data, id);
-    }
+    const id = this.residentId(data);
     if (this.inThread.has(id)) return { id, send: false };
     this.inThread.add(id);
     sent.push(id);
     return { id, send: true };
   }
 
+  private residentId(data: ArrayBufferView): number {
+    let id = this.residentIds.get(data);
+    if (id === undefined) {
+      id = this.nextResident++;
+      this.residentIds.set(data, id);
+      this.collected.register(data, id);
+    }
+    return id;
+  }
+
   private release(id: number): void {
+    // The thread lets the sessions bound to the array go with it; no spec can name their keys again.
+    for (const key of this.boundKeys.get(id) ?? []) this.opened.delete(key);
+    this.boundKeys.delete(id);
     if (this.inThread.delete(id)) this.worker?.postMessage({ kind: 'release', residents: [id] } satisfies Request);
   }
 

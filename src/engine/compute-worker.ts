@@ -9,6 +9,7 @@ import { parentPort } from 'node:worker_threads';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import { packTensors, unpackTensors, type Reply, type Request, type ServeEvent, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
+import { externalData } from './onnx.ts';
 import { sampleBatch, serveBatch, type RequestQueue } from './sampling.ts';
 import { openSpinSession, type SpinSession } from './spin-session.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -20,6 +21,8 @@ if (port === null) throw new Error('compute-worker.ts: must be started as a work
 /** Promises, so a run that arrives while its session is still being created waits for it. */
 const sessions = new Map<string, Promise<SpinSession>>();
 const residents = new Map<number, ort.Tensor.DataType>();
+/** The resident arrays each session with bound weights was made from: it goes when one of them goes. */
+const boundTo = new Map<string, number[]>();
 /** Tokenizers by the digest of their JSON, built on first use. */
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
 /** Set by 'close': nobody waits for replies any more. */
@@ -54,9 +57,15 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
   switch (request.kind) {
     case 'open': {
       if (!sessions.has(request.key)) {
-        const created = openSpinSession(request.model, request.options);
+        const weights = Object.entries(request.weights).map(([name, w]) => ({ name, data: ('resident' in w ? resident(w.resident) : w.data) as ArrayBufferView }));
+        const options = weights.length === 0 ? request.options : { ...request.options, externalData: externalData(weights) };
+        const created = openSpinSession(request.model, options);
+        if (weights.length > 0) boundTo.set(request.key, Object.values(request.weights).flatMap((w) => ('resident' in w ? [w.resident] : [])));
         sessions.set(request.key, created);
-        created.catch(() => sessions.delete(request.key));
+        created.catch(() => {
+          sessions.delete(request.key);
+          boundTo.delete(request.key);
+        });
       }
       const s = await session(request.key);
       return { value: { inputNames: s.inputNames, outputNames: s.outputNames }, transfer: [] };
@@ -76,16 +85,32 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
   }
 }
 
-/** The decode session with the job's weights, checking between steps whether the job was cancelled. */
+/** The job's decode session (its weights bound), checking between steps whether the job was cancelled. */
 async function decoder(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }) {
   const s = await session(request.key);
-  const params = unpackTensors(request.params, resident);
   return async (feeds: Record<string, ort.Tensor>) => {
     // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
     await nextTurn();
     if (state.cancelled) throw new Error('generation cancelled');
-    return s.run({ ...params, ...feeds });
+    return s.run(feeds);
   };
+}
+
+/**
+ * Lets go of the arrays and of the sessions bound to them: the main thread has collected its copies, so
+ * no job can name them again, and a bound session holds its own copy of the weights, laid out for its
+ * kernels — hundreds of megabytes for a real model.
+ */
+function release(ids: number[]): void {
+  for (const id of ids) residents.delete(id);
+  const gone = new Set(ids);
+  for (const [key, bound] of boundTo) {
+    if (!bound.some((id) => gone.has(id))) continue;
+    boundTo.delete(key);
+    const s = sessions.get(key);
+    sessions.delete(key);
+    s?.then((opened) => opened.release(), () => undefined);
+  }
 }
 
 async function generate(request: Extract<Request, { kind: 'generate' }>): Promise<void> {
@@ -135,7 +160,7 @@ async function serveQueue(request: Extract<Request, { kind: 'serve' }>): Promise
 port.on('message', async (request: Request) => {
   // Taken in at once, in arrival order: a later request may name these without sending them again.
   if (request.kind === 'release') {
-    for (const id of request.residents) residents.delete(id);
+    release(request.residents);
     return;
   }
   if (request.kind === 'cancel') {
@@ -160,7 +185,7 @@ port.on('message', async (request: Request) => {
     port.close();
     return;
   }
-  if (request.kind !== 'open') for (const [id, data] of request.adopt) residents.set(id, data);
+  if ('adopt' in request) for (const [id, data] of request.adopt) residents.set(id, data);
   if ((request.kind === 'generate' || request.kind === 'serve') && request.tokenizer.json !== undefined) {
     tokenizers.set(request.tokenizer.digest, { json: request.tokenizer.json });
   }

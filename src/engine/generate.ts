@@ -5,13 +5,12 @@
  * Only finished requests come back, passed to `onResult` as they arrive. A `ServingBatch` is the open
  * form, for a server: requests join the running batch as they come and leave it when their caller goes.
  */
-import ort from 'onnxruntime-node';
 import type { ServeEvent, ServingJob } from './compute-messages.ts';
 import { computeThread, type ServingHandle } from './compute-thread.ts';
 import type { ModelConfig } from './config.ts';
 import { checkRequests, DEFAULT_SAMPLING, type Generation, type GenerationRequest, type ResultHook, type SamplingOptions } from './sampling.ts';
-import { getSession, type SessionOptions } from './session.ts';
-import { shareTensors, type NamedTensor } from './tensor.ts';
+import { getSession, type Session, type SessionOptions } from './session.ts';
+import type { NamedTensor } from './tensor.ts';
 import type { Tokenizer } from './tokenizer.ts';
 
 export { DEFAULT_SAMPLING, requestRngKey, sampleToken, type Generation, type GenerationRequest, type RequestSampling, type SamplingOptions } from './sampling.ts';
@@ -26,22 +25,23 @@ export interface GenerateHooks {
 }
 
 export class Generator {
-  private readonly paramFeeds: Record<string, ort.Tensor>;
-
   constructor(
     readonly config: ModelConfig,
-    params: NamedTensor[],
+    /** Bound to the decode session, which the compute thread keeps while these arrays live: they must not change. */
+    readonly params: readonly NamedTensor[],
     readonly tokenizer: Tokenizer,
     readonly session: SessionOptions = {},
-  ) {
-    // Shared, the weights go to the compute thread once, not with every job.
-    this.paramFeeds = Object.fromEntries(shareTensors(params).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  ) {}
+
+  /** The decode session with this model's weights bound (made on first use, shared with every job after). */
+  decodeSession(): Promise<Session> {
+    return getSession({ kind: 'decode', config: this.config }, this.session, this.params);
   }
 
   async generate(requests: GenerationRequest[], options: Partial<SamplingOptions> = {}, hooks: GenerateHooks = {}): Promise<Generation[]> {
     const o = { ...DEFAULT_SAMPLING, ...options };
     checkRequests(requests, this.config.context);
-    const session = await getSession({ kind: 'decode', config: this.config }, this.session);
+    const session = await this.decodeSession();
     const results = new Map<string, Generation>();
     // The hook runs here while the thread samples on: its calls are chained, so they stay one at a time
     // and in finishing order; the first that fails cancels the job and skips the calls after it.
@@ -61,7 +61,7 @@ export class Generator {
     };
     let jobFailure: { error: unknown } | null = null;
     try {
-      await computeThread.generate(session.spec, this.paramFeeds, this.tokenizer, { config: this.config, requests, options: o }, onResult, stop.signal);
+      await computeThread.generate(session.spec, this.tokenizer, { config: this.config, requests, options: o }, onResult, stop.signal);
     } catch (error) {
       jobFailure = { error };
     }
@@ -74,7 +74,7 @@ export class Generator {
 
   /** An open batch over this model (see `ServingBatch`); `options` are the defaults each request may override. */
   serve(options: Partial<SamplingOptions> = {}): ServingBatch {
-    return new ServingBatch(this, this.paramFeeds, { ...DEFAULT_SAMPLING, ...options });
+    return new ServingBatch(this, { ...DEFAULT_SAMPLING, ...options });
   }
 }
 
@@ -104,7 +104,6 @@ export class ServingBatch {
 
   constructor(
     private readonly generator: Generator,
-    private readonly paramFeeds: Record<string, ort.Tensor>,
     private readonly options: SamplingOptions,
   ) {}
 
@@ -150,12 +149,12 @@ export class ServingBatch {
 
   private async start(): Promise<{ handle: ServingHandle; stop: AbortController }> {
     if (this.job !== null) return this.job;
-    const { config, tokenizer, session } = this.generator;
-    const decode = await getSession({ kind: 'decode', config }, session);
+    const { config, tokenizer } = this.generator;
+    const decode = await this.generator.decodeSession();
     if (this.job !== null) return this.job; // another request started it while the session was built
     const stop = new AbortController();
     const servingJob: ServingJob = { config, options: this.options };
-    const handle = computeThread.serve(decode.spec, this.paramFeeds, tokenizer, servingJob, (e) => this.event(e), stop.signal);
+    const handle = computeThread.serve(decode.spec, tokenizer, servingJob, (e) => this.event(e), stop.signal);
     const job = { handle, stop };
     this.job = job;
     handle.done.then(

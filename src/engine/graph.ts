@@ -61,6 +61,12 @@ export class Graph {
   readonly inputs: Value[] = [];
   readonly outputs: Value[] = [];
   readonly constants: Constant[] = [];
+  /**
+   * Weights bound when a session is created rather than fed on every run (serialized as initializers
+   * whose data lies outside the model, supplied by the session: session.ts). Bound, they are constants to
+   * ONNX Runtime, which then lays out each MatMul's weight for its kernels once instead of on every run.
+   */
+  readonly weights: Value[] = [];
   private nextId = 0;
   private readonly constantIds = new Set<number>();
   private readonly scalarCache = new Map<string, Value>();
@@ -83,9 +89,16 @@ export class Graph {
     return v;
   }
 
+  /** A weight bound at session creation (see `weights`); its shape is static. */
+  weight(name: string, dtype: DType, shape: readonly number[]): Value {
+    const v = this.value(dtype, shape, name);
+    this.weights.push(v);
+    return v;
+  }
+
   /** Names `v` as a graph output; graph inputs, constants and repeated outputs get an Identity first. */
   output(name: string, v: Value): Value {
-    const taken = this.inputs.includes(v) || this.isConstant(v) || this.outputs.includes(v);
+    const taken = this.inputs.includes(v) || this.weights.includes(v) || this.isConstant(v) || this.outputs.includes(v);
     const out = taken ? this.identity(v) : v;
     out.name = name;
     this.outputs.push(out);

@@ -15,6 +15,37 @@ function tensorProto(name: string, dtype: DType, dims: readonly number[], data: 
   return onnx.TensorProto.create({ name, dataType: ONNX_DTYPE[dtype], dims: [...dims], rawData: bytes(data) });
 }
 
+/**
+ * The file a bound weight's data is named by: the model says where each weight lies in "external data",
+ * and a session supplies that data from memory under these names (session.ts).
+ */
+export function weightFile(name: string): string {
+  return `${name}.bin`;
+}
+
+function externalTensorProto(v: Value) {
+  const dims = v.shape as number[];
+  const length = dims.reduce((a, b) => a * b, 1) * BYTES[v.dtype];
+  return onnx.TensorProto.create({
+    name: v.name,
+    dataType: ONNX_DTYPE[v.dtype],
+    dims: [...dims],
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [
+      { key: 'location', value: weightFile(v.name) },
+      { key: 'offset', value: '0' },
+      { key: 'length', value: String(length) },
+    ],
+  });
+}
+
+/** A session's in-memory "files" for bound weights (ONNX Runtime's `externalData` option), without copying them here. */
+export function externalData(weights: readonly { name: string; data: ArrayBufferView }[]): { path: string; data: Uint8Array }[] {
+  return weights.map((w) => ({ path: weightFile(w.name), data: new Uint8Array(w.data.buffer, w.data.byteOffset, w.data.byteLength) }));
+}
+
+const BYTES: Record<DType, number> = { float32: 4, float64: 8, int64: 8, bool: 1 };
+
 function valueInfo(v: Value) {
   return onnx.ValueInfoProto.create({
     name: v.name,
@@ -43,7 +74,7 @@ export function toModelProto(g: Graph): Uint8Array {
     name: g.name,
     input: g.inputs.map(valueInfo),
     output: g.outputs.map(valueInfo),
-    initializer: g.constants.map((c) => tensorProto(c.value.name, c.value.dtype, c.value.shape as number[], c.data)),
+    initializer: [...g.weights.map(externalTensorProto), ...g.constants.map((c) => tensorProto(c.value.name, c.value.dtype, c.value.shape as number[], c.data))],
     node: g.nodes.map((n, i) =>
       onnx.NodeProto.create({
         name: `${n.op}_${i}`,

@@ -4,16 +4,18 @@
  * cache can serve a stale graph. Building and serializing costs little (≈ 0.2 s for a 30-layer
  * training graph); creating the session, where ONNX Runtime optimises the graph, costs seconds, so
  * sessions are kept in memory by digest. They live on the process's compute thread (compute-thread.ts),
- * so a run never holds up the event loop.
+ * so a run never holds up the event loop. A graph with bound weights (`Graph.weights`: the decode graph)
+ * gets a session per set of weights, made when they are given and kept while they live.
  */
 import { createHash } from 'node:crypto';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
-import type { Graph } from './graph.ts';
+import type { Graph, Value } from './graph.ts';
 import { computeThread } from './compute-thread.ts';
 import type { SessionNames, SessionSpec } from './compute-messages.ts';
 import { buildGraph, type GraphRecipe } from './graphs.ts';
-import { toModelProto } from './onnx.ts';
+import { externalData, toModelProto } from './onnx.ts';
+import { shareTensors, sizeOf, type NamedTensor } from './tensor.ts';
 
 export interface SessionOptions {
   /** Intra-op threads; defaults to the machine's cores (RISE_THREADS overrides). */
@@ -31,12 +33,39 @@ export interface SerializedGraph {
   bytes: Uint8Array;
   /** SHA-256 of `bytes`, 64 hex digits. */
   digest: string;
+  /** The weights a session of it binds (`Graph.weights`), by name. */
+  weights: Map<string, readonly number[]>;
 }
 
 export function serializeGraph(graph: Graph): SerializedGraph {
   const bytes = toModelProto(graph);
-  return { bytes, digest: createHash('sha256').update(bytes).digest('hex') };
+  const weights = new Map(graph.weights.map((w: Value) => [w.name, w.shape as number[]]));
+  return { bytes, digest: createHash('sha256').update(bytes).digest('hex'), weights };
 }
+
+/** Weights given for a graph's bound weights that are not exactly them: a caller's mistake, named. */
+export class BoundWeightsError extends Error {
+  override name = 'BoundWeightsError';
+}
+
+/** The given weights as the graph binds them: every one it names, with its shape, and nothing else. */
+function boundWeights(graph: SerializedGraph, weights: readonly NamedTensor[] | undefined): NamedTensor[] {
+  if (graph.weights.size === 0) {
+    if (weights !== undefined) throw new BoundWeightsError('weights given for a graph that binds none: feed them as inputs');
+    return [];
+  }
+  if (weights === undefined) throw new BoundWeightsError(`the graph binds ${graph.weights.size} weights at session creation; none were given`);
+  const given = new Map(weights.map((w) => [w.name, w]));
+  for (const [name, shape] of graph.weights) {
+    const w = given.get(name);
+    if (w === undefined) throw new BoundWeightsError(`weight ${name} is missing`);
+    if (w.shape.length !== shape.length || w.shape.some((d, i) => d !== shape[i])) throw new BoundWeightsError(`weight ${name} has shape [${w.shape}], the graph's is [${shape}]`);
+    if (w.data.length !== sizeOf(shape)) throw new BoundWeightsError(`weight ${name} holds ${w.data.length} values, its shape [${shape}] ${sizeOf(shape)}`);
+  }
+  for (const name of given.keys()) if (!graph.weights.has(name)) throw new BoundWeightsError(`weight ${name} is not one the graph binds`);
+  return weights.slice();
+}
+
 
 // Recipes are memoized only within the process: the code that builds them cannot change under it.
 const serialized = new Map<string, SerializedGraph>();
@@ -79,23 +108,39 @@ export interface Session extends SessionNames {
 
 const sessions = new Map<string, Promise<Session>>();
 
-/** A session for the recipe's graph, shared by everything in the process that runs the same bytes. */
-export function getSession(recipe: GraphRecipe, options: SessionOptions = {}): Promise<Session> {
+/**
+ * A session for the recipe's graph, shared by everything in the process that runs the same bytes. A graph
+ * with bound weights takes them here (exactly its weights, by name; their arrays must not change after):
+ * its session is the compute thread's for those arrays, made once and let go when they are collected.
+ */
+export async function getSession(recipe: GraphRecipe, options: SessionOptions = {}, weights?: readonly NamedTensor[]): Promise<Session> {
   const threads = options.threads ?? defaultThreads();
   const device = options.device ?? 'cpu';
   const graph = serializedRecipe(recipe);
+  const bound = boundWeights(graph, weights);
   const key = `${graph.digest}:${threads}:${device}`;
+  const open = (spec: SessionSpec) => computeThread.open(spec).then((names): Session => ({ ...names, spec, run: (feeds) => computeThread.run(spec, feeds) }));
+  // Not cached here: the spec holds the weights, and the thread already keeps one session per set.
+  if (bound.length > 0) {
+    const tensors = shareTensors(bound).map((w) => [w.name, new ort.Tensor('float32', w.data, w.shape)] as const);
+    return open({ key, model: graph.bytes, options: ortSessionOptions(threads, device), weights: Object.fromEntries(tensors) });
+  }
   let session = sessions.get(key);
   if (!session) {
-    const spec: SessionSpec = { key, model: graph.bytes, options: ortSessionOptions(threads, device) };
-    session = computeThread.open(spec).then((names) => ({ ...names, spec, run: (feeds) => computeThread.run(spec, feeds) }));
+    session = open({ key, model: graph.bytes, options: ortSessionOptions(threads, device) });
     sessions.set(key, session);
     session.catch(() => sessions.delete(key));
   }
   return session;
 }
 
-/** A one-off session (gradient checks, tests); not cached. */
-export function createSession(g: Graph, threads = 1): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(toModelProto(g), { graphOptimizationLevel: 'all', intraOpNumThreads: threads });
+/** A one-off session (gradient checks, tests); not cached. A graph with bound weights takes them here. */
+export function createSession(g: Graph, threads = 1, weights?: readonly NamedTensor[]): Promise<ort.InferenceSession> {
+  const graph = serializeGraph(g);
+  const bound = boundWeights(graph, weights);
+  return ort.InferenceSession.create(graph.bytes, {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: threads,
+    ...(bound.length > 0 ? { externalData: externalData(bound) } : {}),
+  });
 }

@@ -2,8 +2,8 @@
  * A session whose intra-op pool spins only while the machine leaves it the cores. ONNX Runtime fixes
  * spinning when a session is created, so this keeps up to two sessions of the same graph — spinning and
  * still — each created the first time it is wanted, and runs each call on the one the CPU left free by
- * other processes calls for (cpu-contention.ts). The weights are feeds, not initializers, so a second
- * session costs its creation time and its optimised graph, not a second copy of the model.
+ * other processes calls for (cpu-contention.ts). The still one is made only once the machine is
+ * contended: with bound weights each session holds its own copy of them, laid out for its kernels.
  */
 import ort from 'onnxruntime-node';
 import { ContentionMonitor } from './cpu-contention.ts';
@@ -16,6 +16,8 @@ export interface SpinSession {
   run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
   /** Which pool each run so far went to (tests, benchmarks). */
   readonly runs: Record<Pool, number>;
+  /** Frees both sessions' native memory; no run may follow. */
+  release(): Promise<void>;
 }
 
 /** The session options with the pool spinning or not (session.intra_op.allow_spinning). */
@@ -57,6 +59,11 @@ export async function openSpinSession(
       const pool = await choose();
       runs[pool]++;
       return (await open(pool)).run(feeds);
+    },
+    async release() {
+      const all = [...opened.values()];
+      opened.clear();
+      for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') await s.value.release();
     },
   };
 }

@@ -23,6 +23,11 @@ export function parameterInputs(g: Graph, config: ModelConfig, dtype: FloatType 
   return new Map(parameterSpecs(config).map((s) => [s.name, g.input(prefix + s.name, dtype, s.shape)]));
 }
 
+/** Declares every parameter as a weight bound at session creation (`Graph.weights`), in `parameterSpecs` order. */
+export function parameterWeights(g: Graph, config: ModelConfig, dtype: FloatType = 'float32'): Params {
+  return new Map(parameterSpecs(config).map((s) => [s.name, g.weight(s.name, dtype, s.shape)]));
+}
+
 /** Low-rank adapters of a LoRA graph: their config and their inputs (named as in `loraSpecs`). */
 export interface Adapters {
   lora: LoraConfig;

@@ -18,7 +18,7 @@ const hd = config.dim / config.heads;
 
 test('incremental decoding with the KV cache matches a full forward pass', async () => {
   const forward = await createSession(buildForwardGraph(config));
-  const decode = await createSession(buildDecodeGraph(config));
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
   const rng = new Rng('parity');
   const B = 3;
   const T = 12;
@@ -36,7 +36,6 @@ test('incremental decoding with the KV cache matches a full forward pass', async
     const s = t === 0 ? prompt : 1;
     const past = t;
     const feeds: Record<string, ort.Tensor> = {
-      ...paramFeeds,
       tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(tokens[Math.floor(i / s) * T + t + (i % s)])), [B, s]),
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(t + (i % s))), [B, s]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * (past + s) }, (_, i) => ((i % (past + s)) - past > Math.floor(i / (past + s)) % s ? MASKED : 0)), [B, 1, s, past + s]),
@@ -71,13 +70,12 @@ test('incremental decoding with the KV cache matches a full forward pass', async
 
 test('logits of the rows asked for are exactly those rows of every logit, keys and values unchanged', async () => {
   // A prefill of right-padded prompts of different lengths: the sampler asks for each prompt's last token.
-  const decode = await createSession(buildDecodeGraph(config));
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
   const rng = new Rng('logit rows');
   const lengths = [7, 3, 5, 1];
   const B = lengths.length;
   const s = Math.max(...lengths);
   const feeds: Record<string, ort.Tensor> = {
-    ...paramFeeds,
     tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, () => BigInt(rng.int(config.vocabSize))), [B, s]),
     positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(i % s)), [B, s]),
     mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * s }, (_, i) => (i % s > Math.floor(i / s) % s ? MASKED : 0)), [B, 1, s, s]),

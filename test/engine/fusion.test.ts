@@ -48,16 +48,15 @@ async function maxDiffs(config: ModelConfig, fusion: Fusion): Promise<{ diff: nu
   const params = initParameters(config);
   // Scaled-up weights, so logits are far from uniform and a wrong position or mask would show.
   for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 10);
-  const weights = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN));
-  const fused = await createSession(buildDecodeGraph(config, 'float32', fusion));
+  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN), 1, params);
+  const fused = await createSession(buildDecodeGraph(config, 'float32', fusion), 1, params);
   const B = 3;
   let diff = 0;
   let spread = 0;
   let cache: Record<string, ort.Tensor> = {};
   // The prefill, then one cached step whose past is the plain graph's keys and values.
   for (const [P, S] of [[0, 5], [5, 1]]) {
-    const feeds = { ...weights, ...stepFeeds(config, new Rng(`step ${P}`), B, P, S, cache) };
+    const feeds = stepFeeds(config, new Rng(`step ${P}`), B, P, S, cache);
     const want = await plain.run(feeds);
     const got = await fused.run(feeds);
     for (const name of plain.outputNames) {

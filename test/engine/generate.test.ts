@@ -44,15 +44,14 @@ test('a prompt shared by several requests is prefilled once, and each request sa
   for (let c = 0; c < 5; c++) prompts.forEach((text, p) => shared.push({ id: `p${p}|c${c}`, prompt: tokenizer.encode(text) }));
   shared.push(...requests.slice(4));
   const options = { ...DEFAULT_SAMPLING, temperature: 1, maxNewTokens: 12, seed: 11, batchSize: 4 };
-  const decode = await createSession(buildDecodeGraph(config), 1);
-  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
   let prefilledRows = 0;
   const model = {
     config,
     tokenizer,
     decode: (step: Record<string, ort.Tensor>) => {
       if (step.tokens.dims[1] > 1) prefilledRows += step.tokens.dims[0];
-      return decode.run({ ...feeds, ...step });
+      return decode.run(step);
     },
   };
   const together = await sampleBatch(model, shared, options);
@@ -74,9 +73,8 @@ test('a prompt shared by several requests is prefilled once, and each request sa
 });
 
 test('a prefill that computes only each prompt\'s last logits samples exactly what every token\'s logits gave', async () => {
-  const decode = await createSession(buildDecodeGraph(config), 1);
-  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  const run = (step: Record<string, ort.Tensor>) => decode.run({ ...feeds, ...step });
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
+  const run = (step: Record<string, ort.Tensor>) => decode.run(step);
   // The output head over fewer rows rounds no differently (the rows themselves are checked above: a request
   // samples what it samples alone). Prompts of different lengths, right-padded together, best-of-3 each.
   const shared = requests.flatMap((r) => [0, 1, 2].map((c) => ({ id: `${r.id}|c${c}`, prompt: r.prompt })));
@@ -130,9 +128,8 @@ test('stop tokens, stop strings, max tokens and the context limit end a sequence
 });
 
 test('the compute thread samples exactly what the same loop samples on the calling thread', async () => {
-  const decode = await createSession(buildDecodeGraph(config), 1);
-  const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
-  const model = { config, tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run({ ...feeds, ...step }) };
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
+  const model = { config, tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run(step) };
   for (const options of [{ temperature: 0.7, maxNewTokens: 30, batchSize: 3, seed: 2 }, { temperature: 1, topP: 0.9, maxNewTokens: 70, batchSize: 8, seed: 3, stopStrings: ['9'] }]) {
     const here = await sampleBatch(model, requests, { ...DEFAULT_SAMPLING, ...options });
     assert.deepEqual(await generator.generate(requests, options), here);

@@ -7,10 +7,10 @@ import ort from 'onnxruntime-node';
 import { packTensors } from '../../src/engine/compute-messages.ts';
 import { ComputeThread } from '../../src/engine/compute-thread.ts';
 import { resolveModelConfig } from '../../src/engine/config.ts';
-import { decodeFeeds, TINY_CONFIG } from './tiny-decode.ts';
+import { decodeFeeds, TINY_CONFIG, TINY_WEIGHTS } from './tiny-decode.ts';
 import { Graph } from '../../src/engine/graph.ts';
 import { buildGraph, type GraphRecipe } from '../../src/engine/graphs.ts';
-import { toModelProto } from '../../src/engine/onnx.ts';
+import { externalData, toModelProto } from '../../src/engine/onnx.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { getSession, ortSessionOptions, serializeGraph } from '../../src/engine/session.ts';
 import { DEFAULT_SAMPLING } from '../../src/engine/sampling.ts';
@@ -45,21 +45,37 @@ test('a graph is named by the SHA-256 of its serialized bytes', () => {
 });
 
 test('sessions are shared by recipe and thread count, and run the graph', async () => {
-  const s1 = await getSession(decode, { threads: 1 });
-  assert.equal(await getSession({ kind: 'decode', config: { ...config } }, { threads: 1 }), s1, 'the same session from memory');
-  const s2 = await getSession(decode, { threads: 2 });
+  const forward: GraphRecipe = { kind: 'forward', config };
+  const s1 = await getSession(forward, { threads: 1 });
+  assert.equal(await getSession({ kind: 'forward', config: { ...config } }, { threads: 1 }), s1, 'the same session from memory');
+  const s2 = await getSession(forward, { threads: 2 });
   assert.notEqual(s2, s1);
   assert.ok(s2.outputNames.includes('logits'));
   assert.ok(s1.inputNames.includes('tokens'));
-  const out = await s1.run(decodeFeeds());
-  assert.deepEqual(out.logits.dims, [3, config.vocabSize]);
+  const weights = Object.fromEntries(TINY_WEIGHTS.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const out = await s1.run({ ...weights, tokens: new ort.Tensor('int64', BigInt64Array.of(3n, 7n, 1n), [1, 3]) });
+  assert.deepEqual(out.logits.dims, [1, 3, config.vocabSize]);
+});
+
+test('a decode session binds its weights: they are not inputs, and other weights are refused by name', async () => {
+  const session = await getSession(decode, { threads: 1 }, TINY_WEIGHTS);
+  assert.ok(session.inputNames.includes('tokens'));
+  assert.ok(!session.inputNames.some((name) => TINY_WEIGHTS.some((p) => p.name === name)), 'no weight is an input');
+  assert.deepEqual((await session.run(decodeFeeds())).logits.dims, [3, config.vocabSize]);
+  await assert.rejects(() => getSession(decode, { threads: 1 }), /binds \d+ weights at session creation; none were given/);
+  await assert.rejects(() => getSession(decode, { threads: 1 }, TINY_WEIGHTS.slice(1)), new RegExp(`weight ${TINY_WEIGHTS[0].name} is missing`));
+  const [first, ...rest] = TINY_WEIGHTS;
+  const wrong = { ...first, shape: [first.shape[0] + 1, ...first.shape.slice(1)] };
+  await assert.rejects(() => getSession(decode, { threads: 1 }, [wrong, ...rest]), new RegExp(`weight ${first.name} has shape`));
+  await assert.rejects(() => getSession(decode, { threads: 1 }, [...TINY_WEIGHTS, { name: 'extra', shape: [1], data: new Float32Array(1) }]), /weight extra is not one the graph binds/);
+  await assert.rejects(() => getSession({ kind: 'forward', config }, { threads: 1 }, TINY_WEIGHTS), /binds none/);
 });
 
 test('the compute thread computes exactly what ONNX Runtime computes on the calling thread', async () => {
   for (const threads of [1, 2]) {
-    const inThread: ort.InferenceSession = await ort.InferenceSession.create(serializeGraph(buildGraph(decode)).bytes, ortSessionOptions(threads, 'cpu'));
+    const inThread: ort.InferenceSession = await ort.InferenceSession.create(serializeGraph(buildGraph(decode)).bytes, { ...ortSessionOptions(threads, 'cpu'), externalData: externalData(TINY_WEIGHTS) });
     const expected: Record<string, ort.Tensor> = await inThread.run(decodeFeeds());
-    const actual = await (await getSession(decode, { threads })).run(decodeFeeds());
+    const actual = await (await getSession(decode, { threads }, TINY_WEIGHTS)).run(decodeFeeds());
     assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort());
     for (const name of Object.keys(expected)) {
       assert.equal(actual[name].type, expected[name].type, name);
@@ -148,7 +164,7 @@ test('the thread keeps the shared weights it was sent, and is sent them once', a
 });
 
 test('a failing run rejects with ONNX Runtime message, and the thread serves the next run', async () => {
-  const session = await getSession(decode, { threads: 1 });
+  const session = await getSession(decode, { threads: 1 }, TINY_WEIGHTS);
   const { tokens: _, ...missing } = decodeFeeds();
   await assert.rejects(session.run(missing), /tokens/);
   await assert.rejects(session.run({ ...decodeFeeds(), mask: new ort.Tensor('float32', new Float32Array(9), [3, 3]) }), /mask/);
@@ -182,14 +198,14 @@ test('a generation job streams its results, is sent the tokenizer once per threa
   const toJSON = tokenizer.toJSON.bind(tokenizer);
   tokenizer.toJSON = () => (described++, toJSON());
   const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 64 });
-  const spec = { key: 'decode', model: serializeGraph(buildGraph({ kind: 'decode', config: model })).bytes, options: ortSessionOptions(1, 'cpu') };
-  const params = Object.fromEntries(shareTensors(initParameters(model)).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const weights = Object.fromEntries(shareTensors(initParameters(model)).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const spec = { key: 'decode', model: serializeGraph(buildGraph({ kind: 'decode', config: model })).bytes, options: ortSessionOptions(1, 'cpu'), weights };
   const requests = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, prompt: tokenizer.encode(`${i}+1=`) }));
   const job = { config: model, requests, options: { ...DEFAULT_SAMPLING, maxNewTokens: 50, batchSize: 1 } };
   const thread = new ComputeThread();
   const run = async (signal?: AbortSignal, onResult: (done: number) => void = () => {}) => {
     const done: number[] = [];
-    await thread.generate(spec, params, tokenizer, job, (_g, n) => (done.push(n), onResult(n)), signal);
+    await thread.generate(spec, tokenizer, job, (_g, n) => (done.push(n), onResult(n)), signal);
     return done;
   };
   assert.deepEqual(await run(), [1, 2, 3, 4, 5, 6]);

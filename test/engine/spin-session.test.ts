@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { decodeFeeds, TINY_CONFIG } from './tiny-decode.ts';
+import { decodeFeeds, TINY_CONFIG, TINY_WEIGHTS } from './tiny-decode.ts';
+import { externalData } from '../../src/engine/onnx.ts';
 import { ContentionMonitor, othersBusyCores, poolHasCores, type CpuSample } from '../../src/engine/cpu-contention.ts';
 import { buildGraph } from '../../src/engine/graphs.ts';
 import { ortSessionOptions, serializeGraph } from '../../src/engine/session.ts';
@@ -45,7 +46,8 @@ test('the spinning and still pools compute the same bits, each run on the pool c
   const model = serializeGraph(buildGraph({ kind: 'decode', config })).bytes;
   const choices: Pool[] = ['spinning', 'still', 'spinning'];
   let next = 0;
-  const session = await openSpinSession(model, ortSessionOptions(2, 'cpu'), () => Promise.resolve(choices[next++ % choices.length]));
+  const options = { ...ortSessionOptions(2, 'cpu'), externalData: externalData(TINY_WEIGHTS) };
+  const session = await openSpinSession(model, options, () => Promise.resolve(choices[next++ % choices.length]));
   assert.ok(session.outputNames.includes('logits'));
   const outputs = [];
   for (let i = 0; i < 5; i++) outputs.push(await session.run(decodeFeeds()));

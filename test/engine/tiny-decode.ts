@@ -6,7 +6,10 @@ import { initParameters } from '../../src/engine/parameters.ts';
 
 export const TINY_CONFIG = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 16, heads: 2, context: 16 });
 
-/** A decode step over three prompt tokens, with the model's initial weights. */
+/** The model's initial weights, one set for the whole test file: a decode session is bound to its weight arrays. */
+export const TINY_WEIGHTS = initParameters(TINY_CONFIG);
+
+/** A decode step over three prompt tokens (the weights are bound to the session, not fed). */
 export function decodeFeeds(config = TINY_CONFIG): Record<string, ort.Tensor> {
   const s = 3;
   const mask = new Float32Array(s * s);
@@ -20,6 +23,5 @@ export function decodeFeeds(config = TINY_CONFIG): Record<string, ort.Tensor> {
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, config.dim / config.heads]);
   }
-  for (const p of initParameters(config)) feeds[p.name] = new ort.Tensor('float32', p.data, p.shape);
   return feeds;
 }

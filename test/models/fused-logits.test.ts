@@ -1,7 +1,9 @@
 /**
  * The decode graph with ONNX Runtime's fused kernels (SimplifiedLayerNormalization, RotaryEmbedding; its default) on
  * the real SmolLM2-135M: a prefill of each reference prompt gives the plain decode graph's logits within
- * 1e-4 (logits up to ~40), and transformers' within the 1e-3 that logits.test.ts holds the plain graph to.
+ * 2e-4 (logits up to ~40), and transformers' within the 1e-3 that logits.test.ts holds the forward graph to.
+ * (With the weights bound, ONNX Runtime lays out each graph's MatMul weights for its kernels, which moves
+ * the two graphs' rounding apart a little: 1.1e-4, where with the weights fed it stayed under 1e-4.)
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -17,20 +19,18 @@ const fixture = JSON.parse(readFileSync(new URL('../fixtures/smollm2-logits.json
   prompts: { name: string; tokenIds: number[]; ids: number[]; positions: { logits: number[] }[] }[];
 };
 
-test('SmolLM2 through the fused decode graph: the plain graph within 1e-4, transformers within 1e-3', async (t) => {
+test('SmolLM2 through the fused decode graph: the plain graph within 2e-4, transformers within 1e-3', async (t) => {
   const model = await loadPretrained(smollm2Stored().card.digest);
   const { config } = model;
   const hd = config.dim / config.heads;
-  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN), 2);
-  const fused = await createSession(buildDecodeGraph(config), 2);
-  const weights = Object.fromEntries(model.params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
+  const plain = await createSession(buildDecodeGraph(config, 'float32', PLAIN), 2, model.params);
+  const fused = await createSession(buildDecodeGraph(config), 2, model.params);
   const V = config.vocabSize;
   let fromPlain = 0;
   let fromTransformers = 0;
   for (const prompt of fixture.prompts) {
     const T = prompt.tokenIds.length;
     const feeds: Record<string, ort.Tensor> = {
-      ...weights,
       tokens: new ort.Tensor('int64', BigInt64Array.from(prompt.tokenIds.map(BigInt)), [1, T]),
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [1, T]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? MASKED : 0)), [1, 1, T, T]),
@@ -47,6 +47,6 @@ test('SmolLM2 through the fused decode graph: the plain graph within 1e-4, trans
     });
   }
   t.diagnostic(`largest |logit difference|: ${fromPlain.toExponential(2)} from the plain graph, ${fromTransformers.toExponential(2)} from transformers`);
-  assert.ok(fromPlain < 1e-4, `fused vs plain: ${fromPlain}`);
+  assert.ok(fromPlain < 2e-4, `fused vs plain: ${fromPlain}`);
   assert.ok(fromTransformers < 1e-3, `fused vs transformers: ${fromTransformers}`);
 });
