@@ -248,3 +248,29 @@ test('the thread loads its TypeScript under --import tsx and under tsx register(
   assert.equal(await runChild(['--import', 'tsx'], childRun), '1x2x16');
   assert.equal(await runChild([], `import { register } from 'tsx/esm/api'; register(); ${childRun}`), '1x2x16');
 });
+
+test('a decode session is let go with the weights bound to it: forty models in turn leave the memory of a few', async (t) => {
+  // Each model's weights are ~26 MB; a session bound to them holds its own copy of them laid out for its
+  // kernels, so sessions kept after their weights were collected would add ≥ 50 MB a model (≥ 1.7 GB here).
+  const code = `
+    const { Generator } = await import(${JSON.stringify(new URL('../../src/engine/generate.ts', import.meta.url).href)});
+    const { resolveModelConfig } = await import(${JSON.stringify(new URL('../../src/engine/config.ts', import.meta.url).href)});
+    const { initParameters } = await import(${JSON.stringify(new URL('../../src/engine/parameters.ts', import.meta.url).href)});
+    const { CharTokenizer } = await import(${JSON.stringify(new URL('../../src/engine/tokenizer.ts', import.meta.url).href)});
+    const tokenizer = new CharTokenizer();
+    const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, dim: 512, heads: 8, context: 32 });
+    const settle = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 50)); } };
+    const mb = () => Math.round(process.memoryUsage().rss / 2 ** 20);
+    let warm = 0;
+    for (let i = 0; i < 40; i++) {
+      const generator = new Generator(config, initParameters({ ...config, seed: i }), tokenizer, { threads: 1 });
+      await generator.generate([{ id: 'r', prompt: tokenizer.encode('1+1=') }], { maxNewTokens: 2 });
+      await settle();
+      if (i === 4) warm = mb();
+    }
+    console.log(JSON.stringify({ warm, end: mb() }));
+  `;
+  const { warm, end } = JSON.parse(await runChild(['--expose-gc', '--import', 'tsx'], code)) as { warm: number; end: number };
+  t.diagnostic(`resident memory ${warm} MB after 5 models, ${end} MB after 40`);
+  assert.ok(end - warm < 600, `resident memory grew from ${warm} MB after 5 models to ${end} MB after 40`);
+});
