@@ -109,7 +109,6 @@ async function trainThroughput(c: TrainCase) {
 async function generateWithoutCache(config: ModelConfig, prompts: number[][], newTokens: number) {
   const params = initParameters(config);
   const session = await getSession({ kind: 'forward', config }, { threads });
-  const softmax = await getSession({ kind: 'softmax' }, { threads });
   const feeds = Object.fromEntries(params.map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   const rngs = prompts.map((_, i) => new Rng('nocache', i));
   const seqs = prompts.map((p) => p.slice());
@@ -118,17 +117,8 @@ async function generateWithoutCache(config: ModelConfig, prompts: number[][], ne
     const L = seqs[0].length;
     const tokens = BigInt64Array.from(seqs.flat().map(BigInt));
     const out = await session.run({ ...feeds, tokens: new ort.Tensor('int64', tokens, [seqs.length, L]) });
-    const all = out.logits.data as Float32Array;
-    const last = new Float32Array(seqs.length * V);
-    seqs.forEach((_, b) => last.set(all.subarray((b * L + L - 1) * V, (b * L + L) * V), b * V));
-    const weighed = await softmax.run({
-      logits: new ort.Tensor('float32', last, [seqs.length, V]),
-      inverse_temperature: new ort.Tensor('float32', new Float32Array(seqs.length).fill(1), [seqs.length, 1]),
-    });
-    const probs = weighed.probs.data as Float32Array;
-    const logz = weighed.logz.data as Float32Array;
-    const row = (x: Float32Array, b: number) => x.subarray(b * V, (b + 1) * V);
-    seqs.forEach((s, b) => s.push(sampleToken(row(last, b), row(probs, b), logz[b], { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token));
+    const logits = out.logits.data as Float32Array;
+    seqs.forEach((s, b) => s.push(sampleToken(logits.subarray((b * L + L - 1) * V, (b * L + L) * V), { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token));
   }
 }
 

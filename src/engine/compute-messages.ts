@@ -67,10 +67,10 @@ export type Request =
   | { kind: 'open'; id: number; key: string; model: Uint8Array; options: ort.InferenceSession.SessionOptions; weights: WireTensors; adopt: [number, ort.Tensor.DataType][] }
   /** `adopt`: resident arrays the thread has not seen yet, to keep before running. */
   | { kind: 'run'; id: number; key: string; feeds: WireTensors; adopt: [number, ort.Tensor.DataType][] }
-  /** Samples with the decode session `key` (its weights bound) and the softmax session `softmax`; results stream back as they finish. */
-  | { kind: 'generate'; id: number; key: string; softmax: string; tokenizer: TokenizerRef; job: GenerationJob }
-  /** Serves an open queue with the decode session `key` and the softmax session `softmax`; events stream back until the job is cancelled. */
-  | { kind: 'serve'; id: number; key: string; softmax: string; tokenizer: TokenizerRef; job: ServingJob }
+  /** Samples with the decode session `key` (its weights bound); results stream back as they finish. */
+  | { kind: 'generate'; id: number; key: string; tokenizer: TokenizerRef; job: GenerationJob }
+  /** Serves an open queue with the decode session `key`; events stream back until the job is cancelled. */
+  | { kind: 'serve'; id: number; key: string; tokenizer: TokenizerRef; job: ServingJob }
   /** Requests for the serving job `id` (checked by the caller). Not answered. */
   | { kind: 'enqueue'; id: number; requests: GenerationRequest[] }
   /** Drops a request of the serving job `id`; answered by its `dropped` event. */

@@ -141,26 +141,24 @@ export class ComputeThread {
   }
 
   /**
-   * Samples in the thread with the decode session `spec`, its weights bound, and the softmax session
-   * `softmax` (sampling.ts's `sampleBatch`): the KV cache and the logits stay there, and only the finished requests come back,
+   * Samples in the thread with the decode session `spec`, its weights bound (sampling.ts's
+   * `sampleBatch`): the KV cache and the logits stay there, and only the finished requests come back,
    * each passed to `onResult` as it arrives. Resolves after the last one; `signal` stops the job before
    * its next decode step, and the job then rejects.
    */
   generate(
     spec: SessionSpec,
-    softmax: SessionSpec,
     tokenizer: Tokenizer,
     job: GenerationJob,
     onResult: (g: Generation, done: number, total: number) => void,
     signal?: AbortSignal,
   ): Promise<void> {
     void this.open(spec);
-    void this.open(softmax);
     const key = this.threadKey(spec);
     const ref = this.tokenizerRef(tokenizer);
     let done: Promise<unknown>;
     try {
-      done = this.call((id) => ({ kind: 'generate', id, key, softmax: softmax.key, tokenizer: ref, job }), [], { onResult, signal });
+      done = this.call((id) => ({ kind: 'generate', id, key, tokenizer: ref, job }), [], { onResult, signal });
     } catch (error) {
       if (ref.json !== undefined) this.tokenizersInThread.delete(ref.digest);
       throw error;
@@ -169,19 +167,18 @@ export class ComputeThread {
   }
 
   /**
-   * Serves an open queue in the thread with the decode session `spec`, its weights bound, and the softmax
-   * session `softmax` (sampling.ts's `serveBatch`): requests are queued and dropped while it decodes, and every event (a finished
+   * Serves an open queue in the thread with the decode session `spec`, its weights bound (sampling.ts's
+   * `serveBatch`): requests are queued and dropped while it decodes, and every event (a finished
    * request, a streamed token, a freed row) is passed to `onEvent`. It runs until `signal` stops it.
    */
-  serve(spec: SessionSpec, softmax: SessionSpec, tokenizer: Tokenizer, job: ServingJob, onEvent: (e: ServeEvent) => void, signal: AbortSignal): ServingHandle {
+  serve(spec: SessionSpec, tokenizer: Tokenizer, job: ServingJob, onEvent: (e: ServeEvent) => void, signal: AbortSignal): ServingHandle {
     void this.open(spec);
-    void this.open(softmax);
     const key = this.threadKey(spec);
     const ref = this.tokenizerRef(tokenizer);
     let id = -1;
     let done: Promise<unknown>;
     try {
-      done = this.call((n) => ({ kind: 'serve', id: (id = n), key, softmax: softmax.key, tokenizer: ref, job }), [], { onEvent, signal });
+      done = this.call((n) => ({ kind: 'serve', id: (id = n), key, tokenizer: ref, job }), [], { onEvent, signal });
     } catch (error) {
       if (ref.json !== undefined) this.tokenizersInThread.delete(ref.digest);
       throw error;

@@ -85,17 +85,15 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
   }
 }
 
-/** The job's decode session (its weights bound), checking between steps whether the job was cancelled, and its softmax session. */
+/** The job's decode session (its weights bound), checking between steps whether the job was cancelled. */
 async function decoder(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }) {
   const s = await session(request.key);
-  const softmax = await session(request.softmax);
-  const decode = async (feeds: Record<string, ort.Tensor>) => {
+  return async (feeds: Record<string, ort.Tensor>) => {
     // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
     await nextTurn();
     if (state.cancelled) throw new Error('generation cancelled');
     return s.run(feeds);
   };
-  return { decode, softmax: (feeds: Record<string, ort.Tensor>) => softmax.run(feeds) };
 }
 
 /**
@@ -120,8 +118,8 @@ async function generate(request: Extract<Request, { kind: 'generate' }>): Promis
   const state = { cancelled: false };
   jobs.set(id, state);
   try {
-    const runs = await decoder(request, state);
-    await sampleBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), ...runs }, job.requests, job.options, (result, done, total) => {
+    const decode = await decoder(request, state);
+    await sampleBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, job.requests, job.options, (result, done, total) => {
       port!.postMessage({ id, result, done, total } satisfies Reply);
     });
   } finally {
@@ -146,8 +144,8 @@ async function serveQueue(request: Extract<Request, { kind: 'serve' }>): Promise
   queues.set(id, { queue, wake: (more) => wake(more) });
   const post = (event: ServeEvent) => port!.postMessage({ id, event } satisfies Reply);
   try {
-    const runs = await decoder(request, state);
-    await serveBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), ...runs }, queue, job.options, {
+    const decode = await decoder(request, state);
+    await serveBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, queue, job.options, {
       onResult: (generation) => post({ kind: 'result', generation }),
       onToken: (request, token, logprob) => post({ kind: 'token', request, token, logprob }),
       onDropped: (request) => post({ kind: 'dropped', request }),

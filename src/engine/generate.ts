@@ -38,15 +38,10 @@ export class Generator {
     return getSession({ kind: 'decode', config: this.config }, this.session, this.params);
   }
 
-  /** The session that weighs each draw (the softmax graph). */
-  softmaxSession(): Promise<Session> {
-    return getSession({ kind: 'softmax' }, this.session);
-  }
-
   async generate(requests: GenerationRequest[], options: Partial<SamplingOptions> = {}, hooks: GenerateHooks = {}): Promise<Generation[]> {
     const o = { ...DEFAULT_SAMPLING, ...options };
     checkRequests(requests, this.config.context);
-    const [session, softmax] = await Promise.all([this.decodeSession(), this.softmaxSession()]);
+    const session = await this.decodeSession();
     const results = new Map<string, Generation>();
     // The hook runs here while the thread samples on: its calls are chained, so they stay one at a time
     // and in finishing order; the first that fails cancels the job and skips the calls after it.
@@ -66,7 +61,7 @@ export class Generator {
     };
     let jobFailure: { error: unknown } | null = null;
     try {
-      await computeThread.generate(session.spec, softmax.spec, this.tokenizer, { config: this.config, requests, options: o }, onResult, stop.signal);
+      await computeThread.generate(session.spec, this.tokenizer, { config: this.config, requests, options: o }, onResult, stop.signal);
     } catch (error) {
       jobFailure = { error };
     }
@@ -155,11 +150,11 @@ export class ServingBatch {
   private async start(): Promise<{ handle: ServingHandle; stop: AbortController }> {
     if (this.job !== null) return this.job;
     const { config, tokenizer } = this.generator;
-    const [decode, softmax] = await Promise.all([this.generator.decodeSession(), this.generator.softmaxSession()]);
+    const decode = await this.generator.decodeSession();
     if (this.job !== null) return this.job; // another request started it while the session was built
     const stop = new AbortController();
     const servingJob: ServingJob = { config, options: this.options };
-    const handle = computeThread.serve(decode.spec, softmax.spec, tokenizer, servingJob, (e) => this.event(e), stop.signal);
+    const handle = computeThread.serve(decode.spec, tokenizer, servingJob, (e) => this.event(e), stop.signal);
     const job = { handle, stop };
     this.job = job;
     handle.done.then(

@@ -247,8 +247,6 @@ export class Graph {
   reduceSum(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceSum', x, axes, keepdims); }
   reduceMean(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
   reduceProd(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceProd', x, axes, keepdims); }
-  /** log Σ exp(x) over `axes`; inference only (no gradient rule). */
-  reduceLogSumExp(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceLogSumExp', x, axes, keepdims); }
 
   /** Sum of all elements, as a scalar. */
   sumAll(x: Value): Value {

@@ -13,9 +13,6 @@
  *               session is created (`Graph.weights`): sampling runs one set of weights thousands of times,
  *               and bound weights are laid out for the MatMul kernels once (1.2–1.7× faster cached steps on
  *               SmolLM2) instead of on every run. The others train, so their parameters change every run.
- *   softmax     logits[R,V], inverse_temperature[R,1]       → probs[R,V], logz[R]
- *               (what a draw weighs: each row's softmax at its own temperature, and the log-sum-exp of the
- *               raw logits, from which a token's log-probability under the model is logit − logz)
  *
  * Loss convention: weights[b,t] is the weight of token t as a target (predicted from tokens < t);
  * column 0 is never a target. loss = Σ w·nll / (number of tokens with w > 0), so reward weights scale
@@ -159,21 +156,6 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
 }
 
 /**
- * The weights of the draws of a sampling step (see the header). A row's softmax is one exponential per
- * vocabulary entry: with a 49k vocabulary, ONNX Runtime's vectorised kernels do a batch of rows in the
- * time JavaScript's Math.exp took for a few, and each row is computed on its own, so batching changes
- * no result.
- */
-export function buildSoftmaxGraph(): Graph {
-  const g = new Graph('softmax');
-  const logits = g.input('logits', 'float32', ['R', 'V']);
-  const inverseTemperature = g.input('inverse_temperature', 'float32', ['R', 1]);
-  g.output('probs', g.softmax(g.mul(logits, inverseTemperature), -1));
-  g.output('logz', g.reduceLogSumExp(logits, [1]));
-  return g;
-}
-
-/**
  * One call of a builder above: everything the graph is a function of. Plain JSON data; `lora` is left
  * out (not set to undefined) for a plain model, so a plain recipe serializes as it always has.
  */
@@ -181,8 +163,7 @@ export type GraphRecipe =
   | { kind: 'forward'; config: ModelConfig; lora?: LoraConfig }
   | { kind: 'loss'; config: ModelConfig; lora?: LoraConfig }
   | { kind: 'train_step'; config: ModelConfig; optimizer: AdamWConfig; lora?: LoraConfig; fusion?: Fusion }
-  | { kind: 'decode'; config: ModelConfig; fusion?: Fusion }
-  | { kind: 'softmax' };
+  | { kind: 'decode'; config: ModelConfig; fusion?: Fusion };
 
 export function buildGraph(recipe: GraphRecipe): Graph {
   switch (recipe.kind) {
@@ -194,7 +175,5 @@ export function buildGraph(recipe: GraphRecipe): Graph {
       return buildTrainStepGraph(recipe.config, recipe.optimizer, 'float32', recipe.lora, recipe.fusion);
     case 'decode':
       return buildDecodeGraph(recipe.config, 'float32', recipe.fusion);
-    case 'softmax':
-      return buildSoftmaxGraph();
   }
 }

@@ -108,8 +108,6 @@ export interface DecodingModel {
   config: ModelConfig;
   tokenizer: Tokenizer;
   decode: DecodeRun;
-  /** The softmax graph (graphs.ts): `logits` [R,V] and `inverse_temperature` [R,1] in, `probs` and `logz` out. */
-  softmax: DecodeRun;
 }
 
 interface Row {
@@ -132,7 +130,7 @@ interface Prefix {
   logits: Float32Array;
 }
 
-/** Tempered weights of the sorted distribution being sampled (top-k / top-p), reused between draws. */
+/** Tempered weights of the row being sampled, kept so the draw does not recompute them. */
 let weights = new Float64Array(0);
 /** The logits being sampled in descending order (top-k / top-p), and the radix sort's scratch. */
 let descending = new Float32Array(0);
@@ -190,45 +188,60 @@ function sortDescending(logits: Float32Array): Float32Array {
   return descending.subarray(0, n);
 }
 
-/**
- * Samples one token from a logits row, given what the softmax graph computed for it (graphs.ts): `probs`,
- * the row's softmax at its own temperature, and `logz`, the log-sum-exp of its raw logits. Returns the
- * token with its log-probability under the raw model.
- */
-export function sampleToken(logits: Float32Array, probs: Float32Array, logz: number, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+/** Samples one token from a logits row; returns it with its log-probability under the raw model. */
+export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
   const n = logits.length;
-  const T = o.temperature;
-  if (T === 0) {
-    let argmax = 0;
-    for (let i = 1; i < n; i++) if (logits[i] > logits[argmax]) argmax = i;
-    return { token: argmax, logprob: logits[argmax] - logz };
-  }
-  if (o.topK <= 0 && o.topP >= 1) {
-    // Plain sampling needs no sorted order: the draw walks the probabilities, summed in float64 (the last
-    // token with any mass takes what rounding leaves over).
-    let total = 0;
-    for (let i = 0; i < n; i++) total += probs[i];
-    let u = rng.uniform() * total;
-    let choice = -1;
-    for (let i = 0; i < n; i++) {
-      if (probs[i] === 0) continue;
-      choice = i;
-      u -= probs[i];
-      if (u < 0) break;
+  let maxLogit = -Infinity;
+  let argmax = 0;
+  for (let i = 0; i < n; i++) {
+    const x = logits[i];
+    if (x > maxLogit) {
+      maxLogit = x;
+      argmax = i;
     }
-    if (choice < 0) throw new Error('sampleToken: no token has any probability (NaN logits?)');
-    return { token: choice, logprob: logits[choice] - logz };
+  }
+  const T = o.temperature;
+  const plain = T !== 0 && o.topK <= 0 && o.topP >= 1;
+  if (plain && weights.length < n) weights = new Float64Array(n);
+  // The untempered sum (for the log-probability) and, for plain sampling, the tempered weights in the same
+  // pass; at temperature 1 they are the same terms (x / 1 is x exactly).
+  let z = 0;
+  let total = 0;
+  if (!plain) {
+    for (let i = 0; i < n; i++) z += Math.exp(logits[i] - maxLogit);
+  } else if (T === 1) {
+    for (let i = 0; i < n; i++) z += weights[i] = Math.exp(logits[i] - maxLogit);
+    total = z;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = logits[i] - maxLogit;
+      z += Math.exp(d);
+      total += weights[i] = Math.exp(d / T);
+    }
+  }
+  const logZ = maxLogit + Math.log(z);
+  if (T === 0) return { token: argmax, logprob: logits[argmax] - logZ };
+  if (plain) {
+    // Plain sampling needs no sorted order: one pass over the tempered weights.
+    let u = rng.uniform() * total;
+    let choice = argmax;
+    for (let i = 0; i < n; i++) {
+      u -= weights[i];
+      if (u < 0) {
+        choice = i;
+        break;
+      }
+    }
+    return { token: choice, logprob: logits[choice] - logZ };
   }
 
   // The distribution in descending order, as values. Equal logits give equal weights, so their order does
   // not change a sum.
   const sorted = sortDescending(logits);
-  const maxLogit = sorted[0];
   const limit = o.topK > 0 ? Math.min(o.topK, n) : n;
   if (weights.length < limit) weights = new Float64Array(limit);
-  const tempered = weights;
-  let total = 0;
-  for (let i = 0; i < limit; i++) total += tempered[i] = Math.exp((sorted[i] - maxLogit) / T);
+  const probs = weights;
+  for (let i = 0; i < limit; i++) total += probs[i] = Math.exp((sorted[i] - maxLogit) / T);
   // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
   let kept = limit;
   let keptMass = total;
@@ -236,8 +249,8 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, logz: num
     let mass = 0;
     let sum = 0;
     for (let i = 0; i < limit; i++) {
-      mass += tempered[i] / total;
-      sum += tempered[i];
+      mass += probs[i] / total;
+      sum += probs[i];
       if (mass >= o.topP) {
         kept = i + 1;
         keptMass = sum;
@@ -248,14 +261,14 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, logz: num
   let u = rng.uniform() * keptMass;
   let rank = kept - 1;
   for (let i = 0; i < kept; i++) {
-    u -= tempered[i];
+    u -= probs[i];
     if (u < 0) {
       rank = i;
       break;
     }
   }
   const choice = tokenAtRank(logits, sorted, rank);
-  return { token: choice, logprob: logits[choice] - logz };
+  return { token: choice, logprob: logits[choice] - logZ };
 }
 
 /**
@@ -322,7 +335,7 @@ async function decodeQueue(
   o: SamplingOptions,
   hooks: { onResult: (g: Generation) => void | Promise<void>; onToken?: TokenHook; onDropped?: (id: string) => void },
 ): Promise<void> {
-  const { config, tokenizer, decode, softmax } = model;
+  const { config, tokenizer, decode } = model;
   const kvHeads = config.kvHeads;
   const hd = headDim(config);
   const C = config.context;
@@ -384,22 +397,6 @@ async function decodeQueue(
       feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, kvHeads, 0, hd]);
     }
     return feeds;
-  };
-
-  /**
-   * Draws the next token of each row from its logits (`logits` [rows.length, V], in the rows' order):
-   * the softmax graph weighs every row at its own temperature in one run, then each row draws from its
-   * own stream.
-   */
-  const draw = async (drawing: Row[], logits: Float32Array) => {
-    const inverseTemperature = Float32Array.from(drawing, (r) => (r.o.temperature > 0 ? 1 / r.o.temperature : 1));
-    const weighed = await softmax({
-      logits: new ort.Tensor('float32', logits, [drawing.length, V]),
-      inverse_temperature: new ort.Tensor('float32', inverseTemperature, [drawing.length, 1]),
-    });
-    const probs = weighed.probs.data as Float32Array;
-    const logz = weighed.logz.data as Float32Array;
-    return drawing.map((r, i) => sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), logz[i], r.o, r.rng));
   };
 
   /** Frees a slot by moving the last active row into it, so active rows stay packed at the front. */
@@ -490,7 +487,7 @@ async function decodeQueue(
         fresh.push(waiting.shift()!);
       }
       if (unseen.size > 0) await prefill([...unseen.entries()]);
-      await start(fresh.map((r) => [r, prefixes.get(promptKey(r))!]));
+      for (const r of fresh) await start(r, prefixes.get(promptKey(r))!);
       for (const key of prefixes.keys()) if (!pending.has(key)) prefixes.delete(key);
       // Copies far apart in the queue would keep every prompt's cache alive: hold at most a batch's worth,
       // the oldest going first (a prompt evicted is prefilled again when its turn comes, to the same result).
@@ -523,23 +520,16 @@ async function decodeQueue(
     });
   };
 
-  /** Starts requests in the next free slots from their prompts' prefixes, sampling their first tokens. */
-  const start = async (starting: [GenerationRequest, Prefix][]) => {
-    const first = rows.length;
-    const logits = new Float32Array(starting.length * V);
-    starting.forEach(([r, prefix], i) => {
-      const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
-      const slot = rows.length;
-      cache.ensure(prefix.length);
-      cache.write(prefix.kv, 0, prefix.length, slot, 0, prefix.length);
-      rows.push({ request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [] });
-      logits.set(prefix.logits, i * V);
-    });
-    const drawn = await draw(rows.slice(first), logits);
-    const finished: number[] = [];
-    for (const [i, { token, logprob }] of drawn.entries()) if (await accept(rows[first + i], token, logprob)) finished.push(first + i);
-    // Highest slot first, so releasing one (which moves the last row into it) never moves another to release.
-    for (const slot of finished.reverse()) release(slot);
+  /** Starts a request in the next free slot from its prompt's prefix, sampling its first token. */
+  const start = async (r: GenerationRequest, prefix: Prefix) => {
+    const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
+    const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [] };
+    const slot = rows.length;
+    cache.ensure(prefix.length);
+    cache.write(prefix.kv, 0, prefix.length, slot, 0, prefix.length);
+    const { token, logprob } = sampleToken(prefix.logits, row.o, row.rng);
+    rows.push(row);
+    if (await accept(row, token, logprob)) release(slot);
   };
 
   for (;;) {
@@ -561,14 +551,15 @@ async function decodeQueue(
     const mask = new Float32Array(n * (P + 1));
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
     const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
-    const drawn = await draw(rows, out.logits.data as Float32Array);
+    const logits = out.logits.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
       const row = rows[i];
       cache.write(kv, i, 1, i, row.length, 1);
       row.length++;
-      if (await accept(row, drawn[i].token, drawn[i].logprob)) release(i);
+      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), row.o, row.rng);
+      if (await accept(row, token, logprob)) release(i);
     }
   }
 }

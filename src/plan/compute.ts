@@ -44,7 +44,7 @@ export function currentCompute(): ComputeFingerprint {
   // Graphs do not depend on the initialisation seed; 0 stands for any.
   const config = (model: ModelParams) => modelConfigOf(model, 0);
   return {
-    sampling: (model) => ({ ort: runtime, decode: digest({ kind: 'decode', config: config(model) }), softmax: digest({ kind: 'softmax' }) }),
+    sampling: (model) => ({ ort: runtime, decode: digest({ kind: 'decode', config: config(model) }) }),
     scoring: judgeOf,
     training: (model, optimizer, lora) => {
       const adapters = loraOf(lora);

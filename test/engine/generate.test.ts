@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { resolveModelConfig } from '../../src/engine/config.ts';
 import { Generator, sampleToken, type Generation, type GenerationRequest } from '../../src/engine/generate.ts';
-import { buildDecodeGraph, buildForwardGraph, buildSoftmaxGraph } from '../../src/engine/graphs.ts';
+import { buildDecodeGraph, buildForwardGraph } from '../../src/engine/graphs.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
-import { createSession, getSession } from '../../src/engine/session.ts';
+import { createSession } from '../../src/engine/session.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { everyRowLogits } from './logit-rows.ts';
 
@@ -16,19 +16,6 @@ const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, d
 const params = initParameters(config);
 for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 8);
 const generator = new Generator(config, params, tokenizer, { threads: 1 });
-/** The softmax graph on the calling thread, as the loops below run it. */
-const softmaxSession = await createSession(buildSoftmaxGraph(), 1);
-const softmax = (feeds: Record<string, ort.Tensor>) => softmaxSession.run(feeds);
-
-/** What the softmax graph gives one row of logits at a temperature: the draw's probabilities and the raw log-sum-exp. */
-async function weigh(logits: Float32Array, temperature: number): Promise<{ probs: Float32Array; logz: number }> {
-  const out = await (await getSession({ kind: 'softmax' }, { threads: 1 })).run({
-    logits: new ort.Tensor('float32', logits, [1, logits.length]),
-    inverse_temperature: new ort.Tensor('float32', Float32Array.of(temperature > 0 ? 1 / temperature : 1), [1, 1]),
-  });
-  return { probs: out.probs.data as Float32Array, logz: (out.logz.data as Float32Array)[0] };
-}
-
 const requests: GenerationRequest[] = ['12+7=', 'hello', 'a', '99*3=', 'xyz xyz', '0', 'RISE', '5-8='].map((text, i) => ({
   id: `item-${i}`,
   prompt: tokenizer.encode(text),
@@ -66,7 +53,6 @@ test('a prompt shared by several requests is prefilled once, and each request sa
       if (step.tokens.dims[1] > 1) prefilledRows += step.tokens.dims[0];
       return decode.run(step);
     },
-    softmax,
   };
   const together = await sampleBatch(model, shared, options);
   assert.equal(prefilledRows, prompts.length + 4, 'each distinct prompt prefilled once');
@@ -94,8 +80,8 @@ test('a prefill that computes only each prompt\'s last logits samples exactly wh
   const shared = requests.flatMap((r) => [0, 1, 2].map((c) => ({ id: `${r.id}|c${c}`, prompt: r.prompt })));
   for (const temperature of [1, 0]) {
     const options = { ...DEFAULT_SAMPLING, temperature, maxNewTokens: 10, seed: 13, batchSize: 6 };
-    const now = await sampleBatch({ config, tokenizer, decode: run, softmax }, shared, options);
-    const before = await sampleBatch({ config, tokenizer, decode: everyRowLogits(run), softmax }, shared, options);
+    const now = await sampleBatch({ config, tokenizer, decode: run }, shared, options);
+    const before = await sampleBatch({ config, tokenizer, decode: everyRowLogits(run) }, shared, options);
     assert.deepEqual(now, before, `temperature ${temperature}`);
   }
 });
@@ -143,7 +129,7 @@ test('stop tokens, stop strings, max tokens and the context limit end a sequence
 
 test('the compute thread samples exactly what the same loop samples on the calling thread', async () => {
   const decode = await createSession(buildDecodeGraph(config), 1, params);
-  const model = { config, tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run(step), softmax };
+  const model = { config, tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run(step) };
   for (const options of [{ temperature: 0.7, maxNewTokens: 30, batchSize: 3, seed: 2 }, { temperature: 1, topP: 0.9, maxNewTokens: 70, batchSize: 8, seed: 3, stopStrings: ['9'] }]) {
     const here = await sampleBatch(model, requests, { ...DEFAULT_SAMPLING, ...options });
     assert.deepEqual(await generator.generate(requests, options), here);
@@ -182,13 +168,12 @@ test('results are reported one at a time in finishing order, and a hook that thr
   assert.deepEqual(await generator.generate(requests, options), all, 'the thread serves the next call');
 });
 
-test('top-k 1 is greedy and top-p keeps the smallest nucleus', async () => {
+test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
   const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
-  const { probs, logz } = await weigh(logits, 1);
   const rng = new Rng('sample');
-  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, probs, logz, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
+  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
   const seen = new Set<number>();
-  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, probs, logz, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
+  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
   assert.deepEqual([...seen].sort(), [1, 2]);
 });
 
@@ -197,14 +182,13 @@ test('bad requests are rejected with the request named', async () => {
   await assert.rejects(generator.generate([{ id: 'a', prompt: [1] }, { id: 'a', prompt: [2] }]), /duplicate request id "a"/);
 });
 
-test('sampling frequencies follow the tempered softmax on both the plain and the sorted path', async () => {
+test('sampling frequencies follow the tempered softmax on both the plain and the sorted path', () => {
   const logits = Float32Array.from([0, 1, 2, -1]);
   for (const [temperature, topP] of [[1, 1], [0.5, 1], [1, 0.9999]]) {
-    const { probs, logz } = await weigh(logits, temperature);
     const rng = new Rng('freq', temperature, topP);
     const counts = [0, 0, 0, 0];
     const n = 20000;
-    for (let i = 0; i < n; i++) counts[sampleToken(logits, probs, logz, { temperature, topK: 0, topP }, rng).token]++;
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, { temperature, topK: 0, topP }, rng).token]++;
     const weights = [...logits].map((l) => Math.exp(l / temperature));
     const z = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / z) < 0.015, `T=${temperature} topP=${topP} token ${i}: ${counts[i] / n} vs ${w / z}`));
@@ -212,31 +196,31 @@ test('sampling frequencies follow the tempered softmax on both the plain and the
 });
 
 /**
- * Sampling written plainly, each weight computed where it is used: plain sampling walks the softmax
- * graph's probabilities in token order; top-k / top-p sorts the ids by logit (ties by id) and sums
- * the tempered weights in that order. Log-probabilities are logit − logz.
+ * Sampling as first written, each weight computed where it is used: plain sampling walks the token ids
+ * in order; top-k / top-p sorts the ids by logit (ties by id) and sums the weights in that order.
  */
-function referenceSample(logits: Float32Array, probs: Float32Array, logz: number, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
+function referenceSample(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
   const max = Math.max(...logits);
+  const logZ = max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0));
   if (o.topK <= 0 && o.topP >= 1) {
-    let u = rng.uniform() * probs.reduce((t, p) => t + p, 0);
-    const at = probs.findIndex((p) => p > 0 && (u -= p) < 0);
-    const choice = at < 0 ? [...probs.keys()].filter((i) => probs[i] > 0).at(-1)! : at;
-    return { token: choice, logprob: logits[choice] - logz };
+    let u = rng.uniform() * logits.reduce((t, l) => t + Math.exp((l - max) / o.temperature), 0);
+    const at = logits.findIndex((l) => (u -= Math.exp((l - max) / o.temperature)) < 0);
+    const choice = at < 0 ? logits.indexOf(max) : at;
+    return { token: choice, logprob: logits[choice] - logZ };
   }
   const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
-  const weights = order.slice(0, o.topK > 0 ? o.topK : order.length).map((i) => Math.exp((logits[i] - max) / o.temperature));
-  const total = weights.reduce((a, b) => a + b, 0);
-  let kept = weights.length;
+  const probs = order.slice(0, o.topK > 0 ? o.topK : order.length).map((i) => Math.exp((logits[i] - max) / o.temperature));
+  const total = probs.reduce((a, b) => a + b, 0);
+  let kept = probs.length;
   let mass = 0;
-  if (o.topP < 1) kept = weights.findIndex((p) => (mass += p / total) >= o.topP) + 1 || weights.length;
-  let u = rng.uniform() * weights.slice(0, kept).reduce((a, b) => a + b, 0);
-  const at = weights.slice(0, kept).findIndex((p) => (u -= p) < 0);
+  if (o.topP < 1) kept = probs.findIndex((p) => (mass += p / total) >= o.topP) + 1 || probs.length;
+  let u = rng.uniform() * probs.slice(0, kept).reduce((a, b) => a + b, 0);
+  const at = probs.slice(0, kept).findIndex((p) => (u -= p) < 0);
   const choice = order[at < 0 ? kept - 1 : at];
-  return { token: choice, logprob: logits[choice] - logz };
+  return { token: choice, logprob: logits[choice] - logZ };
 }
 
-test('sampling draws exactly what the plain reference draws, on the plain and the sorted path, ties included', async () => {
+test('sampling draws exactly what it drew as first written, on the plain and the sorted path, ties included', () => {
   const data = new Rng('sorted path');
   for (let trial = 0; trial < 300; trial++) {
     // Few distinct values (ties, and both signs of zero) and sometimes a wide spread.
@@ -247,15 +231,14 @@ test('sampling draws exactly what the plain reference draws, on the plain and th
       return x === 0 && data.int(2) === 0 ? -0 : x;
     });
     const o = { temperature: [0.3, 0.7, 1, 1.6][trial % 4], topK: trial % 5 === 1 ? 1 + data.int(V + 3) : 0, topP: [1, 0.9, 0.5, 0.05, 0.999][trial % 5] };
-    const { probs, logz } = await weigh(logits, o.temperature);
     const [mine, reference] = [new Rng('draw', trial), new Rng('draw', trial)];
     for (let draw = 0; draw < 5; draw++) {
-      assert.deepEqual(sampleToken(logits, probs, logz, o, mine), referenceSample(logits, probs, logz, o, reference), `trial ${trial} draw ${draw}`);
+      assert.deepEqual(sampleToken(logits, o, mine), referenceSample(logits, o, reference), `trial ${trial} draw ${draw}`);
     }
   }
 });
 
-test('sampling over a real vocabulary (49k logits, every bit of the sort used) draws exactly what the plain reference draws', async () => {
+test('sampling over a real vocabulary (49k logits, every bit of the sort used) draws exactly what it drew as first written', () => {
   const data = new Rng('wide vocabulary');
   for (let trial = 0; trial < 12; trial++) {
     // Logits spread like a model's, some repeated, a few far below the rest (large negative exponents).
@@ -264,19 +247,20 @@ test('sampling over a real vocabulary (49k logits, every bit of the sort used) d
       return data.int(20) === 0 ? Math.round(x) : data.int(50) === 0 ? x - 1e4 : x;
     });
     const o = { temperature: [1, 0.7, 0, 1.3][trial % 4], topK: trial % 3 === 1 ? 1 + data.int(100) : 0, topP: [1, 0.9, 0.95, 0.5][trial % 4] };
-    const { probs, logz } = await weigh(logits, o.temperature);
     const [mine, reference] = [new Rng('wide draw', trial), new Rng('wide draw', trial)];
     for (let draw = 0; draw < 3; draw++) {
-      const expected = o.temperature === 0 ? greedyReference(logits, logz) : referenceSample(logits, probs, logz, o, reference);
-      assert.deepEqual(sampleToken(logits, probs, logz, o, mine), expected, `trial ${trial} draw ${draw}`);
+      const expected = o.temperature === 0 ? greedyReference(logits) : referenceSample(logits, o, reference);
+      assert.deepEqual(sampleToken(logits, o, mine), expected, `trial ${trial} draw ${draw}`);
     }
   }
 });
 
-/** Greedy decoding written plainly: the first largest logit, its log-probability against the graph's logz. */
-function greedyReference(logits: Float32Array, logz: number): { token: number; logprob: number } {
+/** Greedy decoding as first written: the first largest logit, its log-probability from one untempered sum. */
+function greedyReference(logits: Float32Array): { token: number; logprob: number } {
   let max = -Infinity;
   for (const l of logits) max = Math.max(max, l);
   const token = logits.indexOf(max);
-  return { token, logprob: logits[token] - logz };
+  let z = 0;
+  for (const l of logits) z += Math.exp(l - max);
+  return { token, logprob: logits[token] - (max + Math.log(z)) };
 }

@@ -200,13 +200,12 @@ test('a generation job streams its results, is sent the tokenizer once per threa
   const model = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 1, dim: 16, heads: 2, context: 64 });
   const weights = Object.fromEntries(shareTensors(initParameters(model)).map((p) => [p.name, new ort.Tensor('float32', p.data, p.shape)]));
   const spec = { key: 'decode', model: serializeGraph(buildGraph({ kind: 'decode', config: model })).bytes, options: ortSessionOptions(1, 'cpu'), weights };
-  const softmax = { key: 'softmax', model: serializeGraph(buildGraph({ kind: 'softmax' })).bytes, options: ortSessionOptions(1, 'cpu') };
   const requests = Array.from({ length: 6 }, (_, i) => ({ id: `r${i}`, prompt: tokenizer.encode(`${i}+1=`) }));
   const job = { config: model, requests, options: { ...DEFAULT_SAMPLING, maxNewTokens: 50, batchSize: 1 } };
   const thread = new ComputeThread();
   const run = async (signal?: AbortSignal, onResult: (done: number) => void = () => {}) => {
     const done: number[] = [];
-    await thread.generate(spec, softmax, tokenizer, job, (_g, n) => (done.push(n), onResult(n)), signal);
+    await thread.generate(spec, tokenizer, job, (_g, n) => (done.push(n), onResult(n)), signal);
     return done;
   };
   assert.deepEqual(await run(), [1, 2, 3, 4, 5, 6]);

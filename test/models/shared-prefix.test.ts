@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
 import { Generator, type GenerationRequest } from '../../src/engine/generate.ts';
-import { buildDecodeGraph, buildSoftmaxGraph } from '../../src/engine/graphs.ts';
+import { buildDecodeGraph } from '../../src/engine/graphs.ts';
 import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { loadPretrained } from '../../src/models/load.ts';
@@ -31,14 +31,12 @@ test('on SmolLM2, a prefill that computes only each prompt\'s last logits sample
   const model = await loadPretrained(smollm2Stored().card.digest);
   const decode = await createSession(buildDecodeGraph(model.config), 1, model.params);
   const run = (step: Record<string, ort.Tensor>) => decode.run(step);
-  const weigh = await createSession(buildSoftmaxGraph(), 1);
-  const softmax = (feeds: Record<string, ort.Tensor>) => weigh.run(feeds);
   // One prompt alone (a one-row output head) and three of different lengths prefilled together.
   const texts = ['Question: What is 7 times 8?\nAnswer:', 'Question: A train travels 60 km in 1.5 hours. What is its speed?\nAnswer:', 'Hi'];
   const requests: GenerationRequest[] = texts.map((text, i) => ({ id: `r${i}`, prompt: model.tokenizer.encode(text) }));
   const options = { ...DEFAULT_SAMPLING, temperature: 1, maxNewTokens: 4, seed: 5 };
   for (const batch of [requests.slice(0, 1), requests]) {
-    const m = { config: model.config, tokenizer: model.tokenizer, softmax };
+    const m = { config: model.config, tokenizer: model.tokenizer };
     const now = await sampleBatch({ ...m, decode: run }, batch, { ...options, batchSize: batch.length });
     const before = await sampleBatch({ ...m, decode: everyRowLogits(run) }, batch, { ...options, batchSize: batch.length });
     assert.deepEqual(now, before, `${batch.length} prompts`);
