@@ -105,6 +105,14 @@ async function trainThroughput(c: TrainCase) {
   };
 }
 
+/** A row's softmax, as the decode graph gives the sampler (the forward graph here gives logits only). */
+function softmax(row: Float32Array): Float32Array {
+  const max = Math.max(...row);
+  const e = Float64Array.from(row, (l) => Math.exp(l - max));
+  const z = e.reduce((a, b) => a + b, 0);
+  return Float32Array.from(e, (x) => x / z);
+}
+
 /** Generation without a cache: the whole sequence re-run every step (the reference point for the cache). */
 async function generateWithoutCache(config: ModelConfig, prompts: number[][], newTokens: number) {
   const params = initParameters(config);
@@ -118,7 +126,10 @@ async function generateWithoutCache(config: ModelConfig, prompts: number[][], ne
     const tokens = BigInt64Array.from(seqs.flat().map(BigInt));
     const out = await session.run({ ...feeds, tokens: new ort.Tensor('int64', tokens, [seqs.length, L]) });
     const logits = out.logits.data as Float32Array;
-    seqs.forEach((s, b) => s.push(sampleToken(logits.subarray((b * L + L - 1) * V, (b * L + L) * V), { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token));
+    seqs.forEach((s, b) => {
+      const row = logits.subarray((b * L + L - 1) * V, (b * L + L) * V);
+      s.push(sampleToken(row, softmax(row), { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token);
+    });
   }
 }
 

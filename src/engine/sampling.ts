@@ -100,7 +100,7 @@ export interface ServeHooks {
 
 /**
  * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
- * `logit_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits` and `k.<l>` / `v.<l>` come out.
+ * `logit_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits`, `probs` and `k.<l>` / `v.<l>` come out.
  */
 export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
 
@@ -123,14 +123,15 @@ interface Row {
   logprobs: number[];
 }
 
-/** A prefilled prompt: its keys and values (one row) and the logits after its last token. */
+/** A prefilled prompt: its keys and values (one row) and the logits (and their softmax) after its last token. */
 interface Prefix {
   length: number;
   kv: KvRows;
   logits: Float32Array;
+  probs: Float32Array;
 }
 
-/** Tempered weights of the row being sampled, kept so the draw does not recompute them. */
+/** Tempered weights of the row being sampled (a plain draw at temperature ≠ 1, or the sorted prefix of top-k / top-p), reused between draws. */
 let weights = new Float64Array(0);
 /** The logits being sampled in descending order (top-k / top-p), and the radix sort's scratch. */
 let descending = new Float32Array(0);
@@ -188,60 +189,54 @@ function sortDescending(logits: Float32Array): Float32Array {
   return descending.subarray(0, n);
 }
 
-/** Samples one token from a logits row; returns it with its log-probability under the raw model. */
-export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+/**
+ * Samples one token from a row of logits and their softmax (`probs`, as the decode graph gives it);
+ * returns it with its log-probability under the raw model.
+ */
+export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
   const n = logits.length;
-  let maxLogit = -Infinity;
-  let argmax = 0;
-  for (let i = 0; i < n; i++) {
-    const x = logits[i];
-    if (x > maxLogit) {
-      maxLogit = x;
-      argmax = i;
-    }
-  }
   const T = o.temperature;
-  const plain = T !== 0 && o.topK <= 0 && o.topP >= 1;
-  if (plain && weights.length < n) weights = new Float64Array(n);
-  // The untempered sum (for the log-probability) and, for plain sampling, the tempered weights in the same
-  // pass; at temperature 1 they are the same terms (x / 1 is x exactly).
-  let z = 0;
-  let total = 0;
-  if (!plain) {
-    for (let i = 0; i < n; i++) z += Math.exp(logits[i] - maxLogit);
-  } else if (T === 1) {
-    for (let i = 0; i < n; i++) z += weights[i] = Math.exp(logits[i] - maxLogit);
-    total = z;
-  } else {
-    for (let i = 0; i < n; i++) {
-      const d = logits[i] - maxLogit;
-      z += Math.exp(d);
-      total += weights[i] = Math.exp(d / T);
-    }
+  if (T === 0) {
+    let argmax = 0;
+    for (let i = 1; i < n; i++) if (logits[i] > logits[argmax]) argmax = i;
+    return { token: argmax, logprob: logProbability(logits, probs, argmax) };
   }
-  const logZ = maxLogit + Math.log(z);
-  if (T === 0) return { token: argmax, logprob: logits[argmax] - logZ };
-  if (plain) {
-    // Plain sampling needs no sorted order: one pass over the tempered weights.
-    let u = rng.uniform() * total;
-    let choice = argmax;
-    for (let i = 0; i < n; i++) {
-      u -= weights[i];
-      if (u < 0) {
-        choice = i;
-        break;
-      }
+  if (o.topK <= 0 && o.topP >= 1) {
+    // Plain sampling needs no sorted order: one pass for the total, one for the draw. At temperature 1 the
+    // weights are the softmax itself; at another, one exponential per token.
+    let total = 0;
+    let weighed: ArrayLike<number> = probs;
+    if (T === 1) {
+      for (let i = 0; i < n; i++) total += probs[i];
+    } else {
+      if (weights.length < n) weights = new Float64Array(n);
+      let maxLogit = -Infinity;
+      for (let i = 0; i < n; i++) if (logits[i] > maxLogit) maxLogit = logits[i];
+      for (let i = 0; i < n; i++) total += weights[i] = Math.exp((logits[i] - maxLogit) / T);
+      weighed = weights;
     }
-    return { token: choice, logprob: logits[choice] - logZ };
+    let u = rng.uniform() * total;
+    // What rounding leaves over goes to the last token with any weight.
+    let choice = -1;
+    for (let i = 0; i < n; i++) {
+      if (weighed[i] === 0) continue;
+      choice = i;
+      u -= weighed[i];
+      if (u < 0) break;
+    }
+    if (choice < 0) throw new Error('sampleToken: no token has any weight (NaN logits?)');
+    return { token: choice, logprob: logProbability(logits, probs, choice) };
   }
 
   // The distribution in descending order, as values. Equal logits give equal weights, so their order does
   // not change a sum.
   const sorted = sortDescending(logits);
+  const maxLogit = sorted[0];
   const limit = o.topK > 0 ? Math.min(o.topK, n) : n;
   if (weights.length < limit) weights = new Float64Array(limit);
-  const probs = weights;
-  for (let i = 0; i < limit; i++) total += probs[i] = Math.exp((sorted[i] - maxLogit) / T);
+  const tempered = weights;
+  let total = 0;
+  for (let i = 0; i < limit; i++) total += tempered[i] = Math.exp((sorted[i] - maxLogit) / T);
   // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
   let kept = limit;
   let keptMass = total;
@@ -249,8 +244,8 @@ export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temp
     let mass = 0;
     let sum = 0;
     for (let i = 0; i < limit; i++) {
-      mass += probs[i] / total;
-      sum += probs[i];
+      mass += tempered[i] / total;
+      sum += tempered[i];
       if (mass >= o.topP) {
         kept = i + 1;
         keptMass = sum;
@@ -261,14 +256,31 @@ export function sampleToken(logits: Float32Array, o: Pick<SamplingOptions, 'temp
   let u = rng.uniform() * keptMass;
   let rank = kept - 1;
   for (let i = 0; i < kept; i++) {
-    u -= probs[i];
+    u -= tempered[i];
     if (u < 0) {
       rank = i;
       break;
     }
   }
   const choice = tokenAtRank(logits, sorted, rank);
-  return { token: choice, logprob: logits[choice] - logZ };
+  return { token: choice, logprob: logProbability(logits, probs, choice) };
+}
+
+/** The smallest normal float32: a probability below it has lost digits to the format. */
+const MIN_NORMAL = 2 ** -126;
+
+/**
+ * log p(token) under the raw model: the log of its softmax entry, which float32 holds to a relative 6e-8
+ * (so the log to 6e-8). A probability too small for that — a token no draw at a sane temperature picks —
+ * gets the exact log-sum-exp over the row in float64 instead.
+ */
+function logProbability(logits: Float32Array, probs: Float32Array, token: number): number {
+  if (probs[token] >= MIN_NORMAL) return Math.log(probs[token]);
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
+  let z = 0;
+  for (let i = 0; i < logits.length; i++) z += Math.exp(logits[i] - max);
+  return logits[token] - max - Math.log(z);
 }
 
 /**
@@ -513,10 +525,12 @@ async function decodeQueue(
     const last = BigInt64Array.from(rows, BigInt);
     const out = await decode(feedsFor(tokens, positions, mask, last, n, s, 0));
     const logits = out.logits.data as Float32Array;
+    const probs = out.probs.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     prompts.forEach(([key, r], i) => {
       const length = r.prompt.length;
-      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: logits.slice(i * V, (i + 1) * V) });
+      const row = (x: Float32Array) => x.slice(i * V, (i + 1) * V);
+      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: row(logits), probs: row(probs) });
     });
   };
 
@@ -527,7 +541,7 @@ async function decodeQueue(
     const slot = rows.length;
     cache.ensure(prefix.length);
     cache.write(prefix.kv, 0, prefix.length, slot, 0, prefix.length);
-    const { token, logprob } = sampleToken(prefix.logits, row.o, row.rng);
+    const { token, logprob } = sampleToken(prefix.logits, prefix.probs, row.o, row.rng);
     rows.push(row);
     if (await accept(row, token, logprob)) release(slot);
   };
@@ -552,13 +566,14 @@ async function decodeQueue(
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
     const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
     const logits = out.logits.data as Float32Array;
+    const probs = out.probs.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
       const row = rows[i];
       cache.write(kv, i, 1, i, row.length, 1);
       row.length++;
-      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), row.o, row.rng);
+      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), row.o, row.rng);
       if (await accept(row, token, logprob)) release(i);
     }
   }

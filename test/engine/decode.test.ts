@@ -92,7 +92,42 @@ test('logits of the rows asked for are exactly those rows of every logit, keys a
   assert.deepEqual(last.logits.dims, [B, V]);
   const full = all.logits.data as Float32Array;
   lastRows.forEach((row, b) => assert.deepEqual(last.logits.data.slice(b * V, (b + 1) * V), full.slice(row * V, (row + 1) * V), `prompt ${b}`));
-  for (const name of Object.keys(all).filter((n) => n !== 'logits')) assert.deepEqual(last[name].data, all[name].data, name);
+  const probs = all.probs.data as Float32Array;
+  lastRows.forEach((row, b) => assert.deepEqual(last.probs.data.slice(b * V, (b + 1) * V), probs.slice(row * V, (row + 1) * V), `softmax of prompt ${b}`));
+  for (const name of Object.keys(all).filter((n) => n !== 'logits' && n !== 'probs')) assert.deepEqual(last[name].data, all[name].data, name);
+});
+
+test('probs is each logit row\'s softmax, to float32 rounding', async () => {
+  const decode = await createSession(buildDecodeGraph(config), 1, params);
+  const rng = new Rng('probs');
+  const B = 3;
+  const s = 4;
+  const feeds: Record<string, ort.Tensor> = {
+    tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, () => BigInt(rng.int(config.vocabSize))), [B, s]),
+    positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(i % s)), [B, s]),
+    mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * s }, (_, i) => (i % s > Math.floor(i / s) % s ? MASKED : 0)), [B, 1, s, s]),
+    logit_rows: everyRow(B * s),
+  };
+  for (let l = 0; l < config.layers; l++) {
+    feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
+    feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
+  }
+  const out = await decode.run(feeds);
+  const logits = out.logits.data as Float32Array;
+  const probs = out.probs.data as Float32Array;
+  const V = config.vocabSize;
+  assert.deepEqual(out.probs.dims, out.logits.dims);
+  let worst = 0;
+  for (let r = 0; r < B * s; r++) {
+    const row = logits.subarray(r * V, (r + 1) * V);
+    const max = Math.max(...row);
+    const z = row.reduce((a, l) => a + Math.exp(l - max), 0);
+    for (let i = 0; i < V; i++) {
+      const want = Math.exp(row[i] - max) / z;
+      worst = Math.max(worst, Math.abs(probs[r * V + i] - want) / want);
+    }
+  }
+  assert.ok(worst < 1e-5, `largest relative error of a probability: ${worst}`);
 });
 
 /** Every one of the step's `n` tokens as a logit row. */

@@ -16,6 +16,14 @@ const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, d
 const params = initParameters(config);
 for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 8);
 const generator = new Generator(config, params, tokenizer, { threads: 1 });
+/** A row's softmax in float32, as the decode graph gives it to the sampler. */
+function softmaxOf(logits: Float32Array): Float32Array {
+  const max = Math.max(...logits);
+  const e = Float64Array.from(logits, (l) => Math.exp(l - max));
+  const z = e.reduce((a, b) => a + b, 0);
+  return Float32Array.from(e, (x) => x / z);
+}
+
 const requests: GenerationRequest[] = ['12+7=', 'hello', 'a', '99*3=', 'xyz xyz', '0', 'RISE', '5-8='].map((text, i) => ({
   id: `item-${i}`,
   prompt: tokenizer.encode(text),
@@ -170,10 +178,11 @@ test('results are reported one at a time in finishing order, and a hook that thr
 
 test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
   const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
+  const probs = softmaxOf(logits);
   const rng = new Rng('sample');
-  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
+  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, probs, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
   const seen = new Set<number>();
-  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
+  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, probs, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
   assert.deepEqual([...seen].sort(), [1, 2]);
 });
 
@@ -184,11 +193,11 @@ test('bad requests are rejected with the request named', async () => {
 
 test('sampling frequencies follow the tempered softmax on both the plain and the sorted path', () => {
   const logits = Float32Array.from([0, 1, 2, -1]);
-  for (const [temperature, topP] of [[1, 1], [0.5, 1], [1, 0.9999]]) {
+  for (const [temperature, topP] of [[1, 1], [0.5, 1], [1.5, 1], [1, 0.9999]]) {
     const rng = new Rng('freq', temperature, topP);
     const counts = [0, 0, 0, 0];
     const n = 20000;
-    for (let i = 0; i < n; i++) counts[sampleToken(logits, { temperature, topK: 0, topP }, rng).token]++;
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, softmaxOf(logits), { temperature, topK: 0, topP }, rng).token]++;
     const weights = [...logits].map((l) => Math.exp(l / temperature));
     const z = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / z) < 0.015, `T=${temperature} topP=${topP} token ${i}: ${counts[i] / n} vs ${w / z}`));
@@ -196,31 +205,35 @@ test('sampling frequencies follow the tempered softmax on both the plain and the
 });
 
 /**
- * Sampling as first written, each weight computed where it is used: plain sampling walks the token ids
- * in order; top-k / top-p sorts the ids by logit (ties by id) and sums the weights in that order.
+ * Sampling written plainly, each weight computed where it is used: plain sampling walks the token ids in
+ * order, weighing each by its softmax entry at temperature 1 and by exp((l − max) / T) otherwise (what
+ * rounding leaves over going to the last token with weight); top-k / top-p sorts the ids by logit (ties by
+ * id) and sums the weights in that order. A log-probability is the log of the token's softmax entry, or the
+ * float64 log-sum-exp where that entry is below float32's normal range.
  */
-function referenceSample(logits: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
+function referenceSample(logits: Float32Array, probs: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
   const max = Math.max(...logits);
-  const logZ = max + Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0));
+  const logprob = (c: number) => (probs[c] >= 2 ** -126 ? Math.log(probs[c]) : logits[c] - max - Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)));
   if (o.topK <= 0 && o.topP >= 1) {
-    let u = rng.uniform() * logits.reduce((t, l) => t + Math.exp((l - max) / o.temperature), 0);
-    const at = logits.findIndex((l) => (u -= Math.exp((l - max) / o.temperature)) < 0);
-    const choice = at < 0 ? logits.indexOf(max) : at;
-    return { token: choice, logprob: logits[choice] - logZ };
+    const w = o.temperature === 1 ? [...probs] : [...logits].map((l) => Math.exp((l - max) / o.temperature));
+    let u = rng.uniform() * w.reduce((t, x) => t + x, 0);
+    const at = w.findIndex((x) => x > 0 && (u -= x) < 0);
+    const choice = at < 0 ? [...w.keys()].filter((i) => w[i] > 0).at(-1)! : at;
+    return { token: choice, logprob: logprob(choice) };
   }
   const order = [...logits.keys()].sort((a, b) => logits[b] - logits[a] || a - b);
-  const probs = order.slice(0, o.topK > 0 ? o.topK : order.length).map((i) => Math.exp((logits[i] - max) / o.temperature));
-  const total = probs.reduce((a, b) => a + b, 0);
-  let kept = probs.length;
+  const weights = order.slice(0, o.topK > 0 ? o.topK : order.length).map((i) => Math.exp((logits[i] - max) / o.temperature));
+  const total = weights.reduce((a, b) => a + b, 0);
+  let kept = weights.length;
   let mass = 0;
-  if (o.topP < 1) kept = probs.findIndex((p) => (mass += p / total) >= o.topP) + 1 || probs.length;
-  let u = rng.uniform() * probs.slice(0, kept).reduce((a, b) => a + b, 0);
-  const at = probs.slice(0, kept).findIndex((p) => (u -= p) < 0);
+  if (o.topP < 1) kept = weights.findIndex((p) => (mass += p / total) >= o.topP) + 1 || weights.length;
+  let u = rng.uniform() * weights.slice(0, kept).reduce((a, b) => a + b, 0);
+  const at = weights.slice(0, kept).findIndex((p) => (u -= p) < 0);
   const choice = order[at < 0 ? kept - 1 : at];
-  return { token: choice, logprob: logits[choice] - logZ };
+  return { token: choice, logprob: logprob(choice) };
 }
 
-test('sampling draws exactly what it drew as first written, on the plain and the sorted path, ties included', () => {
+test('sampling draws exactly what the plain reference draws, on the plain and the sorted path, ties included', () => {
   const data = new Rng('sorted path');
   for (let trial = 0; trial < 300; trial++) {
     // Few distinct values (ties, and both signs of zero) and sometimes a wide spread.
@@ -231,14 +244,15 @@ test('sampling draws exactly what it drew as first written, on the plain and the
       return x === 0 && data.int(2) === 0 ? -0 : x;
     });
     const o = { temperature: [0.3, 0.7, 1, 1.6][trial % 4], topK: trial % 5 === 1 ? 1 + data.int(V + 3) : 0, topP: [1, 0.9, 0.5, 0.05, 0.999][trial % 5] };
+    const probs = softmaxOf(logits);
     const [mine, reference] = [new Rng('draw', trial), new Rng('draw', trial)];
     for (let draw = 0; draw < 5; draw++) {
-      assert.deepEqual(sampleToken(logits, o, mine), referenceSample(logits, o, reference), `trial ${trial} draw ${draw}`);
+      assert.deepEqual(sampleToken(logits, probs, o, mine), referenceSample(logits, probs, o, reference), `trial ${trial} draw ${draw}`);
     }
   }
 });
 
-test('sampling over a real vocabulary (49k logits, every bit of the sort used) draws exactly what it drew as first written', () => {
+test('sampling over a real vocabulary (49k logits, every bit of the sort used) draws exactly what the plain reference draws', () => {
   const data = new Rng('wide vocabulary');
   for (let trial = 0; trial < 12; trial++) {
     // Logits spread like a model's, some repeated, a few far below the rest (large negative exponents).
@@ -247,20 +261,19 @@ test('sampling over a real vocabulary (49k logits, every bit of the sort used) d
       return data.int(20) === 0 ? Math.round(x) : data.int(50) === 0 ? x - 1e4 : x;
     });
     const o = { temperature: [1, 0.7, 0, 1.3][trial % 4], topK: trial % 3 === 1 ? 1 + data.int(100) : 0, topP: [1, 0.9, 0.95, 0.5][trial % 4] };
+    const probs = softmaxOf(logits);
     const [mine, reference] = [new Rng('wide draw', trial), new Rng('wide draw', trial)];
     for (let draw = 0; draw < 3; draw++) {
-      const expected = o.temperature === 0 ? greedyReference(logits) : referenceSample(logits, o, reference);
-      assert.deepEqual(sampleToken(logits, o, mine), expected, `trial ${trial} draw ${draw}`);
+      const expected = o.temperature === 0 ? greedyReference(logits, probs) : referenceSample(logits, probs, o, reference);
+      assert.deepEqual(sampleToken(logits, probs, o, mine), expected, `trial ${trial} draw ${draw}`);
     }
   }
 });
 
-/** Greedy decoding as first written: the first largest logit, its log-probability from one untempered sum. */
-function greedyReference(logits: Float32Array): { token: number; logprob: number } {
+/** Greedy decoding written plainly: the first largest logit, its log-probability the log of its softmax entry. */
+function greedyReference(logits: Float32Array, probs: Float32Array): { token: number; logprob: number } {
   let max = -Infinity;
   for (const l of logits) max = Math.max(max, l);
   const token = logits.indexOf(max);
-  let z = 0;
-  for (const l of logits) z += Math.exp(l - max);
-  return { token, logprob: logits[token] - (max + Math.log(z)) };
+  return { token, logprob: Math.log(probs[token]) };
 }
