@@ -186,6 +186,19 @@ test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
   assert.deepEqual([...seen].sort(), [1, 2]);
 });
 
+test('a token whose softmax entry is below float32\'s normal range gets its exact log-probability', () => {
+  // e^-95 is a float32 subnormal: its log would be off in the second decimal. At temperature 100 the two
+  // tokens weigh nearly the same, so both are drawn.
+  const logits = Float32Array.from([0, -95]);
+  const probs = softmaxOf(logits);
+  assert.ok(probs[1] > 0 && probs[1] < 2 ** -126, `a subnormal softmax entry (${probs[1]})`);
+  const rng = new Rng('subnormal');
+  const drawn = Array.from({ length: 40 }, () => sampleToken(logits, probs, { temperature: 100, topK: 2, topP: 1 }, rng));
+  const rare = drawn.filter((d) => d.token === 1);
+  assert.ok(rare.length > 0, 'token 1 was drawn');
+  for (const d of rare) assert.ok(Math.abs(d.logprob - (-95 - Math.log1p(Math.exp(-95)))) < 1e-9, `log-probability ${d.logprob}`);
+});
+
 test('bad requests are rejected with the request named', async () => {
   await assert.rejects(generator.generate([{ id: 'a', prompt: [] }]), /"a" has an empty prompt/);
   await assert.rejects(generator.generate([{ id: 'a', prompt: [1] }, { id: 'a', prompt: [2] }]), /duplicate request id "a"/);
