@@ -38,19 +38,6 @@ export function decodedKv(out: ort.InferenceSession.ReturnType, layers: number):
   return { keys, values };
 }
 
-/** The first `count` positions of row `row` of `src` ([rows, kvHeads, s, hd] per layer), copied out as one row. */
-export function copyRow(src: KvRows, kvHeads: number, headDim: number, row: number, s: number, count: number): KvRows {
-  const one = (x: Float32Array) => {
-    const copy = new Float32Array(kvHeads * count * headDim);
-    for (let h = 0; h < kvHeads; h++) {
-      const start = (row * kvHeads + h) * s * headDim;
-      copy.set(x.subarray(start, start + count * headDim), h * count * headDim);
-    }
-    return copy;
-  };
-  return { keys: src.keys.map(one), values: src.values.map(one) };
-}
-
 export class KvCache {
   private keys: Float32Array[];
   private values: Float32Array[];
@@ -104,6 +91,27 @@ export class KvCache {
         const to = ((slot * this.kvHeads + h) * this.capacity + at) * hd;
         copy(src.keys[l], from, this.keys[l], to, n);
         copy(src.values[l], from, this.values[l], to, n);
+      }
+    }
+  }
+
+  /**
+   * Writes a cached step's keys and values (`src`: [rows, kvHeads, 1, hd] per layer) into slots 0..rows-1,
+   * row i at position `at[i]`: one pass over each layer's output, no call per head.
+   */
+  append(src: KvRows, at: readonly number[]): void {
+    const hd = this.headDim;
+    const kvHeads = this.kvHeads;
+    const capacity = this.capacity;
+    for (let l = 0; l < this.layers; l++) {
+      for (const [from, to] of [[src.keys[l], this.keys[l]], [src.values[l], this.values[l]]]) {
+        for (let i = 0; i < at.length; i++) {
+          for (let h = 0; h < kvHeads; h++) {
+            const f = (i * kvHeads + h) * hd;
+            const t = ((i * kvHeads + h) * capacity + at[i]) * hd;
+            for (let d = 0; d < hd; d++) to[t + d] = from[f + d];
+          }
+        }
       }
     }
   }

@@ -13,7 +13,7 @@
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
 import { hashSeed, Rng } from './random.ts';
-import { copyRow, decodedKv, KvCache, type KvRows } from './kv-cache.ts';
+import { decodedKv, KvCache, type KvRows } from './kv-cache.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
 
@@ -123,10 +123,16 @@ interface Row {
   logprobs: number[];
 }
 
-/** A prefilled prompt: its keys and values (one row) and the logits (and their softmax) after its last token. */
+/**
+ * A prefilled prompt: row `row` of a prefill's keys and values (`stride` positions a row) and the logits
+ * (and their softmax) after its last token — views into the prefill's outputs, copied only into the
+ * slots of the requests that start from it.
+ */
 interface Prefix {
   length: number;
   kv: KvRows;
+  row: number;
+  stride: number;
   logits: Float32Array;
   probs: Float32Array;
 }
@@ -528,9 +534,8 @@ async function decodeQueue(
     const probs = out.probs.data as Float32Array;
     const kv = decodedKv(out, config.layers);
     prompts.forEach(([key, r], i) => {
-      const length = r.prompt.length;
-      const row = (x: Float32Array) => x.slice(i * V, (i + 1) * V);
-      prefixes.set(key, { length, kv: copyRow(kv, kvHeads, hd, i, s, length), logits: row(logits), probs: row(probs) });
+      const row = (x: Float32Array) => x.subarray(i * V, (i + 1) * V);
+      prefixes.set(key, { length: r.prompt.length, kv, row: i, stride: s, logits: row(logits), probs: row(probs) });
     });
   };
 
@@ -540,7 +545,7 @@ async function decodeQueue(
     const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [] };
     const slot = rows.length;
     cache.ensure(prefix.length);
-    cache.write(prefix.kv, 0, prefix.length, slot, 0, prefix.length);
+    cache.write(prefix.kv, prefix.row, prefix.stride, slot, 0, prefix.length);
     const { token, logprob } = sampleToken(prefix.logits, prefix.probs, row.o, row.rng);
     rows.push(row);
     if (await accept(row, token, logprob)) release(slot);
@@ -567,11 +572,10 @@ async function decodeQueue(
     const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
-    const kv = decodedKv(out, config.layers);
+    cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
       const row = rows[i];
-      cache.write(kv, i, 1, i, row.length, 1);
       row.length++;
       const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), row.o, row.rng);
       if (await accept(row, token, logprob)) release(i);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { copyRow, decodedKv, KvCache, type KvRows } from '../../src/engine/kv-cache.ts';
+import { decodedKv, KvCache, type KvRows } from '../../src/engine/kv-cache.ts';
 
 /** A fake decode output for one layer: [rows, kvHeads, s, hd] filled with recognisable values. */
 function output(rows: number, kvHeads: number, s: number, hd: number, base: number): KvRows {
@@ -34,13 +34,24 @@ test('the cache grows in chunks, keeps its contents, and moves slots', () => {
   assert.deepEqual(cache.feeds(1)['past_v.0'].dims, [1, 2, 200, 3]);
 });
 
-test('a row copied out of a prefill goes into a slot as the prefill row itself would', () => {
+test('a row of a prefill goes into a slot: its prompt positions of every head, from the padded row', () => {
   // Row 1 of a 3-row prefill padded to 6 positions, of which its prompt fills 4.
   const prefill = output(3, 2, 6, 3, 0);
-  const direct = new KvCache(1, 2, 2, 3, 200);
-  direct.write(prefill, 1, 6, 1, 0, 4);
-  const copied = new KvCache(1, 2, 2, 3, 200);
-  copied.write(copyRow(prefill, 2, 3, 1, 6, 4), 0, 4, 1, 0, 4);
-  for (const h of [0, 1]) assert.deepEqual(slotPositions(copied, 2, 1, h, 4), slotPositions(direct, 2, 1, h, 4), `head ${h}`);
-  assert.deepEqual(slotPositions(direct, 2, 1, 1, 1), [54, 55, 56], 'head 1 of row 1 starts at (1 * 2 + 1) * 6 * 3');
+  const cache = new KvCache(1, 2, 2, 3, 200);
+  cache.write(prefill, 1, 6, 1, 0, 4);
+  for (const h of [0, 1]) {
+    const start = (1 * 2 + h) * 6 * 3;
+    assert.deepEqual(slotPositions(cache, 2, 1, h, 4), Array.from({ length: 12 }, (_, i) => start + i), `head ${h}`);
+  }
+});
+
+test('a cached step appends each row at its own position, as writing the rows one by one does', () => {
+  const step = output(3, 2, 1, 3, 500);
+  const at = [4, 0, 9];
+  const appended = new KvCache(1, 3, 2, 3, 200);
+  appended.append(step, at);
+  const written = new KvCache(1, 3, 2, 3, 200);
+  at.forEach((position, i) => written.write(step, i, 1, i, position, 1));
+  for (const [name, t] of Object.entries(written.feeds(3))) assert.deepEqual(appended.feeds(3)[name].data, t.data, name);
+  assert.deepEqual(slotPositions(appended, 3, 2, 1, 10).slice(27, 30), [515, 516, 517], 'row 2, head 1 (15 floats into the step) at position 9');
 });
