@@ -2,6 +2,7 @@
 import onnxProto from 'onnx-proto';
 import type { Attr, ConstantData, DType, Graph, Value } from './graph.ts';
 import { ONNX_DTYPE } from './graph.ts';
+import { sizeOf } from './tensor.ts';
 
 const { onnx } = onnxProto;
 
@@ -25,7 +26,7 @@ export function weightFile(name: string): string {
 
 function externalTensorProto(v: Value) {
   const dims = v.shape as number[];
-  const length = dims.reduce((a, b) => a * b, 1) * BYTES[v.dtype];
+  const length = sizeOf(dims) * BYTES[v.dtype];
   return onnx.TensorProto.create({
     name: v.name,
     dataType: ONNX_DTYPE[v.dtype],

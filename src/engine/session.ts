@@ -66,7 +66,6 @@ function boundWeights(graph: SerializedGraph, weights: readonly NamedTensor[] | 
   return weights.slice();
 }
 
-
 // Recipes are memoized only within the process: the code that builds them cannot change under it.
 const serialized = new Map<string, SerializedGraph>();
 
