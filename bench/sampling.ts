@@ -11,6 +11,11 @@
  *     in a unified KV cache (its `batched` example's way).
  * (2) Decode tokens/s on SmolLM2 at batch 1, 32 and 128: distinct 64-token prompts, greedy, D new tokens,
  *     prefill included (bench:models' convention).
+ * (3) Multi-turn, as rollout and evaluation run it on SmolLM2: P conversations for K turns, every turn's prompt
+ *     the last turn's prompt, its response and a feedback message, greedy, all P rows at once. rise continues
+ *     each conversation from the last turn's cache (its prefix cache); `rise_uncached` runs prompts of the
+ *     same lengths that share nothing with what it computed, so every turn prefills its whole prompt, as
+ *     PyTorch and llama.cpp do here (their `decode` part, turn by turn).
  * The sides run one after the other within each part (engine, PyTorch, llama.cpp), never at once; the load
  * average goes with every figure, since the machine's other work makes a figure say little.
  *
@@ -54,6 +59,9 @@ const WORKLOADS = {
   smollm2: { prompts: PROMPTS, samples: 16, promptTokens: 128, newTokens: 16 },
 };
 const DECODE = { batches: [1, 32, 128], promptTokens: 64, newTokens: Number(flag('decode-tokens', '32')) };
+const MULTI_TURN = { conversations: PROMPTS, turns: 4, promptTokens: 128, newTokens: 32, feedbackTokens: 24 };
+/** Prompt lengths of turn t (from 1): each turn adds its response and the feedback. */
+const turnLength = (t: number) => MULTI_TURN.promptTokens + (t - 1) * (MULTI_TURN.newTokens + MULTI_TURN.feedbackTokens);
 
 /** Distinct prompts of random tokens (ids 3.. to stay clear of the special ones). */
 function promptRows(vocab: number, rows: number, length: number, seed: number): number[][] {
@@ -103,9 +111,18 @@ function bestOfRequests(prompts: number[][], samples: number): GenerationRequest
   return prompts.flatMap((prompt, p) => Array.from({ length: samples }, (_, c) => ({ id: `p${p}|c${c}`, prompt })));
 }
 
+/**
+ * A first run of the session, untimed, on prompts of its own: a prompt warmed up on would be in the prefix
+ * cache when timed, and the other sides have nothing of the kind.
+ */
+async function warmUp(generator: Generator, length: number): Promise<void> {
+  const prompts = promptRows(generator.config.vocabSize, 2, length, 999);
+  await generator.generate(prompts.map((prompt, i) => ({ id: `warm${i}`, prompt })), { temperature: 1, maxNewTokens: 4, stopTokens: [], batchSize: 2 });
+}
+
 async function engineWorkload(generator: Generator, prompts: number[][], w: { samples: number; newTokens: number }): Promise<Figure> {
   const requests = bestOfRequests(prompts, w.samples);
-  await generator.generate(requests.slice(0, 2), { temperature: 1, maxNewTokens: 2, stopTokens: [], batchSize: 2 });
+  await warmUp(generator, prompts[0].length);
   return timed(requests.length * w.newTokens, () =>
     generator.generate(requests, { temperature: 1, topP: 1, topK: 0, maxNewTokens: w.newTokens, stopTokens: [], stopStrings: [], seed: 1, batchSize: ROWS }),
   );
@@ -113,13 +130,48 @@ async function engineWorkload(generator: Generator, prompts: number[][], w: { sa
 
 async function engineDecode(generator: Generator, prompts: number[][]): Promise<Figure> {
   const requests = prompts.map((prompt, i) => ({ id: `r${i}`, prompt }));
-  await generator.generate(requests.slice(0, 2), { temperature: 0, maxNewTokens: 4, stopTokens: [], batchSize: 2 });
+  await warmUp(generator, prompts[0].length);
   let first: number[] = [];
   const figure = await timed(prompts.length * DECODE.newTokens, async () => {
     const generations = await generator.generate(requests, { temperature: 0, maxNewTokens: DECODE.newTokens, stopTokens: [], batchSize: prompts.length });
     first = generations[0].tokens;
   });
   return { ...figure, first_row: first };
+}
+
+/**
+ * The multi-turn workload in rise: `fresh` gives turn t's prompts when the conversations are not continued
+ * (the uncached side); otherwise each turn's prompt extends the last with its response and the feedback.
+ */
+async function engineMultiTurn(generator: Generator, first: number[][], fresh: ((turn: number) => number[][]) | null): Promise<Figure> {
+  const feedback = promptRows(generator.config.vocabSize, 1, MULTI_TURN.feedbackTokens, 77)[0];
+  await warmUp(generator, MULTI_TURN.promptTokens);
+  let prompts = first;
+  const turns: number[] = [];
+  let cached = 0;
+  let prompted = 0;
+  for (let turn = 1; turn <= MULTI_TURN.turns; turn++) {
+    if (turn > 1 && fresh !== null) prompts = fresh(turn);
+    const requests = prompts.map((prompt, i) => ({ id: `c${i}|t${turn}`, prompt, keepCache: fresh === null }));
+    const t0 = performance.now();
+    const generations = await generator.generate(requests, { temperature: 0, maxNewTokens: MULTI_TURN.newTokens, stopTokens: [], batchSize: ROWS });
+    turns.push((performance.now() - t0) / 1000);
+    cached += generations.reduce((n, g) => n + g.cachedTokens, 0);
+    prompted += prompts.reduce((n, p) => n + p.length, 0);
+    if (fresh === null) prompts = prompts.map((p, i) => [...p, ...generations[i].tokens, ...feedback]);
+  }
+  const wall = turns.reduce((a, b) => a + b, 0);
+  const tokens = first.length * MULTI_TURN.turns * MULTI_TURN.newTokens;
+  return { wall_s: wall, tokens, tokens_per_s: tokens / wall, load: os.loadavg(), turns_s: turns, prompt_tokens: prompted, cached_prompt_tokens: cached };
+}
+
+/** The multi-turn workload on a Python side: each turn's prompts prefilled whole. */
+async function referenceMultiTurn(side: Worker, fresh: (turn: number) => number[][]): Promise<Figure> {
+  const turns: Figure[] = [];
+  for (let turn = 1; turn <= MULTI_TURN.turns; turn++) turns.push(await side.ask({ part: 'decode', prompts: fresh(turn), new_tokens: MULTI_TURN.newTokens }));
+  const wall = turns.reduce((n, f) => n + f.wall_s, 0);
+  const tokens = turns.reduce((n, f) => n + f.tokens, 0);
+  return { wall_s: wall, tokens, tokens_per_s: tokens / wall, load: os.loadavg(), turns_s: turns.map((f) => f.wall_s) };
 }
 
 /** How many leading greedy tokens of the first row every side agrees on: the sides run the same model. */
@@ -145,6 +197,7 @@ const partial = {
   decode: {} as Record<string, Record<string, Figure>>,
   /** Per batch: leading greedy tokens of the first row on which all sides agree (of --decode-tokens). */
   greedy_tokens_agreeing: {} as Record<string, number>,
+  multi_turn: {} as Record<string, Figure>,
 };
 /** Written after every part, so a run cut short still leaves the figures it measured. */
 function save(extra: object = {}): void {
@@ -214,6 +267,25 @@ for (const B of DECODE.batches) {
   }
   partial.greedy_tokens_agreeing[B] = agreement(decode[B]);
 }
+
+// (3) Multi-turn on SmolLM2.
+const multiTurn: Record<string, Figure> = {};
+partial.multi_turn = multiTurn;
+const fresh = (turn: number) => promptRows(smol.config.vocabSize, MULTI_TURN.conversations, turnLength(turn), 300 + turn);
+multiTurn.rise = await engineMultiTurn(generator, promptRows(smol.config.vocabSize, MULTI_TURN.conversations, turnLength(1), 200), null);
+log('multi-turn, rise', multiTurn.rise);
+save();
+multiTurn.rise_uncached = await engineMultiTurn(generator, fresh(1), fresh);
+log('multi-turn, rise uncached', multiTurn.rise_uncached);
+save();
+multiTurn.torch = await referenceMultiTurn(torch, fresh);
+log('multi-turn, torch', multiTurn.torch);
+save();
+if (llama) {
+  multiTurn.llama_cpp = await referenceMultiTurn(llama, fresh);
+  log('multi-turn, llama.cpp', multiTurn.llama_cpp);
+  save();
+}
 torch.close();
 llama?.close();
 
@@ -230,7 +302,8 @@ function header() {
       rows: ROWS,
       workloads: WORKLOADS,
       decode: DECODE,
-      sampling: 'workload: temperature 1, top-p 1, no top-k, no stop; decode: greedy, no stop',
+      multi_turn: MULTI_TURN,
+      sampling: 'workload: temperature 1, top-p 1, no top-k, no stop; decode and multi-turn: greedy, no stop',
       weights: `float32 everywhere: rise and PyTorch dequantize the store's Q4_1 GGUF, llama.cpp runs ${F32_GGUF} (the same tensors dequantized by bench/llama/f32_gguf.py); llama.cpp's KV cache in float32`,
     },
     versions: { torch: torchInfo, llama_cpp: llamaInfo },
@@ -245,6 +318,11 @@ const result = {
     workload_vs_best: { quickstart: ratio(quickstart.rise.tokens_per_s, best(quickstart)), smollm2: ratio(smollm2.rise.tokens_per_s, best(smollm2)) },
     decode_vs_torch: Object.fromEntries(Object.entries(decode).map(([B, f]) => [B, ratio(f.rise.tokens_per_s, f.torch.tokens_per_s)])),
     decode_vs_llama_cpp: Object.fromEntries(Object.entries(decode).map(([B, f]) => [B, ratio(f.rise.tokens_per_s, f.llama_cpp?.tokens_per_s)])),
+    multi_turn: {
+      vs_uncached: ratio(multiTurn.rise.tokens_per_s, multiTurn.rise_uncached.tokens_per_s),
+      vs_torch: ratio(multiTurn.rise.tokens_per_s, multiTurn.torch.tokens_per_s),
+      vs_llama_cpp: ratio(multiTurn.rise.tokens_per_s, multiTurn.llama_cpp?.tokens_per_s),
+    },
   },
 };
 save(result);

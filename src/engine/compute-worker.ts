@@ -10,7 +10,8 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import { packTensors, unpackTensors, type Reply, type Request, type ServeEvent, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
 import { externalData } from './onnx.ts';
-import { sampleBatch, serveBatch, type RequestQueue } from './sampling.ts';
+import { PrefixCache, prefixCacheBudget } from './prefix-cache.ts';
+import { sampleBatch, serveBatch, type DecodingModel, type RequestQueue } from './sampling.ts';
 import { openSpinSession, type SpinSession } from './spin-session.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { tokenizerFromJSON } from './tokenizer-json.ts';
@@ -23,6 +24,8 @@ const sessions = new Map<string, Promise<SpinSession>>();
 const residents = new Map<number, ort.Tensor.DataType>();
 /** The resident arrays each session with bound weights was made from: it goes when one of them goes. */
 const boundTo = new Map<string, number[]>();
+/** What each decode session computed in earlier jobs, for prompts that extend it; it goes with the session. */
+const kept = new Map<string, PrefixCache>();
 /** Tokenizers by the digest of their JSON, built on first use. */
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
 /** Set by 'close': nobody waits for replies any more. */
@@ -85,14 +88,24 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
   }
 }
 
-/** The job's decode session (its weights bound), checking between steps whether the job was cancelled. */
-async function decoder(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }) {
+/**
+ * The job's model: its decode session (its weights bound), checking between steps whether the job was
+ * cancelled, and the session's prefix cache.
+ */
+async function decodingModel(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }): Promise<DecodingModel> {
   const s = await session(request.key);
-  return async (feeds: Record<string, ort.Tensor>) => {
-    // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
-    await nextTurn();
-    if (state.cancelled) throw new Error('generation cancelled');
-    return s.run(feeds);
+  let cache = kept.get(request.key);
+  if (cache === undefined) kept.set(request.key, (cache = new PrefixCache(prefixCacheBudget())));
+  return {
+    config: request.job.config,
+    tokenizer: tokenizer(request.tokenizer),
+    kept: cache,
+    decode: async (feeds) => {
+      // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
+      await nextTurn();
+      if (state.cancelled) throw new Error('generation cancelled');
+      return s.run(feeds);
+    },
   };
 }
 
@@ -107,6 +120,7 @@ function release(ids: number[]): void {
   for (const [key, bound] of boundTo) {
     if (!bound.some((id) => gone.has(id))) continue;
     boundTo.delete(key);
+    kept.delete(key);
     const s = sessions.get(key);
     sessions.delete(key);
     s?.then((opened) => opened.release(), () => undefined);
@@ -118,8 +132,7 @@ async function generate(request: Extract<Request, { kind: 'generate' }>): Promis
   const state = { cancelled: false };
   jobs.set(id, state);
   try {
-    const decode = await decoder(request, state);
-    await sampleBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, job.requests, job.options, (result, done, total) => {
+    await sampleBatch(await decodingModel(request, state), job.requests, job.options, (result, done, total) => {
       port!.postMessage({ id, result, done, total } satisfies Reply);
     });
   } finally {
@@ -144,8 +157,7 @@ async function serveQueue(request: Extract<Request, { kind: 'serve' }>): Promise
   queues.set(id, { queue, wake: (more) => wake(more) });
   const post = (event: ServeEvent) => port!.postMessage({ id, event } satisfies Reply);
   try {
-    const decode = await decoder(request, state);
-    await serveBatch({ config: job.config, tokenizer: tokenizer(request.tokenizer), decode }, queue, job.options, {
+    await serveBatch(await decodingModel(request, state), queue, job.options, {
       onResult: (generation) => post({ kind: 'result', generation }),
       onToken: (request, token, logprob) => post({ kind: 'token', request, token, logprob }),
       onDropped: (request) => post({ kind: 'dropped', request }),

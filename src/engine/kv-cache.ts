@@ -27,6 +27,39 @@ export interface KvRows {
   values: Float32Array[];
 }
 
+/**
+ * Positions [0, count) of row `row` of some keys and values laid out [rows, kvHeads, stride, hd] per layer:
+ * a view, nothing copied.
+ */
+export interface KvSpan {
+  kv: KvRows;
+  row: number;
+  stride: number;
+  count: number;
+}
+
+/** Spans one after another, copied into one row of their own ([1, kvHeads, total, hd] per layer). */
+export function joinSpans(spans: readonly KvSpan[], kvHeads: number, headDim: number): KvRows {
+  const total = spans.reduce((n, s) => n + s.count, 0);
+  const join = (part: (s: KvSpan) => Float32Array) => {
+    const out = new Float32Array(kvHeads * total * headDim);
+    for (let h = 0; h < kvHeads; h++) {
+      let at = h * total * headDim;
+      for (const s of spans) {
+        const n = s.count * headDim;
+        copy(part(s), (s.row * kvHeads + h) * s.stride * headDim, out, at, n);
+        at += n;
+      }
+    }
+    return out;
+  };
+  const layers = spans[0].kv.keys.length;
+  return {
+    keys: Array.from({ length: layers }, (_, l) => join((s) => s.kv.keys[l])),
+    values: Array.from({ length: layers }, (_, l) => join((s) => s.kv.values[l])),
+  };
+}
+
 /** The new keys and values a decode run returns (`k.<l>` / `v.<l>`), viewed without copying. */
 export function decodedKv(out: ort.InferenceSession.ReturnType, layers: number): KvRows {
   const keys: Float32Array[] = [];
@@ -78,21 +111,23 @@ export class KvCache {
     this.capacity = capacity;
   }
 
-  /**
-   * Copies `count` positions of row `row` of `src` (keys and values as [rows, kvHeads, s, hd] per layer)
-   * into `slot` starting at position `at`.
-   */
-  write(src: KvRows, row: number, s: number, slot: number, at: number, count: number): void {
+  /** Copies a span into `slot` starting at position `at`. */
+  write(span: KvSpan, slot: number, at: number): void {
     const hd = this.headDim;
-    const n = count * hd;
+    const n = span.count * hd;
     for (let l = 0; l < this.layers; l++) {
       for (let h = 0; h < this.kvHeads; h++) {
-        const from = (row * this.kvHeads + h) * s * hd;
+        const from = (span.row * this.kvHeads + h) * span.stride * hd;
         const to = ((slot * this.kvHeads + h) * this.capacity + at) * hd;
-        copy(src.keys[l], from, this.keys[l], to, n);
-        copy(src.values[l], from, this.values[l], to, n);
+        copy(span.kv.keys[l], from, this.keys[l], to, n);
+        copy(span.kv.values[l], from, this.values[l], to, n);
       }
     }
+  }
+
+  /** The first `count` positions of `slot`, as a view that the next write, move or growth changes: copy it before. */
+  span(slot: number, count: number): KvSpan {
+    return { kv: { keys: this.keys, values: this.values }, row: slot, stride: this.capacity, count };
   }
 
   /**

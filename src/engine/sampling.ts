@@ -13,7 +13,8 @@
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
 import { hashSeed, Rng } from './random.ts';
-import { decodedKv, KvCache, type KvRows } from './kv-cache.ts';
+import { decodedKv, KvCache, type KvSpan } from './kv-cache.ts';
+import type { PrefixCache, PrefixMatch } from './prefix-cache.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
 
@@ -27,6 +28,11 @@ export interface GenerationRequest {
   rngKey?: number;
   /** Report every token as it is sampled (`TokenHook`), not only the finished request. */
   streamTokens?: boolean;
+  /**
+   * Keep the finished request's keys and values in the model's prefix cache (`DecodingModel.kept`): its
+   * caller means to send the conversation again with this response in it (a later turn).
+   */
+  keepCache?: boolean;
 }
 
 export interface SamplingOptions {
@@ -70,6 +76,8 @@ export interface Generation {
   /** Log-probability of each generated token under the model (untempered softmax). */
   logprobs: number[];
   finishReason: 'stop' | 'length' | 'context';
+  /** Prompt tokens whose keys and values came from the prefix cache rather than a prefill. */
+  cachedTokens: number;
 }
 
 /** Called as each request finishes (in finishing order); a hook that throws stops the sampling. */
@@ -108,6 +116,11 @@ export interface DecodingModel {
   config: ModelConfig;
   tokenizer: Tokenizer;
   decode: DecodeRun;
+  /**
+   * Sequences the decode session computed in earlier calls (every prefilled prompt, and the requests that
+   * ask for it), which prompts extending them start from; none when absent.
+   */
+  kept?: PrefixCache;
 }
 
 interface Row {
@@ -121,18 +134,20 @@ interface Row {
   next: number;
   tokens: number[];
   logprobs: number[];
+  /** Prompt tokens that came from the prefix cache. */
+  cached: number;
 }
 
 /**
- * A prefilled prompt: row `row` of a prefill's keys and values (`stride` positions a row) and the logits
- * (and their softmax) after its last token — views into the prefill's outputs, copied only into the
- * slots of the requests that start from it.
+ * A prefilled prompt: its keys and values (the part that came from the prefix cache, then a row of the
+ * prefill's outputs) and the logits (and their softmax) after its last token — views, copied only into
+ * the slots of the requests that start from it.
  */
 interface Prefix {
   length: number;
-  kv: KvRows;
-  row: number;
-  stride: number;
+  spans: KvSpan[];
+  /** Positions that came from the prefix cache. */
+  cached: number;
   logits: Float32Array;
   probs: Float32Array;
 }
@@ -303,6 +318,12 @@ function tokenAtRank(logits: Float32Array, sorted: Float32Array, rank: number): 
   throw new Error(`sampleToken: no logit equals the sorted value ${value} (NaN logits?)`);
 }
 
+/** A prompt waiting for its prefill, with the longest prefix the prefix cache holds for it. */
+interface Unseen {
+  request: GenerationRequest;
+  match: PrefixMatch | null;
+}
+
 /** Rejects a call whose requests cannot be sampled, naming the request. */
 export function checkRequests(requests: readonly GenerationRequest[], context: number): void {
   const ids = new Set<string>();
@@ -353,7 +374,7 @@ async function decodeQueue(
   o: SamplingOptions,
   hooks: { onResult: (g: Generation) => void | Promise<void>; onToken?: TokenHook; onDropped?: (id: string) => void },
 ): Promise<void> {
-  const { config, tokenizer, decode } = model;
+  const { config, tokenizer, decode, kept } = model;
   const kvHeads = config.kvHeads;
   const hd = headDim(config);
   const C = config.context;
@@ -369,7 +390,10 @@ async function decodeQueue(
   const everyRow = BigInt64Array.from({ length: capacity }, (_, i) => BigInt(i));
 
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
-    await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason });
+    const { prompt } = row.request;
+    // The last sampled token was never fed, so the row's cache ends before it.
+    if (row.request.keepCache && kept) kept.keep([...prompt, ...row.tokens.slice(0, row.length - prompt.length)], [cache.span(rows.indexOf(row), row.length)], kvHeads, hd);
+    await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason, cachedTokens: row.cached });
   };
 
   /** Accepts a sampled token for a row; returns true if the row is finished. */
@@ -401,15 +425,18 @@ async function decodeQueue(
     return false;
   };
 
-  /** `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each. */
-  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: number) => {
+  /**
+   * `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each; `past`:
+   * the keys and values the tokens attend to before their own (none for a plain prefill).
+   */
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null) => {
     const feeds: Record<string, ort.Tensor> = {
       tokens: new ort.Tensor('int64', tokens, [n, s]),
       positions: new ort.Tensor('int64', positions, [n, s]),
-      mask: new ort.Tensor('float32', mask, [n, 1, s, past + s]),
+      mask: new ort.Tensor('float32', mask, [n, 1, s, (past?.capacity ?? 0) + s]),
       logit_rows: new ort.Tensor('int64', logitRows, [logitRows.length]),
     };
-    if (past > 0) return { ...feeds, ...cache.feeds(n) };
+    if (past !== null) return { ...feeds, ...past.feeds(n) };
     for (let l = 0; l < config.layers; l++) {
       feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, kvHeads, 0, hd]);
       feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [n, kvHeads, 0, hd]);
@@ -484,22 +511,27 @@ async function decodeQueue(
 
   /**
    * Admits queued requests into free slots. Prompts not yet prefilled are prefilled in groups of at most
-   * PREFILL_TOKENS padded tokens, each distinct prompt once.
+   * PREFILL_TOKENS padded positions (the cached part included), each distinct prompt once, from the
+   * longest prefix the prefix cache holds.
    */
   const admit = async () => {
     countArrivals();
     while (rows.length < capacity && waiting.length > 0) {
       const fresh: GenerationRequest[] = [];
-      const unseen = new Map<string, GenerationRequest>();
-      let longest = 0;
+      const unseen = new Map<string, Unseen>();
+      let longestPast = 0;
+      let longestNew = 0;
       while (rows.length + fresh.length < capacity && waiting.length > 0) {
         const r = waiting[0];
         const key = promptKey(r);
         if (!prefixes.has(key) && !unseen.has(key)) {
-          const next = Math.max(longest, r.prompt.length);
-          if (unseen.size > 0 && next * (unseen.size + 1) > PREFILL_TOKENS) break;
-          longest = next;
-          unseen.set(key, r);
+          const match = kept?.match(r.prompt) ?? null;
+          const past = Math.max(longestPast, match?.length ?? 0);
+          const fed = Math.max(longestNew, r.prompt.length - (match?.length ?? 0));
+          if (unseen.size > 0 && (past + fed) * (unseen.size + 1) > PREFILL_TOKENS) break;
+          longestPast = past;
+          longestNew = fed;
+          unseen.set(key, { request: r, match });
         }
         uncount(r);
         fresh.push(waiting.shift()!);
@@ -513,39 +545,66 @@ async function decodeQueue(
     }
   };
 
-  /** Prefills distinct prompts together (right-padded; causality hides the padding) and keeps each as a prefix. */
-  const prefill = async (prompts: [string, GenerationRequest][]) => {
-    const s = Math.max(...prompts.map(([, r]) => r.prompt.length));
+  /**
+   * Prefills distinct prompts together (right-padded; causality hides the padding), each after the part
+   * the prefix cache gave it (the cached parts left-aligned in one past, padded with masked positions),
+   * and keeps each as a prefix, and in the prefix cache.
+   */
+  const prefill = async (prompts: [string, Unseen][]) => {
     const n = prompts.length;
+    const cachedOf = prompts.map(([, u]) => u.match?.length ?? 0);
+    const fed = prompts.map(([, u], i) => u.request.prompt.length - cachedOf[i]);
+    const s = Math.max(...fed);
     const tokens = new BigInt64Array(n * s);
     const positions = new BigInt64Array(n * s);
-    prompts.forEach(([, r], i) => r.prompt.forEach((t, j) => (tokens[i * s + j] = BigInt(t))));
-    for (let i = 0; i < n; i++) for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(j);
-    const mask = new Float32Array(n * s * s);
-    for (let i = 0; i < n; i++) for (let q = 0; q < s; q++) for (let k = q + 1; k < s; k++) mask[(i * s + q) * s + k] = MASKED;
+    prompts.forEach(([, u], i) => {
+      for (let j = 0; j < fed[i]; j++) tokens[i * s + j] = BigInt(u.request.prompt[cachedOf[i] + j]);
+      for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(cachedOf[i] + j);
+    });
+    let past: KvCache | null = null;
+    if (cachedOf.some((c) => c > 0)) {
+      past = new KvCache(config.layers, n, kvHeads, hd, C);
+      past.ensure(Math.max(...cachedOf));
+      prompts.forEach(([, u], i) => u.match && past!.write(u.match.span, i, 0));
+    }
+    const P = past?.capacity ?? 0;
+    const mask = new Float32Array(n * s * (P + s));
+    for (let i = 0; i < n; i++) {
+      for (let q = 0; q < s; q++) {
+        const at = (i * s + q) * (P + s);
+        mask.fill(MASKED, at + cachedOf[i], at + P);
+        mask.fill(MASKED, at + P + q + 1, at + P + s);
+      }
+    }
     // Only each prompt's last token needs its logits: the first token is sampled from them. One row alone
     // would go through ONNX Runtime's matrix-vector kernel, which rounds unlike the matrix kernel that
     // computed every token's logits (as this graph did before): the row twice keeps that rounding.
-    const rows = prompts.map(([, r], i) => i * s + r.prompt.length - 1);
+    const rows = prompts.map((_, i) => i * s + fed[i] - 1);
     if (rows.length === 1 && s > 1) rows.push(rows[0]);
     const last = BigInt64Array.from(rows, BigInt);
-    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, 0));
+    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, past));
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
     const kv = decodedKv(out, config.layers);
-    prompts.forEach(([key, r], i) => {
+    prompts.forEach(([key, u], i) => {
       const row = (x: Float32Array) => x.subarray(i * V, (i + 1) * V);
-      prefixes.set(key, { length: r.prompt.length, kv, row: i, stride: s, logits: row(logits), probs: row(probs) });
+      const spans = [...(u.match ? [u.match.span] : []), { kv, row: i, stride: s, count: fed[i] }];
+      prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits), probs: row(probs) });
+      kept?.keep(u.request.prompt, spans, kvHeads, hd);
     });
   };
 
   /** Starts a request in the next free slot from its prompt's prefix, sampling its first token. */
   const start = async (r: GenerationRequest, prefix: Prefix) => {
     const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
-    const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [] };
+    const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [], cached: prefix.cached };
     const slot = rows.length;
     cache.ensure(prefix.length);
-    cache.write(prefix.kv, prefix.row, prefix.stride, slot, 0, prefix.length);
+    let at = 0;
+    for (const span of prefix.spans) {
+      cache.write(span, slot, at);
+      at += span.count;
+    }
     const { token, logprob } = sampleToken(prefix.logits, prefix.probs, row.o, row.rng);
     rows.push(row);
     if (await accept(row, token, logprob)) release(slot);
@@ -569,7 +628,7 @@ async function decodeQueue(
     const P = cache.capacity;
     const mask = new Float32Array(n * (P + 1));
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, P));
+    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache));
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
     cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));

@@ -70,7 +70,13 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
   await onProgress?.({ done: 0, total, unit: 'problems' });
 
   const firstSlots: Slot[] = todo.flatMap((problem) =>
-    Array.from({ length: ev.parallelK }, (_, c) => ({ key: `${problem.id}|eval|t1|c${c}`, problem, conversation: stateConversation(episodeContext(o.prompting, problem), []), candidate: c })),
+    Array.from({ length: ev.parallelK }, (_, c) => ({
+      key: `${problem.id}|eval|t1|c${c}`,
+      problem,
+      conversation: stateConversation(episodeContext(o.prompting, problem), []),
+      candidate: c,
+      continued: c === 0 && ev.turns > 1,
+    })),
   );
   const first = await drawSamples(policy, firstSlots, { task: o.task, sampling, degenerate: null, onSamples: report('turn 1') });
   const parallel = todo.map((_, i) => first.slice(i * ev.parallelK, (i + 1) * ev.parallelK).map((d) => d[0]));
@@ -82,6 +88,7 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
       problem,
       conversation: stateConversation(episodeContext(o.prompting, problem), sequential[i].map((s) => s.text), ev.contextWindow),
       candidate: 0,
+      continued: turn < ev.turns,
     }));
     const draws = await drawSamples(policy, slots, { task: o.task, sampling, degenerate: null, onSamples: report(`turn ${turn}`) });
     draws.forEach((d, i) => sequential[i].push(d[0]));

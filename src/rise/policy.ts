@@ -34,6 +34,11 @@ export interface PolicyRequest {
   /** Unique within a call; names the request's random stream, so equal (seed, id) give equal samples. */
   id: string;
   conversation: Conversation;
+  /**
+   * The caller will send this conversation again with the response in it (a later turn): a policy may keep
+   * what it computed for this one, so the next prompt starts where this response ended.
+   */
+  continued?: boolean;
 }
 
 export type FinishReason = 'stop' | 'length' | 'context';
@@ -101,7 +106,7 @@ export class EnginePolicy implements Policy {
     const prompts = requests.map((r) => {
       const prompt = this.template.renderPrompt(r.conversation);
       if (prompt.length >= context) throw new ContextOverflowError(r.id, prompt.length, context);
-      return { id: r.id, prompt };
+      return { id: r.id, prompt, keepCache: r.continued };
     });
     const generations = await this.generator.generate(
       prompts,

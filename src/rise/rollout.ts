@@ -133,7 +133,9 @@ export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProg
     for (const i of now) {
       const problem = todo[i];
       const conversation = stateConversation(episodeContext(o.prompting, problem), attempts(episodes[i]), rollout.contextWindow);
-      for (let c = 0; c < candidates; c++) slots.push({ key: `${problem.id}|t${turn}|c${c}`, problem, conversation, candidate: c });
+      // With one candidate, a wrong attempt is the next turn's: the only case known before the draw.
+      const continued = candidates === 1 && turn < rollout.turns;
+      for (let c = 0; c < candidates; c++) slots.push({ key: `${problem.id}|t${turn}|c${c}`, problem, conversation, candidate: c, continued });
     }
     const draws = await drawSamples(policy, slots, {
       task: o.task,

@@ -19,6 +19,8 @@ export interface Slot {
   problem: Problem;
   conversation: Conversation;
   candidate: number;
+  /** A later turn continues this slot's conversation with its response (`PolicyRequest.continued`). */
+  continued?: boolean;
 }
 
 export interface DrawOptions {
@@ -67,7 +69,7 @@ export async function drawSamples(policy: Policy, slots: Slot[], o: DrawOptions)
   for (let round = 0; pending.length > 0; round++) {
     const base = finished;
     const responses = await policy.respond(
-      pending.map((i) => ({ id: `${slots[i].key}|r${round}`, conversation: slots[i].conversation })),
+      pending.map((i) => ({ id: `${slots[i].key}|r${round}`, conversation: slots[i].conversation, continued: slots[i].continued })),
       o.sampling,
       { onProgress: o.onSamples && ((p) => o.onSamples!(base + p.done, needed)) },
     );

@@ -11,7 +11,9 @@
  *
  * Every choice of every request joins one continuous batch in the compute thread (`ServingBatch`), so
  * concurrent requests decode together; a client that disconnects drops its choices before the next
- * decode step. With `stream: true` the response is server-sent events, one chunk per piece of text that
+ * decode step. A prompt starts from the longest prefix the model's prefix cache holds (prompts prefilled
+ * before, and every chat response), so a chat's next message prefills only what is new;
+ * `usage.prompt_tokens_details.cached_tokens` counts the prompt tokens that came from it. With `stream: true` the response is server-sent events, one chunk per piece of text that
  * can no longer change (`TextStream`), then `data: [DONE]`.
  *
  * Log-probabilities are those of the sampled tokens under the model (before temperature), one entry per
@@ -62,8 +64,11 @@ const finishReason = (g: Generation): FinishReason => (g.finishReason === 'stop'
 /** One choice to sample: its index in the response, its prompt and its random stream. */
 interface Choice {
   index: number;
+  /** Choices of one prompt share the array. */
   prompt: number[];
   rngKey: number;
+  /** Keep the choice's keys and values for a next request that extends it (a chat's next message). */
+  keepCache: boolean;
 }
 
 /** How one endpoint shapes its responses and chunks. */
@@ -160,11 +165,20 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): F
     });
     const usage = (generations: Generation[]) => {
       const completionTokens = generations.reduce((n, g) => n + g.tokens.length, 0);
-      return { prompt_tokens: o.promptTokens, completion_tokens: completionTokens, total_tokens: o.promptTokens + completionTokens };
+      // Per prompt, as prompt_tokens counts them. Its first choice prefilled it; choices admitted after
+      // found it in the cache, so the fewest cached is what the prompt cost.
+      const cached = new Map<number[], number>();
+      choices.forEach((c, i) => cached.set(c.prompt, Math.min(cached.get(c.prompt) ?? Infinity, generations[i].cachedTokens)));
+      return {
+        prompt_tokens: o.promptTokens,
+        completion_tokens: completionTokens,
+        total_tokens: o.promptTokens + completionTokens,
+        prompt_tokens_details: { cached_tokens: [...cached.values()].reduce((a, b) => a + b, 0) },
+      };
     };
 
     if (!o.stream) {
-      const generations = await Promise.all(choices.map((c) => batch.submit({ prompt: c.prompt, sampling, rngKey: c.rngKey }, { signal: gone.signal })));
+      const generations = await Promise.all(choices.map((c) => batch.submit({ prompt: c.prompt, sampling, rngKey: c.rngKey, keepCache: c.keepCache }, { signal: gone.signal })));
       return { ...head, object: shape.object, choices: choices.map((c, i) => shape.choice(c.index, generations[i], o.logprobs)), usage: usage(generations) };
     }
 
@@ -190,7 +204,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): F
             const delta = text.push(token);
             if (delta !== '') chunk(shape.delta(c.index, delta, take()));
           };
-          const g = await batch.submit({ prompt: c.prompt, sampling, rngKey: c.rngKey }, { onToken, signal: gone.signal });
+          const g = await batch.submit({ prompt: c.prompt, sampling, rngKey: c.rngKey, keepCache: c.keepCache }, { onToken, signal: gone.signal });
           const rest = text.rest(g.text);
           if (rest !== '' || (o.logprobs && unsent.length > 0)) chunk(shape.delta(c.index, rest, take()));
           chunk(shape.finish(c.index, finishReason(g)));
@@ -253,7 +267,8 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): F
     checkPrompt(prompt, config, 'messages');
     const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? config.context - prompt.length;
     const key = seedKey(body.seed);
-    const choices = Array.from({ length: body.n ?? 1 }, (_, index) => ({ index, prompt, rngKey: choiceKey(key, index) }));
+    // A chat goes on with one of its choices, in a request that sends the conversation again.
+    const choices = Array.from({ length: body.n ?? 1 }, (_, index) => ({ index, prompt, rngKey: choiceKey(key, index), keepCache: true }));
     return respond(reply, chat, choices, requestSampling(body, maxTokens, template.stopTokens), {
       stream: body.stream === true,
       logprobs: body.logprobs === true,
@@ -271,7 +286,7 @@ export function createServer(model: ServedModel, options: ServerOptions = {}): F
     prompts.forEach((p, i) => checkPrompt(p, config, prompts.length > 1 ? `prompt[${i}]` : 'prompt'));
     const n = body.n ?? 1;
     const key = seedKey(body.seed);
-    const choices = prompts.flatMap((prompt, p) => Array.from({ length: n }, (_, j) => ({ index: p * n + j, prompt, rngKey: choiceKey(key, p * n + j) })));
+    const choices = prompts.flatMap((prompt, p) => Array.from({ length: n }, (_, j) => ({ index: p * n + j, prompt, rngKey: choiceKey(key, p * n + j), keepCache: false })));
     return respond(reply, completion, choices, requestSampling(body, completionMaxTokens(body), [tokenizer.special.eos]), {
       stream: body.stream === true,
       logprobs: typeof body.logprobs === 'number',

@@ -20,7 +20,7 @@ function slotPositions(cache: KvCache, slots: number, slot: number, h: number, c
 test('the cache grows in chunks, keeps its contents, and moves slots', () => {
   const cache = new KvCache(1, 2, 2, 3, 200);
   assert.equal(cache.capacity, 64);
-  cache.write(output(1, 2, 5, 3, 100), 0, 5, 1, 0, 5);
+  cache.write({ kv: output(1, 2, 5, 3, 100), row: 0, stride: 5, count: 5 }, 1, 0);
   const before = slotPositions(cache, 2, 1, 1, 5);
   assert.deepEqual(before, Array.from({ length: 15 }, (_, i) => 100 + 15 + i), 'head 1 of slot 1 holds head 1 of the row');
   cache.ensure(65);
@@ -38,7 +38,7 @@ test('a row of a prefill goes into a slot: its prompt positions of every head, f
   // Row 1 of a 3-row prefill padded to 6 positions, of which its prompt fills 4.
   const prefill = output(3, 2, 6, 3, 0);
   const cache = new KvCache(1, 2, 2, 3, 200);
-  cache.write(prefill, 1, 6, 1, 0, 4);
+  cache.write({ kv: prefill, row: 1, stride: 6, count: 4 }, 1, 0);
   for (const h of [0, 1]) {
     const start = (1 * 2 + h) * 6 * 3;
     assert.deepEqual(slotPositions(cache, 2, 1, h, 4), Array.from({ length: 12 }, (_, i) => start + i), `head ${h}`);
@@ -51,7 +51,7 @@ test('a cached step appends each row at its own position, as writing the rows on
   const appended = new KvCache(1, 3, 2, 3, 200);
   appended.append(step, at);
   const written = new KvCache(1, 3, 2, 3, 200);
-  at.forEach((position, i) => written.write(step, i, 1, i, position, 1));
+  at.forEach((position, i) => written.write({ kv: step, row: i, stride: 1, count: 1 }, i, position));
   for (const [name, t] of Object.entries(written.feeds(3))) assert.deepEqual(appended.feeds(3)[name].data, t.data, name);
   assert.deepEqual(slotPositions(appended, 3, 2, 1, 10).slice(27, 30), [515, 516, 517], 'row 2, head 1 (15 floats into the step) at position 9');
 });

@@ -6,6 +6,8 @@ import { buildDecodeGraph } from '../../src/engine/graphs.ts';
 import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { loadPretrained } from '../../src/models/load.ts';
+import { chatTemplateFor } from '../../src/rise/chat-template.ts';
+import { episodeContext, stateConversation } from '../../src/rise/conversation.ts';
 import { everyRowLogits } from '../engine/logit-rows.ts';
 import { smollm2Stored } from './real-model.ts';
 
@@ -40,5 +42,35 @@ test('on SmolLM2, a prefill that computes only each prompt\'s last logits sample
     const now = await sampleBatch({ ...m, decode: run }, batch, { ...options, batchSize: batch.length });
     const before = await sampleBatch({ ...m, decode: everyRowLogits(run) }, batch, { ...options, batchSize: batch.length });
     assert.deepEqual(now, before, `${batch.length} prompts`);
+  }
+});
+
+test('on SmolLM2, a RISE episode\'s later turns start from the prefix cache and sample what prefilling the whole chat samples', async () => {
+  const model = await loadPretrained(smollm2Stored().card.digest);
+  const generator = new Generator(model.config, model.params, model.tokenizer, { threads: 1 });
+  const decode = await createSession(buildDecodeGraph(model.config), 1, model.params);
+  const plain = { config: model.config, tokenizer: model.tokenizer, decode: (step: Record<string, ort.Tensor>) => decode.run(step) };
+  const template = chatTemplateFor(model.tokenizer);
+  const prompting = { instruction: 'Solve the problem. End with the answer.', feedback: 'Your answer may be wrong. Try again.' };
+  const problems = ['What is 17 times 3?', 'A shop sells 4 pens for $6. How much do 10 pens cost?'];
+  const attempts: string[][] = problems.map(() => []);
+  const fed = problems.map(() => 0);
+  const options = { ...DEFAULT_SAMPLING, temperature: 0.7, maxNewTokens: 16, stopTokens: [...template.stopTokens], seed: 9, batchSize: 2 };
+  for (let turn = 1; turn <= 3; turn++) {
+    const requests: GenerationRequest[] = problems.map((problem, p) => ({
+      id: `p${p}|t${turn}`,
+      prompt: template.renderPrompt(stateConversation(episodeContext(prompting, { prompt: problem }), attempts[p])),
+      keepCache: true,
+    }));
+    const cached = await generator.generate(requests, options);
+    const whole = await sampleBatch(plain, requests, options);
+    for (const [p, r] of requests.entries()) {
+      assert.deepEqual(cached[p].tokens, whole[p].tokens, `turn ${turn}: ${r.id}`);
+      cached[p].logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - whole[p].logprobs[t]) < 1e-4, `turn ${turn}: ${r.id}: log-prob ${t}`));
+      // From turn 2 the last turn's prompt and response (but its last token, never fed) come from the cache.
+      assert.equal(cached[p].cachedTokens, turn === 1 ? 0 : fed[p], `turn ${turn}: ${r.id}`);
+      attempts[p].push(cached[p].text);
+      fed[p] = r.prompt.length + cached[p].tokens.length - 1;
+    }
   }
 });

@@ -29,6 +29,8 @@ test('sequential turns send the retry message after every turn, even after a cor
   for (const pid of ['p0', 'p1']) {
     const seq = policy.requests.filter((r) => r.id.startsWith(`${pid}|eval|`) && /\|c0\|/.test(r.id));
     assert.deepEqual(seq.map((r) => r.id), [1, 2, 3, 4].map((t) => `${pid}|eval|t${t}|c0|r0`));
+    assert.deepEqual(seq.map((r) => r.continued), [true, true, true, false], 'the chain continues each turn but the last');
+    assert.equal(policy.requests.find((r) => r.id === `${pid}|eval|t1|c1|r0`)!.continued, false, 'a parallel sample past the first is not continued');
     const last = seq.at(-1)!.conversation.messages;
     assert.equal(last.length, 1 + 2 * 3);
     assert.ok(last.filter((m) => m.role === 'user').slice(1).every((m) => m.content === `The answer is incorrect. Please try again.\nQuestion ${pid.slice(1)}?`));

@@ -104,6 +104,9 @@ test('self relabeling keeps the first best of N learner samples, conditioned on 
   const turn2 = learner.requests.filter((r) => r.id.includes('|t2|'));
   assert.equal(turn2.length, 12);
   for (const r of turn2) assert.deepEqual(r.conversation.messages.map((m) => m.role), ['user', 'assistant', 'user']);
+  // The one on-policy attempt is continued if wrong; which of N candidates a later turn continues is not known when they are drawn.
+  assert.ok(learner.requests.filter((r) => r.id.includes('|t1|')).every((r) => r.continued === true));
+  assert.ok(turn2.every((r) => r.continued === false));
   assert.equal(stats.samples, 15);
   assert.deepEqual(stats.solvedAtTurn, [0, 3]);
   assert.equal(stats.turn1Accuracy, 0);

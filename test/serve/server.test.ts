@@ -61,7 +61,21 @@ describe('rise serve', () => {
     assert.deepEqual(response.choices.map((c) => c.index), [0, 1, 2]);
     assert.equal(new Set(response.choices.map((c) => c.message.content)).size, 3, 'three different samples');
     const generated: number[] = [local.tokens, ...more.map((g) => g.tokens.length)];
-    assert.deepEqual(response.usage, { prompt_tokens: prompt.length, completion_tokens: generated.reduce((a, b) => a + b, 0), total_tokens: prompt.length + generated.reduce((a, b) => a + b, 0) });
+    const completion = generated.reduce((a, b) => a + b, 0);
+    assert.deepEqual(response.usage, { prompt_tokens: prompt.length, completion_tokens: completion, total_tokens: prompt.length + completion, prompt_tokens_details: { cached_tokens: 0 } });
+
+  });
+
+  test('a chat\'s next message starts from the prefix cache, and usage counts the prompt tokens that came from it', async () => {
+    const opening = { messages: [{ role: 'user' as const, content: 'Start with 3, plus 4.' }] };
+    const first = await client.chat.completions.create({ model: 'tiny', messages: opening.messages, temperature: 0.9, max_tokens: 30, seed: 5 });
+    // The response's last token was never fed, so everything before it is cached.
+    const next = { messages: [...opening.messages, { role: 'assistant' as const, content: first.choices[0].message.content! }, { role: 'user' as const, content: 'Again.' }] };
+    const followUp = await client.chat.completions.create({ model: 'tiny', messages: next.messages, temperature: 0.9, max_tokens: 5, seed: 1 });
+    assert.equal(followUp.usage!.prompt_tokens, template.renderPrompt(next).length);
+    assert.equal(followUp.usage!.prompt_tokens_details!.cached_tokens, first.usage!.prompt_tokens + first.usage!.completion_tokens - 1);
+    const [alone] = await generator.generate([{ id: 'next', prompt: template.renderPrompt(next), rngKey: choiceKey(1, 0) }], { temperature: 0.9, maxNewTokens: 5, stopTokens: [...template.stopTokens] });
+    assert.equal(followUp.choices[0].message.content, alone.text, 'the sample the engine draws in process');
   });
 
   test('streaming: server-sent chunks add up to the response, stop strings held back until they cannot form, usage last', async () => {
