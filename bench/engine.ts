@@ -128,7 +128,7 @@ async function generateWithoutCache(config: ModelConfig, prompts: number[][], ne
     const logits = out.logits.data as Float32Array;
     seqs.forEach((s, b) => {
       const row = logits.subarray((b * L + L - 1) * V, (b * L + L) * V);
-      s.push(sampleToken(row, softmax(row), { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token);
+      s.push(sampleToken(row, softmax(row), null, { temperature: 1, topK: 0, topP: 1 }, rngs[b]).token);
     });
   }
 }

@@ -8,7 +8,9 @@
  *     engine and PyTorch — llama.cpp cannot load rise's own model) and for SmolLM2-135M-Instruct (all three).
  *     The engine prefills each prompt once and copies its cache into the N rows; transformers' generate
  *     expands each prompt N times before its prefill; llama.cpp decodes each prompt once for its N sequences
- *     in a unified KV cache (its `batched` example's way).
+ *     in a unified KV cache (its `batched` example's way). On SmolLM2 also at temperature 0.7 (the GSM8K
+ *     spec's), over a quarter of the prompts: a draw at a temperature other than 1 walks a softmax the
+ *     graph computes at that temperature.
  * (2) Decode tokens/s on SmolLM2 at batch 1, 32 and 128: distinct 64-token prompts, greedy, D new tokens,
  *     prefill included (bench:models' convention).
  * (3) Multi-turn, as rollout and evaluation run it on SmolLM2: P conversations for K turns, every turn's prompt
@@ -120,11 +122,11 @@ async function warmUp(generator: Generator, length: number): Promise<void> {
   await generator.generate(prompts.map((prompt, i) => ({ id: `warm${i}`, prompt })), { temperature: 1, maxNewTokens: 4, stopTokens: [], batchSize: 2 });
 }
 
-async function engineWorkload(generator: Generator, prompts: number[][], w: { samples: number; newTokens: number }): Promise<Figure> {
+async function engineWorkload(generator: Generator, prompts: number[][], w: { samples: number; newTokens: number }, temperature = 1): Promise<Figure> {
   const requests = bestOfRequests(prompts, w.samples);
   await warmUp(generator, prompts[0].length);
   return timed(requests.length * w.newTokens, () =>
-    generator.generate(requests, { temperature: 1, topP: 1, topK: 0, maxNewTokens: w.newTokens, stopTokens: [], stopStrings: [], seed: 1, batchSize: ROWS }),
+    generator.generate(requests, { temperature, topP: 1, topK: 0, maxNewTokens: w.newTokens, stopTokens: [], stopStrings: [], seed: 1, batchSize: ROWS }),
   );
 }
 
@@ -250,6 +252,22 @@ if (llama) {
   save();
 }
 
+// (1c) SmolLM2 at temperature 0.7, over a quarter of the prompts: all three.
+const tempered: Record<string, Figure> = {};
+partial.workload.smollm2_t07 = tempered;
+const fewer = smolPrompts.slice(0, Math.max(1, PROMPTS / 4));
+tempered.rise = await engineWorkload(generator, fewer, WORKLOADS.smollm2, 0.7);
+log('smollm2 workload at 0.7, rise', tempered.rise);
+save();
+tempered.torch = await torch.ask({ part: 'workload', ...smolWork, prompts: fewer, temperature: 0.7 });
+log('smollm2 workload at 0.7, torch', tempered.torch);
+save();
+if (llama) {
+  tempered.llama_cpp = await llama.ask({ part: 'workload', ...smolWork, prompts: fewer, temperature: 0.7 });
+  log('smollm2 workload at 0.7, llama.cpp', tempered.llama_cpp);
+  save();
+}
+
 // (2) Decode at batch 1 / 32 / 128 on SmolLM2.
 const decode = partial.decode;
 for (const B of DECODE.batches) {
@@ -303,7 +321,7 @@ function header() {
       workloads: WORKLOADS,
       decode: DECODE,
       multi_turn: MULTI_TURN,
-      sampling: 'workload: temperature 1, top-p 1, no top-k, no stop; decode and multi-turn: greedy, no stop',
+      sampling: 'workload: temperature 1 (smollm2_t07: 0.7), top-p 1, no top-k, no stop; decode and multi-turn: greedy, no stop',
       weights: `float32 everywhere: rise and PyTorch dequantize the store's Q4_1 GGUF, llama.cpp runs ${F32_GGUF} (the same tensors dequantized by bench/llama/f32_gguf.py); llama.cpp's KV cache in float32`,
     },
     versions: { torch: torchInfo, llama_cpp: llamaInfo },
@@ -313,9 +331,17 @@ function header() {
 const best = (f: Record<string, Figure>) => Math.max(...Object.entries(f).filter(([side]) => side !== 'rise').map(([, x]) => x.tokens_per_s));
 const result = {
   speedup: {
-    workload_vs_torch: { quickstart: ratio(quickstart.rise.tokens_per_s, quickstart.torch.tokens_per_s), smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.torch.tokens_per_s) },
-    workload_vs_llama_cpp: { smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.llama_cpp?.tokens_per_s) },
-    workload_vs_best: { quickstart: ratio(quickstart.rise.tokens_per_s, best(quickstart)), smollm2: ratio(smollm2.rise.tokens_per_s, best(smollm2)) },
+    workload_vs_torch: {
+      quickstart: ratio(quickstart.rise.tokens_per_s, quickstart.torch.tokens_per_s),
+      smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.torch.tokens_per_s),
+      smollm2_t07: ratio(tempered.rise.tokens_per_s, tempered.torch.tokens_per_s),
+    },
+    workload_vs_llama_cpp: { smollm2: ratio(smollm2.rise.tokens_per_s, smollm2.llama_cpp?.tokens_per_s), smollm2_t07: ratio(tempered.rise.tokens_per_s, tempered.llama_cpp?.tokens_per_s) },
+    workload_vs_best: {
+      quickstart: ratio(quickstart.rise.tokens_per_s, best(quickstart)),
+      smollm2: ratio(smollm2.rise.tokens_per_s, best(smollm2)),
+      smollm2_t07: ratio(tempered.rise.tokens_per_s, best(tempered)),
+    },
     decode_vs_torch: Object.fromEntries(Object.entries(decode).map(([B, f]) => [B, ratio(f.rise.tokens_per_s, f.torch.tokens_per_s)])),
     decode_vs_llama_cpp: Object.fromEntries(Object.entries(decode).map(([B, f]) => [B, ratio(f.rise.tokens_per_s, f.llama_cpp?.tokens_per_s)])),
     multi_turn: {

@@ -6,7 +6,7 @@ F32; llama.cpp's default is F16); flash attention left at llama.cpp's default (a
 
 Commands:
   {"part": "load", "model": "smollm2", "gguf": PATH}   the float32 GGUF bench/llama/f32_gguf.py writes
-  {"part": "workload", "prompts": [[ids]], "samples": N, "new_tokens": T, "rows": R}
+  {"part": "workload", "prompts": [[ids]], "samples": N, "new_tokens": T, "rows": R, "temperature": 1.0 (the default)}
       best-of-N as llama.cpp's own `batched` example does it, prefix shared: R // N prompts per round in one
       unified KV cache; each prompt's tokens are decoded once, tagged with the ids of its N sequences, and the
       N sequences then decode one token each per step, sampled at temperature 1 from the full softmax (numpy,
@@ -89,8 +89,8 @@ def logits(ctx, rows: int, vocab: int) -> np.ndarray:
     return np.ctypeslib.as_array(L.llama_get_logits(ctx), shape=(rows * vocab,)).reshape(rows, vocab)
 
 
-def sample(lg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    w = np.exp(lg - lg.max(axis=1, keepdims=True))
+def sample(lg: np.ndarray, rng: np.random.Generator, temperature: float) -> np.ndarray:
+    w = np.exp((lg - lg.max(axis=1, keepdims=True)) / temperature)
     c = np.cumsum(w, axis=1)
     u = rng.random(lg.shape[0]) * c[:, -1]
     return np.minimum((c < u[:, None]).sum(axis=1), lg.shape[1] - 1)
@@ -104,6 +104,7 @@ def workload(m: Model, cmd: dict) -> dict:
     ctx = m.context(n_ctx, seqs, unified=True)
     batch = Batch(max(N_BATCH, seqs), n)
     rng = np.random.default_rng(0)
+    temperature = cmd.get("temperature", 1.0)
     watch = CpuWatch()
     t0 = time.perf_counter()
     tokens = 0
@@ -114,10 +115,10 @@ def workload(m: Model, cmd: dict) -> dict:
         assert len(items) <= N_BATCH, "a round's prompts exceed one llama_decode batch"
         decode(ctx, batch, items)
         first = logits(ctx, len(group), m.vocab)
-        nxt = sample(np.repeat(first, n, axis=0), rng)
+        nxt = sample(np.repeat(first, n, axis=0), rng, temperature)
         for step in range(1, t):
             decode(ctx, batch, [(int(nxt[s]), len(group[s // n]) + step - 1, [s], True) for s in range(len(group) * n)])
-            nxt = sample(logits(ctx, len(group) * n, m.vocab), rng)
+            nxt = sample(logits(ctx, len(group) * n, m.vocab), rng, temperature)
         tokens += len(group) * n * t
     wall = time.perf_counter() - t0
     batch.free()

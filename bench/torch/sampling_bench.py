@@ -8,7 +8,7 @@ Commands:
   {"part": "load", "model": "smollm2", "gguf": PATH}      SmolLM2 from its GGUF (dequantized to float32)
   {"part": "load", "model": "quickstart", "config": {...}} a LlamaForCausalLM of rise's resolved ModelConfig,
                                                            random weights (speed does not depend on them)
-  {"part": "workload", "prompts": [[ids]], "samples": N, "new_tokens": T, "rows": R}
+  {"part": "workload", "prompts": [[ids]], "samples": N, "new_tokens": T, "rows": R, "temperature": 1.0 (the default)}
       best-of-N as a transformers user writes it: model.generate(num_return_sequences=N, do_sample=True,
       temperature 1, top_k 0, top_p 1, min_new_tokens = max_new_tokens = T, so no row stops early), R // N
       prompts per call (equal lengths, no padding). generate expands each prompt N times before the prefill:
@@ -49,7 +49,7 @@ def load(cmd: dict):
 def workload(model, cmd: dict) -> dict:
     prompts, n, t = cmd["prompts"], cmd["samples"], cmd["new_tokens"]
     per_call = max(1, cmd["rows"] // n)
-    gen = dict(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=t, min_new_tokens=t,
+    gen = dict(do_sample=True, temperature=cmd.get("temperature", 1.0), top_k=0, top_p=1.0, max_new_tokens=t, min_new_tokens=t,
                num_return_sequences=n, use_cache=True, pad_token_id=0)
     torch.manual_seed(0)
     model.generate(torch.tensor(prompts[:1]), **{**gen, "num_return_sequences": 2, "max_new_tokens": 2, "min_new_tokens": 2})

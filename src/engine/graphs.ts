@@ -6,12 +6,16 @@
  *   forward     tokens[B,T]                                  → logits[B,T,V]
  *   loss        tokens[B,T], weights[B,T]                    → loss, nll[B]
  *   train_step  params, m.*, v.*, tokens, weights, lr, step  → loss, nll, grad_norm, new.*, new_m.*, new_v.*
- *   decode      tokens[B,S], positions[B,S], mask[B,1,S,P+S], past_k.i/past_v.i[B,kvH,P,hd], logit_rows[R]
- *                                                           → logits[R,V], probs[R,V], k.i/v.i[B,kvH,S,hd]
+ *   decode      tokens[B,S], positions[B,S], mask[B,1,S,P+S], past_k.i/past_v.i[B,kvH,P,hd], logit_rows[R],
+ *               tempered_rows[Q], inverse_temperature[Q]
+ *                                                           → logits[R,V], probs[R,V], tempered[Q,V], k.i/v.i[B,kvH,S,hd]
  *               (logit_rows: flat indices into the B·S tokens; a cached step asks for every row, a prefill
  *               for each prompt's last token; probs: each row's softmax, which a draw at temperature 1
- *               walks and every token's log-probability is read from: with a 49k vocabulary, one
- *               exponential per entry is 0.6 ms a row in JavaScript and a small part of the run here). Its parameters are not inputs but weights bound when the
+ *               walks and every token's log-probability is read from; tempered: the softmax of the rows
+ *               `tempered_rows` names (indices into logits' rows) at their temperatures, which a draw at
+ *               another temperature walks — none when every row samples at 1 or greedily, so those pay
+ *               nothing for it. With a 49k vocabulary, one exponential per entry is 0.6 ms a row in
+ *               JavaScript and a small part of the run here). Its parameters are not inputs but weights bound when the
  *               session is created (`Graph.weights`): sampling runs one set of weights thousands of times,
  *               and bound weights are laid out for the MatMul kernels once (1.2–1.7× faster cached steps on
  *               SmolLM2) instead of on every run. The others train, so their parameters change every run.
@@ -150,9 +154,12 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
     pastValues.push(g.input(`past_v.${i}`, dtype, ['B', config.kvHeads, 'P', hd]));
   }
   const logitRows = g.input('logit_rows', 'int64', ['R']);
+  const temperedRows = g.input('tempered_rows', 'int64', ['Q']);
+  const inverseTemperature = g.input('inverse_temperature', dtype, ['Q']);
   const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues, logitRows }, fusion);
   g.output('logits', out.logits);
   g.output('probs', g.softmax(out.logits, -1));
+  g.output('tempered', g.softmax(g.mul(g.gather(out.logits, temperedRows), g.unsqueeze(inverseTemperature, [1])), -1));
   out.keys.forEach((k, i) => g.output(`k.${i}`, k));
   out.values.forEach((v, i) => g.output(`v.${i}`, v));
   return g;

@@ -108,7 +108,8 @@ export interface ServeHooks {
 
 /**
  * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
- * `logit_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits`, `probs` and `k.<l>` / `v.<l>` come out.
+ * `logit_rows`, `tempered_rows`, `inverse_temperature` and `past_k.<l>` / `past_v.<l>` go in, `logits`,
+ * `probs`, `tempered` and `k.<l>` / `v.<l>` come out.
  */
 export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
 
@@ -150,9 +151,11 @@ interface Prefix {
   cached: number;
   logits: Float32Array;
   probs: Float32Array;
+  /** The softmax at the temperature the prompt's requests sample at, when a draw walks it (`walksTempered`). */
+  tempered: Float32Array | null;
 }
 
-/** Tempered weights of the row being sampled (a plain draw at temperature ≠ 1, or the sorted prefix of top-k / top-p), reused between draws. */
+/** Tempered weights of the sorted head of the row being sampled (top-k / top-p), reused between draws. */
 let weights = new Float64Array(0);
 /** The logits being sampled in descending order (top-k / top-p), and the radix sort's scratch. */
 let descending = new Float32Array(0);
@@ -210,11 +213,23 @@ function sortDescending(logits: Float32Array): Float32Array {
   return descending.subarray(0, n);
 }
 
+type DrawKnobs = Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>;
+
 /**
- * Samples one token from a row of logits and their softmax (`probs`, as the decode graph gives it);
- * returns it with its log-probability under the raw model.
+ * Whether a draw under these knobs walks the softmax at a temperature other than 1 (the decode graph's
+ * `tempered` output): a plain draw, neither greedy nor at temperature 1 (whose softmax is `probs`). Top-k
+ * and top-p weigh the sorted head of the distribution themselves.
  */
-export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<SamplingOptions, 'temperature' | 'topK' | 'topP'>, rng: Rng): { token: number; logprob: number } {
+export function walksTempered(o: DrawKnobs): boolean {
+  return o.temperature !== 0 && o.temperature !== 1 && o.topK <= 0 && o.topP >= 1;
+}
+
+/**
+ * Samples one token from a row of logits and their softmax (`probs`, as the decode graph gives it), and,
+ * for a draw that walks it (`walksTempered`), the softmax at the draw's temperature (`tempered`); returns
+ * the token with its log-probability under the raw model.
+ */
+export function sampleToken(logits: Float32Array, probs: Float32Array, tempered: Float32Array | null, o: DrawKnobs, rng: Rng): { token: number; logprob: number } {
   const n = logits.length;
   const T = o.temperature;
   if (T === 0) {
@@ -223,19 +238,12 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<S
     return { token: argmax, logprob: logProbability(logits, probs, argmax) };
   }
   if (o.topK <= 0 && o.topP >= 1) {
-    // Plain sampling needs no sorted order: one pass for the total, one for the draw. At temperature 1 the
-    // weights are the softmax itself; at another, one exponential per token.
+    // Plain sampling needs no sorted order: one pass for the total, one for the draw, over the softmax at
+    // the draw's temperature — computed in the graph, where JavaScript took one exponential per token.
+    const weighed = T === 1 ? probs : tempered;
+    if (weighed === null) throw new Error(`sampleToken: a plain draw at temperature ${T} needs the softmax at that temperature`);
     let total = 0;
-    let weighed: ArrayLike<number> = probs;
-    if (T === 1) {
-      for (let i = 0; i < n; i++) total += probs[i];
-    } else {
-      if (weights.length < n) weights = new Float64Array(n);
-      let maxLogit = -Infinity;
-      for (let i = 0; i < n; i++) if (logits[i] > maxLogit) maxLogit = logits[i];
-      for (let i = 0; i < n; i++) total += weights[i] = Math.exp((logits[i] - maxLogit) / T);
-      weighed = weights;
-    }
+    for (let i = 0; i < n; i++) total += weighed[i];
     let u = rng.uniform() * total;
     // What rounding leaves over goes to the last token with any weight.
     let choice = -1;
@@ -255,9 +263,8 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<S
   const maxLogit = sorted[0];
   const limit = o.topK > 0 ? Math.min(o.topK, n) : n;
   if (weights.length < limit) weights = new Float64Array(limit);
-  const tempered = weights;
   let total = 0;
-  for (let i = 0; i < limit; i++) total += tempered[i] = Math.exp((sorted[i] - maxLogit) / T);
+  for (let i = 0; i < limit; i++) total += weights[i] = Math.exp((sorted[i] - maxLogit) / T);
   // Nucleus: the smallest prefix of the sorted distribution whose mass reaches topP.
   let kept = limit;
   let keptMass = total;
@@ -265,8 +272,8 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<S
     let mass = 0;
     let sum = 0;
     for (let i = 0; i < limit; i++) {
-      mass += tempered[i] / total;
-      sum += tempered[i];
+      mass += weights[i] / total;
+      sum += weights[i];
       if (mass >= o.topP) {
         kept = i + 1;
         keptMass = sum;
@@ -277,7 +284,7 @@ export function sampleToken(logits: Float32Array, probs: Float32Array, o: Pick<S
   let u = rng.uniform() * keptMass;
   let rank = kept - 1;
   for (let i = 0; i < kept; i++) {
-    u -= tempered[i];
+    u -= weights[i];
     if (u < 0) {
       rank = i;
       break;
@@ -375,6 +382,8 @@ async function decodeQueue(
   hooks: { onResult: (g: Generation) => void | Promise<void>; onToken?: TokenHook; onDropped?: (id: string) => void },
 ): Promise<void> {
   const { config, tokenizer, decode, kept } = model;
+  /** A request's knobs: the call's, with the request's own over them. */
+  const knobs = (r: GenerationRequest): RequestSampling => ({ ...o, ...r.sampling });
   const kvHeads = config.kvHeads;
   const hd = headDim(config);
   const C = config.context;
@@ -427,14 +436,19 @@ async function decodeQueue(
 
   /**
    * `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each; `past`:
-   * the keys and values the tokens attend to before their own (none for a plain prefill).
+   * the keys and values the tokens attend to before their own (none for a plain prefill); `draws`: the
+   * knobs of the draw from each of the first logit rows, so the rows drawn at another temperature than 1
+   * get their tempered softmax.
    */
-  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null) => {
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null, draws: readonly DrawKnobs[]) => {
+    const tempered = draws.flatMap((d, i) => (walksTempered(d) ? [i] : []));
     const feeds: Record<string, ort.Tensor> = {
       tokens: new ort.Tensor('int64', tokens, [n, s]),
       positions: new ort.Tensor('int64', positions, [n, s]),
       mask: new ort.Tensor('float32', mask, [n, 1, s, (past?.capacity ?? 0) + s]),
       logit_rows: new ort.Tensor('int64', logitRows, [logitRows.length]),
+      tempered_rows: new ort.Tensor('int64', BigInt64Array.from(tempered, BigInt), [tempered.length]),
+      inverse_temperature: new ort.Tensor('float32', Float32Array.from(tempered, (i) => 1 / draws[i].temperature), [tempered.length]),
     };
     if (past !== null) return { ...feeds, ...past.feeds(n) };
     for (let l = 0; l < config.layers; l++) {
@@ -489,9 +503,13 @@ async function decodeQueue(
   const pending = new Map<string, number>();
   const counted = new WeakSet<GenerationRequest>();
   const promptKeys = new WeakMap<GenerationRequest, string>();
+  /** The prompt, and the temperature its first token is drawn at where the draw walks the tempered softmax. */
   const promptKey = (r: GenerationRequest) => {
     let key = promptKeys.get(r);
-    if (key === undefined) promptKeys.set(r, (key = r.prompt.join(',')));
+    if (key === undefined) {
+      const k = knobs(r);
+      promptKeys.set(r, (key = `${walksTempered(k) ? k.temperature : ''}|${r.prompt.join(',')}`));
+    }
     return key;
   };
   const uncount = (r: GenerationRequest) => {
@@ -582,14 +600,18 @@ async function decodeQueue(
     const rows = prompts.map((_, i) => i * s + fed[i] - 1);
     if (rows.length === 1 && s > 1) rows.push(rows[0]);
     const last = BigInt64Array.from(rows, BigInt);
-    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, past));
+    const draws = prompts.map(([, u]) => knobs(u.request));
+    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, past, draws));
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
+    const tempered = out.tempered.data as Float32Array;
     const kv = decodedKv(out, config.layers);
+    let t = 0;
     prompts.forEach(([key, u], i) => {
-      const row = (x: Float32Array) => x.subarray(i * V, (i + 1) * V);
+      const row = (x: Float32Array, at: number) => x.subarray(at * V, (at + 1) * V);
       const spans = [...(u.match ? [u.match.span] : []), { kv, row: i, stride: s, count: fed[i] }];
-      prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits), probs: row(probs) });
+      const temperedRow = walksTempered(draws[i]) ? row(tempered, t++) : null;
+      prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits, i), probs: row(probs, i), tempered: temperedRow });
       kept?.keep(u.request.prompt, spans, kvHeads, hd);
     });
   };
@@ -597,7 +619,7 @@ async function decodeQueue(
   /** Starts a request in the next free slot from its prompt's prefix, sampling its first token. */
   const start = async (r: GenerationRequest, prefix: Prefix) => {
     const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
-    const row: Row = { request: r, o: { ...o, ...r.sampling }, rng, length: prefix.length, next: 0, tokens: [], logprobs: [], cached: prefix.cached };
+    const row: Row = { request: r, o: knobs(r), rng, length: prefix.length, next: 0, tokens: [], logprobs: [], cached: prefix.cached };
     const slot = rows.length;
     cache.ensure(prefix.length);
     let at = 0;
@@ -605,7 +627,7 @@ async function decodeQueue(
       cache.write(span, slot, at);
       at += span.count;
     }
-    const { token, logprob } = sampleToken(prefix.logits, prefix.probs, row.o, row.rng);
+    const { token, logprob } = sampleToken(prefix.logits, prefix.probs, prefix.tempered, row.o, row.rng);
     rows.push(row);
     if (await accept(row, token, logprob)) release(slot);
   };
@@ -628,15 +650,22 @@ async function decodeQueue(
     const P = cache.capacity;
     const mask = new Float32Array(n * (P + 1));
     rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache));
+    const draws = rows.map((r) => r.o);
+    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws));
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
+    const tempered = out.tempered.data as Float32Array;
+    /** Where each row's tempered softmax is in `tempered` (rows that walk it, in row order). */
+    const temperedAt = new Int32Array(n);
+    let t = 0;
+    for (let i = 0; i < n; i++) temperedAt[i] = walksTempered(draws[i]) ? t++ : -1;
     cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
       const row = rows[i];
       row.length++;
-      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), row.o, row.rng);
+      const at = temperedAt[i];
+      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), at < 0 ? null : tempered.subarray(at * V, (at + 1) * V), row.o, row.rng);
       if (await accept(row, token, logprob)) release(i);
     }
   }

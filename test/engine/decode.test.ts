@@ -7,6 +7,7 @@ import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { MASKED } from '../../src/engine/transformer.ts';
+import { noTemperedRows } from './tiny-decode.ts';
 
 // Grouped KV heads and an untied head, so both code paths are under the parity check.
 const config = resolveModelConfig({ vocabSize: 23, layers: 2, dim: 32, heads: 4, kvHeads: 2, context: 24, tiedEmbeddings: false, seed: 3 });
@@ -40,6 +41,7 @@ test('incremental decoding with the KV cache matches a full forward pass', async
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(t + (i % s))), [B, s]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * (past + s) }, (_, i) => ((i % (past + s)) - past > Math.floor(i / (past + s)) % s ? MASKED : 0)), [B, 1, s, past + s]),
       logit_rows: everyRow(B * s),
+      ...noTemperedRows(),
     };
     for (let l = 0; l < config.layers; l++) {
       feeds[`past_k.${l}`] = new ort.Tensor('float32', concatTime(keys.map((k) => k[l]), B, past), [B, config.kvHeads, past, hd]);
@@ -79,6 +81,7 @@ test('logits of the rows asked for are exactly those rows of every logit, keys a
     tokens: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, () => BigInt(rng.int(config.vocabSize))), [B, s]),
     positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(i % s)), [B, s]),
     mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * s }, (_, i) => (i % s > Math.floor(i / s) % s ? MASKED : 0)), [B, 1, s, s]),
+    ...noTemperedRows(),
   };
   for (let l = 0; l < config.layers; l++) {
     feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
@@ -97,7 +100,7 @@ test('logits of the rows asked for are exactly those rows of every logit, keys a
   for (const name of Object.keys(all).filter((n) => n !== 'logits' && n !== 'probs')) assert.deepEqual(last[name].data, all[name].data, name);
 });
 
-test('probs is each logit row\'s softmax, to float32 rounding', async () => {
+test('probs is each logit row\'s softmax, and tempered the softmax at its temperature of each row it names, to float32 rounding', async () => {
   const decode = await createSession(buildDecodeGraph(config), 1, params);
   const rng = new Rng('probs');
   const B = 3;
@@ -107,6 +110,8 @@ test('probs is each logit row\'s softmax, to float32 rounding', async () => {
     positions: new ort.Tensor('int64', BigInt64Array.from({ length: B * s }, (_, i) => BigInt(i % s)), [B, s]),
     mask: new ort.Tensor('float32', Float32Array.from({ length: B * s * s }, (_, i) => (i % s > Math.floor(i / s) % s ? MASKED : 0)), [B, 1, s, s]),
     logit_rows: everyRow(B * s),
+    tempered_rows: new ort.Tensor('int64', BigInt64Array.of(5n, 1n), [2]),
+    inverse_temperature: new ort.Tensor('float32', Float32Array.of(1 / 0.7, 1 / 1.6), [2]),
   };
   for (let l = 0; l < config.layers; l++) {
     feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
@@ -115,18 +120,23 @@ test('probs is each logit row\'s softmax, to float32 rounding', async () => {
   const out = await decode.run(feeds);
   const logits = out.logits.data as Float32Array;
   const probs = out.probs.data as Float32Array;
+  const tempered = out.tempered.data as Float32Array;
   const V = config.vocabSize;
   assert.deepEqual(out.probs.dims, out.logits.dims);
+  assert.deepEqual(out.tempered.dims, [2, V]);
   let worst = 0;
-  for (let r = 0; r < B * s; r++) {
+  const check = (got: Float32Array, r: number, T: number) => {
     const row = logits.subarray(r * V, (r + 1) * V);
     const max = Math.max(...row);
-    const z = row.reduce((a, l) => a + Math.exp(l - max), 0);
+    const z = row.reduce((a, l) => a + Math.exp((l - max) / T), 0);
     for (let i = 0; i < V; i++) {
-      const want = Math.exp(row[i] - max) / z;
-      worst = Math.max(worst, Math.abs(probs[r * V + i] - want) / want);
+      const want = Math.exp((row[i] - max) / T) / z;
+      worst = Math.max(worst, Math.abs(got[i] - want) / want);
     }
-  }
+  };
+  for (let r = 0; r < B * s; r++) check(probs.subarray(r * V, (r + 1) * V), r, 1);
+  check(tempered.subarray(0, V), 5, 0.7);
+  check(tempered.subarray(V, 2 * V), 1, 1.6);
   assert.ok(worst < 1e-5, `largest relative error of a probability: ${worst}`);
 });
 

@@ -13,6 +13,7 @@ import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { MASKED, PLAIN, type Fusion } from '../../src/engine/transformer.ts';
+import { noTemperedRows } from './tiny-decode.ts';
 
 const FUSIONS: Record<string, Fusion> = {
   norm: { ...PLAIN, norm: true },
@@ -35,6 +36,7 @@ function stepFeeds(config: ModelConfig, rng: Rng, B: number, P: number, S: numbe
       return k - P > q || (b % 2 === 1 && k === 0 && P > 0) ? MASKED : 0;
     }), [B, 1, S, P + S]),
     logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i)), [B * S]),
+    ...noTemperedRows(),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) {

@@ -6,7 +6,7 @@ import { Generator, sampleToken, type Generation, type GenerationRequest } from 
 import { buildDecodeGraph, buildForwardGraph } from '../../src/engine/graphs.ts';
 import { initParameters } from '../../src/engine/parameters.ts';
 import { Rng } from '../../src/engine/random.ts';
-import { DEFAULT_SAMPLING, sampleBatch } from '../../src/engine/sampling.ts';
+import { DEFAULT_SAMPLING, sampleBatch, walksTempered } from '../../src/engine/sampling.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { CharTokenizer } from '../../src/engine/tokenizer.ts';
 import { everyRowLogits } from './logit-rows.ts';
@@ -16,10 +16,10 @@ const config = resolveModelConfig({ vocabSize: tokenizer.vocabSize, layers: 2, d
 const params = initParameters(config);
 for (const p of params) if (p.shape.length === 2) p.data = p.data.map((x) => x * 8);
 const generator = new Generator(config, params, tokenizer, { threads: 1 });
-/** A row's softmax in float32, as the decode graph gives it to the sampler. */
-function softmaxOf(logits: Float32Array): Float32Array {
+/** A row's softmax in float32 (at temperature T), as the decode graph gives it to the sampler. */
+function softmaxOf(logits: Float32Array, T = 1): Float32Array {
   const max = Math.max(...logits);
-  const e = Float64Array.from(logits, (l) => Math.exp(l - max));
+  const e = Float64Array.from(logits, (l) => Math.exp((l - max) / T));
   const z = e.reduce((a, b) => a + b, 0);
   return Float32Array.from(e, (x) => x / z);
 }
@@ -86,12 +86,28 @@ test('a prefill that computes only each prompt\'s last logits samples exactly wh
   // The output head over fewer rows rounds no differently (the rows themselves are checked above: a request
   // samples what it samples alone). Prompts of different lengths, right-padded together, best-of-3 each.
   const shared = requests.flatMap((r) => [0, 1, 2].map((c) => ({ id: `${r.id}|c${c}`, prompt: r.prompt })));
-  for (const temperature of [1, 0]) {
+  for (const temperature of [1, 0, 0.6]) {
     const options = { ...DEFAULT_SAMPLING, temperature, maxNewTokens: 10, seed: 13, batchSize: 6 };
     const now = await sampleBatch({ config, tokenizer, decode: run }, shared, options);
     const before = await sampleBatch({ config, tokenizer, decode: everyRowLogits(run) }, shared, options);
     assert.deepEqual(now, before, `temperature ${temperature}`);
   }
+});
+
+test('requests at their own temperatures, one prompt among them, each draw what they draw alone', async () => {
+  // One prompt at four temperatures from the same stream: a prompt's first token is drawn from the softmax
+  // at the request's own temperature even when a request at another shares the prompt.
+  const prompt = tokenizer.encode('12+7=');
+  const mixed: GenerationRequest[] = [0.5, 1.7, 0, 1].flatMap((temperature, i) => [
+    { id: `same|${temperature}`, prompt, rngKey: 99, sampling: { temperature } },
+    { ...requests[i], sampling: { temperature: [1.3, 0.8, 1, 0][i] } },
+  ]);
+  const together = await generator.generate(mixed, { maxNewTokens: 10, seed: 21, batchSize: 5 });
+  for (const [i, r] of mixed.entries()) {
+    const [alone] = await generator.generate([r], { maxNewTokens: 10, seed: 21, batchSize: 1 });
+    assert.deepEqual(together[i].tokens, alone.tokens, r.id);
+  }
+  assert.ok(new Set(together.slice(0, 8).filter((_, i) => i % 2 === 0).map((g) => g.tokens.join(','))).size > 2, 'the temperatures drew alike from one stream');
 });
 
 test('greedy decoding with the cache follows the argmax of full forward passes', async () => {
@@ -176,13 +192,18 @@ test('results are reported one at a time in finishing order, and a hook that thr
   assert.deepEqual(await generator.generate(requests, options), all, 'the thread serves the next call');
 });
 
+test('a plain draw at a temperature other than 1 needs the softmax at that temperature', () => {
+  const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
+  assert.throws(() => sampleToken(logits, softmaxOf(logits), null, { temperature: 0.7, topK: 0, topP: 1 }, new Rng('t')), /temperature 0.7 needs the softmax at that temperature/);
+});
+
 test('top-k 1 is greedy and top-p keeps the smallest nucleus', () => {
   const logits = Float32Array.from([0.1, 2.0, 1.9, -1]);
   const probs = softmaxOf(logits);
   const rng = new Rng('sample');
-  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, probs, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
+  for (let i = 0; i < 50; i++) assert.equal(sampleToken(logits, probs, null, { temperature: 1, topK: 1, topP: 1 }, rng).token, 1);
   const seen = new Set<number>();
-  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, probs, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
+  for (let i = 0; i < 200; i++) seen.add(sampleToken(logits, probs, null, { temperature: 1, topK: 0, topP: 0.6 }, rng).token);
   assert.deepEqual([...seen].sort(), [1, 2]);
 });
 
@@ -193,7 +214,7 @@ test('a token whose softmax entry is below float32\'s normal range gets its exac
   const probs = softmaxOf(logits);
   assert.ok(probs[1] > 0 && probs[1] < 2 ** -126, `a subnormal softmax entry (${probs[1]})`);
   const rng = new Rng('subnormal');
-  const drawn = Array.from({ length: 40 }, () => sampleToken(logits, probs, { temperature: 100, topK: 2, topP: 1 }, rng));
+  const drawn = Array.from({ length: 40 }, () => sampleToken(logits, probs, null, { temperature: 100, topK: 2, topP: 1 }, rng));
   const rare = drawn.filter((d) => d.token === 1);
   assert.ok(rare.length > 0, 'token 1 was drawn');
   for (const d of rare) assert.ok(Math.abs(d.logprob - (-95 - Math.log1p(Math.exp(-95)))) < 1e-9, `log-probability ${d.logprob}`);
@@ -210,7 +231,8 @@ test('sampling frequencies follow the tempered softmax on both the plain and the
     const rng = new Rng('freq', temperature, topP);
     const counts = [0, 0, 0, 0];
     const n = 20000;
-    for (let i = 0; i < n; i++) counts[sampleToken(logits, softmaxOf(logits), { temperature, topK: 0, topP }, rng).token]++;
+    const [probs, tempered] = [softmaxOf(logits), softmaxOf(logits, temperature)];
+    for (let i = 0; i < n; i++) counts[sampleToken(logits, probs, tempered, { temperature, topK: 0, topP }, rng).token]++;
     const weights = [...logits].map((l) => Math.exp(l / temperature));
     const z = weights.reduce((a, b) => a + b, 0);
     weights.forEach((w, i) => assert.ok(Math.abs(counts[i] / n - w / z) < 0.015, `T=${temperature} topP=${topP} token ${i}: ${counts[i] / n} vs ${w / z}`));
@@ -219,16 +241,16 @@ test('sampling frequencies follow the tempered softmax on both the plain and the
 
 /**
  * Sampling written plainly, each weight computed where it is used: plain sampling walks the token ids in
- * order, weighing each by its softmax entry at temperature 1 and by exp((l − max) / T) otherwise (what
+ * order, weighing each by its entry in the softmax at the draw's temperature, as the graph gives it (what
  * rounding leaves over going to the last token with weight); top-k / top-p sorts the ids by logit (ties by
- * id) and sums the weights in that order. A log-probability is the log of the token's softmax entry, or the
- * float64 log-sum-exp where that entry is below float32's normal range.
+ * id) and sums the weights exp((l − max) / T) in that order. A log-probability is the log of the token's
+ * softmax entry, or the float64 log-sum-exp where that entry is below float32's normal range.
  */
-function referenceSample(logits: Float32Array, probs: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
+function referenceSample(logits: Float32Array, probs: Float32Array, tempered: Float32Array, o: { temperature: number; topK: number; topP: number }, rng: Rng): { token: number; logprob: number } {
   const max = Math.max(...logits);
   const logprob = (c: number) => (probs[c] >= 2 ** -126 ? Math.log(probs[c]) : logits[c] - max - Math.log(logits.reduce((z, l) => z + Math.exp(l - max), 0)));
   if (o.topK <= 0 && o.topP >= 1) {
-    const w = o.temperature === 1 ? [...probs] : [...logits].map((l) => Math.exp((l - max) / o.temperature));
+    const w = [...(o.temperature === 1 ? probs : tempered)];
     let u = rng.uniform() * w.reduce((t, x) => t + x, 0);
     const at = w.findIndex((x) => x > 0 && (u -= x) < 0);
     const choice = at < 0 ? [...w.keys()].filter((i) => w[i] > 0).at(-1)! : at;
@@ -257,10 +279,10 @@ test('sampling draws exactly what the plain reference draws, on the plain and th
       return x === 0 && data.int(2) === 0 ? -0 : x;
     });
     const o = { temperature: [0.3, 0.7, 1, 1.6][trial % 4], topK: trial % 5 === 1 ? 1 + data.int(V + 3) : 0, topP: [1, 0.9, 0.5, 0.05, 0.999][trial % 5] };
-    const probs = softmaxOf(logits);
+    const [probs, tempered] = [softmaxOf(logits), softmaxOf(logits, o.temperature)];
     const [mine, reference] = [new Rng('draw', trial), new Rng('draw', trial)];
     for (let draw = 0; draw < 5; draw++) {
-      assert.deepEqual(sampleToken(logits, probs, o, mine), referenceSample(logits, probs, o, reference), `trial ${trial} draw ${draw}`);
+      assert.deepEqual(sampleToken(logits, probs, walksTempered(o) ? tempered : null, o, mine), referenceSample(logits, probs, tempered, o, reference), `trial ${trial} draw ${draw}`);
     }
   }
 });
@@ -275,10 +297,11 @@ test('sampling over a real vocabulary (49k logits, every bit of the sort used) d
     });
     const o = { temperature: [1, 0.7, 0, 1.3][trial % 4], topK: trial % 3 === 1 ? 1 + data.int(100) : 0, topP: [1, 0.9, 0.95, 0.5][trial % 4] };
     const probs = softmaxOf(logits);
+    const tempered = o.temperature === 0 ? probs : softmaxOf(logits, o.temperature);
     const [mine, reference] = [new Rng('wide draw', trial), new Rng('wide draw', trial)];
     for (let draw = 0; draw < 3; draw++) {
-      const expected = o.temperature === 0 ? greedyReference(logits, probs) : referenceSample(logits, probs, o, reference);
-      assert.deepEqual(sampleToken(logits, probs, o, mine), expected, `trial ${trial} draw ${draw}`);
+      const expected = o.temperature === 0 ? greedyReference(logits, probs) : referenceSample(logits, probs, tempered, o, reference);
+      assert.deepEqual(sampleToken(logits, probs, walksTempered(o) ? tempered : null, o, mine), expected, `trial ${trial} draw ${draw}`);
     }
   }
 });

@@ -3,14 +3,19 @@
 import ort from 'onnxruntime-node';
 import type { DecodeRun } from '../../src/engine/sampling.ts';
 
-/** `run` asked for every token's logits (and their softmax), the rows the step wanted then copied out here. */
+/**
+ * `run` asked for every token's logits (and their softmax, and the tempered softmax of the same rows as
+ * asked), the rows the step wanted then copied out here.
+ */
 export function everyRowLogits(run: DecodeRun): DecodeRun {
   return async (feeds) => {
     const [n, s] = feeds.tokens.dims;
     const every = new ort.Tensor('int64', BigInt64Array.from({ length: n * s }, (_, i) => BigInt(i)), [n * s]);
-    const out = await run({ ...feeds, logit_rows: every });
-    const V = out.logits.dims[1];
     const rows = feeds.logit_rows.data as BigInt64Array;
+    const temperedRows = feeds.tempered_rows.data as BigInt64Array;
+    const tempered = new ort.Tensor('int64', BigInt64Array.from(temperedRows, (r) => rows[Number(r)]), [temperedRows.length]);
+    const out = await run({ ...feeds, logit_rows: every, tempered_rows: tempered });
+    const V = out.logits.dims[1];
     const pick = (all: Float32Array) => {
       const picked = new Float32Array(rows.length * V);
       rows.forEach((row, i) => picked.set(all.subarray(Number(row) * V, (Number(row) + 1) * V), i * V));

@@ -13,6 +13,7 @@ import { buildDecodeGraph } from '../../src/engine/graphs.ts';
 import { createSession } from '../../src/engine/session.ts';
 import { MASKED, PLAIN } from '../../src/engine/transformer.ts';
 import { loadPretrained } from '../../src/models/load.ts';
+import { noTemperedRows } from '../engine/tiny-decode.ts';
 import { smollm2Stored } from './real-model.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/smollm2-logits.json', import.meta.url), 'utf8')) as {
@@ -35,6 +36,7 @@ test('SmolLM2 through the fused decode graph: the plain graph within 2e-4, trans
       positions: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [1, T]),
       mask: new ort.Tensor('float32', Float32Array.from({ length: T * T }, (_, i) => (i % T > Math.floor(i / T) ? MASKED : 0)), [1, 1, T, T]),
       logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: T }, (_, i) => BigInt(i)), [T]),
+      ...noTemperedRows(),
     };
     for (let l = 0; l < config.layers; l++) {
       for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [1, config.kvHeads, 0, hd]);
