@@ -255,7 +255,8 @@ if (llama) {
 // (1c) SmolLM2 at temperature 0.7, over a quarter of the prompts: all three.
 const tempered: Record<string, Figure> = {};
 partial.workload.smollm2_t07 = tempered;
-const fewer = smolPrompts.slice(0, Math.max(1, PROMPTS / 4));
+// Prompts of their own: the engine's prefix cache still holds the ones above.
+const fewer = promptRows(smol.config.vocabSize, Math.max(1, PROMPTS / 4), WORKLOADS.smollm2.promptTokens, 3);
 tempered.rise = await engineWorkload(generator, fewer, WORKLOADS.smollm2, 0.7);
 log('smollm2 workload at 0.7, rise', tempered.rise);
 save();
