@@ -137,13 +137,6 @@ export class PrefixCache {
     }
   }
 
-  /** Drops every kept sequence. */
-  clear(): void {
-    this.entries.clear();
-    this.index.clear();
-    this.used = 0;
-  }
-
   /** The kept sequence with the longest common prefix with `tokens`, among those sharing its deepest indexed block. */
   private longest(tokens: readonly number[]): { entry: Entry; shared: number } | null {
     const keys = blockKeys(tokens, Math.floor(tokens.length / BLOCK));
