@@ -9,6 +9,11 @@
  * when prompts are prefilled together). The cache is bounded in bytes; the least recently used go first.
  * No entry is a prefix of another: a longer sequence that extends a kept one replaces it, since any prompt
  * that matched the shorter matches the longer at least as far.
+ *
+ * Sequences are kept in a scope and matched only within it. What a prompt finds decides the shapes of its
+ * prefill, and so the last bits of what follows; a caller that must compute the same bits whatever the
+ * process ran before (a RISE collection, which a sharded or resumed step must repeat exactly) names a
+ * scope of its own.
  */
 import type { Env } from '../util/env.ts';
 import { joinSpans, type KvRows, type KvSpan } from './kv-cache.ts';
@@ -32,6 +37,7 @@ export function prefixCacheBudget(env: Env = process.env): number {
 }
 
 interface Entry {
+  scope: string;
   tokens: Int32Array;
   kv: KvRows;
   bytes: number;
@@ -46,14 +52,18 @@ export interface PrefixMatch {
 }
 
 /**
- * Keys of each run of whole blocks from the start (block j's key names tokens [0, (j+1)·BLOCK)): two
- * 32-bit hashes chained over the tokens. A collision costs only a lookup miss, since every match is checked
- * token by token.
+ * Keys of each run of whole blocks from the start (block j's key names the scope and tokens
+ * [0, (j+1)·BLOCK)): two 32-bit hashes chained over the scope's characters, then the tokens. A collision
+ * costs only a lookup miss, since every match is checked token by token.
  */
-function blockKeys(tokens: ArrayLike<number>, count: number): string[] {
+function blockKeys(scope: string, tokens: ArrayLike<number>, count: number): string[] {
   const keys: string[] = [];
   let a = 0x811c9dc5;
   let b = 0x9747b28c;
+  for (let i = 0; i < scope.length; i++) {
+    a = Math.imul(a ^ scope.charCodeAt(i), 0x01000193);
+    b = Math.imul(b ^ scope.charCodeAt(i), 0x5bd1e995);
+  }
   for (let j = 0; j < count; j++) {
     for (let i = j * BLOCK; i < (j + 1) * BLOCK; i++) {
       const t = tokens[i];
@@ -93,11 +103,12 @@ export class PrefixCache {
   }
 
   /**
-   * The kept sequence sharing the longest prefix with `prompt` (at least a block), and how much of it to
-   * use: never the whole prompt, since the prompt's last token must be run for the logits it is sampled from.
+   * The kept sequence of `scope` sharing the longest prefix with `prompt` (at least a block), and how much
+   * of it to use: never the whole prompt, since the prompt's last token must be run for the logits it is
+   * sampled from.
    */
-  match(prompt: readonly number[]): PrefixMatch | null {
-    const found = this.longest(prompt);
+  match(scope: string, prompt: readonly number[]): PrefixMatch | null {
+    const found = this.longest(scope, prompt);
     if (found === null) return null;
     const length = Math.min(found.shared, prompt.length - 1);
     if (length < BLOCK) return null;
@@ -106,24 +117,26 @@ export class PrefixCache {
   }
 
   /**
-   * Keeps `tokens` with their keys and values (`spans`, in order, covering every token; copied here), unless
-   * a kept sequence already extends them. Kept sequences they extend are dropped.
+   * Keeps `tokens` with their keys and values (`spans`, in order, covering every token; copied here) in
+   * `scope`, unless a kept sequence of the scope already extends them. Those they extend are dropped.
    */
-  keep(tokens: readonly number[], spans: readonly KvSpan[], kvHeads: number, headDim: number): void {
+  keep(scope: string, tokens: readonly number[], spans: readonly KvSpan[], kvHeads: number, headDim: number): void {
     const blocks = Math.floor(tokens.length / BLOCK);
     if (blocks === 0) return;
     const bytes = 2 * tokens.length * kvHeads * headDim * spans[0].kv.keys.length * Float32Array.BYTES_PER_ELEMENT;
     if (bytes > this.budget) return;
-    const found = this.longest(tokens);
+    const found = this.longest(scope, tokens);
     if (found !== null && found.shared === tokens.length) {
       this.touch(found.entry);
       return;
     }
-    const keys = blockKeys(tokens, blocks);
+    const keys = blockKeys(scope, tokens, blocks);
     for (const key of keys) {
-      for (const e of this.index.get(key) ?? []) if (e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens) === e.tokens.length) this.drop(e);
+      for (const e of this.index.get(key) ?? []) {
+        if (e.scope === scope && e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens) === e.tokens.length) this.drop(e);
+      }
     }
-    const entry: Entry = { tokens: Int32Array.from(tokens), kv: joinSpans(spans, kvHeads, headDim), bytes, blocks: keys };
+    const entry: Entry = { scope, tokens: Int32Array.from(tokens), kv: joinSpans(spans, kvHeads, headDim), bytes, blocks: keys };
     this.entries.add(entry);
     for (const key of keys) {
       let holders = this.index.get(key);
@@ -137,9 +150,9 @@ export class PrefixCache {
     }
   }
 
-  /** The kept sequence with the longest common prefix with `tokens`, among those sharing its deepest indexed block. */
-  private longest(tokens: readonly number[]): { entry: Entry; shared: number } | null {
-    const keys = blockKeys(tokens, Math.floor(tokens.length / BLOCK));
+  /** The kept sequence of `scope` with the longest common prefix with `tokens`, among those sharing its deepest indexed block. */
+  private longest(scope: string, tokens: readonly number[]): { entry: Entry; shared: number } | null {
+    const keys = blockKeys(scope, tokens, Math.floor(tokens.length / BLOCK));
     let holders: Set<Entry> | undefined;
     for (const key of keys) {
       const next = this.index.get(key);
@@ -148,6 +161,7 @@ export class PrefixCache {
     }
     let best: { entry: Entry; shared: number } | null = null;
     for (const entry of holders ?? []) {
+      if (entry.scope !== scope) continue;
       const shared = commonPrefix(entry.tokens, tokens);
       if (best === null || shared > best.shared) best = { entry, shared };
     }

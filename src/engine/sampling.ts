@@ -33,6 +33,11 @@ export interface GenerationRequest {
    * caller means to send the conversation again with this response in it (a later turn).
    */
   keepCache?: boolean;
+  /**
+   * The prefix-cache scope the request's prompt is matched in and kept in (`PrefixCache`); '' (the
+   * default) is shared by every request that names none.
+   */
+  cacheScope?: string;
 }
 
 export interface SamplingOptions {
@@ -401,7 +406,7 @@ async function decodeQueue(
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
     const { prompt } = row.request;
     // The last sampled token was never fed, so the row's cache ends before it.
-    if (row.request.keepCache && kept) kept.keep([...prompt, ...row.tokens.slice(0, row.length - prompt.length)], [cache.span(rows.indexOf(row), row.length)], kvHeads, hd);
+    if (row.request.keepCache && kept) kept.keep(row.request.cacheScope ?? '', [...prompt, ...row.tokens.slice(0, row.length - prompt.length)], [cache.span(rows.indexOf(row), row.length)], kvHeads, hd);
     await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason, cachedTokens: row.cached });
   };
 
@@ -503,12 +508,15 @@ async function decodeQueue(
   const pending = new Map<string, number>();
   const counted = new WeakSet<GenerationRequest>();
   const promptKeys = new WeakMap<GenerationRequest, string>();
-  /** The prompt, and the temperature its first token is drawn at where the draw walks the tempered softmax. */
+  /**
+   * The prompt, its cache scope (whose kept sequences its prefill starts from), and the temperature its
+   * first token is drawn at where the draw walks the tempered softmax.
+   */
   const promptKey = (r: GenerationRequest) => {
     let key = promptKeys.get(r);
     if (key === undefined) {
       const k = knobs(r);
-      promptKeys.set(r, (key = `${walksTempered(k) ? k.temperature : ''}|${r.prompt.join(',')}`));
+      promptKeys.set(r, (key = JSON.stringify([r.cacheScope ?? '', walksTempered(k) ? k.temperature : null, r.prompt])));
     }
     return key;
   };
@@ -543,7 +551,7 @@ async function decodeQueue(
         const r = waiting[0];
         const key = promptKey(r);
         if (!prefixes.has(key) && !unseen.has(key)) {
-          const match = kept?.match(r.prompt) ?? null;
+          const match = kept?.match(r.cacheScope ?? '', r.prompt) ?? null;
           const past = Math.max(longestPast, match?.length ?? 0);
           const fed = Math.max(longestNew, r.prompt.length - (match?.length ?? 0));
           if (unseen.size > 0 && (past + fed) * (unseen.size + 1) > PREFILL_TOKENS) break;
@@ -577,7 +585,9 @@ async function decodeQueue(
     const positions = new BigInt64Array(n * s);
     prompts.forEach(([, u], i) => {
       for (let j = 0; j < fed[i]; j++) tokens[i * s + j] = BigInt(u.request.prompt[cachedOf[i] + j]);
-      for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(cachedOf[i] + j);
+      // Padding repeats the last position: past it a row with a long cached part would run off the model's
+      // positions (its padding's outputs are never read, and causality hides it from the real tokens).
+      for (let j = 0; j < s; j++) positions[i * s + j] = BigInt(cachedOf[i] + Math.min(j, fed[i] - 1));
     });
     let past: KvCache | null = null;
     if (cachedOf.some((c) => c > 0)) {
@@ -612,7 +622,7 @@ async function decodeQueue(
       const spans = [...(u.match ? [u.match.span] : []), { kv, row: i, stride: s, count: fed[i] }];
       const temperedRow = walksTempered(draws[i]) ? row(tempered, t++) : null;
       prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits, i), probs: row(probs, i), tempered: temperedRow });
-      kept?.keep(u.request.prompt, spans, kvHeads, hd);
+      kept?.keep(u.request.cacheScope ?? '', u.request.prompt, spans, kvHeads, hd);
     });
   };
 

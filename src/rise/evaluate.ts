@@ -15,7 +15,7 @@ import type { Problem, Task } from '../tasks/types.ts';
 import { episodeContext, stateConversation, type Prompting } from './conversation.ts';
 import { isCorrect, type Episode, type Sample } from './episode.ts';
 import type { EvalRecord } from './metrics.ts';
-import type { Policy, SamplingParams } from './policy.ts';
+import { freshCacheScope, type Policy, type SamplingParams } from './policy.ts';
 import type { ProgressHook } from './progress.ts';
 import { drawSamples, type Slot } from './sampling.ts';
 
@@ -66,6 +66,7 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
   const ev = o.evaluate;
   const total = todo.length;
   const sampling: SamplingParams = { temperature: ev.temperature, topP: ev.topP, maxTokens: ev.maxTokens, seed: o.seed };
+  const cacheScope = freshCacheScope();
   const report = (stage: string) => (n: number, of: number) => onProgress?.({ done: 0, total, unit: 'problems', stage: `${stage}: ${n}/${of} samples` });
   await onProgress?.({ done: 0, total, unit: 'problems' });
 
@@ -78,7 +79,7 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
       continued: c === 0 && ev.turns > 1,
     })),
   );
-  const first = await drawSamples(policy, firstSlots, { task: o.task, sampling, degenerate: null, onSamples: report('turn 1') });
+  const first = await drawSamples(policy, firstSlots, { task: o.task, sampling, cacheScope, degenerate: null, onSamples: report('turn 1') });
   const parallel = todo.map((_, i) => first.slice(i * ev.parallelK, (i + 1) * ev.parallelK).map((d) => d[0]));
   const sequential = parallel.map((p) => [p[0]]);
 
@@ -90,7 +91,7 @@ export async function evaluatePolicy(policy: Policy, todo: Problem[], o: Evaluat
       candidate: 0,
       continued: turn < ev.turns,
     }));
-    const draws = await drawSamples(policy, slots, { task: o.task, sampling, degenerate: null, onSamples: report(`turn ${turn}`) });
+    const draws = await drawSamples(policy, slots, { task: o.task, sampling, cacheScope, degenerate: null, onSamples: report(`turn ${turn}`) });
     draws.forEach((d, i) => sequential[i].push(d[0]));
   }
 

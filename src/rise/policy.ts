@@ -39,6 +39,23 @@ export interface PolicyRequest {
    * what it computed for this one, so the next prompt starts where this response ended.
    */
   continued?: boolean;
+  /**
+   * A policy may start this request from what it computed for earlier requests of the same scope, and
+   * only those (`freshCacheScope`); none names the scope every other unnamed request shares.
+   */
+  cacheScope?: string;
+}
+
+let scopes = 0;
+
+/**
+ * A cache scope no other call in this process names. A collection or an evaluation takes one, so what it
+ * computes never depends on what the process computed before it: what a prompt finds in the prefix cache
+ * decides its prefill's shapes and so the last bits of its log-probabilities, and a sharded or resumed
+ * step must repeat the unsharded one bit for bit. Within the call the turns still continue each other.
+ */
+export function freshCacheScope(): string {
+  return `scope ${++scopes}`;
 }
 
 export type FinishReason = 'stop' | 'length' | 'context';
@@ -106,7 +123,7 @@ export class EnginePolicy implements Policy {
     const prompts = requests.map((r) => {
       const prompt = this.template.renderPrompt(r.conversation);
       if (prompt.length >= context) throw new ContextOverflowError(r.id, prompt.length, context);
-      return { id: r.id, prompt, keepCache: r.continued };
+      return { id: r.id, prompt, keepCache: r.continued, cacheScope: r.cacheScope };
     });
     const generations = await this.generator.generate(
       prompts,

@@ -19,7 +19,7 @@ import type { Problem, Task } from '../tasks/types.ts';
 import { episodeContext, stateConversation, type Prompting } from './conversation.ts';
 import type { DegenerateLimits } from './degenerate.ts';
 import { attempts, chosenSample, isCorrect, type Episode, type Sample } from './episode.ts';
-import type { Policy, SamplingParams } from './policy.ts';
+import { freshCacheScope, type Policy, type SamplingParams } from './policy.ts';
 import type { ProgressHook } from './progress.ts';
 import { chooseBest, type Relabeler } from './relabel.ts';
 import { drawSamples, type Slot } from './sampling.ts';
@@ -84,6 +84,7 @@ export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProg
   const total = todo.length;
   let done = 0;
   const sampling: SamplingParams = { temperature: rollout.temperature, topP: rollout.topP, maxTokens: rollout.maxTokens, seed: o.seed };
+  const cacheScope = freshCacheScope();
   const episodes: Episode[] = todo.map((p) => {
     const started = o.start?.get(p.id);
     return started ? { ...started, turns: [...started.turns] } : { problemId: p.id, prompt: p.prompt, turns: [] };
@@ -140,6 +141,7 @@ export async function collectEpisodes(todo: Problem[], o: CollectOptions, onProg
     const draws = await drawSamples(policy, slots, {
       task: o.task,
       sampling,
+      cacheScope,
       degenerate: rollout.degenerate,
       onSamples: onProgress && ((n, of) => onProgress({ done, total, unit: 'episodes', stage: `turn ${turn}: ${n}/${of} samples` })),
     });

@@ -28,6 +28,8 @@ export interface DrawOptions {
   sampling: SamplingParams;
   /** Resample degenerate draws under these limits; null = keep every draw as it is (evaluation). */
   degenerate: DegenerateLimits | null;
+  /** The prefix-cache scope of every request (`PolicyRequest.cacheScope`). */
+  cacheScope?: string;
   /** Draws finished so far in this call, and the draws known to be needed (grows with resamples). */
   onSamples?: (done: number, total: number) => void | Promise<void>;
 }
@@ -69,7 +71,7 @@ export async function drawSamples(policy: Policy, slots: Slot[], o: DrawOptions)
   for (let round = 0; pending.length > 0; round++) {
     const base = finished;
     const responses = await policy.respond(
-      pending.map((i) => ({ id: `${slots[i].key}|r${round}`, conversation: slots[i].conversation, continued: slots[i].continued })),
+      pending.map((i) => ({ id: `${slots[i].key}|r${round}`, conversation: slots[i].conversation, continued: slots[i].continued, cacheScope: o.cacheScope })),
       o.sampling,
       { onProgress: o.onSamples && ((p) => o.onSamples!(base + p.done, needed)) },
     );

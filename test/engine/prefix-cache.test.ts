@@ -32,50 +32,61 @@ test('a prompt starts from the kept sequence it shares most with, never past its
   const cache = new PrefixCache(1 << 20);
   const a = range(0, 80);
   const b = [...range(0, 40), ...range(500, 40)];
-  cache.keep(a, [rowOf(a)], 1, 2);
-  cache.keep(b, [rowOf(b)], 1, 2);
+  cache.keep('', a, [rowOf(a)], 1, 2);
+  cache.keep('', b, [rowOf(b)], 1, 2);
   assert.equal(cache.size, 2);
 
   const followsA = [...range(0, 70), 900, 901];
-  const m = cache.match(followsA)!;
+  const m = cache.match('', followsA)!;
   assert.equal(m.length, 70, 'the common prefix with a, not with b (40)');
   assert.deepEqual([...joinSpans([m.span], 1, 2).keys[1]].slice(-2), [2 * 690, 2 * 691], 'the span is a\'s, up to position 69');
-  assert.equal(cache.match(a)!.length, 79, 'the whole of a matches, but its last token is left to run');
-  assert.equal(cache.match([...range(0, 45), 7])!.length, 45, 'a prompt sharing a block and a part of the next with both');
-  assert.equal(cache.match([...range(0, BLOCK - 1), 7]), null, 'less than a block shared');
-  assert.equal(cache.match(range(1, 80)), null, 'nothing shared from the start');
+  assert.equal(cache.match('', a)!.length, 79, 'the whole of a matches, but its last token is left to run');
+  assert.equal(cache.match('', [...range(0, 45), 7])!.length, 45, 'a prompt sharing a block and a part of the next with both');
+  assert.equal(cache.match('', [...range(0, BLOCK - 1), 7]), null, 'less than a block shared');
+  assert.equal(cache.match('', range(1, 80)), null, 'nothing shared from the start');
 });
 
 test('a sequence that extends a kept one replaces it, and one already covered is not kept twice', () => {
   const cache = new PrefixCache(1 << 20);
   const turn1 = range(0, 40);
-  cache.keep(turn1, [rowOf(turn1)], 1, 2);
+  cache.keep('', turn1, [rowOf(turn1)], 1, 2);
   // The next turn's prompt: turn 1 from the cache, the rest from a prefill.
   const turn2 = [...turn1, ...range(300, 30)];
-  const m = cache.match(turn2)!;
-  cache.keep(turn2, [m.span, { ...rowOf(turn2), row: 0, stride: turn2.length, count: 30 }], 1, 2);
+  const m = cache.match('', turn2)!;
+  cache.keep('', turn2, [m.span, { ...rowOf(turn2), row: 0, stride: turn2.length, count: 30 }], 1, 2);
   assert.equal(cache.size, 1, 'turn 1 went: turn 2 serves every prompt it served');
   assert.equal(cache.bytes, turn2.length * BYTES_PER_POSITION);
-  cache.keep(turn2.slice(0, 50), [rowOf(turn2.slice(0, 50))], 1, 2);
+  cache.keep('', turn2.slice(0, 50), [rowOf(turn2.slice(0, 50))], 1, 2);
   assert.equal(cache.size, 1, 'a prefix of a kept sequence adds nothing');
-  cache.keep(range(0, 20), [rowOf(range(0, 20))], 1, 2);
+  cache.keep('', range(0, 20), [rowOf(range(0, 20))], 1, 2);
   assert.equal(cache.size, 1, 'shorter than a block: not kept');
 });
 
 test('the cache holds to its budget, the least recently used going first', () => {
   const seq = (k: number) => range(1000 * k, 64);
   const cache = new PrefixCache(3 * 64 * BYTES_PER_POSITION);
-  for (const k of [1, 2, 3]) cache.keep(seq(k), [rowOf(seq(k))], 1, 2);
-  assert.ok(cache.match([...seq(1), 5]) !== null, 'sequence 1 used: now the most recent');
-  cache.keep(seq(4), [rowOf(seq(4))], 1, 2);
+  for (const k of [1, 2, 3]) cache.keep('', seq(k), [rowOf(seq(k))], 1, 2);
+  assert.ok(cache.match('', [...seq(1), 5]) !== null, 'sequence 1 used: now the most recent');
+  cache.keep('', seq(4), [rowOf(seq(4))], 1, 2);
   assert.equal(cache.size, 3);
-  assert.equal(cache.match([...seq(2), 5]), null, 'sequence 2, the least recently used, went');
-  for (const k of [1, 3, 4]) assert.ok(cache.match([...seq(k), 5]) !== null, `sequence ${k} kept`);
-  cache.keep(range(0, 4 * 64), [rowOf(range(0, 4 * 64))], 1, 2);
+  assert.equal(cache.match('', [...seq(2), 5]), null, 'sequence 2, the least recently used, went');
+  for (const k of [1, 3, 4]) assert.ok(cache.match('', [...seq(k), 5]) !== null, `sequence ${k} kept`);
+  cache.keep('', range(0, 4 * 64), [rowOf(range(0, 4 * 64))], 1, 2);
   assert.equal(cache.size, 3, 'a sequence larger than the whole budget is not kept');
   const off = new PrefixCache(0);
-  off.keep(seq(1), [rowOf(seq(1))], 1, 2);
+  off.keep('', seq(1), [rowOf(seq(1))], 1, 2);
   assert.equal(off.size, 0, 'a budget of 0 keeps nothing');
+});
+
+test('sequences are matched only within the scope they were kept in', () => {
+  const cache = new PrefixCache(1 << 20);
+  const a = range(0, 64);
+  cache.keep('collection 1', a, [rowOf(a)], 1, 2);
+  assert.equal(cache.match('collection 2', [...a, 5]), null);
+  assert.equal(cache.match('', [...a, 5]), null, 'nor in the shared scope');
+  assert.equal(cache.match('collection 1', [...a, 5])!.length, 64);
+  cache.keep('collection 2', a, [rowOf(a)], 1, 2);
+  assert.equal(cache.size, 2, 'the same tokens in two scopes are two entries');
 });
 
 test('RISE_PREFIX_CACHE_MB sets the budget, and a bad value is named', () => {
@@ -137,4 +148,12 @@ test('later turns started from the prefix cache sample what prefilling their who
     ];
   }
   assert.ok(fed.cached < fed.plain / 2, `prefilled ${fed.cached} positions with the cache, ${fed.plain} without`);
+
+  // A long cached prompt prefilled beside a long fresh one: the short part fed after the cached one is
+  // padded to the fresh prompt's length, which must not run its positions past the context.
+  const last: GenerationRequest[] = [{ id: 'continued', prompt: prompts[0] }, { id: 'long', prompt: tokenizer.encode('Question: '.padEnd(150, 'ab ')) }];
+  const cachedLast = await sampleBatch(model('cached', kept), last, options);
+  const plainLast = await sampleBatch(model('plain'), last, options);
+  assert.deepEqual(cachedLast.map((g) => g.tokens), plainLast.map((g) => g.tokens));
+  assert.ok(cachedLast[0].cachedTokens + 150 > config.context, `${cachedLast[0].cachedTokens} cached positions`);
 });

@@ -36,6 +36,11 @@ test('sequential turns send the retry message after every turn, even after a cor
     assert.ok(last.filter((m) => m.role === 'user').slice(1).every((m) => m.content === `The answer is incorrect. Please try again.\nQuestion ${pid.slice(1)}?`));
   }
   assert.deepEqual(records[0].sequential.map((a) => a.correct), [true, false, false, false]);
+  // One prefix-cache scope for the whole evaluation, and another for the next one.
+  const scopes = new Set(policy.requests.map((r) => r.cacheScope));
+  assert.equal(scopes.size, 1);
+  const again = await run((id) => answer(id.turn === 1 ? referenceOf(id.problemId) : 1), { evaluate: { turns: 2, parallelK: 1 } });
+  assert.ok(!scopes.has(again.policy.requests[0].cacheScope) && again.policy.requests[0].cacheScope !== undefined, 'a fresh scope per evaluation');
   const t = computeMetrics(records, { tieBreak: 'latest' });
   // p1@tk stays solved; the majority over turns turns against the first answer.
   assert.deepEqual([1, 2, 3, 4].map((k) => metricValue(t, `p1@t${k}`)), [1, 1, 1, 1]);

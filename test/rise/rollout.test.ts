@@ -16,6 +16,7 @@ import {
   firstMaxIndex,
   type Episode,
   type Policy,
+  type PolicyRequest,
   type Progress,
   type Relabeler,
   type Sample,
@@ -107,6 +108,7 @@ test('self relabeling keeps the first best of N learner samples, conditioned on 
   // The one on-policy attempt is continued if wrong; which of N candidates a later turn continues is not known when they are drawn.
   assert.ok(learner.requests.filter((r) => r.id.includes('|t1|')).every((r) => r.continued === true));
   assert.ok(turn2.every((r) => r.continued === false));
+  assert.equal(new Set(learner.requests.map((r) => r.cacheScope)).size, 1, 'one prefix-cache scope for the collection\'s turns');
   assert.equal(stats.samples, 15);
   assert.deepEqual(stats.solvedAtTurn, [0, 3]);
   assert.equal(stats.turn1Accuracy, 0);
@@ -185,7 +187,8 @@ test('progress is reported, and problems collected on their own get the episodes
   const part = await collectEpisodes(subset, selfCollect(learner, 1), (p) => void seen.push(p));
   assert.ok(learner.requests.every((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|')));
   // The same requests (ids, hence random streams, and conversations) and the same episodes.
-  assert.deepEqual(learner.requests, whole.requests.filter((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|')));
+  const unscoped = (requests: PolicyRequest[]) => requests.map(({ cacheScope: _, ...r }) => r);
+  assert.deepEqual(unscoped(learner.requests), unscoped(whole.requests.filter((r) => r.id.startsWith('p1|') || r.id.startsWith('p2|'))));
   assert.deepEqual(part.episodes, only(all.episodes, ['p1', 'p2']));
   assert.deepEqual(part.episodes.map((e) => e.turns.length), [1, 2], 'p1 finishes at turn 1, p2 after turn 2');
   assert.equal(part.stats.episodes, 2);
