@@ -330,6 +330,12 @@ function tokenAtRank(logits: Float32Array, sorted: Float32Array, rank: number): 
   throw new Error(`sampleToken: no logit equals the sorted value ${value} (NaN logits?)`);
 }
 
+/** Where each logit row's softmax at its draw's temperature is in the graph's `tempered` output, or -1 for a row that needs none. */
+function temperedIndex(draws: readonly DrawKnobs[]): Int32Array {
+  let t = 0;
+  return Int32Array.from(draws, (d) => (walksTempered(d) ? t++ : -1));
+}
+
 /** A prompt waiting for its prefill, with the longest prefix the prefix cache holds for it. */
 interface Unseen {
   request: GenerationRequest;
@@ -443,7 +449,7 @@ async function decodeQueue(
    * `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each; `past`:
    * the keys and values the tokens attend to before their own (none for a plain prefill); `draws`: the
    * knobs of the draw from each of the first logit rows, so the rows drawn at another temperature than 1
-   * get their tempered softmax.
+   * get their tempered softmax (at `temperedIndex`).
    */
   const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null, draws: readonly DrawKnobs[]) => {
     const tempered = draws.flatMap((d, i) => (walksTempered(d) ? [i] : []));
@@ -616,11 +622,11 @@ async function decodeQueue(
     const probs = out.probs.data as Float32Array;
     const tempered = out.tempered.data as Float32Array;
     const kv = decodedKv(out, config.layers);
-    let t = 0;
+    const temperedAt = temperedIndex(draws);
     prompts.forEach(([key, u], i) => {
       const row = (x: Float32Array, at: number) => x.subarray(at * V, (at + 1) * V);
       const spans = [...(u.match ? [u.match.span] : []), { kv, row: i, stride: s, count: fed[i] }];
-      const temperedRow = walksTempered(draws[i]) ? row(tempered, t++) : null;
+      const temperedRow = temperedAt[i] < 0 ? null : row(tempered, temperedAt[i]);
       prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits, i), probs: row(probs, i), tempered: temperedRow });
       kept?.keep(u.request.cacheScope ?? '', u.request.prompt, spans, kvHeads, hd);
     });
@@ -665,10 +671,7 @@ async function decodeQueue(
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
     const tempered = out.tempered.data as Float32Array;
-    /** Where each row's tempered softmax is in `tempered` (rows that walk it, in row order). */
-    const temperedAt = new Int32Array(n);
-    let t = 0;
-    for (let i = 0; i < n; i++) temperedAt[i] = walksTempered(draws[i]) ? t++ : -1;
+    const temperedAt = temperedIndex(draws);
     cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
     // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
     for (let i = n - 1; i >= 0; i--) {
