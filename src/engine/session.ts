@@ -84,16 +84,19 @@ function serializedRecipe(recipe: GraphRecipe): SerializedGraph {
  * intra-op pool spins is left out: the compute thread decides it per run from the CPU other processes
  * leave (spin-session.ts).
  */
-export function ortSessionOptions(threads: number, device: 'cpu' | 'cuda'): ort.InferenceSession.SessionOptions {
+export function ortSessionOptions(threads: number, device: 'cpu' | 'cuda', recipe?: GraphRecipe['kind']): ort.InferenceSession.SessionOptions {
   return {
     graphOptimizationLevel: 'all',
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
-    // The arena keeps every session's peak allocation for the session's life, and sessions live as long
-    // as the process: a training step's activations (gigabytes with a real model) stayed held while
-    // the worker went on to sample, and a GSM8K run on SmolLM2 ran out of 24 GB.
-    enableCpuMemArena: false,
+    // The arena keeps a session's peak allocation for the session's life, and sessions live as long as
+    // the process: a training step's activations (gigabytes with a real model) stayed held while the
+    // worker went on to sample, and a GSM8K run on SmolLM2 ran out of 24 GB. The decode graph keeps it:
+    // its peak is bounded (a prefill group of PREFILL_TOKENS positions: about a gigabyte on SmolLM2), and
+    // without the arena the first such prefill of a session took 10 to 19 s where later ones took 3 s,
+    // faulting its memory in page by page.
+    enableCpuMemArena: recipe === 'decode',
     executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
   };
 }
@@ -122,11 +125,11 @@ export async function getSession(recipe: GraphRecipe, options: SessionOptions = 
   // Not cached here: the spec holds the weights, and the thread already keeps one session per set.
   if (bound.length > 0) {
     const tensors = shareTensors(bound).map((w) => [w.name, new ort.Tensor('float32', w.data, w.shape)] as const);
-    return open({ key, model: graph.bytes, options: ortSessionOptions(threads, device), weights: Object.fromEntries(tensors) });
+    return open({ key, model: graph.bytes, options: ortSessionOptions(threads, device, recipe.kind), weights: Object.fromEntries(tensors) });
   }
   let session = sessions.get(key);
   if (!session) {
-    session = open({ key, model: graph.bytes, options: ortSessionOptions(threads, device) });
+    session = open({ key, model: graph.bytes, options: ortSessionOptions(threads, device, recipe.kind) });
     sessions.set(key, session);
     session.catch(() => sessions.delete(key));
   }

@@ -274,3 +274,9 @@ test('a decode session is let go with the weights bound to it: forty models in t
   t.diagnostic(`resident memory ${warm} MB after 5 models, ${end} MB after 40`);
   assert.ok(end - warm < 600, `resident memory grew from ${warm} MB after 5 models to ${end} MB after 40`);
 });
+
+test('only the decode graph keeps its memory between runs (its peak is bounded; a training step peaks at gigabytes)', () => {
+  assert.equal(ortSessionOptions(2, 'cpu', 'decode').enableCpuMemArena, true);
+  for (const kind of ['forward', 'loss', 'train_step'] as const) assert.equal(ortSessionOptions(2, 'cpu', kind).enableCpuMemArena, false, kind);
+  assert.equal(ortSessionOptions(2, 'cpu').enableCpuMemArena, false);
+});
