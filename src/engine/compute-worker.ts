@@ -10,6 +10,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import ort from 'onnxruntime-node';
 import { packTensors, unpackTensors, type Reply, type Request, type ServeEvent, type SessionNames, type TokenizerRef, type WireTensors } from './compute-messages.ts';
 import { externalData } from './onnx.ts';
+import { KV_MEMORY_BYTES, KvMemory } from './kv-cache.ts';
 import { PrefixCache, prefixCacheBudget } from './prefix-cache.ts';
 import { sampleBatch, serveBatch, type DecodingModel, type RequestQueue } from './sampling.ts';
 import { openSpinSession, type SpinSession } from './spin-session.ts';
@@ -24,8 +25,11 @@ const sessions = new Map<string, Promise<SpinSession>>();
 const residents = new Map<number, ort.Tensor.DataType>();
 /** The resident arrays each session with bound weights was made from: it goes when one of them goes. */
 const boundTo = new Map<string, number[]>();
-/** What each decode session computed in earlier jobs, for prompts that extend it; it goes with the session. */
-const kept = new Map<string, PrefixCache>();
+/**
+ * What each decode session computed in earlier jobs, for prompts that extend it, and the arrays of its
+ * jobs' KV caches, for the jobs after; they go with the session.
+ */
+const kept = new Map<string, { prefixes: PrefixCache; memory: KvMemory }>();
 /** Tokenizers by the digest of their JSON, built on first use. */
 const tokenizers = new Map<string, { json: unknown; built?: Tokenizer }>();
 /** Set by 'close': nobody waits for replies any more. */
@@ -94,12 +98,13 @@ async function serve(request: Extract<Request, { kind: 'open' | 'run' | 'generat
  */
 async function decodingModel(request: Extract<Request, { kind: 'generate' | 'serve' }>, state: { cancelled: boolean }): Promise<DecodingModel> {
   const s = await session(request.key);
-  let cache = kept.get(request.key);
-  if (cache === undefined) kept.set(request.key, (cache = new PrefixCache(prefixCacheBudget())));
+  let held = kept.get(request.key);
+  if (held === undefined) kept.set(request.key, (held = { prefixes: new PrefixCache(prefixCacheBudget()), memory: new KvMemory(KV_MEMORY_BYTES) }));
   return {
     config: request.job.config,
     tokenizer: tokenizer(request.tokenizer),
-    kept: cache,
+    kept: held.prefixes,
+    memory: held.memory,
     decode: async (feeds) => {
       // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
       await nextTurn();

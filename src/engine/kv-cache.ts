@@ -3,6 +3,12 @@
  * Decode graphs read it in place as their `past` inputs, so its time axis is what every step's
  * attention scans; the capacity therefore grows in chunks with the longest row instead of being the
  * model's whole context from the start.
+ *
+ * Its memory comes from the decode session's `KvMemory` and goes back there when the batch is done: a
+ * batch-128 cache of SmolLM2 is most of a gigabyte, and memory the process has not touched before can cost
+ * more to fault in than the decoding it holds (on this project's VMs, 0.1–3 GB/s, changing from run to
+ * run). Growing the time axis grows that memory in place and moves each slot within it, so a batch as
+ * large as one before touches nothing new.
  */
 import ort from 'onnxruntime-node';
 
@@ -71,9 +77,54 @@ export function decodedKv(out: ort.InferenceSession.ReturnType, layers: number):
   return { keys, values };
 }
 
+/**
+ * The memory of the KV caches a decode session is done with, lent to its next batches: per cache, one
+ * resizable buffer per layer's keys and per layer's values, grown in place as caches need more. Batches of
+ * one session may run at once (a server's open batch beside a step's), so each takes a set of its own,
+ * the one that already holds the most; a batch that finds none takes a new one and leaves it here when
+ * done. What is kept is bounded: the largest sets, up to `budget` bytes.
+ */
+export class KvMemory {
+  /** Free sets, least memory first. */
+  private free: ArrayBuffer[][] = [];
+
+  constructor(readonly budget: number) {}
+
+  get bytes(): number {
+    return this.free.reduce((n, set) => n + bytesOf(set), 0);
+  }
+
+  /** The free set holding the most memory among those of `count` buffers that may grow to `maxBytes` each, or null. */
+  take(count: number, maxBytes: number): ArrayBuffer[] | null {
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const set = this.free[i];
+      if (set.length === count && set[0].maxByteLength >= maxBytes) return this.free.splice(i, 1)[0];
+    }
+    return null;
+  }
+
+  give(set: ArrayBuffer[]): void {
+    this.free.push(set);
+    this.free.sort((a, b) => bytesOf(a) - bytesOf(b));
+    while (this.free.length > 0 && this.bytes > this.budget) this.free.shift();
+  }
+}
+
+function bytesOf(set: readonly ArrayBuffer[]): number {
+  return set.reduce((n, b) => n + b.byteLength, 0);
+}
+
+/** How much memory the KV caches of one decode session keep between batches. */
+export const KV_MEMORY_BYTES = 2 * 2 ** 30;
+
 export class KvCache {
-  private keys: Float32Array[];
-  private values: Float32Array[];
+  /**
+   * Per layer, keys then values: resizable buffers, reserved for the model's whole context and grown as the
+   * capacity grows, so the memory a cache has touched stays its own (and goes back to `memory`).
+   */
+  private readonly buffers: ArrayBuffer[];
+  /** Views of the buffers over [slots, kvHeads, capacity, hd], made again as the capacity grows. */
+  private arrays: Float32Array[] = [];
   capacity = 0;
 
   constructor(
@@ -83,9 +134,11 @@ export class KvCache {
     readonly headDim: number,
     /** The model's context: the capacity never grows past it. */
     readonly maxCapacity: number,
+    /** Where the buffers come from and go back to (`release`); new ones, left to the collector, without. */
+    private readonly memory: KvMemory | null = null,
   ) {
-    this.keys = [];
-    this.values = [];
+    const maxBytes = this.floats(maxCapacity) * Float32Array.BYTES_PER_ELEMENT;
+    this.buffers = memory?.take(2 * layers, maxBytes) ?? Array.from({ length: 2 * layers }, () => new ArrayBuffer(0, { maxByteLength: maxBytes }));
     this.ensure(1);
   }
 
@@ -93,22 +146,36 @@ export class KvCache {
     return this.kvHeads * this.capacity * this.headDim;
   }
 
-  /** Makes room for `length` positions per slot, keeping what is stored. */
+  private floats(capacity: number): number {
+    return this.slots * this.kvHeads * capacity * this.headDim;
+  }
+
+  /**
+   * Makes room for `length` positions per slot, keeping what is stored: each (slot, head) row moves up to
+   * its place in the longer layout, the last first, so none lands on one not yet moved. Positions past a
+   * slot's length hold whatever the memory held before (the mask hides them from attention).
+   */
   ensure(length: number): void {
     if (length <= this.capacity) return;
     if (length > this.maxCapacity) throw new Error(`KV cache: ${length} positions exceed the context of ${this.maxCapacity}`);
     const capacity = Math.min(this.maxCapacity, Math.ceil(length / CHUNK) * CHUNK);
-    const grow = (old: Float32Array | undefined) => {
-      const next = new Float32Array(this.slots * this.kvHeads * capacity * this.headDim);
-      if (old) {
-        const oldRow = this.capacity * this.headDim;
-        for (let sh = 0; sh < this.slots * this.kvHeads; sh++) next.set(old.subarray(sh * oldRow, (sh + 1) * oldRow), sh * capacity * this.headDim);
-      }
-      return next;
-    };
-    this.keys = Array.from({ length: this.layers }, (_, l) => grow(this.keys[l]));
-    this.values = Array.from({ length: this.layers }, (_, l) => grow(this.values[l]));
+    const oldRow = this.capacity * this.headDim;
+    const newRow = capacity * this.headDim;
+    const floats = this.floats(capacity);
+    this.arrays = this.buffers.map((b) => {
+      if (b.byteLength < floats * Float32Array.BYTES_PER_ELEMENT) b.resize(floats * Float32Array.BYTES_PER_ELEMENT);
+      // A view of fixed length: V8 reads and writes those faster than one that tracks the buffer's size.
+      const a = new Float32Array(b, 0, floats);
+      if (oldRow > 0) for (let r = this.slots * this.kvHeads - 1; r > 0; r--) a.copyWithin(r * newRow, r * oldRow, r * oldRow + oldRow);
+      return a;
+    });
     this.capacity = capacity;
+  }
+
+  /** Gives the buffers back to the memory they came from; the cache is not used after. */
+  release(): void {
+    this.memory?.give(this.buffers);
+    this.arrays = [];
   }
 
   /** Copies a span into `slot` starting at position `at`. */
@@ -119,15 +186,24 @@ export class KvCache {
       for (let h = 0; h < this.kvHeads; h++) {
         const from = (span.row * this.kvHeads + h) * span.stride * hd;
         const to = ((slot * this.kvHeads + h) * this.capacity + at) * hd;
-        copy(span.kv.keys[l], from, this.keys[l], to, n);
-        copy(span.kv.values[l], from, this.values[l], to, n);
+        copy(span.kv.keys[l], from, this.arrays[l], to, n);
+        copy(span.kv.values[l], from, this.arrays[this.layers + l], to, n);
       }
+    }
+  }
+
+  /** Copies spans one after another into `slot` from its first position. */
+  fill(slot: number, spans: readonly KvSpan[]): void {
+    let at = 0;
+    for (const span of spans) {
+      this.write(span, slot, at);
+      at += span.count;
     }
   }
 
   /** The first `count` positions of `slot`, as a view that the next write, move or growth changes: copy it before. */
   span(slot: number, count: number): KvSpan {
-    return { kv: { keys: this.keys, values: this.values }, row: slot, stride: this.capacity, count };
+    return { kv: { keys: this.arrays.slice(0, this.layers), values: this.arrays.slice(this.layers) }, row: slot, stride: this.capacity, count };
   }
 
   /**
@@ -139,7 +215,7 @@ export class KvCache {
     const kvHeads = this.kvHeads;
     const capacity = this.capacity;
     for (let l = 0; l < this.layers; l++) {
-      for (const [from, to] of [[src.keys[l], this.keys[l]], [src.values[l], this.values[l]]]) {
+      for (const [from, to] of [[src.keys[l], this.arrays[l]], [src.values[l], this.arrays[this.layers + l]]]) {
         for (let i = 0; i < at.length; i++) {
           for (let h = 0; h < kvHeads; h++) {
             const f = (i * kvHeads + h) * hd;
@@ -154,7 +230,7 @@ export class KvCache {
   /** Moves slot `from` onto slot `to` (to keep the active slots packed at the front). */
   move(from: number, to: number): void {
     const n = this.slotFloats;
-    for (const cache of [...this.keys, ...this.values]) cache.copyWithin(to * n, from * n, (from + 1) * n);
+    for (const cache of this.arrays) cache.copyWithin(to * n, from * n, (from + 1) * n);
   }
 
   /** `past_k.<l>` / `past_v.<l>` inputs over the first `rows` slots, viewed without copying. */
@@ -162,8 +238,8 @@ export class KvCache {
     const shape = [rows, this.kvHeads, this.capacity, this.headDim];
     const feeds: Record<string, ort.Tensor> = {};
     for (let l = 0; l < this.layers; l++) {
-      feeds[`past_k.${l}`] = new ort.Tensor('float32', this.keys[l].subarray(0, rows * this.slotFloats), shape);
-      feeds[`past_v.${l}`] = new ort.Tensor('float32', this.values[l].subarray(0, rows * this.slotFloats), shape);
+      feeds[`past_k.${l}`] = new ort.Tensor('float32', this.arrays[l].subarray(0, rows * this.slotFloats), shape);
+      feeds[`past_v.${l}`] = new ort.Tensor('float32', this.arrays[this.layers + l].subarray(0, rows * this.slotFloats), shape);
     }
     return feeds;
   }

@@ -6,7 +6,10 @@
  *
  * The weights of a decode session never change, so a kept sequence never goes stale while the session
  * lives: its keys and values are what a prefill of it computes, up to the rounding of the run's shape (as
- * when prompts are prefilled together). The cache is bounded in bytes; the least recently used go first.
+ * when prompts are prefilled together). A kept sequence holds its keys and values as views of the arrays
+ * they were computed in (a prefill's outputs, never written after), not as copies: a batch-128 prefill
+ * would otherwise copy hundreds of megabytes just to keep them. The cache is bounded in the bytes of the
+ * arrays its sequences hold (an array held by several counts once); the least recently used go first.
  * No entry is a prefix of another: a longer sequence that extends a kept one replaces it, since any prompt
  * that matched the shorter matches the longer at least as far.
  *
@@ -16,7 +19,7 @@
  * scope of its own.
  */
 import type { Env } from '../util/env.ts';
-import { joinSpans, type KvRows, type KvSpan } from './kv-cache.ts';
+import type { KvSpan } from './kv-cache.ts';
 
 /**
  * Matching granularity: sequences are indexed at every BLOCK tokens, so a prompt that shares less than a block
@@ -39,16 +42,32 @@ export function prefixCacheBudget(env: Env = process.env): number {
 interface Entry {
   scope: string;
   tokens: Int32Array;
-  kv: KvRows;
-  bytes: number;
+  /** Its keys and values: spans one after another, covering every token. */
+  spans: readonly KvSpan[];
   /** The index keys of its full blocks. */
   blocks: string[];
 }
 
-/** A kept sequence's first `length` positions, shared with a prompt. */
+/** A kept sequence's first `length` positions, shared with a prompt: spans one after another. */
 export interface PrefixMatch {
-  span: KvSpan;
+  spans: KvSpan[];
   length: number;
+}
+
+/** The first `length` positions of spans one after another. */
+function cut(spans: readonly KvSpan[], length: number): KvSpan[] {
+  const out: KvSpan[] = [];
+  for (const span of spans) {
+    if (length <= 0) break;
+    out.push({ ...span, count: Math.min(span.count, length) });
+    length -= span.count;
+  }
+  return out;
+}
+
+/** The memory spans view. */
+function buffersOf(spans: readonly KvSpan[]): Set<ArrayBufferLike> {
+  return new Set(spans.flatMap((s) => [...s.kv.keys, ...s.kv.values].map((a) => a.buffer)));
 }
 
 /**
@@ -87,6 +106,8 @@ export class PrefixCache {
   /** In use order, least recent first. */
   private readonly entries = new Set<Entry>();
   private readonly index = new Map<string, Set<Entry>>();
+  /** How many entries hold each array. */
+  private readonly holders = new Map<ArrayBufferLike, number>();
   private used = 0;
 
   constructor(
@@ -113,17 +134,19 @@ export class PrefixCache {
     const length = Math.min(found.shared, prompt.length - 1);
     if (length < BLOCK) return null;
     this.touch(found.entry);
-    return { span: { kv: found.entry.kv, row: 0, stride: found.entry.tokens.length, count: length }, length };
+    return { spans: cut(found.entry.spans, length), length };
   }
 
   /**
-   * Keeps `tokens` with their keys and values (`spans`, in order, covering every token; copied here) in
-   * `scope`, unless a kept sequence of the scope already extends them. Those they extend are dropped.
+   * Keeps `tokens` with their keys and values (`spans`, in order, covering every token) in `scope`, unless a
+   * kept sequence of the scope already extends them. Those they extend are dropped. The spans are held as
+   * they are: the arrays they view must never be written again.
    */
-  keep(scope: string, tokens: readonly number[], spans: readonly KvSpan[], kvHeads: number, headDim: number): void {
+  keep(scope: string, tokens: readonly number[], spans: readonly KvSpan[]): void {
     const blocks = Math.floor(tokens.length / BLOCK);
     if (blocks === 0) return;
-    const bytes = 2 * tokens.length * kvHeads * headDim * spans[0].kv.keys.length * Float32Array.BYTES_PER_ELEMENT;
+    let bytes = 0;
+    for (const buffer of buffersOf(spans)) bytes += buffer.byteLength;
     if (bytes > this.budget) return;
     const found = this.longest(scope, tokens);
     if (found !== null && found.shared === tokens.length) {
@@ -136,14 +159,18 @@ export class PrefixCache {
         if (e.scope === scope && e.tokens.length <= tokens.length && commonPrefix(e.tokens, tokens) === e.tokens.length) this.drop(e);
       }
     }
-    const entry: Entry = { scope, tokens: Int32Array.from(tokens), kv: joinSpans(spans, kvHeads, headDim), bytes, blocks: keys };
+    const entry: Entry = { scope, tokens: Int32Array.from(tokens), spans: spans.slice(), blocks: keys };
     this.entries.add(entry);
     for (const key of keys) {
       let holders = this.index.get(key);
       if (holders === undefined) this.index.set(key, (holders = new Set()));
       holders.add(entry);
     }
-    this.used += bytes;
+    for (const buffer of buffersOf(spans)) {
+      const n = this.holders.get(buffer) ?? 0;
+      if (n === 0) this.used += buffer.byteLength;
+      this.holders.set(buffer, n + 1);
+    }
     for (const oldest of this.entries) {
       if (this.used <= this.budget) break;
       this.drop(oldest);
@@ -175,7 +202,14 @@ export class PrefixCache {
 
   private drop(entry: Entry): void {
     if (!this.entries.delete(entry)) return;
-    this.used -= entry.bytes;
+    for (const buffer of buffersOf(entry.spans)) {
+      const n = this.holders.get(buffer)! - 1;
+      if (n > 0) this.holders.set(buffer, n);
+      else {
+        this.holders.delete(buffer);
+        this.used -= buffer.byteLength;
+      }
+    }
     for (const key of entry.blocks) {
       const holders = this.index.get(key)!;
       holders.delete(entry);

@@ -13,7 +13,7 @@
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
 import { hashSeed, Rng } from './random.ts';
-import { decodedKv, KvCache, type KvSpan } from './kv-cache.ts';
+import { decodedKv, joinSpans, KvCache, type KvMemory, type KvSpan } from './kv-cache.ts';
 import type { PrefixCache, PrefixMatch } from './prefix-cache.ts';
 import type { Tokenizer } from './tokenizer.ts';
 import { MASKED } from './transformer.ts';
@@ -127,6 +127,8 @@ export interface DecodingModel {
    * ask for it), which prompts extending them start from; none when absent.
    */
   kept?: PrefixCache;
+  /** Where the KV caches' arrays come from and go back to between calls; fresh arrays when absent. */
+  memory?: KvMemory;
 }
 
 interface Row {
@@ -393,6 +395,7 @@ async function decodeQueue(
   hooks: { onResult: (g: Generation) => void | Promise<void>; onToken?: TokenHook; onDropped?: (id: string) => void },
 ): Promise<void> {
   const { config, tokenizer, decode, kept } = model;
+  const memory = model.memory ?? null;
   /** A request's knobs: the call's, with the request's own over them. */
   const knobs = (r: GenerationRequest): RequestSampling => ({ ...o, ...r.sampling });
   const kvHeads = config.kvHeads;
@@ -400,8 +403,9 @@ async function decodeQueue(
   const C = config.context;
   const V = config.vocabSize;
   const capacity = Math.max(1, batchSize);
-  const newCache = () => new KvCache(config.layers, capacity, kvHeads, hd, C);
+  const newCache = () => new KvCache(config.layers, capacity, kvHeads, hd, C, memory);
   let cache = newCache();
+
   const initialLength = cache.capacity;
 
   const { waiting } = queue;
@@ -412,7 +416,11 @@ async function decodeQueue(
   const finish = async (row: Row, reason: Generation['finishReason'], text: string) => {
     const { prompt } = row.request;
     // The last sampled token was never fed, so the row's cache ends before it.
-    if (row.request.keepCache && kept) kept.keep(row.request.cacheScope ?? '', [...prompt, ...row.tokens.slice(0, row.length - prompt.length)], [cache.span(rows.indexOf(row), row.length)], kvHeads, hd);
+    if (row.request.keepCache && kept) {
+      // The slot is written again by the next row: the prefix cache keeps a copy.
+      const own = joinSpans([cache.span(rows.indexOf(row), row.length)], kvHeads, hd);
+      kept.keep(row.request.cacheScope ?? '', [...prompt, ...row.tokens.slice(0, row.length - prompt.length)], [{ kv: own, row: 0, stride: row.length, count: row.length }]);
+    }
     await hooks.onResult({ id: row.request.id, tokens: row.tokens, text, logprobs: row.logprobs, finishReason: reason, cachedTokens: row.cached });
   };
 
@@ -597,9 +605,9 @@ async function decodeQueue(
     });
     let past: KvCache | null = null;
     if (cachedOf.some((c) => c > 0)) {
-      past = new KvCache(config.layers, n, kvHeads, hd, C);
+      past = new KvCache(config.layers, n, kvHeads, hd, C, memory);
       past.ensure(Math.max(...cachedOf));
-      prompts.forEach(([, u], i) => u.match && past!.write(u.match.span, i, 0));
+      prompts.forEach(([, u], i) => u.match && past!.fill(i, u.match.spans));
     }
     const P = past?.capacity ?? 0;
     const mask = new Float32Array(n * s * (P + s));
@@ -617,7 +625,12 @@ async function decodeQueue(
     if (rows.length === 1 && s > 1) rows.push(rows[0]);
     const last = BigInt64Array.from(rows, BigInt);
     const draws = prompts.map(([, u]) => knobs(u.request));
-    const out = await decode(feedsFor(tokens, positions, mask, last, n, s, past, draws));
+    let out: Record<string, ort.Tensor>;
+    try {
+      out = await decode(feedsFor(tokens, positions, mask, last, n, s, past, draws));
+    } finally {
+      past?.release();
+    }
     const logits = out.logits.data as Float32Array;
     const probs = out.probs.data as Float32Array;
     const tempered = out.tempered.data as Float32Array;
@@ -625,10 +638,10 @@ async function decodeQueue(
     const temperedAt = temperedIndex(draws);
     prompts.forEach(([key, u], i) => {
       const row = (x: Float32Array, at: number) => x.subarray(at * V, (at + 1) * V);
-      const spans = [...(u.match ? [u.match.span] : []), { kv, row: i, stride: s, count: fed[i] }];
+      const spans = [...(u.match?.spans ?? []), { kv, row: i, stride: s, count: fed[i] }];
       const temperedRow = temperedAt[i] < 0 ? null : row(tempered, temperedAt[i]);
       prefixes.set(key, { length: u.request.prompt.length, spans, cached: cachedOf[i], logits: row(logits, i), probs: row(probs, i), tempered: temperedRow });
-      kept?.keep(u.request.cacheScope ?? '', u.request.prompt, spans, kvHeads, hd);
+      kept?.keep(u.request.cacheScope ?? '', u.request.prompt, spans);
     });
   };
 
@@ -638,49 +651,52 @@ async function decodeQueue(
     const row: Row = { request: r, o: knobs(r), rng, length: prefix.length, next: 0, tokens: [], logprobs: [], cached: prefix.cached };
     const slot = rows.length;
     cache.ensure(prefix.length);
-    let at = 0;
-    for (const span of prefix.spans) {
-      cache.write(span, slot, at);
-      at += span.count;
-    }
+    cache.fill(slot, prefix.spans);
     const { token, logprob } = sampleToken(prefix.logits, prefix.probs, prefix.tempered, row.o, row.rng);
     rows.push(row);
     if (await accept(row, token, logprob)) release(slot);
   };
 
-  for (;;) {
-    drop();
-    await admit();
-    if (rows.length === 0) {
-      if (waiting.length > 0) continue;
-      // Idle: a long request made the cache's time axis long, and every later step would scan it.
-      if (cache.capacity > initialLength) cache = newCache();
-      if (!(await queue.next())) return;
-      continue;
+  try {
+    for (;;) {
+      drop();
+      await admit();
+      if (rows.length === 0) {
+        if (waiting.length > 0) continue;
+        // Idle: a long request made the cache's time axis long, and every later step would scan it.
+        if (cache.capacity > initialLength) {
+          cache.release();
+          cache = newCache();
+        }
+        if (!(await queue.next())) return;
+        continue;
+      }
+      const n = rows.length;
+      const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
+      const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
+      // This step writes position `length` of each row: the cache must hold it.
+      cache.ensure(Math.max(...rows.map((r) => r.length)) + 1);
+      const P = cache.capacity;
+      const mask = new Float32Array(n * (P + 1));
+      rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
+      const draws = rows.map((r) => r.o);
+      const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws));
+      const logits = out.logits.data as Float32Array;
+      const probs = out.probs.data as Float32Array;
+      const tempered = out.tempered.data as Float32Array;
+      const temperedAt = temperedIndex(draws);
+      cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
+      // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
+      for (let i = n - 1; i >= 0; i--) {
+        const row = rows[i];
+        row.length++;
+        const at = temperedAt[i];
+        const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), at < 0 ? null : tempered.subarray(at * V, (at + 1) * V), row.o, row.rng);
+        if (await accept(row, token, logprob)) release(i);
+      }
     }
-    const n = rows.length;
-    const tokens = BigInt64Array.from(rows.map((r) => BigInt(r.next)));
-    const positions = BigInt64Array.from(rows.map((r) => BigInt(r.length)));
-    // This step writes position `length` of each row: the cache must hold it.
-    cache.ensure(Math.max(...rows.map((r) => r.length)) + 1);
-    const P = cache.capacity;
-    const mask = new Float32Array(n * (P + 1));
-    rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
-    const draws = rows.map((r) => r.o);
-    const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws));
-    const logits = out.logits.data as Float32Array;
-    const probs = out.probs.data as Float32Array;
-    const tempered = out.tempered.data as Float32Array;
-    const temperedAt = temperedIndex(draws);
-    cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
-    // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
-    for (let i = n - 1; i >= 0; i--) {
-      const row = rows[i];
-      row.length++;
-      const at = temperedAt[i];
-      const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), at < 0 ? null : tempered.subarray(at * V, (at + 1) * V), row.o, row.rng);
-      if (await accept(row, token, logprob)) release(i);
-    }
+  } finally {
+    cache.release();
   }
 }
 

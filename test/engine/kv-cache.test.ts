@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import ort from 'onnxruntime-node';
-import { decodedKv, KvCache, type KvRows } from '../../src/engine/kv-cache.ts';
+import { decodedKv, KvCache, KvMemory, type KvRows } from '../../src/engine/kv-cache.ts';
 
 /** A fake decode output for one layer: [rows, kvHeads, s, hd] filled with recognisable values. */
 function output(rows: number, kvHeads: number, s: number, hd: number, base: number): KvRows {
@@ -54,4 +54,43 @@ test('a cached step appends each row at its own position, as writing the rows on
   at.forEach((position, i) => written.write({ kv: step, row: i, stride: 1, count: 1 }, i, position));
   for (const [name, t] of Object.entries(written.feeds(3))) assert.deepEqual(appended.feeds(3)[name].data, t.data, name);
   assert.deepEqual(slotPositions(appended, 3, 2, 1, 10).slice(27, 30), [515, 516, 517], 'row 2, head 1 (15 floats into the step) at position 9');
+});
+
+test('a cache grows within the memory it holds, and the next cache of the session takes that memory', () => {
+  const memory = new KvMemory(1 << 30);
+  const first = new KvCache(1, 2, 2, 3, 300, memory);
+  first.write({ kv: output(1, 2, 5, 3, 100), row: 0, stride: 5, count: 5 }, 1, 0);
+  const before = slotPositions(first, 2, 1, 1, 5);
+  first.ensure(130);
+  assert.equal(first.capacity, 192);
+  assert.deepEqual(slotPositions(first, 2, 1, 1, 5), before, 'each slot and head moved to its place in the longer layout');
+  first.release();
+  assert.equal(memory.bytes, 2 * 2 * 2 * 192 * 3 * 4, 'keys and values of one layer: 2 slots, 2 heads, 192 positions, width 3');
+
+  const next = new KvCache(1, 2, 2, 3, 300, memory);
+  assert.equal(memory.bytes, 0, 'the next cache took the memory');
+  const beside = new KvCache(1, 2, 2, 3, 300, memory);
+  next.ensure(100);
+  beside.write({ kv: output(1, 2, 5, 3, 900), row: 0, stride: 5, count: 5 }, 0, 0);
+  next.write({ kv: output(1, 2, 5, 3, 100), row: 0, stride: 5, count: 5 }, 1, 0);
+  assert.deepEqual(slotPositions(next, 2, 1, 1, 5), before, 'a cache running beside it has memory of its own');
+  next.release();
+  beside.release();
+  assert.equal(memory.bytes, 2 * 2 * 2 * (192 + 64) * 3 * 4, 'both sets kept, each at the most it held (memory is never given back to shrink)');
+  assert.equal(new KvCache(1, 4, 2, 3, 300, memory).capacity, 64, 'a cache of more slots than a kept set may grow to takes a set of its own');
+  assert.equal(memory.bytes, 2 * 2 * 2 * (192 + 64) * 3 * 4);
+});
+
+test('the memory kept between batches stays within its budget, the largest sets first', () => {
+  const setBytes = (capacity: number) => 2 * 2 * 2 * capacity * 3 * 4;
+  const memory = new KvMemory(setBytes(128) + setBytes(64));
+  const caches = [64, 128, 192].map((length) => {
+    const c = new KvCache(1, 2, 2, 3, 300, memory);
+    c.ensure(length);
+    return c;
+  });
+  for (const c of caches) c.release();
+  assert.equal(memory.bytes, setBytes(192), 'the largest set alone fills the budget');
+  memory.give([new ArrayBuffer(0, { maxByteLength: 1024 }), new ArrayBuffer(0, { maxByteLength: 1024 })]);
+  assert.equal(memory.bytes, setBytes(192), 'an empty set costs nothing');
 });

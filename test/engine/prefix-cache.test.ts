@@ -32,14 +32,14 @@ test('a prompt starts from the kept sequence it shares most with, never past its
   const cache = new PrefixCache(1 << 20);
   const a = range(0, 80);
   const b = [...range(0, 40), ...range(500, 40)];
-  cache.keep('', a, [rowOf(a)], 1, 2);
-  cache.keep('', b, [rowOf(b)], 1, 2);
+  cache.keep('', a, [rowOf(a)]);
+  cache.keep('', b, [rowOf(b)]);
   assert.equal(cache.size, 2);
 
   const followsA = [...range(0, 70), 900, 901];
   const m = cache.match('', followsA)!;
   assert.equal(m.length, 70, 'the common prefix with a, not with b (40)');
-  assert.deepEqual([...joinSpans([m.span], 1, 2).keys[1]].slice(-2), [2 * 690, 2 * 691], 'the span is a\'s, up to position 69');
+  assert.deepEqual([...joinSpans(m.spans, 1, 2).keys[1]].slice(-2), [2 * 690, 2 * 691], 'the span is a\'s, up to position 69');
   assert.equal(cache.match('', a)!.length, 79, 'the whole of a matches, but its last token is left to run');
   assert.equal(cache.match('', [...range(0, 45), 7])!.length, 45, 'a prompt sharing a block and a part of the next with both');
   assert.equal(cache.match('', [...range(0, BLOCK - 1), 7]), null, 'less than a block shared');
@@ -49,43 +49,70 @@ test('a prompt starts from the kept sequence it shares most with, never past its
 test('a sequence that extends a kept one replaces it, and one already covered is not kept twice', () => {
   const cache = new PrefixCache(1 << 20);
   const turn1 = range(0, 40);
-  cache.keep('', turn1, [rowOf(turn1)], 1, 2);
+  cache.keep('', turn1, [rowOf(turn1)]);
   // The next turn's prompt: turn 1 from the cache, the rest from a prefill.
   const turn2 = [...turn1, ...range(300, 30)];
   const m = cache.match('', turn2)!;
-  cache.keep('', turn2, [m.span, { ...rowOf(turn2), row: 0, stride: turn2.length, count: 30 }], 1, 2);
+  cache.keep('', turn2, [...m.spans, { ...rowOf(turn2.slice(40)) }]);
   assert.equal(cache.size, 1, 'turn 1 went: turn 2 serves every prompt it served');
-  assert.equal(cache.bytes, turn2.length * BYTES_PER_POSITION);
-  cache.keep('', turn2.slice(0, 50), [rowOf(turn2.slice(0, 50))], 1, 2);
+  assert.equal(cache.bytes, turn2.length * BYTES_PER_POSITION, 'turn 1\'s arrays, now held by turn 2, and its own');
+  cache.keep('', turn2.slice(0, 50), [rowOf(turn2.slice(0, 50))]);
   assert.equal(cache.size, 1, 'a prefix of a kept sequence adds nothing');
-  cache.keep('', range(0, 20), [rowOf(range(0, 20))], 1, 2);
+  cache.keep('', range(0, 20), [rowOf(range(0, 20))]);
   assert.equal(cache.size, 1, 'shorter than a block: not kept');
 });
 
 test('the cache holds to its budget, the least recently used going first', () => {
   const seq = (k: number) => range(1000 * k, 64);
   const cache = new PrefixCache(3 * 64 * BYTES_PER_POSITION);
-  for (const k of [1, 2, 3]) cache.keep('', seq(k), [rowOf(seq(k))], 1, 2);
+  for (const k of [1, 2, 3]) cache.keep('', seq(k), [rowOf(seq(k))]);
   assert.ok(cache.match('', [...seq(1), 5]) !== null, 'sequence 1 used: now the most recent');
-  cache.keep('', seq(4), [rowOf(seq(4))], 1, 2);
+  cache.keep('', seq(4), [rowOf(seq(4))]);
   assert.equal(cache.size, 3);
   assert.equal(cache.match('', [...seq(2), 5]), null, 'sequence 2, the least recently used, went');
   for (const k of [1, 3, 4]) assert.ok(cache.match('', [...seq(k), 5]) !== null, `sequence ${k} kept`);
-  cache.keep('', range(0, 4 * 64), [rowOf(range(0, 4 * 64))], 1, 2);
+  cache.keep('', range(0, 4 * 64), [rowOf(range(0, 4 * 64))]);
   assert.equal(cache.size, 3, 'a sequence larger than the whole budget is not kept');
   const off = new PrefixCache(0);
-  off.keep('', seq(1), [rowOf(seq(1))], 1, 2);
+  off.keep('', seq(1), [rowOf(seq(1))]);
   assert.equal(off.size, 0, 'a budget of 0 keeps nothing');
+});
+
+test('kept sequences hold views of the arrays they were computed in: an array several hold counts once, and goes with the last', () => {
+  // Two prompts prefilled together: rows 0 and 1 of one output, padded to 64 positions.
+  const a = range(0, 64);
+  const b = range(100, 40);
+  const prefill: KvRows = { keys: [new Float32Array(2 * 64 * 2)], values: [new Float32Array(2 * 64 * 2)] };
+  const bytesOfPrefill = 2 * prefill.keys[0].byteLength;
+  const cache = new PrefixCache(1 << 20);
+  cache.keep('', a, [{ kv: prefill, row: 0, stride: 64, count: 64 }]);
+  cache.keep('', b, [{ kv: prefill, row: 1, stride: 64, count: 40 }]);
+  assert.equal(cache.bytes, bytesOfPrefill, 'the two rows share one output');
+  assert.equal(cache.match('', [...a, 5])!.spans[0].kv, prefill, 'a match is a view, not a copy');
+
+  // A turn after a's: a's positions from its view, the rest from its own prefill. a goes (the longer serves
+  // all it served), but the output stays: b and the new turn still view it.
+  const turn2 = [...a, ...range(500, 32)];
+  const own = rowOf(turn2.slice(64));
+  cache.keep('', turn2, [...cache.match('', turn2)!.spans, own]);
+  assert.equal(cache.size, 2);
+  assert.equal(cache.bytes, bytesOfPrefill + 32 * BYTES_PER_POSITION);
+  const tight = new PrefixCache(bytesOfPrefill + 32 * BYTES_PER_POSITION);
+  tight.keep('', b, [{ kv: prefill, row: 1, stride: 64, count: 40 }]);
+  tight.keep('', turn2, [{ kv: prefill, row: 0, stride: 64, count: 64 }, own]);
+  tight.keep('', range(900, 32), [rowOf(range(900, 32))]);
+  assert.equal(tight.size, 1, 'over budget: b went first (it freed nothing), then turn 2, which freed the output');
+  assert.equal(tight.bytes, 32 * BYTES_PER_POSITION);
 });
 
 test('sequences are matched only within the scope they were kept in', () => {
   const cache = new PrefixCache(1 << 20);
   const a = range(0, 64);
-  cache.keep('collection 1', a, [rowOf(a)], 1, 2);
+  cache.keep('collection 1', a, [rowOf(a)]);
   assert.equal(cache.match('collection 2', [...a, 5]), null);
   assert.equal(cache.match('', [...a, 5]), null, 'nor in the shared scope');
   assert.equal(cache.match('collection 1', [...a, 5])!.length, 64);
-  cache.keep('collection 2', a, [rowOf(a)], 1, 2);
+  cache.keep('collection 2', a, [rowOf(a)]);
   assert.equal(cache.size, 2, 'the same tokens in two scopes are two entries');
 });
 
