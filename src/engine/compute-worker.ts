@@ -105,11 +105,11 @@ async function decodingModel(request: Extract<Request, { kind: 'generate' | 'ser
     tokenizer: tokenizer(request.tokenizer),
     kept: held.prefixes,
     memory: held.memory,
-    decode: async (feeds) => {
+    decode: async (feeds, fetches) => {
       // A turn of the event loop between steps lets a cancel (and other callers' runs) in.
       await nextTurn();
       if (state.cancelled) throw new Error('generation cancelled');
-      return s.run(feeds);
+      return s.run(feeds, fetches);
     },
   };
 }

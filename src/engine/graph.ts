@@ -248,6 +248,12 @@ export class Graph {
   reduceMean(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceMean', x, axes, keepdims); }
   reduceProd(x: Value, axes: number[], keepdims = false): Value { return this.reduce('ReduceProd', x, axes, keepdims); }
 
+  /** Index of the largest element along `axis` (kept as a dim of 1), the first of equal ones; not differentiable. */
+  argMax(x: Value, axis: number): Value {
+    const a = normAxis(axis, x.shape.length);
+    return this.op1('ArgMax', [x], 'int64', x.shape.map((d, i) => (i === a ? 1 : d)), { axis: int(a), keepdims: int(1) });
+  }
+
   /** Sum of all elements, as a scalar. */
   sumAll(x: Value): Value {
     return this.reduceSum(x, x.shape.map((_, i) => i));

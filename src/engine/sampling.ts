@@ -12,6 +12,7 @@
  */
 import ort from 'onnxruntime-node';
 import { headDim, type ModelConfig } from './config.ts';
+import { greedyFetches } from './graphs.ts';
 import { hashSeed, Rng } from './random.ts';
 import { decodedKv, joinSpans, KvCache, type KvMemory, type KvSpan } from './kv-cache.ts';
 import type { PrefixCache, PrefixMatch } from './prefix-cache.ts';
@@ -114,9 +115,10 @@ export interface ServeHooks {
 /**
  * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
  * `logit_rows`, `tempered_rows`, `inverse_temperature` and `past_k.<l>` / `past_v.<l>` go in, `logits`,
- * `probs`, `tempered` and `k.<l>` / `v.<l>` come out.
+ * `probs`, `tempered`, `greedy_token`, `greedy_logprob` and `k.<l>` / `v.<l>` come out — those named in
+ * `fetches` when it is given.
  */
-export type DecodeRun = (feeds: Record<string, ort.Tensor>) => Promise<Record<string, ort.Tensor>>;
+export type DecodeRun = (feeds: Record<string, ort.Tensor>, fetches?: readonly string[]) => Promise<Record<string, ort.Tensor>>;
 
 export interface DecodingModel {
   config: ModelConfig;
@@ -680,24 +682,41 @@ async function decodeQueue(
       const mask = new Float32Array(n * (P + 1));
       rows.forEach((r, i) => mask.fill(MASKED, i * (P + 1) + r.length, i * (P + 1) + P));
       const draws = rows.map((r) => r.o);
-      const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws));
-      const logits = out.logits.data as Float32Array;
-      const probs = out.probs.data as Float32Array;
-      const tempered = out.tempered.data as Float32Array;
-      const temperedAt = temperedIndex(draws);
+      // Rows that all decode greedily take their tokens from the graph, and their logit rows stay there.
+      const greedy = draws.every((d) => d.temperature === 0);
+      const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws), greedy ? greedyFetches(config) : undefined);
       cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
+      const draw = greedy ? greedyDraws(out) : hostDraws(out, draws, V);
       // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
       for (let i = n - 1; i >= 0; i--) {
         const row = rows[i];
         row.length++;
-        const at = temperedAt[i];
-        const { token, logprob } = sampleToken(logits.subarray(i * V, (i + 1) * V), probs.subarray(i * V, (i + 1) * V), at < 0 ? null : tempered.subarray(at * V, (at + 1) * V), row.o, row.rng);
+        const { token, logprob } = draw(i, row);
         if (await accept(row, token, logprob)) release(i);
       }
     }
   } finally {
     cache.release();
   }
+}
+
+type Draw = (i: number, row: Row) => { token: number; logprob: number };
+
+/** Each row's token and log-probability as the graph drew them (`greedy_token`, `greedy_logprob`). */
+function greedyDraws(out: Record<string, ort.Tensor>): Draw {
+  const tokens = out.greedy_token.data as BigInt64Array;
+  const logprobs = out.greedy_logprob.data as Float64Array;
+  return (i) => ({ token: Number(tokens[i]), logprob: logprobs[i] });
+}
+
+/** Each row drawn here from its logit row (`sampleToken`), under its own knobs and random stream. */
+function hostDraws(out: Record<string, ort.Tensor>, draws: readonly DrawKnobs[], V: number): Draw {
+  const logits = out.logits.data as Float32Array;
+  const probs = out.probs.data as Float32Array;
+  const tempered = out.tempered.data as Float32Array;
+  const temperedAt = temperedIndex(draws);
+  const row = (x: Float32Array, at: number) => x.subarray(at * V, (at + 1) * V);
+  return (i, r) => sampleToken(row(logits, i), row(probs, i), temperedAt[i] < 0 ? null : row(tempered, temperedAt[i]), r.o, r.rng);
 }
 
 function firstStop(text: string, stops: string[]): number {

@@ -97,7 +97,11 @@ test('logits of the rows asked for are exactly those rows of every logit, keys a
   lastRows.forEach((row, b) => assert.deepEqual(last.logits.data.slice(b * V, (b + 1) * V), full.slice(row * V, (row + 1) * V), `prompt ${b}`));
   const probs = all.probs.data as Float32Array;
   lastRows.forEach((row, b) => assert.deepEqual(last.probs.data.slice(b * V, (b + 1) * V), probs.slice(row * V, (row + 1) * V), `softmax of prompt ${b}`));
-  for (const name of Object.keys(all).filter((n) => n !== 'logits' && n !== 'probs')) assert.deepEqual(last[name].data, all[name].data, name);
+  lastRows.forEach((row, b) => {
+    assert.equal(last.greedy_token.data[b], all.greedy_token.data[row], `greedy token of prompt ${b}`);
+    assert.equal(last.greedy_logprob.data[b], all.greedy_logprob.data[row], `its log-probability`);
+  });
+  for (const name of Object.keys(all).filter((n) => !['logits', 'probs', 'greedy_token', 'greedy_logprob'].includes(n))) assert.deepEqual(last[name].data, all[name].data, name);
 });
 
 test('probs is each logit row\'s softmax, and tempered the softmax at its temperature of each row it names, to float32 rounding', async () => {

@@ -131,6 +131,18 @@ test('greedy decoding with the cache follows the argmax of full forward passes',
   }
 });
 
+test('a batch decoding greedily takes the graph\'s argmax, and draws exactly what top-k 1 draws on the host', async () => {
+  // The same requests (each in a scope of its own, so neither run starts from what the other kept): greedy
+  // steps fetch only the graph's greedy draws; top-k 1 steps fetch the logit rows and draw here.
+  const scoped = (scope: string) => requests.map((r) => ({ ...r, cacheScope: scope }));
+  const inGraph = await generator.generate(scoped('graph'), { temperature: 0, maxNewTokens: 24, batchSize: 5 });
+  const onHost = await generator.generate(scoped('host'), { temperature: 1, topK: 1, maxNewTokens: 24, batchSize: 5 });
+  inGraph.forEach((g, i) => {
+    assert.deepEqual(g.tokens, onHost[i].tokens, g.id);
+    g.logprobs.forEach((lp, t) => assert.ok(Math.abs(lp - onHost[i].logprobs[t]) < 1e-12, `${g.id}: log-prob ${t}: ${lp} vs ${onHost[i].logprobs[t]}`));
+  });
+});
+
 test('stop tokens, stop strings, max tokens and the context limit end a sequence', async () => {
   const free = await generator.generate([requests[1]], { temperature: 0, maxNewTokens: 20 });
   assert.equal(free[0].finishReason, 'length');
