@@ -652,7 +652,9 @@ async function decodeQueue(
     const rng = Rng.keyed(r.rngKey ?? requestRngKey(o.seed, r.id));
     const row: Row = { request: r, o: knobs(r), rng, length: prefix.length, next: 0, tokens: [], logprobs: [], cached: prefix.cached };
     const slot = rows.length;
-    cache.ensure(prefix.length);
+    // Room for the position the row's next step writes too: a prompt ending on a chunk's edge would otherwise
+    // grow the cache (moving every slot) at the first step.
+    cache.ensure(prefix.length + 1);
     cache.fill(slot, prefix.spans);
     const { token, logprob } = sampleToken(prefix.logits, prefix.probs, prefix.tempered, row.o, row.rng);
     rows.push(row);
