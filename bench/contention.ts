@@ -52,6 +52,7 @@ function decodeFeeds(): Record<string, ort.Tensor> {
     logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: BATCH * SEQ }, (_, i) => BigInt(i)), [BATCH * SEQ]),
     tempered_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
     inverse_temperature: new ort.Tensor('float32', new Float32Array(0), [0]),
+    greedy_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) f[`past_${kv}.${l}`] = new ort.Tensor('float32', new Float32Array(0), [BATCH, config.kvHeads, 0, config.dim / config.heads]);

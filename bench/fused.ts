@@ -50,6 +50,7 @@ function stepFeeds(config: ModelConfig, B: number, P: number, S: number, past: R
     logit_rows: new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i)), [B * S]),
     tempered_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
     inverse_temperature: new ort.Tensor('float32', new Float32Array(0), [0]),
+    greedy_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
   };
   for (let l = 0; l < config.layers; l++) {
     for (const kv of ['k', 'v']) feeds[`past_${kv}.${l}`] = past[`${kv}.${l}`] ?? new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);

@@ -7,19 +7,21 @@
  *   loss        tokens[B,T], weights[B,T]                    → loss, nll[B]
  *   train_step  params, m.*, v.*, tokens, weights, lr, step  → loss, nll, grad_norm, new.*, new_m.*, new_v.*
  *   decode      tokens[B,S], positions[B,S], mask[B,1,S,P+S], past_k.i/past_v.i[B,kvH,P,hd], logit_rows[R],
- *               tempered_rows[Q], inverse_temperature[Q]
- *                                                           → logits[R,V], probs[R,V], tempered[Q,V], greedy_token[R],
- *                                                             greedy_logprob[R], k.i/v.i[B,kvH,S,hd]
+ *               tempered_rows[Q], inverse_temperature[Q], greedy_rows[G]
+ *                                                           → logits[R,V], probs[R,V], tempered[Q,V], greedy_token[G],
+ *                                                             greedy_logprob[G], k.i/v.i[B,kvH,S,hd]
  *               (logit_rows: flat indices into the B·S tokens; a cached step asks for every row, a prefill
  *               for each prompt's last token; probs: each row's softmax, which a draw at temperature 1
  *               walks and every token's log-probability is read from; tempered: the softmax of the rows
  *               `tempered_rows` names (indices into logits' rows) at their temperatures, which a draw at
  *               another temperature walks — none when every row samples at 1 or greedily, so those pay
  *               nothing for it. With a 49k vocabulary, one exponential per entry is 0.6 ms a row in
- *               JavaScript and a small part of the run here. greedy_token / greedy_logprob: each row's
- *               first largest logit and the log of its softmax entry, so a step whose rows all decode
- *               greedily fetches only those and the keys and values (`greedyFetches`): its [R, V] rows
- *               never leave ONNX Runtime, where copying them out was a tenth of a batch-128 step). Its parameters are not inputs but weights bound when the
+ *               JavaScript and a small part of the run here. greedy_token / greedy_logprob: the first
+ *               largest logit of each row `greedy_rows` names and the log of its softmax entry, so a step
+ *               whose rows all decode greedily names them all and fetches only those and the keys and values
+ *               (`greedyFetches`): its [R, V] rows never leave ONNX Runtime, where copying them out was a
+ *               tenth of a batch-128 step. ONNX Runtime runs every node whatever is fetched, so the other
+ *               steps name none and pay nothing for it). Its parameters are not inputs but weights bound when the
  *               session is created (`Graph.weights`): sampling runs one set of weights thousands of times,
  *               and bound weights are laid out for the MatMul kernels once (1.2–1.7× faster cached steps on
  *               SmolLM2) instead of on every run. The others train, so their parameters change every run.
@@ -160,15 +162,16 @@ export function buildDecodeGraph(config: ModelConfig, dtype: FloatType = 'float3
   const logitRows = g.input('logit_rows', 'int64', ['R']);
   const temperedRows = g.input('tempered_rows', 'int64', ['Q']);
   const inverseTemperature = g.input('inverse_temperature', dtype, ['Q']);
+  const greedyRows = g.input('greedy_rows', 'int64', ['G']);
   const out = decodeStep(g, config, p, { tokens, positions, mask, pastKeys, pastValues, logitRows }, fusion);
   const probs = g.softmax(out.logits, -1);
-  const best = g.argMax(out.logits, 1);
+  const best = g.argMax(g.gather(out.logits, greedyRows), 1);
   g.output('logits', out.logits);
   g.output('probs', probs);
   g.output('tempered', g.softmax(g.mul(g.gather(out.logits, temperedRows), g.unsqueeze(inverseTemperature, [1])), -1));
   g.output('greedy_token', g.squeeze(best, [1]));
   // In float64, as the sampler takes the log of a softmax entry (`sampleToken`).
-  g.output('greedy_logprob', g.squeeze(g.log(g.cast(g.gatherElements(probs, best, 1), 'float64')), [1]));
+  g.output('greedy_logprob', g.squeeze(g.log(g.cast(g.gatherElements(g.gather(probs, greedyRows), best, 1), 'float64')), [1]));
   out.keys.forEach((k, i) => g.output(`k.${i}`, k));
   out.values.forEach((v, i) => g.output(`v.${i}`, v));
   return g;

@@ -459,9 +459,10 @@ async function decodeQueue(
    * `logitRows`: the tokens (flat over n·s) whose logits the step returns, one row of `logits` each; `past`:
    * the keys and values the tokens attend to before their own (none for a plain prefill); `draws`: the
    * knobs of the draw from each of the first logit rows, so the rows drawn at another temperature than 1
-   * get their tempered softmax (at `temperedIndex`).
+   * get their tempered softmax (at `temperedIndex`); `greedyRows`: the logit rows whose greedy draw the graph
+   * makes (`greedy_token`), none unless every row of the step decodes greedily.
    */
-  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null, draws: readonly DrawKnobs[]) => {
+  const feedsFor = (tokens: BigInt64Array, positions: BigInt64Array, mask: Float32Array, logitRows: BigInt64Array, n: number, s: number, past: KvCache | null, draws: readonly DrawKnobs[], greedyRows: BigInt64Array | null = null) => {
     const tempered = draws.flatMap((d, i) => (walksTempered(d) ? [i] : []));
     const feeds: Record<string, ort.Tensor> = {
       tokens: new ort.Tensor('int64', tokens, [n, s]),
@@ -470,6 +471,7 @@ async function decodeQueue(
       logit_rows: new ort.Tensor('int64', logitRows, [logitRows.length]),
       tempered_rows: new ort.Tensor('int64', BigInt64Array.from(tempered, BigInt), [tempered.length]),
       inverse_temperature: new ort.Tensor('float32', Float32Array.from(tempered, (i) => 1 / draws[i].temperature), [tempered.length]),
+      greedy_rows: greedyRows === null ? new ort.Tensor('int64', new BigInt64Array(0), [0]) : new ort.Tensor('int64', greedyRows, [greedyRows.length]),
     };
     if (past !== null) return { ...feeds, ...past.feeds(n) };
     for (let l = 0; l < config.layers; l++) {
@@ -686,7 +688,8 @@ async function decodeQueue(
       const draws = rows.map((r) => r.o);
       // Rows that all decode greedily take their tokens from the graph, and their logit rows stay there.
       const greedy = draws.every((d) => d.temperature === 0);
-      const out = await decode(feedsFor(tokens, positions, mask, everyRow.subarray(0, n), n, 1, cache, draws), greedy ? greedyFetches(config) : undefined);
+      const logitRows = everyRow.subarray(0, n);
+      const out = await decode(feedsFor(tokens, positions, mask, logitRows, n, 1, cache, draws, greedy ? logitRows : null), greedy ? greedyFetches(config) : undefined);
       cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
       const draw = greedy ? greedyDraws(out) : hostDraws(out, draws, V);
       // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.

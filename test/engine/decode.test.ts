@@ -87,9 +87,9 @@ test('logits of the rows asked for are exactly those rows of every logit, keys a
     feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
     feeds[`past_v.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);
   }
-  const all = await decode.run({ ...feeds, logit_rows: everyRow(B * s) });
+  const all = await decode.run({ ...feeds, logit_rows: everyRow(B * s), greedy_rows: everyRow(B * s) });
   const lastRows = lengths.map((n, b) => b * s + n - 1);
-  const last = await decode.run({ ...feeds, logit_rows: new ort.Tensor('int64', BigInt64Array.from(lastRows, BigInt), [B]) });
+  const last = await decode.run({ ...feeds, logit_rows: new ort.Tensor('int64', BigInt64Array.from(lastRows, BigInt), [B]), greedy_rows: everyRow(B) });
   const V = config.vocabSize;
   assert.deepEqual(all.logits.dims, [B * s, V]);
   assert.deepEqual(last.logits.dims, [B, V]);
@@ -116,6 +116,7 @@ test('probs is each logit row\'s softmax, and tempered the softmax at its temper
     logit_rows: everyRow(B * s),
     tempered_rows: new ort.Tensor('int64', BigInt64Array.of(5n, 1n), [2]),
     inverse_temperature: new ort.Tensor('float32', Float32Array.of(1 / 0.7, 1 / 1.6), [2]),
+    greedy_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
   };
   for (let l = 0; l < config.layers; l++) {
     feeds[`past_k.${l}`] = new ort.Tensor('float32', new Float32Array(0), [B, config.kvHeads, 0, hd]);

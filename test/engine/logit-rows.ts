@@ -5,7 +5,7 @@ import type { DecodeRun } from '../../src/engine/sampling.ts';
 
 /**
  * `run` asked for every token's logits (and their softmax, and the tempered softmax of the same rows as
- * asked, and every token's greedy draw), the rows the step wanted then copied out here.
+ * asked, and the greedy draws of the same rows as asked), the rows the step wanted then copied out here.
  */
 export function everyRowLogits(run: DecodeRun): DecodeRun {
   return async (feeds) => {
@@ -14,24 +14,15 @@ export function everyRowLogits(run: DecodeRun): DecodeRun {
     const rows = feeds.logit_rows.data as BigInt64Array;
     const temperedRows = feeds.tempered_rows.data as BigInt64Array;
     const tempered = new ort.Tensor('int64', BigInt64Array.from(temperedRows, (r) => rows[Number(r)]), [temperedRows.length]);
-    const out = await run({ ...feeds, logit_rows: every, tempered_rows: tempered });
+    const greedyRows = feeds.greedy_rows.data as BigInt64Array;
+    const greedy = new ort.Tensor('int64', BigInt64Array.from(greedyRows, (r) => rows[Number(r)]), [greedyRows.length]);
+    const out = await run({ ...feeds, logit_rows: every, tempered_rows: tempered, greedy_rows: greedy });
     const V = out.logits.dims[1];
     const pick = (all: Float32Array) => {
       const picked = new Float32Array(rows.length * V);
       rows.forEach((row, i) => picked.set(all.subarray(Number(row) * V, (Number(row) + 1) * V), i * V));
       return new ort.Tensor('float32', picked, [rows.length, V]);
     };
-    const greedy = <T extends BigInt64Array | Float64Array>(all: T, type: 'int64' | 'float64') => {
-      const picked = all.slice(0, rows.length) as T;
-      rows.forEach((row, i) => (picked[i] = all[Number(row)]));
-      return new ort.Tensor(type, picked, [rows.length]);
-    };
-    return {
-      ...out,
-      logits: pick(out.logits.data as Float32Array),
-      probs: pick(out.probs.data as Float32Array),
-      greedy_token: greedy(out.greedy_token.data as BigInt64Array, 'int64'),
-      greedy_logprob: greedy(out.greedy_logprob.data as Float64Array, 'float64'),
-    };
+    return { ...out, logits: pick(out.logits.data as Float32Array), probs: pick(out.probs.data as Float32Array) };
   };
 }

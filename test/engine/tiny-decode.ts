@@ -9,9 +9,13 @@ export const TINY_CONFIG = resolveModelConfig({ vocabSize: 16, layers: 1, dim: 1
 /** The model's initial weights, one set for the whole test file: a decode session is bound to its weight arrays. */
 export const TINY_WEIGHTS = initParameters(TINY_CONFIG);
 
-/** The decode graph's inputs for a step with no logit row drawn at a temperature other than 1. */
+/** The decode graph's inputs for a step with no logit row drawn at a temperature other than 1, nor greedily in the graph. */
 export function noTemperedRows(): Record<string, ort.Tensor> {
-  return { tempered_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]), inverse_temperature: new ort.Tensor('float32', new Float32Array(0), [0]) };
+  return {
+    tempered_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
+    inverse_temperature: new ort.Tensor('float32', new Float32Array(0), [0]),
+    greedy_rows: new ort.Tensor('int64', new BigInt64Array(0), [0]),
+  };
 }
 
 /** A decode step over three prompt tokens (the weights are bound to the session, not fed). */
