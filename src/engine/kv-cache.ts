@@ -114,15 +114,19 @@ function bytesOf(set: readonly ArrayBuffer[]): number {
   return set.reduce((n, b) => n + b.byteLength, 0);
 }
 
+/** The most a resizable buffer may grow to (V8's limit in Node 20): a cache that outgrows it moves to plain buffers. */
+const MAX_RESIZABLE_BYTES = 2 ** 32;
+
 /** How much memory the KV caches of one decode session keep between batches. */
 export const KV_MEMORY_BYTES = 2 * 2 ** 30;
 
 export class KvCache {
   /**
-   * Per layer, keys then values: resizable buffers, reserved for the model's whole context and grown as the
-   * capacity grows, so the memory a cache has touched stays its own (and goes back to `memory`).
+   * Per layer, keys then values: resizable buffers, reserved for the model's whole context (or as much of it
+   * as a resizable buffer may hold) and grown as the capacity grows, so the memory a cache has touched stays
+   * its own (and goes back to `memory`).
    */
-  private readonly buffers: ArrayBuffer[];
+  private buffers: ArrayBuffer[];
   /** Views of the buffers over [slots, kvHeads, capacity, hd], made again as the capacity grows. */
   private arrays: Float32Array[] = [];
   capacity = 0;
@@ -137,7 +141,7 @@ export class KvCache {
     /** Where the buffers come from and go back to (`release`); new ones, left to the collector, without. */
     private readonly memory: KvMemory | null = null,
   ) {
-    const maxBytes = this.floats(maxCapacity) * Float32Array.BYTES_PER_ELEMENT;
+    const maxBytes = Math.min(this.floats(maxCapacity) * Float32Array.BYTES_PER_ELEMENT, MAX_RESIZABLE_BYTES);
     this.buffers = memory?.take(2 * layers, maxBytes) ?? Array.from({ length: 2 * layers }, () => new ArrayBuffer(0, { maxByteLength: maxBytes }));
     this.ensure(1);
   }
@@ -162,19 +166,31 @@ export class KvCache {
     const oldRow = this.capacity * this.headDim;
     const newRow = capacity * this.headDim;
     const floats = this.floats(capacity);
-    this.arrays = this.buffers.map((b) => {
-      if (b.byteLength < floats * Float32Array.BYTES_PER_ELEMENT) b.resize(floats * Float32Array.BYTES_PER_ELEMENT);
-      // A view of fixed length: V8 reads and writes those faster than one that tracks the buffer's size.
-      const a = new Float32Array(b, 0, floats);
-      if (oldRow > 0) for (let r = this.slots * this.kvHeads - 1; r > 0; r--) a.copyWithin(r * newRow, r * oldRow, r * oldRow + oldRow);
-      return a;
-    });
+    const bytes = floats * Float32Array.BYTES_PER_ELEMENT;
+    const rows = this.slots * this.kvHeads;
+    if (bytes <= this.buffers[0].maxByteLength) {
+      this.arrays = this.buffers.map((b) => {
+        if (b.byteLength < bytes) b.resize(bytes);
+        // A view of fixed length: V8 reads and writes those faster than one that tracks the buffer's size.
+        const a = new Float32Array(b, 0, floats);
+        if (oldRow > 0) for (let r = rows - 1; r > 0; r--) a.copyWithin(r * newRow, r * oldRow, r * oldRow + oldRow);
+        return a;
+      });
+    } else {
+      // Past what a resizable buffer may hold: plain buffers of the new size, each row copied to its place.
+      this.buffers = this.buffers.map(() => new ArrayBuffer(bytes));
+      this.arrays = this.buffers.map((b, i) => {
+        const a = new Float32Array(b);
+        for (let r = 0; r < rows && oldRow > 0; r++) a.set(this.arrays[i].subarray(r * oldRow, (r + 1) * oldRow), r * newRow);
+        return a;
+      });
+    }
     this.capacity = capacity;
   }
 
   /** Gives the buffers back to the memory they came from; the cache is not used after. */
   release(): void {
-    this.memory?.give(this.buffers);
+    if (this.buffers[0].resizable) this.memory?.give(this.buffers);
     this.arrays = [];
   }
 

@@ -94,3 +94,15 @@ test('the memory kept between batches stays within its budget, the largest sets 
   memory.give([new ArrayBuffer(0, { maxByteLength: 1024 }), new ArrayBuffer(0, { maxByteLength: 1024 })]);
   assert.equal(memory.bytes, setBytes(192), 'an empty set costs nothing');
 });
+
+test('a cache whose whole context is more than a resizable buffer may hold still grows within one', () => {
+  // One slot, one head of width 1: a context of 2^31 positions would be 8 GiB a layer, past V8's 4 GiB.
+  const memory = new KvMemory(1 << 30);
+  const cache = new KvCache(1, 1, 1, 1, 2 ** 31, memory);
+  cache.write({ kv: output(1, 1, 3, 1, 40), row: 0, stride: 3, count: 3 }, 0, 0);
+  cache.ensure(1000);
+  assert.equal(cache.capacity, 1024);
+  assert.deepEqual(slotPositions(cache, 1, 0, 0, 3), [40, 41, 42]);
+  cache.release();
+  assert.equal(memory.bytes, 2 * 1024 * 4, 'its buffers went back to the memory');
+});
