@@ -114,7 +114,7 @@ export interface ServeHooks {
 
 /**
  * One run of the decode graph with the model's weights: the step's `tokens`, `positions`, `mask`,
- * `logit_rows`, `tempered_rows`, `inverse_temperature` and `past_k.<l>` / `past_v.<l>` go in, `logits`,
+ * `logit_rows`, `tempered_rows`, `inverse_temperature`, `greedy_rows` and `past_k.<l>` / `past_v.<l>` go in, `logits`,
  * `probs`, `tempered`, `greedy_token`, `greedy_logprob` and `k.<l>` / `v.<l>` come out — those named in
  * `fetches` when it is given.
  */
@@ -407,7 +407,6 @@ async function decodeQueue(
   const capacity = Math.max(1, batchSize);
   const newCache = () => new KvCache(config.layers, capacity, kvHeads, hd, C, memory);
   let cache = newCache();
-
   const initialLength = cache.capacity;
 
   const { waiting } = queue;
