@@ -145,8 +145,9 @@ export class PrefixCache {
   keep(scope: string, tokens: readonly number[], spans: readonly KvSpan[]): void {
     const blocks = Math.floor(tokens.length / BLOCK);
     if (blocks === 0) return;
+    const buffers = buffersOf(spans);
     let bytes = 0;
-    for (const buffer of buffersOf(spans)) bytes += buffer.byteLength;
+    for (const buffer of buffers) bytes += buffer.byteLength;
     if (bytes > this.budget) return;
     const found = this.longest(scope, tokens);
     if (found !== null && found.shared === tokens.length) {
@@ -166,7 +167,7 @@ export class PrefixCache {
       if (holders === undefined) this.index.set(key, (holders = new Set()));
       holders.add(entry);
     }
-    for (const buffer of buffersOf(spans)) {
+    for (const buffer of buffers) {
       const n = this.holders.get(buffer) ?? 0;
       if (n === 0) this.used += buffer.byteLength;
       this.holders.set(buffer, n + 1);

@@ -405,6 +405,8 @@ async function decodeQueue(
   const C = config.context;
   const V = config.vocabSize;
   const capacity = Math.max(1, batchSize);
+  /** What a step whose rows all decode greedily fetches. */
+  const greedyOutputs = greedyFetches(config);
   const newCache = () => new KvCache(config.layers, capacity, kvHeads, hd, C, memory);
   let cache = newCache();
   const initialLength = cache.capacity;
@@ -688,7 +690,7 @@ async function decodeQueue(
       // Rows that all decode greedily take their tokens from the graph, and their logit rows stay there.
       const greedy = draws.every((d) => d.temperature === 0);
       const logitRows = everyRow.subarray(0, n);
-      const out = await decode(feedsFor(tokens, positions, mask, logitRows, n, 1, cache, draws, greedy ? logitRows : null), greedy ? greedyFetches(config) : undefined);
+      const out = await decode(feedsFor(tokens, positions, mask, logitRows, n, 1, cache, draws, greedy ? logitRows : null), greedy ? greedyOutputs : undefined);
       cache.append(decodedKv(out, config.layers), rows.map((r) => r.length));
       const draw = greedy ? greedyDraws(out) : hostDraws(out, draws, V);
       // Walk backwards so releasing a slot (which moves the last row into it) never skips a row.
